@@ -1,0 +1,161 @@
+"""The single call: sanitize one capture file and get everything it did back as a `RunResult`."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from .capture import CaptureWriter, TruncationWarning, check_output, open_capture
+from .config import Config
+from .pipeline import ChunkMetrics, Pipeline, peak_rss
+from .stages import build_stages
+
+
+@dataclass
+class RunResult:
+    """What a run did.
+
+    Attributes
+    ----------
+    input, output : str
+        Paths; `output` is None when the run wrote nothing.
+    format : str
+        ``"pcap"`` or ``"pcapng"`` (output format = input format).
+    packets_in, packets_out : int
+    bytes_read, bytes_written : int
+        Capture bytes read (decompressed) and written.
+    seconds : float
+        Wall-clock time of the run.
+    peak_rss_bytes : int
+        Peak resident memory of the process at the end of the run.
+    stages : dict
+        Per-stage statistics, by stage name.
+    tables : dict
+        Row tables by name (``"duplicates"``, ``"mapping"``, ``"flows"``): lists of dicts.
+    chunks : list of ChunkMetrics
+    warnings : list of str
+    config : dict
+    """
+
+    input: str
+    output: str | None
+    format: str
+    packets_in: int = 0
+    packets_out: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    stages: dict[str, dict] = field(default_factory=dict)
+    tables: dict[str, list[dict]] = field(default_factory=dict)
+    chunks: list[ChunkMetrics] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+    @property
+    def duplicates(self) -> list[dict]:
+        return self.tables.get("duplicates", [])
+
+    @property
+    def mapping(self) -> list[dict]:
+        return self.tables.get("mapping", [])
+
+    @property
+    def flows(self) -> list[dict]:
+        return self.tables.get("flows", [])
+
+    def to_dict(self, *, chunks: bool = False) -> dict:
+        """Plain data for a JSON report; per-chunk metrics only if `chunks`."""
+        d = asdict(self)
+        if not chunks:
+            d.pop("chunks")
+        return d
+
+
+class _Discard:
+    """A writer for runs without output: counts and drops."""
+
+    bytes_written = 0
+
+    def write(self, records: list) -> None:
+        pass
+
+
+def run(
+    input,
+    output=None,
+    config: Config | None = None,
+    *,
+    force: bool = False,
+    on_chunk: Callable[[ChunkMetrics], None] | None = None,
+) -> RunResult:
+    """Sanitize one capture: read `input` once, run the configured stages, write `output` once.
+
+    Parameters
+    ----------
+    input : str or os.PathLike
+        A pcap or pcapng file, optionally gzip-compressed.
+    output : str or os.PathLike, optional
+        Where to write the result (same format as the input; gzip if it ends in ``.gz``).
+        It appears only when the run succeeds. None runs the stages without writing.
+    config : Config, optional
+        Stages and their settings; the default runs every stage.
+    force : bool
+        Replace an existing `output`.
+    on_chunk : callable, optional
+        Called with each chunk's `ChunkMetrics` as the run goes (progress, live plots).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    PktmaskError
+        Bad arguments (`UsageError`) or an unreadable capture (`CaptureError`); no output
+        file is left behind.
+    """
+    config = config or Config()
+    input = os.fspath(input)
+    if output is not None:
+        check_output([input], output, force=force)
+    stages = build_stages(config)
+    pipeline = Pipeline(stages, chunk_size=config.chunk_size)
+    start = time.perf_counter()
+    with (
+        open_capture(input, on_truncated=config.on_truncated) as reader,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always", TruncationWarning)
+        writer = CaptureWriter(output) if output is not None else _Discard()
+        try:
+            pipeline.run(reader, writer.write, on_chunk)
+        except BaseException:
+            if output is not None:
+                writer.abort()
+            raise
+        if output is not None:
+            writer.commit()
+    result = RunResult(
+        input=input,
+        output=None if output is None else os.fspath(output),
+        format=reader.format,
+        packets_in=reader.packets,
+        packets_out=sum(m.packets_out for m in pipeline.metrics),
+        bytes_read=reader.offset,
+        bytes_written=writer.bytes_written,
+        seconds=time.perf_counter() - start,
+        peak_rss_bytes=peak_rss(),
+        stages={s.name: s.stats() for s in stages},
+        chunks=pipeline.metrics,
+        warnings=[str(w.message) for w in caught],
+        config=config.to_dict(),
+    )
+    for stage in stages:
+        result.tables.update(stage.tables())
+    for w in caught:  # let callers' own warning filters see them too
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result

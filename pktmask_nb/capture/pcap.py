@@ -1,0 +1,115 @@
+"""Classic pcap files: both byte orders, microsecond and nanosecond magics (draft-ietf-opsawg-pcap)."""
+
+from __future__ import annotations
+
+import struct
+
+from ..errors import CorruptedFile, TruncatedFile
+from ..record import PCAP_FILE_HEADER, Block, Packet
+from .reader import CaptureReader
+
+# magic as it appears on disk -> (byte order, nanoseconds per timestamp fraction unit)
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1000),
+    b"\xa1\xb2\xc3\xd4": (">", 1000),
+    b"\x4d\x3c\xb2\xa1": ("<", 1),
+    b"\xa1\xb2\x3c\x4d": (">", 1),
+}
+PCAP_FILE_HEADER_LEN = 24
+PCAP_RECORD_HEADER_LEN = 16
+PCAP_MAX_CAPLEN = 262144  # SPEC §3: caplen above 256 KiB is impossible
+PCAP_SNAPLEN_SLACK = 65536  # caplen may exceed snaplen, but not by more than this
+PCAP_LINKTYPE_MASK = 0xFFFF  # upper bits carry FCS information (LT_LINKTYPE in libpcap)
+
+_FILE_HEADER = {o: struct.Struct(o + "IHHiIII") for o in "<>"}
+_RECORD_HEADER = {o: struct.Struct(o + "IIII") for o in "<>"}
+
+
+class PcapReader(CaptureReader):
+    """Read a pcap file in chunks of `Packet` records; the file header comes first as a `Block`.
+
+    Attributes
+    ----------
+    order : str
+        ``"<"`` or ``">"``.
+    nanosecond : bool
+        True for the a1b23c4d magic.
+    linktype, snaplen : int
+        From the file header.
+    """
+
+    format = "pcap"
+
+    def __init__(self, source, **kwargs):
+        super().__init__(source, **kwargs)
+        if not self._fill(PCAP_FILE_HEADER_LEN):
+            raise TruncatedFile(
+                f"file holds {len(self._buf)} bytes, less than the {PCAP_FILE_HEADER_LEN}-byte pcap file header",
+                path=self.path,
+                offset=0,
+            )
+        raw = self._buf[:PCAP_FILE_HEADER_LEN]
+        self.order, self._ns_per_unit = PCAP_MAGICS[raw[:4]]
+        _, major, minor, _, _, self.snaplen, network = _FILE_HEADER[self.order].unpack(raw)
+        if major != 2:
+            raise CorruptedFile(f"unsupported pcap version {major}.{minor}, expected 2.x", path=self.path, offset=4)
+        self.nanosecond = self._ns_per_unit == 1
+        self.linktype = network & PCAP_LINKTYPE_MASK
+        self._max_caplen = min(PCAP_MAX_CAPLEN, max(self.snaplen, 1) + PCAP_SNAPLEN_SLACK)
+        self._header = Block(PCAP_FILE_HEADER, raw, self.order)
+        self._pos = PCAP_FILE_HEADER_LEN
+
+    def _bad_caplen(self, caplen: int):
+        return CorruptedFile(
+            f"record caplen {caplen} is impossible (snaplen {self.snaplen}, limit {self._max_caplen})",
+            path=self.path,
+            offset=self.offset,
+        )
+
+    def read_chunk(self, max_packets: int) -> list:
+        out = []
+        if self._header is not None:
+            out.append(self._header)
+            self._header = None
+        if self._done:
+            return out
+        unpack = _RECORD_HEADER[self.order].unpack_from
+        ns_per_unit, linktype, max_caplen = self._ns_per_unit, self.linktype, self._max_caplen
+        append = out.append
+        index = self.packets
+        stop_index = index + max_packets
+        buf, pos, end = self._buf, self._pos, len(self._buf)
+        while index < stop_index:
+            if end - pos < PCAP_RECORD_HEADER_LEN:
+                self._pos = pos
+                if not self._refill(PCAP_RECORD_HEADER_LEN, "a record header"):
+                    pos = self._pos
+                    break
+                buf, pos, end = self._buf, self._pos, len(self._buf)
+            sec, frac, caplen, wirelen = unpack(buf, pos)
+            if caplen > max_caplen:
+                self._pos = pos
+                raise self._bad_caplen(caplen)
+            stop = pos + PCAP_RECORD_HEADER_LEN + caplen
+            if stop > end:
+                self._pos = pos
+                if not self._refill(PCAP_RECORD_HEADER_LEN + caplen, "the last record"):
+                    pos = self._pos
+                    break
+                buf, pos, end = self._buf, self._pos, len(self._buf)
+                stop = pos + PCAP_RECORD_HEADER_LEN + caplen
+            index += 1
+            append(
+                Packet(
+                    index,
+                    sec * 1_000_000_000 + frac * ns_per_unit,
+                    buf[pos + 16 : stop],
+                    wirelen,
+                    linktype,
+                    buf[pos : pos + 16],
+                )
+            )
+            pos = stop
+        self._pos = pos
+        self.packets = index
+        return out

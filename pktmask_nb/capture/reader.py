@@ -1,0 +1,125 @@
+"""Buffered, chunked reading shared by the pcap and pcapng readers."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+from ..errors import TruncatedFile, UsageError
+from .source import READ_SIZE, Source
+
+TRUNCATED_POLICIES = ("error", "warn")
+ITER_CHUNK_PACKETS = 1024
+
+
+class TruncationWarning(UserWarning):
+    """The capture ends inside a record; the complete records before it were read."""
+
+
+class CaptureReader:
+    """Base of the format readers: a byte buffer refilled from a `Source`.
+
+    Subclasses implement `read_chunk`. Memory is bounded by one read buffer plus the largest
+    record, never by the file.
+
+    Parameters
+    ----------
+    source : Source
+        The opened input; the reader owns it and closes it.
+    on_truncated : {"error", "warn"}
+        What a file that ends inside a record gets: `TruncatedFile`, or a
+        `TruncationWarning` after the complete records (SPEC §3), recorded in `truncated`.
+    """
+
+    format = "?"
+
+    def __init__(self, source: Source, *, on_truncated: str = "error"):
+        if on_truncated not in TRUNCATED_POLICIES:
+            raise UsageError(f"on_truncated must be one of {TRUNCATED_POLICIES}, not {on_truncated!r}")
+        self.source = source
+        self.path = source.path
+        self.on_truncated = on_truncated
+        self.truncated: TruncatedFile | None = None
+        self.packets = 0  # packets returned so far
+        self._buf = b""
+        self._pos = 0
+        self._base = 0  # stream offset of _buf[0]
+        self._done = False
+
+    # -- buffer ---------------------------------------------------------------------------
+    def _fill(self, need: int) -> bool:
+        """Make `need` bytes available at ``_buf[_pos:]``; False if the data ends first."""
+        have = len(self._buf) - self._pos
+        if have >= need:
+            return True
+        parts = [self._buf[self._pos :]] if have else []
+        self._base += self._pos
+        self._pos = 0
+        while have < need:
+            data = self.source.read(max(READ_SIZE, need - have))
+            if not data:
+                break
+            parts.append(data)
+            have += len(data)
+        self._buf = parts[0] if len(parts) == 1 else b"".join(parts)
+        return have >= need
+
+    def _refill(self, need: int, what: str) -> bool:
+        """`_fill`, and at the end of data tell a clean end from a truncated `what`.
+
+        Returns False at the end of data (after `_truncate` when some bytes were left).
+        """
+        if self._fill(need):
+            return True
+        have = len(self._buf) - self._pos
+        if have:
+            self._truncate(f"file ends inside {what} ({have} of {need} bytes present)")
+        self._done = True
+        return False
+
+    def _truncate(self, what: str) -> None:
+        """Handle a record cut short at the current position, by policy."""
+        error = TruncatedFile(what, path=self.path, offset=self._base + self._pos)
+        if self.on_truncated == "error":
+            raise error
+        self.truncated = error
+        self._done = True
+        warnings.warn(str(error), TruncationWarning, stacklevel=3)
+
+    @property
+    def offset(self) -> int:
+        """Stream offset of the next unread byte."""
+        return self._base + self._pos
+
+    # -- reading --------------------------------------------------------------------------
+    def read_chunk(self, max_packets: int) -> list:
+        """Return the next records: up to `max_packets` packets and the blocks among them.
+
+        An empty list means the end of the capture.
+        """
+        raise NotImplementedError
+
+    def chunks(self, chunk_size: int) -> Iterator[list]:
+        """Yield lists of records holding `chunk_size` packets each (the last may hold fewer)."""
+        while True:
+            chunk = self.read_chunk(chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+    def __iter__(self):
+        for chunk in self.chunks(ITER_CHUNK_PACKETS):
+            yield from chunk
+
+    def position(self) -> int:
+        """Bytes of the file on disk consumed so far."""
+        return self.source.position()
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,146 @@
+"""The ``pktmask-nb`` command line (SPEC §7): exit 0 ok, 1 some files failed, 2 bad usage or input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+from . import __version__
+from .api import run
+from .config import DEFAULT_CHUNK_SIZE, Config, DedupConfig, parse_stages
+from .errors import PktmaskError
+from .files import make_parents, plan
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as for every other user mistake
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pktmask-nb", description="Make packet captures safe to share: dedup, anonymize, mask.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    add_run_parser(commands)
+    return parser
+
+
+def add_run_parser(commands) -> None:
+    p = commands.add_parser("run", help="sanitize captures", description="Sanitize captures in one streaming pass.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture files or directories (recursive)")
+    p.add_argument("-o", "--output", required=True, help="output file (one input file) or directory")
+    p.add_argument("--stages", default="dedup,anonymize,mask", help="comma-separated stages, or none (default: all)")
+    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="packets per chunk (default %(default)s)")
+    p.add_argument("--report", metavar="R.json", help="write a JSON report")
+    p.add_argument("--force", action="store_true", help="replace existing outputs")
+    p.add_argument("--dedup-window", type=int, metavar="N", help="duplicates only within the previous N frames")
+    p.add_argument("--dedup-seconds", type=float, metavar="S", help="duplicates only within S seconds")
+    p.add_argument("--dedup-key", choices=("frame", "l3"), default="frame", help="compare whole frames or IP datagrams")
+    p.add_argument(
+        "--allow-truncated", action="store_true", help="process a capture cut short up to its last whole record"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    p.set_defaults(handler=command_run)
+
+
+def config_from_args(args) -> Config:
+    return Config(
+        stages=parse_stages(args.stages),
+        chunk_size=args.chunk_size,
+        on_truncated="warn" if args.allow_truncated else "error",
+        dedup=DedupConfig(window_packets=args.dedup_window, window_seconds=args.dedup_seconds, key=args.dedup_key),
+    )
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
+
+
+def _summary(result) -> str:
+    dedup = result.stages.get("dedup")
+    dropped = f", {dedup['duplicates']} duplicates dropped" if dedup else ""
+    return f"{result.input} -> {result.output}: {result.packets_in} packets in, {result.packets_out} out{dropped}, {result.seconds:.2f} s"
+
+
+def command_run(args) -> int:
+    config = config_from_args(args)
+    pairs = plan(args.inputs, args.output, force=args.force)
+    make_parents(pairs)
+    bar = _progress(sum(os.path.getsize(s) for s, _ in pairs), not args.no_progress and sys.stderr.isatty())
+    results, failures = [], []
+    for source, target in pairs:
+        done_before = bar.n if bar else 0
+
+        def advance(metrics, base=done_before):
+            bar.update(base + metrics.input_position - bar.n)
+
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = run(source, target, config, force=args.force, on_chunk=advance if bar else None)
+        except PktmaskError as e:
+            failures.append({"input": source, "error": str(e)})
+            _print(bar, f"pktmask-nb: error: {e}")
+            continue
+        finally:
+            if bar:
+                bar.update(done_before + os.path.getsize(source) - bar.n)
+        for w in caught:
+            _print(bar, f"pktmask-nb: warning: {w.message}")
+        results.append(result)
+        if not args.quiet:
+            _print(bar, _summary(result))
+    if bar:
+        bar.close()
+    if args.report:
+        write_report(args.report, results, failures)
+    if failures:
+        return EXIT_USAGE if not results else EXIT_SOME_FAILED
+    return EXIT_OK
+
+
+def _print(bar, line: str) -> None:
+    if bar:
+        bar.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr)
+
+
+def write_report(path: str, results: list, failures: list) -> None:
+    """Write the JSON report atomically: one result, or every file's under ``files``."""
+    if len(results) == 1 and not failures:
+        body = results[0].to_dict(chunks=True)
+    else:
+        body = {"files": [r.to_dict(chunks=True) for r in results], "failed": failures}
+    temp = f"{path}.part"
+    with open(temp, "w") as f:
+        json.dump(body, f, indent=1)
+        f.write("\n")
+    os.replace(temp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``pktmask-nb``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except PktmaskError as e:
+        print(f"pktmask-nb: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("pktmask-nb: interrupted; no partial output was left", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Byte-level protocol parsing: pure functions over bytes that return offsets."""

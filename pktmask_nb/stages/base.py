@@ -1,0 +1,28 @@
+"""What a stage is: the contract between the pipeline engine and dedup, anonymize and mask."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """A step of the pipeline.
+
+    A chunk is a list of `~pktmask_nb.record.Packet` and `~pktmask_nb.record.Block` records
+    in file order. `process` returns the records to pass on, in the same order: it may drop
+    packets (dedup), change ``Packet.data`` in place or replace it with a same-length
+    buffer, and hold records back while it waits for more input (mask), which `flush`
+    then returns at the end of the input. Blocks are passed on untouched unless the stage
+    owns container metadata. Output must not depend on where chunks are cut (SPEC §2.3).
+    """
+
+    name: str
+
+    def process(self, chunk: list) -> list: ...
+
+    def flush(self) -> list: ...
+
+    def stats(self) -> dict: ...
+
+    def tables(self) -> dict[str, list[dict]]: ...
