@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields, replace
 
 from .errors import UsageError
@@ -10,6 +11,10 @@ STAGE_ORDER = ("dedup", "anonymize", "mask")  # SPEC §1: always in this order
 DEFAULT_CHUNK_SIZE = 4096  # packets per chunk
 MAX_CHUNK_SIZE = 1_000_000
 DEDUP_KEYS = ("frame", "l3")
+ANON_KEEP = ("special", "none")
+CRYPTOPAN_KEY_LEN = 32  # SPEC §5: AES-128 key + 16-byte pad
+MASK_KEEP = ("http-headers",)
+HTTP_SENSITIVE_HEADERS = ("cookie", "set-cookie", "authorization", "proxy-authorization")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -53,6 +58,78 @@ class DedupConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AnonymizeConfig:
+    """Settings of the anonymize stage (SPEC §5).
+
+    Parameters
+    ----------
+    key : bytes, optional
+        The 32-byte Crypto-PAn key. None draws a random key when the config is built, so
+        every file of one run shares it (`Config` does this).
+    keep : {"special", "none"}
+        ``"special"`` leaves loopback, multicast, broadcast, unspecified and link-local
+        addresses unchanged (and maps no other address into them); ``"none"`` is pure
+        Crypto-PAn.
+    """
+
+    key: bytes | None = field(default=None, repr=False)
+    keep: str = "special"
+
+    def __post_init__(self):
+        if self.key is not None:
+            _check(isinstance(self.key, bytes | bytearray), "anonymize key must be bytes")
+            _check(len(self.key) == CRYPTOPAN_KEY_LEN, f"anonymize key must be {CRYPTOPAN_KEY_LEN} bytes, not {len(self.key)}")
+            object.__setattr__(self, "key", bytes(self.key))
+        _check(self.keep in ANON_KEEP, f"anonymize keep must be one of {ANON_KEEP}, not {self.keep!r}")
+
+    def with_key(self) -> AnonymizeConfig:
+        """This config, with a fresh random key if it has none."""
+        return self if self.key is not None else replace(self, key=os.urandom(CRYPTOPAN_KEY_LEN))
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaskConfig:
+    """Settings of the mask stage (SPEC §6).
+
+    Parameters
+    ----------
+    keep : tuple of str
+        Extra structure to keep: ``("http-headers",)`` keeps HTTP/1.x start lines and
+        headers (sensitive values zeroed). TLS record structure is always kept.
+    sensitive_headers : tuple of str
+        HTTP header names (case-insensitive) whose values are zeroed.
+    max_held_packets, max_held_bytes : int
+        Out-of-order bytes wait for the bytes before them within this window; beyond
+        it they are zeroed (fail closed).
+    max_flows : int
+        Flow table size; the least recently used flow is evicted beyond it.
+    idle_timeout : float
+        Seconds without a packet after which a flow is forgotten.
+    """
+
+    keep: tuple[str, ...] = ()
+    sensitive_headers: tuple[str, ...] = HTTP_SENSITIVE_HEADERS
+    max_held_packets: int = 2048
+    max_held_bytes: int = 8 * 1024 * 1024
+    max_flows: int = 200_000
+    idle_timeout: float = 300.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "keep", tuple(self.keep))
+        unknown = [k for k in self.keep if k not in MASK_KEEP]
+        _check(not unknown, f"mask keep must be among {MASK_KEEP}, not {', '.join(unknown)}")
+        object.__setattr__(self, "sensitive_headers", tuple(h.lower() for h in self.sensitive_headers))
+        _check(self.max_held_packets >= 0, "mask max_held_packets must be >= 0")
+        _check(self.max_held_bytes >= 0, "mask max_held_bytes must be >= 0")
+        _check(self.max_flows >= 1, "mask max_flows must be >= 1")
+        _check(self.idle_timeout > 0, "mask idle_timeout must be > 0")
+
+    @property
+    def http_headers(self) -> bool:
+        return "http-headers" in self.keep
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """Everything a run needs to know, validated on construction.
 
@@ -66,13 +143,22 @@ class Config:
     on_truncated : {"error", "warn"}
         A capture that ends inside a record is an error, or is processed up to the last
         complete record with a warning (SPEC §3).
+    keep_metadata : bool
+        Keep pcapng metadata that may carry secrets or original addresses (SPEC §3) even
+        when anonymize or mask runs.
     dedup : DedupConfig
+    anonymize : AnonymizeConfig
+        Its key is drawn at random here when none is given.
+    mask : MaskConfig
     """
 
     stages: tuple[str, ...] = STAGE_ORDER
     chunk_size: int = DEFAULT_CHUNK_SIZE
     on_truncated: str = "error"
+    keep_metadata: bool = False
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    anonymize: AnonymizeConfig = field(default_factory=AnonymizeConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)
 
     def __post_init__(self):
         stages = tuple(self.stages)
@@ -87,13 +173,15 @@ class Config:
         _check(
             self.on_truncated in ("error", "warn"), f"on_truncated must be 'error' or 'warn', not {self.on_truncated!r}"
         )
+        if "anonymize" in self.stages:
+            object.__setattr__(self, "anonymize", self.anonymize.with_key())
 
     def replace(self, **changes) -> Config:
         """A copy with `changes` applied (and validated)."""
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
-        """Plain settings for reports (never contains key material)."""
+        """Plain settings for reports (never contains key material: fields with repr=False are left out)."""
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
 
@@ -107,7 +195,7 @@ def parse_stages(text: str) -> tuple[str, ...]:
 
 def _plain(value):
     if hasattr(value, "__dataclass_fields__"):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.repr}
     if isinstance(value, tuple):
         return list(value)
     return value
