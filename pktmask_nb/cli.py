@@ -10,8 +10,17 @@ import warnings
 
 from . import __version__
 from .api import run
-from .config import DEFAULT_CHUNK_SIZE, Config, DedupConfig, parse_stages
-from .errors import PktmaskError
+from .config import (
+    ANON_KEEP,
+    CRYPTOPAN_KEY_LEN,
+    DEFAULT_CHUNK_SIZE,
+    AnonymizeConfig,
+    Config,
+    DedupConfig,
+    MaskConfig,
+    parse_stages,
+)
+from .errors import PktmaskError, UsageError
 from .files import make_parents, plan
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -49,12 +58,43 @@ def add_run_parser(commands) -> None:
     p.set_defaults(handler=command_run)
 
 
+def read_key(args) -> bytes | None:
+    """The Crypto-PAn key from --key or --key-file, or None for a random one."""
+    if args.key and args.key_file:
+        raise UsageError("give --key or --key-file, not both")
+    if args.key_file:
+        try:
+            with open(args.key_file, "rb") as f:
+                raw = f.read()
+        except OSError as e:
+            raise UsageError(f"cannot read key file: {e.strerror}", path=args.key_file) from None
+        text = raw.strip()
+        if len(text) == 2 * CRYPTOPAN_KEY_LEN and all(c in b"0123456789abcdefABCDEF" for c in text):
+            return bytes.fromhex(text.decode())
+        if len(raw) == CRYPTOPAN_KEY_LEN:
+            return raw
+        raise UsageError(f"key file must hold {2 * CRYPTOPAN_KEY_LEN} hex digits or {CRYPTOPAN_KEY_LEN} bytes", path=args.key_file)
+    if args.key:
+        try:
+            key = bytes.fromhex(args.key)
+        except ValueError:
+            key = b""
+        if len(key) != CRYPTOPAN_KEY_LEN:
+            raise UsageError(f"--key must be {2 * CRYPTOPAN_KEY_LEN} hex digits")
+        return key
+    return None
+
+
 def config_from_args(args) -> Config:
+    keep = tuple(k.strip() for item in args.keep for k in item.split(",") if k.strip())
     return Config(
         stages=parse_stages(args.stages),
         chunk_size=args.chunk_size,
         on_truncated="warn" if args.allow_truncated else "error",
+        keep_metadata=args.keep_metadata,
         dedup=DedupConfig(window_packets=args.dedup_window, window_seconds=args.dedup_seconds, key=args.dedup_key),
+        anonymize=AnonymizeConfig(key=read_key(args), keep=args.anon_keep),
+        mask=MaskConfig(keep=keep),
     )
 
 
@@ -104,6 +144,8 @@ def command_run(args) -> int:
         bar.close()
     if args.report:
         write_report(args.report, results, failures)
+    if args.mapping_out:
+        write_mapping(args.mapping_out, results)
     if failures:
         return EXIT_USAGE if not results else EXIT_SOME_FAILED
     return EXIT_OK
@@ -126,6 +168,31 @@ def write_report(path: str, results: list, failures: list) -> None:
     with open(temp, "w") as f:
         json.dump(body, f, indent=1)
         f.write("\n")
+    os.replace(temp, path)
+
+
+MAPPING_COLUMNS = ("original", "anonymized", "version", "packets", "first_seen", "last_seen")
+
+
+def write_mapping(path: str, results: list) -> None:
+    """Write the address mapping of every file (merged: one key, one mapping) as CSV."""
+    import csv
+
+    merged: dict[str, dict] = {}
+    for result in results:
+        for row in result.mapping:
+            seen = merged.get(row["original"])
+            if seen is None:
+                merged[row["original"]] = dict(row)
+            else:
+                seen["packets"] += row["packets"]
+                seen["first_seen"] = min(seen["first_seen"], row["first_seen"])
+                seen["last_seen"] = max(seen["last_seen"], row["last_seen"])
+    temp = f"{path}.part"
+    with open(temp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=MAPPING_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(merged.values())
     os.replace(temp, path)
 
 
