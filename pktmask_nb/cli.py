@@ -53,6 +53,12 @@ def add_run_parser(commands) -> None:
     p.add_argument(
         "--allow-truncated", action="store_true", help="process a capture cut short up to its last whole record"
     )
+    p.add_argument("--key", metavar="HEX64", help="Crypto-PAn key as 64 hex digits (default: random per invocation)")
+    p.add_argument("--key-file", metavar="F", help="file holding the key (64 hex digits, or 32 raw bytes)")
+    p.add_argument("--anon-keep", choices=ANON_KEEP, default="special", help="keep special address ranges, or none")
+    p.add_argument("--mapping-out", metavar="M.csv", help="write the address mapping as CSV")
+    p.add_argument("--keep", action="append", default=[], metavar="WHAT", help="also keep: http-headers")
+    p.add_argument("--keep-metadata", action="store_true", help="keep pcapng comments, names and secrets blocks")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     p.set_defaults(handler=command_run)
@@ -73,7 +79,9 @@ def read_key(args) -> bytes | None:
             return bytes.fromhex(text.decode())
         if len(raw) == CRYPTOPAN_KEY_LEN:
             return raw
-        raise UsageError(f"key file must hold {2 * CRYPTOPAN_KEY_LEN} hex digits or {CRYPTOPAN_KEY_LEN} bytes", path=args.key_file)
+        raise UsageError(
+            f"key file must hold {2 * CRYPTOPAN_KEY_LEN} hex digits or {CRYPTOPAN_KEY_LEN} bytes", path=args.key_file
+        )
     if args.key:
         try:
             key = bytes.fromhex(args.key)

@@ -78,7 +78,10 @@ class AnonymizeConfig:
     def __post_init__(self):
         if self.key is not None:
             _check(isinstance(self.key, bytes | bytearray), "anonymize key must be bytes")
-            _check(len(self.key) == CRYPTOPAN_KEY_LEN, f"anonymize key must be {CRYPTOPAN_KEY_LEN} bytes, not {len(self.key)}")
+            _check(
+                len(self.key) == CRYPTOPAN_KEY_LEN,
+                f"anonymize key must be {CRYPTOPAN_KEY_LEN} bytes, not {len(self.key)}",
+            )
             object.__setattr__(self, "key", bytes(self.key))
         _check(self.keep in ANON_KEEP, f"anonymize keep must be one of {ANON_KEEP}, not {self.keep!r}")
 

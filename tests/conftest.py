@@ -25,7 +25,9 @@ def shared_capture_paths() -> list[Path]:
     """Every capture in ../shared/captures (empty when the directory is absent)."""
     if not SHARED_CAPTURES.is_dir():
         return []
-    return sorted(p for p in SHARED_CAPTURES.iterdir() if p.name.endswith((".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz")))
+    return sorted(
+        p for p in SHARED_CAPTURES.iterdir() if p.name.endswith((".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz"))
+    )
 
 
 def shared_params():

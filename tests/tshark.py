@@ -11,9 +11,24 @@ CHECKSUM_PREFS = [
 ]  # fmt: skip
 
 
-def fields(path, names: list[str], *, display_filter: str | None = None, two_pass: bool = False, prefs=()) -> list[list[str]]:
+def fields(
+    path, names: list[str], *, display_filter: str | None = None, two_pass: bool = False, prefs=()
+) -> list[list[str]]:
     """One row per packet (matching `display_filter`) with the values of `names` ("" when absent)."""
-    cmd = ["tshark", "-n", "-r", str(path), "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,"]
+    cmd = [
+        "tshark",
+        "-n",
+        "-r",
+        str(path),
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]
     if two_pass:
         cmd.append("-2")
     cmd += list(prefs)

@@ -281,7 +281,7 @@ def _payload(data, offset, end, wire_end, protocol, ip_index, fragment, layers: 
         return _tcp(data, offset, end, wire_end, ip_index, layers)
     if protocol == IPPROTO_UDP:
         return _udp(data, offset, end, wire_end, ip_index, layers, depth, fragment)
-    if protocol == IPPROTO_ICMP or protocol == IPPROTO_ICMPV6:
+    if protocol in (IPPROTO_ICMP, IPPROTO_ICMPV6):
         return _icmp(data, offset, end, wire_end, ip_index, protocol, layers, depth)
     if fragment == FRAG_FIRST:  # a tunnel inside a fragment cannot be followed
         return _stop(layers, offset, end, STATUS_OK)
@@ -425,5 +425,7 @@ def _quoted(data, offset, end, layers: Layers) -> None:
     position = {IPPROTO_TCP: 16, IPPROTO_UDP: 6}.get(protocol)
     if position is not None:
         # the quoted datagram is incomplete: this checksum only follows the pseudo-header
-        layers.checksums.append((transport + position, transport, transport, index, CK_TCP if protocol == IPPROTO_TCP else CK_UDP))
+        layers.checksums.append(
+            (transport + position, transport, transport, index, CK_TCP if protocol == IPPROTO_TCP else CK_UDP)
+        )
     layers.payload_start = min(transport + size, end)
