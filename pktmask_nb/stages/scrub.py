@@ -1,0 +1,150 @@
+"""pcapng metadata scrubbing (SPEC §3): drop what can carry secrets or original addresses.
+
+Runs whenever anonymize or mask runs, unless ``keep_metadata``. Removed: Decryption
+Secrets Blocks, Name Resolution Blocks, comments (opt_comment) on every block, custom
+options, and the IDB options if_name, if_description, if_IPv4addr, if_IPv6addr,
+if_MACaddr, if_EUIaddr and if_filter. Every rewritten block keeps consistent block and
+option lengths; a Section Header Block's section length becomes -1 (unknown), since
+the section shrinks. Options that cannot be parsed are all dropped (fail closed).
+pcap files pass through untouched.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..capture.pcapng import (
+    PCAPNG_DSB,
+    PCAPNG_EPB,
+    PCAPNG_IDB,
+    PCAPNG_ISB,
+    PCAPNG_NRB,
+    PCAPNG_OPB,
+    PCAPNG_OPT_COMMENT,
+    PCAPNG_SHB,
+    iter_options,
+    pad4,
+)
+from ..record import PCAP_FILE_HEADER, Block, Packet
+
+PCAPNG_CUSTOM_OPTIONS = frozenset((2988, 2989, 19372, 19373))  # §3.5.1: vendor data, may hold anything
+PCAPNG_IDB_SECRET_OPTIONS = frozenset((2, 3, 4, 5, 6, 7, 11))  # if_name ... if_EUIaddr, if_filter (§4.2)
+SCRUB_REMOVED_BLOCKS = frozenset((PCAPNG_DSB, PCAPNG_NRB))
+SCRUB_COMMON_OPTIONS = PCAPNG_CUSTOM_OPTIONS | {PCAPNG_OPT_COMMENT}
+# Where the options of a block start (after its type, length and fixed body)
+PCAPNG_OPTIONS_START = {PCAPNG_SHB: 24, PCAPNG_IDB: 16, PCAPNG_ISB: 20}
+PCAPNG_UNKNOWN_SECTION_LENGTH = b"\xff" * 8
+SHB_SECTION_LENGTH = 16
+PACKET_HEAD_LEN = 28  # EPB and OPB: type, length, interface, timestamps, lengths
+_U32 = {o: struct.Struct(o + "I") for o in "<>"}
+_OPTION_END = b"\0\0\0\0"
+
+
+def filter_options(raw, start: int, end: int, order: str, drop: frozenset) -> tuple[bytes, dict[int, int]] | None:
+    """The options of ``raw[start:end]`` without codes in `drop`, or None if none is dropped.
+
+    Returns ``(options, removed)``: the new option bytes (with opt_endofopt when any
+    option is left) and how many options of each code were removed. Options that do not
+    parse are all removed (code -1).
+    """
+    kept, removed = [], {}
+    try:
+        for code, value, _, stop in iter_options(raw, start, end, order):
+            if code in drop:
+                removed[code] = removed.get(code, 0) + 1
+            else:
+                kept.append(bytes(raw[value - 4 : stop]))
+    except ValueError:
+        return b"", {-1: 1}
+    if not removed:
+        return None
+    return (b"".join(kept) + _OPTION_END if kept else b""), removed
+
+
+class ScrubStage:
+    """Remove pcapng metadata that may carry secrets or original addresses (SPEC §3)."""
+
+    name = "scrub"
+
+    def __init__(self):
+        self._order: str | None = None  # byte order of the current pcapng section; None for pcap
+        self.blocks_removed: dict[str, int] = {}
+        self.options_removed: dict[str, int] = {}
+        self.blocks_rewritten = self.packets_rewritten = 0
+
+    def process(self, chunk: list) -> list:
+        out = []
+        for record in chunk:
+            if record.__class__ is Packet:
+                if self._order is not None:
+                    self._packet(record)
+                out.append(record)
+                continue
+            if record.kind == PCAP_FILE_HEADER:
+                self._order = None
+            elif record.kind == PCAPNG_SHB:
+                self._order = record.order
+            if record.kind in SCRUB_REMOVED_BLOCKS:
+                self._count(self.blocks_removed, f"0x{record.kind:08x}")
+                continue
+            out.append(self._block(record))
+        return out
+
+    def _count(self, table: dict, key, n: int = 1) -> None:
+        table[key] = table.get(key, 0) + n
+
+    def _block(self, block: Block) -> Block:
+        start = PCAPNG_OPTIONS_START.get(block.kind)
+        if start is None:
+            return block
+        raw, order = block.raw, block.order
+        drop = SCRUB_COMMON_OPTIONS | PCAPNG_IDB_SECRET_OPTIONS if block.kind == PCAPNG_IDB else SCRUB_COMMON_OPTIONS
+        result = filter_options(raw, start, len(raw) - 4, order, drop) if len(raw) - 4 > start else None
+        body = bytes(raw[:start] if result is not None else raw[:-4])
+        if result is not None:
+            body += result[0]
+            for code, n in result[1].items():
+                self._count(self.options_removed, str(code), n)
+        if (
+            block.kind == PCAPNG_SHB
+            and raw[SHB_SECTION_LENGTH : SHB_SECTION_LENGTH + 8] != PCAPNG_UNKNOWN_SECTION_LENGTH
+        ):
+            body = body[:SHB_SECTION_LENGTH] + PCAPNG_UNKNOWN_SECTION_LENGTH + body[SHB_SECTION_LENGTH + 8 :]
+        elif result is None:
+            return block
+        self.blocks_rewritten += 1
+        length = _U32[order].pack(len(body) + 4)
+        return Block(block.kind, body[:4] + length + body[8:] + length, order)
+
+    def _packet(self, packet: Packet) -> None:
+        """Drop comments and custom options of an EPB/OPB; they ride in ``packet.tail``."""
+        head, tail, order = packet.head, packet.tail, self._order
+        if len(head) != PACKET_HEAD_LEN or len(tail) <= 4:
+            return
+        if _U32[order].unpack_from(head, 0)[0] not in (PCAPNG_EPB, PCAPNG_OPB):
+            return
+        padding = pad4(len(packet.data)) - len(packet.data)
+        result = filter_options(tail, padding, len(tail) - 4, order, SCRUB_COMMON_OPTIONS)
+        if result is None:
+            return
+        options, removed = result
+        for code, n in removed.items():
+            self._count(self.options_removed, str(code), n)
+        length = _U32[order].pack(len(head) + padding + len(options) + 4)
+        packet.head = head[:4] + length + head[8:]
+        packet.tail = tail[:padding] + options + length
+        self.packets_rewritten += 1
+
+    def flush(self) -> list:
+        return []
+
+    def stats(self) -> dict:
+        return {
+            "blocks_removed": dict(self.blocks_removed),
+            "options_removed": dict(self.options_removed),
+            "blocks_rewritten": self.blocks_rewritten,
+            "packets_rewritten": self.packets_rewritten,
+        }
+
+    def tables(self) -> dict[str, list[dict]]:
+        return {}
