@@ -1,0 +1,253 @@
+"""The CLI (SPEC §7): exit codes, one-line errors, no partial output, inputs untouched."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import pytest
+from captures import epb, frame, idb, pcap, pcap_header, shb
+
+
+def cli(*args, cwd=None):
+    cmd = [sys.executable, "-m", "pktmask_nb.cli", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+
+
+def good_capture(tmp_path, name="in.pcap", n=20):
+    path = tmp_path / name
+    path.write_bytes(pcap([frame(i % 15) for i in range(n)]))
+    return path
+
+
+BAD_INPUTS = {
+    "empty": (b"", "file is empty"),
+    "random-bytes": (bytes(range(7, 200)), "not a pcap or pcapng capture: data starts with magic 0708090a"),
+    "truncated-global-header": (pcap_header()[:13], "less than the 24-byte pcap file header"),
+    "truncated-last-record": (pcap([frame(1), frame(2)])[:-7], "byte 100: file ends inside the last record"),
+    "absurd-caplen": (
+        pcap_header() + struct.pack("<IIII", 0, 0, 0x7FFFFFFF, 60) + bytes(60),
+        "byte 24: record caplen 2147483647 is impossible",
+    ),
+    "pcapng-length-mismatch": (
+        shb() + idb() + epb(frame(1))[:-4] + struct.pack("<I", 1234),
+        "header says 92, trailer says 1234",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gives_one_line_error_exit_2_and_no_output(tmp_path, case):
+    data, message = BAD_INPUTS[case]
+    src = tmp_path / "bad.pcap"
+    src.write_bytes(data)
+    out = tmp_path / "out.pcap"
+    done = cli("run", src, "-o", out, "--stages", "dedup")
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("pktmask-nb: error: ") and str(src) in lines[0] and message in lines[0]
+    assert "Traceback" not in done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["bad.pcap"]  # no output, no temporary file
+    assert src.read_bytes() == data  # input untouched
+
+
+def test_missing_input(tmp_path):
+    done = cli("run", tmp_path / "nope.pcap", "-o", tmp_path / "out.pcap", "--stages", "none")
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"pktmask-nb: error: {tmp_path / 'nope.pcap'}: no such file or directory"
+    assert not (tmp_path / "out.pcap").exists()
+
+
+def test_output_equal_to_input_is_refused(tmp_path):
+    src = good_capture(tmp_path)
+    before = src.read_bytes()
+    for target in (src, tmp_path / "." / "in.pcap"):
+        done = cli("run", src, "-o", target, "--stages", "dedup", "--force")
+        assert done.returncode == 2
+        assert "same file as an input" in done.stderr and len(done.stderr.splitlines()) == 1
+        assert src.read_bytes() == before
+
+
+def test_hard_link_to_input_is_refused(tmp_path):
+    src = good_capture(tmp_path)
+    os.link(src, tmp_path / "alias.pcap")
+    done = cli("run", src, "-o", tmp_path / "alias.pcap", "--stages", "none", "--force")
+    assert done.returncode == 2 and "same file as an input" in done.stderr
+
+
+def test_existing_output_needs_force(tmp_path):
+    src = good_capture(tmp_path)
+    out = tmp_path / "out.pcap"
+    out.write_bytes(b"keep me")
+    done = cli("run", src, "-o", out, "--stages", "dedup")
+    assert done.returncode == 2 and "--force" in done.stderr
+    assert out.read_bytes() == b"keep me"
+    done = cli("run", src, "-o", out, "--stages", "dedup", "--force")
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == pcap([frame(i) for i in range(15)])
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--stages", "dedup,shuffle"], "unknown stage shuffle"),
+        (["--chunk-size", "0"], "chunk size must be an integer from 1"),
+        (["--dedup-window", "0"], "window_packets must be >= 1"),
+        (["--key", "abc"], "--key must be 64 hex digits"),
+        (["--keep", "everything"], "mask keep must be among"),
+    ],
+)
+def test_bad_options_are_usage_errors(tmp_path, args, message):
+    src = good_capture(tmp_path)
+    done = cli("run", src, "-o", tmp_path / "out.pcap", *args)
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.splitlines()) == 1
+    assert not (tmp_path / "out.pcap").exists()
+
+
+def test_argparse_errors_are_one_line_exit_2(tmp_path):
+    done = cli("run", tmp_path / "x.pcap")
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].startswith("pktmask-nb run: error:")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_directory_input_mirrors_names_and_decompresses(tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    good_capture(src, "a.pcap")
+    (src / "sub" / "b.pcap.gz").write_bytes(gzip.compress(pcap([frame(1), frame(1), frame(2)])))
+    (src / "sub" / "c.pcapng").write_bytes(shb() + idb() + epb(frame(1)) + epb(frame(1)))
+    (src / "notes.txt").write_text("not a capture")
+    out = tmp_path / "out"
+    done = cli("run", src, "-o", out, "--stages", "dedup", "--report", tmp_path / "r.json")
+    assert done.returncode == 0, done.stderr
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "a.pcap",
+        "sub/b.pcap",
+        "sub/c.pcapng",
+    ]
+    assert (out / "sub" / "b.pcap").read_bytes() == pcap([frame(1), frame(2)])[:24] + pcap(
+        [frame(1), frame(1), frame(2)]
+    )[24:100] + pcap([frame(1), frame(1), frame(2)])[176:]
+    assert (out / "sub" / "c.pcapng").read_bytes() == shb() + idb() + epb(frame(1))
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [f["packets_out"] for f in report["files"]] == [15, 2, 1]
+    assert report["failed"] == []
+
+
+def test_some_files_failing_gives_exit_1_and_the_rest_is_processed(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    good_capture(src, "good.pcap")
+    (src / "bad.pcap").write_bytes(b"garbage!")
+    out = tmp_path / "out"
+    done = cli("run", src, "-o", out, "--stages", "dedup", "--report", tmp_path / "r.json")
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "bad.pcap" in errors[0]
+    assert sorted(p.name for p in out.iterdir()) == ["good.pcap"]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["failed"][0]["input"].endswith("bad.pcap")
+
+
+def test_every_file_failing_gives_exit_2(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.pcap").write_bytes(b"garbage!")
+    (src / "b.pcap").write_bytes(b"")
+    done = cli("run", src, "-o", tmp_path / "out", "--stages", "dedup")
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 2
+
+
+def test_two_inputs_with_one_name_are_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    good_capture(tmp_path / "a", "x.pcap")
+    good_capture(tmp_path / "b", "x.pcap")
+    done = cli("run", tmp_path / "a" / "x.pcap", tmp_path / "b" / "x.pcap", "-o", tmp_path / "out", "--stages", "none")
+    assert done.returncode == 2 and "would be written here" in done.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_truncated_input_can_be_salvaged_with_a_warning(tmp_path):
+    src = tmp_path / "cut.pcap"
+    src.write_bytes(pcap([frame(1), frame(2), frame(3)])[:-5])
+    done = cli("run", src, "-o", tmp_path / "out.pcap", "--stages", "dedup", "--allow-truncated")
+    assert done.returncode == 0, done.stderr
+    assert "warning" in done.stderr and "byte 176" in done.stderr
+    assert (tmp_path / "out.pcap").read_bytes() == pcap([frame(1), frame(2)])
+
+
+def test_report_holds_stats_and_per_chunk_metrics(tmp_path):
+    src = good_capture(tmp_path, n=100)
+    done = cli(
+        "run",
+        src,
+        "-o",
+        tmp_path / "out.pcap",
+        "--stages",
+        "dedup",
+        "--chunk-size",
+        "10",
+        "--report",
+        tmp_path / "r.json",
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["packets_in"] == 100 and report["packets_out"] == 15
+    assert report["stages"]["dedup"]["duplicates"] == 85
+    assert len(report["chunks"]) == 10
+    assert sum(c["packets_in"] for c in report["chunks"]) == 100
+    assert all("dedup" in c["stage_seconds"] for c in report["chunks"])
+    assert "key" not in json.dumps(report["config"]["anonymize"])
+
+
+def test_no_progress_bar_without_a_terminal(tmp_path):
+    src = good_capture(tmp_path)
+    done = cli("run", src, "-o", tmp_path / "out.pcap", "--stages", "dedup", "-q")
+    assert done.returncode == 0 and done.stderr == "" and done.stdout == ""
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    import fcntl
+    import pty
+    import termios
+
+    src = good_capture(tmp_path, n=2000)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # a terminal 80 columns wide
+    cmd = [
+        sys.executable,
+        "-m",
+        "pktmask_nb.cli",
+        "run",
+        str(src),
+        "-o",
+        str(tmp_path / "out.pcap"),
+        "--stages",
+        "dedup",
+        "--chunk-size",
+        "100",
+    ]
+    process = subprocess.Popen(cmd, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the terminal closed
+            break
+        if not data:
+            break
+        seen += data
+    assert process.wait() == 0
+    os.close(leader)
+    assert b"B/s" in seen or b"%|" in seen  # tqdm drew a bar
+    assert b"2000 packets in, 15 out" in seen

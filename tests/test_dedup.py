@@ -1,0 +1,200 @@
+"""Dedup (SPEC §4) against plain reference models, on real and generated captures."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import oracle
+import pytest
+from captures import frame, pcap
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scapy.layers.inet import IP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+
+import pktmask_nb
+from pktmask_nb import Config, DedupConfig
+from pktmask_nb.stages.digest_index import YOUNG_MAX, DigestIndex
+
+
+def reference_exact(frames: list[bytes]) -> list[bytes]:
+    """First occurrence of every distinct frame, in order."""
+    seen, out = set(), []
+    for f in frames:
+        if f not in seen:
+            seen.add(f)
+            out.append(f)
+    return out
+
+
+def reference_window(rows, key=lambda data: data, packets=None, seconds=None) -> list[bytes]:
+    """Brute force: a frame is dropped if an identical key appeared among the earlier frames in the window."""
+    keys = [key(data) for data, _, _ in rows]
+    out = []
+    for i, (data, ts, _) in enumerate(rows):
+        dup = False
+        for j in range(i - 1, -1, -1):
+            if packets is not None and i - j > packets:
+                break
+            if seconds is not None and ts - rows[j][1] > seconds + 1e-9:
+                continue
+            if keys[j] == keys[i]:
+                dup = True
+                break
+        if not dup:
+            out.append(data)
+    return out
+
+
+def dedup(tmp_path, src, chunk_size=4096, **options):
+    out = tmp_path / ("out" + "".join(src.suffixes).replace(".gz", ""))
+    result = pktmask_nb.run(
+        src, out, Config(stages=("dedup",), chunk_size=chunk_size, dedup=DedupConfig(**options)), force=True
+    )
+    return out, result
+
+
+def with_duplicates(tmp_path, name="dups.pcap", n=600, seed=1):
+    """A capture where about a third of the frames repeat an earlier one, near or far."""
+    rng = random.Random(seed)
+    frames = []
+    for i in range(n):
+        r = rng.random()
+        if frames and r < 0.2:
+            frames.append(frames[-1])  # SPAN-port style, right after
+        elif frames and r < 0.35:
+            frames.append(rng.choice(frames))  # anywhere earlier
+        else:
+            frames.append(frame(i, rng.randrange(42, 300)))
+    path = tmp_path / name
+    path.write_bytes(pcap(frames))
+    return path, frames
+
+
+def test_exact_dedup_matches_reference_on_shared_capture(shared_capture, tmp_path):
+    out, result = dedup(tmp_path, shared_capture, chunk_size=5)
+    before = [f for f, _, _ in oracle.frames(shared_capture)]
+    after = [f for f, _, _ in oracle.frames(out)]
+    assert after == reference_exact(before)
+    stats = result.stages["dedup"]
+    assert stats["duplicates"] == len(before) - len(after)
+    assert stats["bytes_saved"] == sum(map(len, before)) - sum(map(len, after))
+
+
+def test_exact_dedup_matches_reference_on_generated_capture(tmp_path):
+    path, frames = with_duplicates(tmp_path)
+    out, result = dedup(tmp_path, path, chunk_size=7)
+    expected = reference_exact(frames)
+    assert [f for f, _, _ in oracle.frames(out)] == expected
+    assert len(frames) - len(expected) > 150  # the test has teeth
+    assert result.stages["dedup"]["duplicates"] == len(frames) - len(expected)
+
+
+@pytest.mark.parametrize("packets,seconds", [(1, None), (5, None), (None, 3.0), (20, 10.0)])
+def test_window_dedup_matches_brute_force(tmp_path, packets, seconds):
+    path, _ = with_duplicates(tmp_path)
+    out, _ = dedup(tmp_path, path, chunk_size=11, window_packets=packets, window_seconds=seconds)
+    expected = reference_window(oracle.frames(path), packets=packets, seconds=seconds)
+    assert [f for f, _, _ in oracle.frames(out)] == expected
+
+
+def test_window_matches_editcap_semantics(tmp_path):
+    """editcap -D N compares with the previous N-1 frames; our window N is the previous N."""
+    frames = [frame(1), frame(2), frame(1), frame(3), frame(4), frame(1)]
+    path = tmp_path / "w.pcap"
+    path.write_bytes(pcap(frames))
+    out, _ = dedup(tmp_path, path, window_packets=2)
+    assert [f for f, _, _ in oracle.frames(out)] == [frame(1), frame(2), frame(3), frame(4), frame(1)]
+
+
+def l3_key(data: bytes):
+    """Independent l3 key with scapy: the outermost IP datagram without TTL/hop limit/checksum."""
+    packet = Ether(data)
+    ip = packet.getlayer(IP) or packet.getlayer(IPv6)
+    if ip is None:
+        return data
+    ip = ip.copy()
+    if isinstance(ip, IP):
+        ip.ttl, ip.chksum = 0, 0
+        return bytes(ip)[: ip.len]
+    ip.hlim = 0
+    return bytes(ip)[: 40 + ip.plen]
+
+
+def test_l3_key_finds_the_same_packet_on_two_links(tmp_path):
+    from scapy.layers.inet import TCP
+    from scapy.layers.l2 import Dot1Q
+
+    base = IP(src="10.0.0.1", dst="10.0.0.2", ttl=64) / TCP(sport=1, dport=2) / b"payload"
+    link_a = Ether(src="00:00:00:00:00:01") / base
+    link_b = Ether(src="00:00:00:00:00:02") / Dot1Q(vlan=7) / IP(bytes(base))
+    link_b[IP].ttl, link_b[IP].chksum = 63, None
+    other = Ether() / IP(src="10.0.0.1", dst="10.0.0.3") / TCP(sport=1, dport=2) / b"payload"
+    padded = Ether(bytes(link_a) + b"\0" * 6)  # Ethernet trailer padding does not count
+    frames = [bytes(link_a), bytes(other), bytes(link_b), bytes(padded)]
+    path = tmp_path / "links.pcap"
+    path.write_bytes(pcap(frames))
+    out, result = dedup(tmp_path, path, key="l3")
+    assert [f for f, _, _ in oracle.frames(out)] == frames[:2]
+    rows = oracle.frames(path)
+    assert [f for f, _, _ in oracle.frames(out)] == reference_window(rows, key=l3_key)
+    out, _ = dedup(tmp_path, path, key="frame")
+    assert len(oracle.frames(out)) == 4
+
+
+def test_l3_key_matches_scapy_reference_on_shared_capture(shared_capture, tmp_path):
+    rows = oracle.frames(shared_capture)
+    if any(linktype != 1 for _, _, linktype in rows):
+        pytest.skip("the scapy reference key is written for Ethernet")
+    out, _ = dedup(tmp_path, shared_capture, key="l3", window_packets=50)
+    assert [f for f, _, _ in oracle.frames(out)] == reference_window(rows, key=l3_key, packets=50)
+
+
+def test_report_lists_top_duplicates(tmp_path):
+    frames = [frame(1)] * 5 + [frame(2)] * 3 + [frame(3)] + [frame(4)] * 2
+    path = tmp_path / "top.pcap"
+    path.write_bytes(pcap(frames))
+    _, result = dedup(tmp_path, path, top=2)
+    stats = result.stages["dedup"]
+    assert [(t["duplicates"], t["first_duplicate_frame"]) for t in stats["top"]] == [(4, 2), (2, 7)]
+    assert stats["top_exact"]
+    assert (stats["packets_in"], stats["packets_out"], stats["duplicates"]) == (11, 4, 7)
+    assert [row["duplicates"] for row in result.duplicates] == [4, 2, 1]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk_size=st.integers(min_value=1, max_value=100_000), window=st.sampled_from([None, 3, 50]))
+def test_output_does_not_depend_on_chunk_size(tmp_path, chunk_size, window):
+    path, _ = with_duplicates(tmp_path, n=400, seed=2)
+    out, result = dedup(tmp_path, path, chunk_size=4096, window_packets=window)
+    expected, expected_stats = out.read_bytes(), result.stages
+    out, result = dedup(tmp_path, path, chunk_size=chunk_size, window_packets=window)
+    assert out.read_bytes() == expected
+    assert result.stages == expected_stats
+
+
+def test_digest_index_spills_into_runs_and_still_finds_everything():
+    rng = np.random.default_rng(5)
+    digests = rng.integers(0, 2**63, size=(3 * YOUNG_MAX + 123, 2), dtype=np.uint64)
+    index = DigestIndex()
+    for start in range(0, len(digests), 50_000):
+        assert not index.add(digests[start : start + 50_000].tobytes()).any()
+    assert len(index) == len(digests)
+    assert index.add(digests[::997].tobytes()).all()
+    fresh = rng.integers(0, 2**63, size=(1000, 2), dtype=np.uint64)
+    assert not index.add(fresh.tobytes()).any()
+    bytes_per_entry = (index.nbytes - 2 * 8 * 2 * YOUNG_MAX) / len(index)
+    assert bytes_per_entry <= 16.5
+
+
+def test_digest_index_tells_digests_with_equal_high_halves_apart():
+    index = DigestIndex()
+    a = np.array([[7, 1]], dtype=np.uint64).tobytes()
+    b = np.array([[7, 2]], dtype=np.uint64).tobytes()
+    assert index.add(a).tolist() == [False]
+    index._spill()
+    assert index.add(b).tolist() == [False]
+    index._spill()
+    assert index.add(a + b).tolist() == [True, True]

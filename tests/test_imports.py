@@ -1,0 +1,34 @@
+"""The core never imports the notebook stack (SPEC §7, STYLE: imports go one way)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BLOCKED = ("pandas", "matplotlib", "ipywidgets", "IPython")
+
+PROBE = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {BLOCKED!r}:
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+import pktmask_nb, pktmask_nb.cli, pktmask_nb.capture, pktmask_nb.pipeline, pktmask_nb.stages
+from pktmask_nb.stages import build_stages
+from pktmask_nb.config import Config
+build_stages(Config(stages=("dedup",)))
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {BLOCKED!r})
+print(loaded)
+"""
+
+
+def test_core_imports_with_notebook_stack_blocked():
+    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_blocking_really_blocks():
+    done = subprocess.run([sys.executable, "-c", PROBE + "\nimport pandas"], capture_output=True, text=True)
+    assert done.returncode != 0 and "blocked: pandas" in done.stderr
