@@ -130,7 +130,7 @@ class ScrubStage:
         options, removed = result
         for code, n in removed.items():
             self._count(self.options_removed, str(code), n)
-        length = _U32[order].pack(len(head) + padding + len(options) + 4)
+        length = _U32[order].pack(len(head) + len(packet.data) + padding + len(options) + 4)
         packet.head = head[:4] + length + head[8:]
         packet.tail = tail[:padding] + options + length
         self.packets_rewritten += 1

@@ -1,0 +1,180 @@
+"""pcapng metadata scrubbing (SPEC §3): secrets, names and comments go, lengths stay consistent."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import subprocess
+
+import pytest
+
+from pktmask_nb.api import run
+from pktmask_nb.capture import open_capture
+from pktmask_nb.capture.pcapng import PCAPNG_DSB, PCAPNG_NRB, iter_options
+from pktmask_nb.config import AnonymizeConfig, Config
+from pktmask_nb.record import Block, Packet
+from pktmask_nb.stages.scrub import ScrubStage, filter_options
+
+KEY = bytes(32)
+FRAME = bytes.fromhex("ffffffffffff02000000000188b5") + b"not an IP packet"  # local experimental EtherType
+
+
+def option(code: int, value: bytes, order: str) -> bytes:
+    return struct.pack(order + "HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def options(pairs, order: str) -> bytes:
+    return b"".join(option(c, v, order) for c, v in pairs) + (struct.pack(order + "HH", 0, 0) if pairs else b"")
+
+
+def block(btype: int, body: bytes, order: str) -> bytes:
+    return struct.pack(order + "II", btype, 12 + len(body)) + body + struct.pack(order + "I", 12 + len(body))
+
+
+def shb(order, pairs=(), section_length=-1):
+    return block(
+        0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, section_length) + options(pairs, order), order
+    )
+
+
+def idb(order, pairs=()):
+    return block(1, struct.pack(order + "HHI", 1, 0, 65535) + options(pairs, order), order)
+
+
+def epb(order, data=FRAME, pairs=()):
+    body = struct.pack(order + "IIIII", 0, 0, 1_000_000, len(data), len(data)) + data + b"\0" * (-len(data) % 4)
+    return block(6, body + options(pairs, order), order)
+
+
+def spb(order, data=FRAME):
+    return block(3, struct.pack(order + "I", len(data)) + data + b"\0" * (-len(data) % 4), order)
+
+
+def isb(order, pairs=()):
+    return block(5, struct.pack(order + "III", 0, 0, 0) + options(pairs, order), order)
+
+
+SECRET = b"s3cr3t-comment"
+IDB_SECRETS = [(2, b"eth0-secret"), (3, b"uplink to secret dc"), (4, bytes([10, 1, 2, 3, 255, 255, 255, 0])),
+               (5, bytes(range(17))), (6, b"\x02\x00\x00\xaa\xbb\xcc"), (7, bytes(8)), (11, b"\0host 10.1.2.3")]  # fmt: skip
+
+
+def capture(order: str) -> bytes:
+    return b"".join(
+        [
+            shb(order, [(1, SECRET), (3, b"Linux")], section_length=1234),
+            idb(order, [(1, SECRET)] + IDB_SECRETS + [(9, b"\x09")]),
+            block(PCAPNG_NRB, struct.pack(order + "HH", 1, 8) + bytes([10, 1, 2, 3]) + b"hst\0" + bytes(4), order),
+            block(PCAPNG_DSB, struct.pack(order + "II", 0x544C534B, 8) + b"CLIENT_R", order),
+            epb(order, pairs=[(1, SECRET), (2, struct.pack(order + "I", 1)), (2988, b"\0\0\0\0vendor")]),
+            epb(order),
+            epb(order, data=FRAME + b"x", pairs=[(1, SECRET)]),
+            spb(order),
+            isb(order, [(1, SECRET), (4, bytes(8))]),
+            block(0x00000BAD, b"\0\0\0\0custom!!", order),
+        ]
+    )
+
+
+def read_all(path):
+    records = []
+    with open_capture(path) as reader:
+        while chunk := reader.read_chunk(1000):
+            records += chunk
+    return records
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_secrets_removed_lengths_consistent(tmp_path, order):
+    source, out = tmp_path / "in.pcapng", tmp_path / "out.pcapng"
+    source.write_bytes(capture(order))
+    result = run(source, out, Config(stages=("anonymize",), anonymize=AnonymizeConfig(key=KEY)))
+    data = out.read_bytes()
+    assert SECRET not in data and b"eth0-secret" not in data and b"CLIENT_R" not in data and b"hst" not in data
+    assert b"host 10.1.2.3" not in data and b"vendor" not in data
+    assert b"Linux" in data and b"custom!!" in data  # shb_os and custom blocks stay
+    records = read_all(out)  # our reader checks every block length against its trailer
+    kinds = [r.kind if isinstance(r, Block) else "packet" for r in records]
+    assert kinds == [0x0A0D0D0A, 1, "packet", "packet", "packet", "packet", 5, 0x00000BAD]
+    packets = [r for r in records if isinstance(r, Packet)]
+    assert [bytes(p.data) for p in packets] == [FRAME, FRAME, FRAME + b"x", FRAME]
+    shb_raw = records[0].raw
+    assert struct.unpack_from(order + "q", shb_raw, 16)[0] == -1  # the section shrank: length unknown
+    idb_codes = [c for c, *_ in iter_options(records[1].raw, 16, len(records[1].raw) - 4, order)]
+    assert idb_codes == [9]  # if_tsresol kept
+    first = packets[0]
+    tail_codes = [c for c, *_ in iter_options(first.tail, -len(first.data) % 4, len(first.tail) - 4, order)]
+    assert tail_codes == [2]  # epb_flags kept
+    assert struct.unpack_from(order + "I", first.head, 4)[0] == len(first.head) + len(first.data) + len(first.tail)
+    stats = result.stages["scrub"]
+    assert stats["blocks_removed"] == {"0x00000004": 1, "0x0000000a": 1}
+    assert stats["options_removed"]["1"] == 5 and stats["options_removed"]["2988"] == 1
+    assert stats["packets_rewritten"] == 2
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_tshark_reads_the_scrubbed_file(tmp_path, order, tshark):
+    source, out = tmp_path / "in.pcapng", tmp_path / "out.pcapng"
+    source.write_bytes(capture(order))
+    run(source, out, Config(stages=("anonymize",), anonymize=AnonymizeConfig(key=KEY)))
+    proc = subprocess.run([tshark, "-n", "-r", str(out), "-T", "fields", "-e", "frame.comment", "-e", "frame.len"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split("\t") for line in proc.stdout.splitlines()][:4] == [
+        ["", "30"],
+        ["", "30"],
+        ["", "31"],
+        ["", "30"],
+    ]
+
+
+def test_keep_metadata_keeps_every_byte(tmp_path):
+    source, out = tmp_path / "in.pcapng", tmp_path / "out.pcapng"
+    source.write_bytes(capture("<"))
+    run(source, out, Config(stages=("anonymize",), keep_metadata=True, anonymize=AnonymizeConfig(key=KEY)))
+    assert out.read_bytes() == source.read_bytes()
+
+
+def test_pcap_passes_untouched(tmp_path):
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    record = struct.pack("<IIII", 1, 2, len(FRAME), len(FRAME)) + FRAME
+    source, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    source.write_bytes(header + record)
+    run(source, out, Config(stages=("anonymize",), anonymize=AnonymizeConfig(key=KEY)))
+    assert out.read_bytes() == source.read_bytes()
+
+
+def test_unparsable_options_are_all_dropped():
+    raw = struct.pack("<HH", 3, 200) + b"short"
+    assert filter_options(raw, 0, len(raw), "<", frozenset({1})) == (b"", {-1: 1})
+    fine = options([(3, b"keep me")], "<")
+    assert filter_options(fine, 0, len(fine), "<", frozenset({1})) is None
+
+
+def test_chunk_boundaries_do_not_matter(tmp_path):
+    source = tmp_path / "in.pcapng.gz"
+    source.write_bytes(gzip.compress(capture(">")))
+    records = read_all(source)
+    whole = ScrubStage().process(list(records))
+    stage, pieces = ScrubStage(), []
+    for r in records:
+        pieces += stage.process([r])
+    assert [(getattr(r, "raw", None), getattr(r, "tail", None)) for r in whole] == [
+        (getattr(r, "raw", None), getattr(r, "tail", None)) for r in pieces
+    ]
+
+
+def test_shared_pcapng_interface_names_removed(tmp_path, tshark):
+    from conftest import SHARED_CAPTURES, missing
+
+    source = SHARED_CAPTURES / "pcapng-multi-interface.pcapng"
+    if not source.exists():
+        missing(str(source))
+    out = tmp_path / "out.pcapng"
+    run(source, out, Config(stages=("anonymize",), anonymize=AnonymizeConfig(key=KEY)))
+    names = subprocess.run([tshark, "-r", str(out), "-T", "fields", "-e", "frame.interface_name"],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "eth0" not in names and "NPF" not in names
+    info = subprocess.run(["capinfos", str(out)], capture_output=True, text=True, check=True).stdout
+    assert "Ethernet 2" not in info and "eth0" not in info
+    assert len(names.splitlines()) == 6
