@@ -1,0 +1,98 @@
+"""RFC 1624 incremental checksum updates against full RFC 1071 recomputation."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pktmask_nb.proto.checksum import adjust, internet_checksum, patch, word_sum
+
+CK_OTHER, CK_UDP = 1, 2
+
+
+def fill(buf: bytearray, position: int, start: int, end: int, initial: int = 0) -> None:
+    """Write the correct checksum for ``buf[start:end]`` (plus `initial`) at `position`."""
+    buf[position : position + 2] = b"\0\0"
+    buf[position : position + 2] = internet_checksum(buf, start, end, initial).to_bytes(2, "big")
+
+
+def valid(buf, start: int, end: int, initial: int = 0) -> bool:
+    return (word_sum(buf, start, end) + initial) % 0xFFFF == 0
+
+
+@given(st.binary(min_size=2, max_size=64), st.integers(0, 0xFFFF))
+def test_adjust_matches_recomputation(data, new_word):
+    data = data[: len(data) // 2 * 2]  # checksum fields are word-aligned
+    buf = bytearray(data + b"\0\0")
+    fill(buf, len(data), 0, len(buf))
+    old_word = int.from_bytes(buf[0:2], "big")
+    buf[0:2] = new_word.to_bytes(2, "big")
+    checksum = adjust(int.from_bytes(buf[-2:], "big"), new_word - old_word)
+    buf[-2:] = checksum.to_bytes(2, "big")
+    assert valid(buf, 0, len(buf))
+
+
+@settings(max_examples=200)
+@given(
+    st.binary(min_size=40, max_size=120),
+    st.lists(st.tuples(st.integers(0, 200), st.binary(min_size=1, max_size=16)), min_size=1, max_size=4),
+)
+def test_nested_covering_checksums_stay_valid(data, changes):
+    # outer region [0, n) with checksum at 0; inner region [8, n) with checksum at 10, whose
+    # field the outer covers: writing bytes anywhere must leave both valid.
+    buf = bytearray(data)
+    n = len(buf)
+    fill(buf, 10, 8, n)
+    fill(buf, 0, 0, n)
+    checksums = [(0, 0, n, -1, CK_OTHER), (10, 8, n, -1, CK_OTHER)]
+    todo = []
+    for offset, new in changes:
+        offset = 12 + offset % (n - 12 - len(new)) if n - 12 - len(new) > 0 else 12
+        todo.append((offset, new[: n - offset], -1))
+    assert patch(buf, checksums, todo) == 0
+    assert valid(buf, 8, n) and valid(buf, 0, n)
+
+
+@settings(max_examples=200)
+@given(st.binary(min_size=8, max_size=8), st.binary(min_size=8, max_size=8), st.binary(min_size=8, max_size=60))
+def test_pseudo_header_checksum_follows_the_address(old, new, segment):
+    # 8 address bytes (src+dst) at [0, 8) form the pseudo-header of a checksum at 12 over [8, end)
+    buf = bytearray(old + segment + b"\0\0\0\0\0\0")
+    end = len(buf)
+    fill(buf, 12, 8, end, word_sum(buf, 0, 8))
+    assert patch(buf, [(12, 8, end, 0, CK_OTHER)], [(0, new, 0)]) == 0
+    assert valid(buf, 8, end, word_sum(new, 0, 8))
+
+
+def test_bad_checksum_stays_bad_by_the_same_amount():
+    buf = bytearray(b"\x12\x34" * 10)
+    fill(buf, 4, 0, len(buf))
+    buf[4] ^= 0x40  # wrong on purpose (capture offload)
+    before = word_sum(buf, 0, len(buf))
+    patch(buf, [(4, 0, len(buf), -1, CK_OTHER)], [(10, b"\xff\x00\xab", -1)])
+    assert word_sum(buf, 0, len(buf)) == before != 0
+
+
+def test_udp_zero_checksum_stays_zero_and_never_becomes_zero():
+    buf = bytearray(16)
+    buf[0:4] = b"\x0a\x00\x00\x01"
+    assert patch(buf, [(6, 4, 16, 0, CK_UDP)], [(0, b"\x0a\x00\x00\x02", 0)]) == 0
+    assert buf[6:8] == b"\0\0"
+    # a computed 0x0000 is sent as 0xFFFF (RFC 768)
+    buf = bytearray(b"\x00\x01\x00\x00" + bytes(2) + b"\x00\x00" + bytes(8))
+    buf[6:8] = b"\xff\xfe"
+    patch(buf, [(6, 4, 16, 0, CK_UDP)], [(0, b"\x00\x00\x00\x00", 0)])
+    assert buf[6:8] != b"\0\0"
+
+
+def test_checksum_cut_off_is_counted():
+    buf = bytearray(20)
+    assert patch(buf, [(30, 0, 40, -1, CK_OTHER)], [(2, b"\x01\x02", -1)]) == 1
+    assert buf[2:4] == b"\x01\x02"
+
+
+def test_odd_offset_change():
+    buf = bytearray(range(1, 34))
+    fill(buf, 0, 0, len(buf))
+    patch(buf, [(0, 0, len(buf), -1, CK_OTHER)], [(5, b"\xaa\xbb\xcc", -1)])
+    assert valid(buf, 0, len(buf))
