@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import time
 from collections.abc import Callable
@@ -29,6 +31,24 @@ def peak_rss() -> int:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+GC_GEN0_THRESHOLD = 200_000  # records are acyclic: let refcounting free them, collect rarely
+
+
+@contextlib.contextmanager
+def relaxed_gc():
+    """Run the cyclic garbage collector rarely while the body runs (records never form cycles).
+
+    With the default threshold of 700 allocations the collector rescans every live chunk
+    many times per chunk, which costs about a third of a pass-through run.
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], GC_GEN0_THRESHOLD), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 @dataclass(slots=True)
@@ -99,15 +119,16 @@ class Pipeline:
         start = time.perf_counter()
         chunks = iter(reader.chunks(self.chunk_size))
         number = 0
-        while True:
-            t0 = time.perf_counter()
-            chunk = next(chunks, None)
-            read_seconds = time.perf_counter() - t0
-            if chunk is None:
-                break
-            self._step(number, chunk, read_seconds, write, start, reader, on_chunk)
-            number += 1
-        self._step(number, None, 0.0, write, start, reader, on_chunk)
+        with relaxed_gc():
+            while True:
+                t0 = time.perf_counter()
+                chunk = next(chunks, None)
+                read_seconds = time.perf_counter() - t0
+                if chunk is None:
+                    break
+                self._step(number, chunk, read_seconds, write, start, reader, on_chunk)
+                number += 1
+            self._step(number, None, 0.0, write, start, reader, on_chunk)
         return self.metrics
 
     def _step(self, number, chunk, read_seconds, write, start, reader, on_chunk) -> None:
