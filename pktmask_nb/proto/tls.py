@@ -1,0 +1,101 @@
+"""TLS / SSL 3.0 / SSLv2 / DTLS record headers (RFC 8446 §5.1, RFC 6101 §5.2, RFC 6347 §4.1).
+
+Pure functions over ``bytes``: they validate headers and walk records, returning offsets and
+lengths; a partial record is left for the caller's next segment (as dpkt's ``tls_multi_factory``).
+"""
+
+from __future__ import annotations
+
+TLS_CHANGE_CIPHER_SPEC = 20
+TLS_ALERT = 21
+TLS_HANDSHAKE = 22
+TLS_APPLICATION_DATA = 23
+TLS_HEARTBEAT = 24  # RFC 6520
+DTLS_ACK = 26  # RFC 9147 §7: DTLS 1.3 only
+TLS_HLEN = 5  # type, version, length
+DTLS_HLEN = 13  # type, version, epoch, sequence number, length
+TLS_MAX_RECORD = 2**14 + 2048  # RFC 5246 §6.2.3: ciphertext limit
+TLS_KEPT_TYPES = frozenset((TLS_CHANGE_CIPHER_SPEC, TLS_ALERT, TLS_HANDSHAKE, TLS_HEARTBEAT))  # SPEC §6
+TLS_TYPES = frozenset(range(TLS_CHANGE_CIPHER_SPEC, TLS_HEARTBEAT + 1))
+DTLS_TYPES = TLS_TYPES
+DTLS_VERSION_MAJOR = 0xFE  # DTLS 1.0 = fefe... (0xfeff), 1.2 = 0xfefd, 1.3 = 0xfefc
+
+SSL2_CLIENT_HELLO = 1  # SSLv2 message types (draft-hickman-netscape-ssl-00)
+SSL2_CLIENT_MASTER_KEY = 2
+SSL2_SERVER_HELLO = 4
+SSL2_HANDSHAKE_TYPES = frozenset((SSL2_CLIENT_HELLO, SSL2_CLIENT_MASTER_KEY, SSL2_SERVER_HELLO))
+SSL2_HLEN = 2  # the 2-byte header form (high bit set); the 3-byte form is not followed
+
+POSTGRES_SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"  # length 8, code 80877103
+
+
+def record_header(data, offset: int = 0) -> tuple[int, int]:
+    """``(content_type, length)`` of a TLS/SSL 3.0 record header at `offset`, or ``(-1, 0)``.
+
+    Valid means type 20–24, version 3.x with x ≤ 4 and length ≤ 2^14 + 2048 (SPEC §6).
+    The caller checks that 5 bytes are there.
+    """
+    content_type = data[offset]
+    if content_type not in TLS_TYPES or data[offset + 1] != 3 or data[offset + 2] > 4:
+        return -1, 0
+    length = (data[offset + 3] << 8) | data[offset + 4]
+    if length > TLS_MAX_RECORD:
+        return -1, 0
+    return content_type, length
+
+
+def records(data, offset: int = 0) -> tuple[list[tuple[int, int, int]], int]:
+    """Walk whole TLS records from `offset`.
+
+    Returns
+    -------
+    (records, consumed)
+        ``(offset, content_type, length)`` of every complete record, and the bytes they
+        take; a partial record at the end is left unconsumed. Walking stops at an invalid
+        header as well: ``offset + consumed`` then points at it.
+    """
+    found, pos, n = [], offset, len(data)
+    while pos + TLS_HLEN <= n:
+        content_type, length = record_header(data, pos)
+        if content_type < 0 or pos + TLS_HLEN + length > n:
+            break
+        found.append((pos, content_type, length))
+        pos += TLS_HLEN + length
+    return found, pos - offset
+
+
+def ssl2_header(data, offset: int = 0) -> tuple[int, int]:
+    """``(message_type, record_length)`` of a 2-byte-header SSLv2 record at `offset`, or ``(-1, 0)``.
+
+    The caller checks that 3 bytes are there. ``message_type`` is the first body byte,
+    meaningful only while the record is in the clear (hello, master key).
+    """
+    if not data[offset] & 0x80:
+        return -1, 0
+    length = ((data[offset] & 0x7F) << 8) | data[offset + 1]
+    if length == 0:
+        return -1, 0
+    return data[offset + 2], length
+
+
+def is_ssl2_hello(data, offset: int = 0) -> bool:
+    """True for an SSLv2-format ClientHello (or SSLv2 ServerHello); needs 5 bytes."""
+    message_type, length = ssl2_header(data, offset)
+    if message_type == SSL2_CLIENT_HELLO:
+        return data[offset + 3] in (0, 3) and length >= 9
+    return message_type == SSL2_SERVER_HELLO and length >= 11
+
+
+def dtls_header(data, offset: int = 0) -> tuple[int, int]:
+    """``(content_type, length)`` of a DTLS 1.0–1.3 plaintext record header at `offset`, or ``(-1, 0)``.
+
+    The caller checks that 13 bytes are there. DTLS 1.3's unified (ciphertext) header is
+    not a plaintext header: it yields ``(-1, 0)``.
+    """
+    content_type = data[offset]
+    if content_type not in DTLS_TYPES or data[offset + 1] != DTLS_VERSION_MAJOR or data[offset + 2] < 0xFC:
+        return -1, 0
+    length = (data[offset + 11] << 8) | data[offset + 12]
+    if length > TLS_MAX_RECORD:
+        return -1, 0
+    return content_type, length

@@ -1,0 +1,378 @@
+"""The mask stage (SPEC §6): zero payload bytes, keep TLS/DTLS record structure (and HTTP headers on request).
+
+Every packet is dissected (`~pktmask_nb.proto.dissect`); TCP payload goes through its
+direction's `Direction` (sequence space, first copy wins, walkers), UDP payload through
+the DTLS walker, everything else is zeroed. A packet whose bytes cannot be decided yet
+(out of order, a header split across segments) is held back with every record after it,
+so output order equals input order; past the hold window, at the end of the input or when
+its flow is evicted, undecided bytes are zeroed and counted (fail closed).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from ...config import MaskConfig
+from ...proto.checksum import patch
+from ...proto.dissect import (
+    FRAG_NONE,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    STATUS_NOT_DISSECTED,
+    STATUS_OK,
+    STATUS_TRUNCATED,
+    dissect,
+)
+from ...record import Packet
+from .detect import DetectWalker
+from .dtls import dtls_keeps
+from .flows import TLS_COUNT_NAMES, Flow, FlowTable
+from .stream import FAIL_DESYNC, FAIL_ERROR, FAIL_EVENTS, FAIL_FRAGMENT, FAIL_GAP, STREAM_END, Direction
+from .wlan import wlan_body_start
+
+TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
+
+
+class _Held:
+    """A packet waiting for decisions on its TCP payload (stream bytes ``[offset, offset + length)``)."""
+
+    __slots__ = ("checksums", "changes", "d", "offset", "start", "length")
+
+    def __init__(self, checksums, changes, d, offset, start, length):
+        self.checksums, self.changes, self.d = checksums, changes, d
+        self.offset, self.start, self.length = offset, start, length
+
+
+def _addresses(data, offset: int, version: int) -> tuple[bytes, bytes]:
+    if version == 4:
+        return data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
+    return data[offset + 8 : offset + 24], data[offset + 24 : offset + 40]
+
+
+def _context(data, layers) -> bytes:
+    """The outer IP addresses of a tunnelled packet, each pair in canonical order."""
+    parts = []
+    for offset, version, quoted in layers.ips[: layers.ip_index]:
+        if not quoted:
+            a, b = _addresses(data, offset, version)
+            parts.append(a + b if a <= b else b + a)
+    return b"".join(parts)
+
+
+class MaskStage:
+    """Zero payloads, keeping protocol structure (SPEC §6).
+
+    Parameters
+    ----------
+    config : MaskConfig
+
+    Notes
+    -----
+    Link types the dissector does not know: 802.11 and radiotap keep their radiotap and
+    MAC headers and get zeroed bodies; any other such frame is zeroed whole. The flow
+    report (`tables`) lists at most ``MASK_REPORT_MAX_FLOWS`` flows, ended ones first.
+    """
+
+    name = "mask"
+
+    def __init__(self, config: MaskConfig | None = None):
+        self.config = config = config or MaskConfig()
+        self._http = config.http_headers
+        self._http_zeroed = frozenset(h.encode() for h in config.sensitive_headers)
+        self._flows = FlowTable(config.max_flows, config.idle_timeout, self._evicted)
+        self._queue: deque = deque()
+        self._held_packets = self._held_bytes = 0
+        self._flushing = False
+        self._current = None  # the direction being fed, for the fail-closed handler
+        self._events = dict.fromkeys(FAIL_EVENTS, 0)
+        self._tls_ended = [0] * len(TLS_COUNT_NAMES)
+        self._s = dict.fromkeys(
+            (
+                "packets",
+                "packets_changed",
+                "packets_held",
+                "payload_bytes_kept",
+                "payload_bytes_zeroed",
+                "fail_closed_bytes",
+                "trailer_bytes_zeroed",
+                "other_bytes_zeroed",
+                "not_dissected",
+                "fragments",
+                "truncated",
+                "errors",
+                "checksums_unfixable",
+                "flows",
+                "max_held_packets",
+                "max_held_bytes",
+            ),
+            0,
+        )
+
+    # -- the stage contract ----------------------------------------------------------------
+
+    def process(self, chunk: list) -> list:
+        out: list = []
+        queue, one, s = self._queue, self._one, self._s
+        for record in chunk:
+            if record.__class__ is not Packet:
+                if queue:
+                    queue.append((record, None))
+                else:
+                    out.append(record)
+                continue
+            s["packets"] += 1
+            held = one(record)
+            if held is None and not queue:
+                out.append(record)
+                continue
+            queue.append((record, held))
+            self._held_packets += 1
+            self._held_bytes += len(record.data)
+            if held is not None:
+                s["packets_held"] += 1
+            self._release(out)
+        return out
+
+    def flush(self) -> list:
+        out: list = []
+        self._flushing = True
+        self._release(out)
+        return out
+
+    def stats(self) -> dict:
+        s = dict(self._s)
+        s["flows_live"] = len(self._flows)
+        s["flows_evicted"] = dict(self._flows.evicted)
+        s["flows_unlisted"] = self._flows.unlisted
+        s["fail_closed"] = dict(self._events)
+        s["fail_closed_events"] = sum(self._events.values())
+        tls = list(self._tls_ended)
+        for flow in self._flows.flows.values():
+            tls = [a + b for a, b in zip(tls, flow.tls_counts)]
+        s["tls_records"] = dict(zip(TLS_COUNT_NAMES, tls))
+        s["keep"] = list(self.config.keep)
+        return s
+
+    def tables(self) -> dict[str, list[dict]]:
+        return {"flows": self._flows.table()}
+
+    # -- holding back --------------------------------------------------------------------
+
+    def _release(self, out: list) -> None:
+        """Pass on records from the head of the queue whose decisions are known."""
+        queue, cfg, s = self._queue, self.config, self._s
+        if self._held_packets > s["max_held_packets"]:
+            s["max_held_packets"] = self._held_packets
+        if self._held_bytes > s["max_held_bytes"]:
+            s["max_held_bytes"] = self._held_bytes
+        while queue:
+            record, held = queue[0]
+            if held is not None:
+                d = held.d
+                if d.decided < held.offset + held.length:
+                    over = self._held_packets > cfg.max_held_packets or self._held_bytes > cfg.max_held_bytes
+                    if not (over or self._flushing):
+                        return
+                    d.zero_rest(d.decided, FAIL_GAP)
+                try:
+                    self._finish(record, held)
+                except Exception:
+                    self._fail(record)
+            queue.popleft()
+            if record.__class__ is Packet:
+                self._held_packets -= 1
+                self._held_bytes -= len(record.data)
+            out.append(record)
+
+    def _evicted(self, flow: Flow) -> None:
+        """A flow leaves the table: bytes still undecided are zeroed (fail closed)."""
+        for d in flow.dirs:
+            if d is not None and d.decided != STREAM_END and (d.ooo or d.decided < d.next):
+                d.zero_rest(d.decided, FAIL_GAP)
+        self._tls_ended = [a + b for a, b in zip(self._tls_ended, flow.tls_counts)]
+
+    # -- one packet ----------------------------------------------------------------------
+
+    def _one(self, packet: Packet):
+        try:
+            return self._mask(packet)
+        except Exception:
+            self._fail(packet)
+            return None
+
+    def _fail(self, packet: Packet) -> None:
+        """Something went wrong: zero everything past the headers we are sure of, and count it."""
+        self._s["errors"] += 1
+        self._events[FAIL_ERROR] += 1
+        d, self._current = self._current, None
+        if d is not None:
+            d.zero_rest(d.decided, FAIL_ERROR)
+        try:
+            layers = dissect(packet.data, packet.linktype)
+            start = 0 if layers.status == STATUS_NOT_DISSECTED else layers.payload_start
+        except Exception:
+            start = 0
+        buf = bytearray(packet.data)
+        buf[start:] = bytes(len(buf) - start)
+        packet.data = buf
+
+    def _mask(self, packet: Packet):
+        data = packet.data
+        layers = dissect(data, packet.linktype)
+        n = len(data)
+        status, start, end = layers.status, layers.payload_start, layers.payload_end
+        if status == STATUS_NOT_DISSECTED:
+            self._s["not_dissected"] += 1
+            start = wlan_body_start(data, packet.linktype)
+            self._write(packet, (), [(start, n - start)] if start < n else [])
+            return None
+        changes = []
+        if end < n:
+            changes.append((end, n - end))
+            self._s["trailer_bytes_zeroed"] += n - end
+        transport = layers.transport
+        if status == STATUS_OK and layers.fragment == FRAG_NONE:
+            if transport == IPPROTO_TCP:
+                return self._tcp(packet, layers, changes)
+            if transport == IPPROTO_UDP and start < end:
+                self._udp(packet, layers, changes)
+                return None
+        elif transport in (IPPROTO_TCP, IPPROTO_UDP) and layers.fragment != FRAG_NONE:
+            self._s["fragments"] += 1
+            self._events[FAIL_FRAGMENT] += 1
+        elif status == STATUS_TRUNCATED:
+            self._s["truncated"] += 1
+        if start < end:
+            changes.append((start, end - start))
+            self._s["other_bytes_zeroed"] += end - start
+        self._write(packet, layers.checksums, changes)
+        return None
+
+    def _flow(self, transport: int, data, layers, ts):
+        """The flow of this packet (created if new) and the canonical side of its sender."""
+        ip_offset, version, _ = layers.ips[layers.ip_index]
+        src, dst = _addresses(data, ip_offset, version)
+        t = layers.transport_offset
+        sport, dport = data[t : t + 2], data[t + 2 : t + 4]
+        a, b = src + sport, dst + dport
+        ctx = _context(data, layers) if layers.ip_index else b""
+        side = 0 if a <= b else 1
+        key = (transport, ctx, a, b) if side == 0 else (transport, ctx, b, a)
+        flows = self._flows
+        flows.tick(ts)
+        return key, side, flows.get(key), (src, sport, dst, dport)
+
+    def _new_flow(self, key, transport: int, side: int, client_is_sender: bool, ends) -> Flow:
+        src, sport, dst, dport = ends
+        sender, receiver = (src, int.from_bytes(sport, "big")), (dst, int.from_bytes(dport, "big"))
+        if client_is_sender:
+            flow = Flow(transport, side, sender, receiver, self._flows.now, self._events)
+        else:
+            flow = Flow(transport, 1 - side, receiver, sender, self._flows.now, self._events)
+        flow.http_zeroed = self._http_zeroed
+        self._flows.add(key, flow)
+        self._s["flows"] += 1
+        return flow
+
+    def _tcp(self, packet: Packet, layers, changes: list):
+        data = packet.data
+        t = layers.transport_offset
+        flags = data[t + 13]
+        seq = int.from_bytes(data[t + 4 : t + 8], "big")
+        syn = flags & TCP_SYN
+        key, side, flow, ends = self._flow(IPPROTO_TCP, data, layers, packet.ts)
+        if flow is not None and syn and not flags & TCP_ACK:
+            d = flow.dirs[side]
+            if d is not None and d.syn_seq is not None and d.syn_seq != seq:  # the 4-tuple is reused
+                self._flows.evict(key, "closed")
+                flow = None
+        if flow is None:
+            flow = self._new_flow(key, IPPROTO_TCP, side, not (syn and flags & TCP_ACK), ends)
+        flow.packets += 1
+        flow.last_ts = self._flows.now
+        d = flow.dirs[side]
+        if d is None:
+            d = flow.dirs[side] = Direction(flow, side == flow.client_side, DetectWalker(flow.tls_counts, self._http))
+        if syn:
+            d.syn_seq = seq
+            if d.base is None:
+                d.base = (seq + 1) & 0xFFFFFFFF
+        if flags & (TCP_FIN | TCP_RST):
+            d.fin = d.fin or bool(flags & TCP_FIN)
+            other = flow.dirs[1 - side]
+            if flags & TCP_RST or (d.fin and other is not None and other.fin):
+                self._flows.close(key, flow)
+        start, end = layers.payload_start, layers.payload_end
+        if start >= end:
+            self._write(packet, layers.checksums, changes)
+            return None
+        self._current = d
+        offset = d.place(seq, 1 if syn else 0, data[start:end])
+        self._current = None
+        held = _Held(layers.checksums, changes, d, offset, start, end - start)
+        if offset + held.length <= d.decided:
+            self._finish(packet, held)
+            return None
+        flow.held += 1
+        return held
+
+    def _finish(self, packet: Packet, held: _Held) -> None:
+        """Apply a TCP payload's decisions (now known) and write the packet's changes."""
+        d, offset, start, length, changes = held.d, held.offset, held.start, held.length, held.changes
+        ranges, failed = d.zero_ranges(offset, offset + length)
+        zeroed = 0
+        for a, b in ranges:
+            changes.append((start + a - offset, b - a))
+            zeroed += b - a
+        flow, s = d.flow, self._s
+        flow.kept += length - zeroed
+        flow.zeroed += zeroed
+        s["payload_bytes_kept"] += length - zeroed
+        s["payload_bytes_zeroed"] += zeroed
+        if failed:
+            flow.failed += failed
+            s["fail_closed_bytes"] += failed
+            if offset < 0:
+                flow.count_event("before_start")
+            elif offset < d.forgotten:
+                flow.count_event("forgotten")
+        self._write(packet, held.checksums, changes)
+
+    def _udp(self, packet: Packet, layers, changes: list) -> None:
+        data = packet.data
+        key, side, flow, ends = self._flow(IPPROTO_UDP, data, layers, packet.ts)
+        if flow is None:
+            flow = self._new_flow(key, IPPROTO_UDP, side, True, ends)
+        flow.packets += 1
+        flow.last_ts = self._flows.now
+        start, end = layers.payload_start, layers.payload_end
+        keeps, broken = dtls_keeps(data, start, end, flow.tls_counts)
+        pos = start
+        for a, b in keeps:
+            if a > pos:
+                changes.append((pos, a - pos))
+            pos = b
+        if pos < end:
+            changes.append((pos, end - pos))
+        kept = sum(b - a for a, b in keeps)
+        flow.set_protocol("dtls" if keeps else "other")
+        if broken:
+            flow.count_event(FAIL_DESYNC)
+            flow.failed += end - pos
+            self._s["fail_closed_bytes"] += end - pos
+        flow.kept += kept
+        flow.zeroed += end - start - kept
+        self._s["payload_bytes_kept"] += kept
+        self._s["payload_bytes_zeroed"] += end - start - kept
+        self._write(packet, layers.checksums, changes)
+
+    def _write(self, packet: Packet, checksums, changes: list) -> None:
+        """Zero the byte ranges ``(offset, length)`` of `changes`, updating checksums (RFC 1624)."""
+        data = packet.data
+        todo = [(p, bytes(n)) for p, n in changes if n > 0 and data.count(0, p, p + n) != n]
+        if not todo:
+            return
+        buf = bytearray(data)
+        self._s["checksums_unfixable"] += patch(buf, checksums, [(p, z, -1) for p, z in todo])
+        packet.data = buf
+        self._s["packets_changed"] += 1

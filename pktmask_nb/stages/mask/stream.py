@@ -1,0 +1,201 @@
+"""One direction of a TCP connection in sequence space: placement, reassembly, the decision map.
+
+Payload bytes are placed at stream offsets (sequence numbers relative to the stream start,
+unwrapped past 2^32). Bytes arriving in order are fed once, first copy wins, to the
+direction's walker (TLS, HTTP, STARTTLS prelude, ...), which records which offsets are
+kept; everything below `Direction.decided` that is not kept is zero. Bytes past a gap wait
+in a small out-of-order buffer until the gap fills or the stage gives up (fail closed).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+
+SEQ_MOD = 1 << 32
+SEQ_HALF = 1 << 31
+STREAM_END = 1 << 62  # `decided` once nothing more can be kept: everything is zero
+KEEP_MAX_INTERVALS = 32  # kept intervals remembered per direction for retransmissions
+
+# fail-closed events (SPEC §2.4, §6), counted per flow and in the stage stats
+FAIL_GAP = "gap"  # a gap that never filled within the hold window, or at the end of input
+FAIL_DESYNC = "desync"  # a record or message header that does not parse mid-stream
+FAIL_BEFORE_START = "before_start"  # bytes before the first byte the stream was started from
+FAIL_FORGOTTEN = "forgotten"  # a retransmission older than the remembered decisions
+FAIL_FRAGMENT = "fragment"  # transport payload in IP fragments (never reassembled)
+FAIL_ERROR = "error"  # an exception in the per-packet logic
+FAIL_TRUNCATED = "truncated"  # headers cut by snaplen
+FAIL_EVENTS = (FAIL_GAP, FAIL_DESYNC, FAIL_BEFORE_START, FAIL_FORGOTTEN, FAIL_FRAGMENT, FAIL_ERROR, FAIL_TRUNCATED)
+
+
+class Direction:
+    """Sequence space, walker and decision map of one TCP direction.
+
+    Attributes
+    ----------
+    base : int or None
+        Sequence number of stream offset 0 (ISN + 1 after a SYN, else the first data byte).
+    next : int
+        Stream offset of the first byte not yet fed to the walker.
+    decided : int
+        Every byte below it has a final decision; `STREAM_END` once all later bytes are zero.
+    keeps : list of int
+        Kept intervals as a flat sorted list ``[start0, end0, start1, end1, ...]``.
+    forgotten : int
+        Decisions below this offset were dropped (bounded memory): such bytes are zero.
+    fail_from : int
+        Offset from which bytes are zero because of a fail-closed event (`STREAM_END` if none).
+    walker : object or None
+        Consumes in-order bytes: ``walker.feed(direction, data, offset)``; None = all zero.
+    """
+
+    __slots__ = (
+        "flow",
+        "client",
+        "base",
+        "syn_seq",
+        "next",
+        "decided",
+        "keeps",
+        "forgotten",
+        "fail_from",
+        "walker",
+        "ooo",
+        "fin",
+    )
+
+    def __init__(self, flow, client: bool, walker):
+        self.flow = flow
+        self.client = client
+        self.base = None
+        self.syn_seq = None
+        self.next = 0
+        self.decided = 0
+        self.keeps: list[int] = []
+        self.forgotten = 0
+        self.fail_from = STREAM_END
+        self.walker = walker
+        self.ooo: list[tuple[int, bytes]] = []  # (offset, bytes) pieces past a gap, no overlaps
+        self.fin = False
+
+    # -- decisions (called by walkers) -------------------------------------------------
+
+    def keep(self, start: int, end: int) -> None:
+        """Keep stream bytes ``[start, end)``; walkers call this in increasing order."""
+        keeps = self.keeps
+        if keeps and keeps[-1] >= start:
+            if end > keeps[-1]:
+                keeps[-1] = end
+            return
+        keeps.append(start)
+        keeps.append(end)
+        if len(keeps) > 2 * KEEP_MAX_INTERVALS:
+            cut = KEEP_MAX_INTERVALS  # drop the older half (an even count of ints)
+            self.forgotten = keeps[cut - 1]
+            del keeps[:cut]
+
+    def zero_rest(self, offset: int, event: str | None = None) -> None:
+        """Nothing from `offset` on is kept; with `event`, that is a fail-closed event."""
+        self.walker = None
+        self.decided = STREAM_END
+        self.ooo.clear()
+        if event is not None:
+            if offset < self.fail_from:
+                self.fail_from = offset
+            self.flow.count_event(event)
+
+    def switch(self, walker, data, offset: int) -> None:
+        """Hand the rest of the stream, from `data` at `offset`, to another walker."""
+        self.walker = walker
+        if data:
+            walker.feed(self, data, offset)
+        else:
+            self.decided = offset
+
+    # -- placement -----------------------------------------------------------------------
+
+    def place(self, seq: int, syn: int, payload: bytes) -> int:
+        """Place a segment's payload; returns its stream offset (feeding the walker if in order)."""
+        if self.base is None:
+            self.base = (seq + syn) % SEQ_MOD
+        rel = (seq + syn - self.base) % SEQ_MOD
+        nxt = self.next
+        offset = nxt + (rel - nxt + SEQ_HALF) % SEQ_MOD - SEQ_HALF
+        end = offset + len(payload)
+        if end <= nxt or not payload:
+            return offset
+        if offset > nxt:
+            if self.walker is not None:
+                self._buffer(offset, payload)
+            return offset
+        self.next = end
+        if self.walker is not None:
+            self.walker.feed(self, payload[nxt - offset :] if offset < nxt else payload, nxt)
+            if self.ooo:
+                self._drain()
+        return offset
+
+    def _buffer(self, offset: int, payload: bytes) -> None:
+        """Keep the parts of an out-of-order segment that no earlier copy covers."""
+        end = offset + len(payload)
+        pieces = [(offset, end)]
+        for start, data in self.ooo:
+            stop = start + len(data)
+            if stop <= offset or start >= end:
+                continue
+            cut = []
+            for a, b in pieces:
+                if a < start:
+                    cut.append((a, min(b, start)))
+                if b > stop:
+                    cut.append((max(a, stop), b))
+            pieces = cut
+        for a, b in pieces:
+            if a < b:
+                insort(self.ooo, (a, payload[a - offset : b - offset]))
+
+    def _drain(self) -> None:
+        """Feed buffered pieces that the stream has now reached."""
+        ooo = self.ooo
+        while ooo and ooo[0][0] <= self.next and self.walker is not None:
+            start, data = ooo.pop(0)
+            end = start + len(data)
+            nxt = self.next
+            if end > nxt:
+                self.next = end
+                self.walker.feed(self, data[nxt - start :] if start < nxt else data, nxt)
+
+    @property
+    def ooo_bytes(self) -> int:
+        return sum(len(d) for _, d in self.ooo)
+
+    # -- applying decisions --------------------------------------------------------------
+
+    def zero_ranges(self, start: int, end: int) -> tuple[list[tuple[int, int]], int]:
+        """Stream ranges within ``[start, end)`` to zero, and how many of them are fail-closed bytes.
+
+        Bytes below `forgotten` or from `fail_from` on, and undecided bytes (only asked
+        for when the stage gives up on them), count as fail-closed.
+        """
+        keeps = self.keeps
+        ranges = []
+        pos = start
+        i = bisect_right(keeps, start)
+        if i & 1:  # start lies inside a kept interval
+            pos = min(keeps[i], end)
+            i += 1
+        while pos < end:
+            if i < len(keeps) and keeps[i] < end:
+                if keeps[i] > pos:
+                    ranges.append((pos, keeps[i]))
+                pos = min(keeps[i + 1], end)
+                i += 2
+            else:
+                ranges.append((pos, end))
+                break
+        failed = 0
+        if ranges:
+            fail_from = min(self.fail_from, self.decided)
+            lo, hi = max(start, 0, self.forgotten), min(end, fail_from)
+            for a, b in ranges:
+                failed += (b - a) - max(0, min(b, hi) - max(a, lo))
+        return ranges, failed

@@ -1,0 +1,92 @@
+"""The TLS record walker (SPEC §6): keep headers and types 20/21/22/24, zero ApplicationData bodies.
+
+Records span segments, segments hold several records, headers split across segments wait
+for their missing bytes (the bytes stay undecided, so the stage holds their packets back).
+SSLv2 2-byte-header records are followed after an SSLv2 hello: cleartext hello and
+master-key messages are kept, later (encrypted) bodies are zeroed.
+"""
+
+from __future__ import annotations
+
+from ...proto.tls import (
+    SSL2_CLIENT_MASTER_KEY,
+    SSL2_HANDSHAKE_TYPES,
+    SSL2_HLEN,
+    SSL2_SERVER_HELLO,
+    TLS_APPLICATION_DATA,
+    TLS_HLEN,
+    record_header,
+    ssl2_header,
+)
+from .stream import FAIL_DESYNC
+
+
+class TlsWalker:
+    """Walk TLS records over in-order stream bytes.
+
+    Attributes
+    ----------
+    record_end : int
+        Stream offset where the current record ends.
+    keep_body : bool
+        Whether the current record's body is kept.
+    partial : bytes
+        Start of a record header whose remaining bytes have not arrived yet.
+    ssl2 : int
+        0: no SSLv2; 1: SSLv2 records in the clear; 2: SSLv2 records encrypted.
+    """
+
+    __slots__ = ("record_end", "keep_body", "partial", "ssl2", "counts")
+
+    def __init__(self, counts: list[int], ssl2: bool = False):
+        self.record_end = 0
+        self.keep_body = False
+        self.partial = b""
+        self.ssl2 = 1 if ssl2 else 0
+        self.counts = counts  # records seen by type 20..24, then SSLv2 records (shared with the flow)
+
+    def feed(self, d, data, offset: int) -> None:
+        if self.partial:
+            data = self.partial + data
+            offset -= len(self.partial)
+            self.partial = b""
+        n = len(data)
+        end = offset + n
+        record_end, keep_body, keep, counts = self.record_end, self.keep_body, d.keep, self.counts
+        pos = 0
+        while True:
+            if record_end > offset + pos:
+                stop = record_end if record_end < end else end
+                if keep_body:
+                    keep(offset + pos, stop)
+                pos = stop - offset
+                if pos >= n:
+                    break
+            if n - pos < TLS_HLEN:
+                if self.ssl2 and n - pos >= SSL2_HLEN + 1 and data[pos] & 0x80:
+                    pass  # an SSLv2 header needs only 3 bytes
+                else:
+                    self.partial = bytes(data[pos:])
+                    break
+            if self.ssl2 and data[pos] & 0x80:
+                message_type, length = ssl2_header(data, pos)
+                if message_type < 0:
+                    return d.zero_rest(offset + pos, FAIL_DESYNC)
+                keep(offset + pos, offset + pos + SSL2_HLEN)
+                keep_body = self.ssl2 == 1 and message_type in SSL2_HANDSHAKE_TYPES
+                if message_type in (SSL2_CLIENT_MASTER_KEY, SSL2_SERVER_HELLO):
+                    self.ssl2 = 2  # what follows in this direction is encrypted
+                counts[5] += 1
+                record_end = offset + pos + SSL2_HLEN + length
+                pos += SSL2_HLEN
+                continue
+            content_type, length = record_header(data, pos)
+            if content_type < 0:
+                return d.zero_rest(offset + pos, FAIL_DESYNC)
+            counts[content_type - 20] += 1
+            keep(offset + pos, offset + pos + TLS_HLEN)
+            keep_body = content_type != TLS_APPLICATION_DATA
+            record_end = offset + pos + TLS_HLEN + length
+            pos += TLS_HLEN
+        self.record_end, self.keep_body = record_end, keep_body
+        d.decided = end - len(self.partial)
