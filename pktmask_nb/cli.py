@@ -59,6 +59,10 @@ def add_run_parser(commands) -> None:
     p.add_argument("--mapping-out", metavar="M.csv", help="write the address mapping as CSV")
     p.add_argument("--keep", action="append", default=[], metavar="WHAT", help="also keep: http-headers")
     p.add_argument("--keep-metadata", action="store_true", help="keep pcapng comments, names and secrets blocks")
+    p.add_argument(
+        "--workers", type=int, metavar="N", help="run files in parallel on a local Dask cluster of N processes"
+    )
+    p.add_argument("--scheduler", metavar="ADDR", help="run files on the Dask scheduler at ADDR (tcp://host:8786)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     p.set_defaults(handler=command_run)
@@ -106,12 +110,13 @@ def config_from_args(args) -> Config:
     )
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, unit: str, enabled: bool):
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
+    scale = unit == "B"
+    return tqdm(total=total, unit=unit, unit_scale=scale, unit_divisor=1024, file=sys.stderr, leave=False)
 
 
 def _summary(result) -> str:
@@ -124,7 +129,23 @@ def command_run(args) -> int:
     config = config_from_args(args)
     pairs = plan(args.inputs, args.output, force=args.force)
     make_parents(pairs)
-    bar = _progress(sum(os.path.getsize(s) for s, _ in pairs), not args.no_progress and sys.stderr.isatty())
+    show_progress = not args.no_progress and sys.stderr.isatty()
+    if args.workers is not None or args.scheduler:
+        results, failures = _run_distributed(pairs, config, args, show_progress)
+    else:
+        results, failures = _run_here(pairs, config, args, show_progress)
+    if args.report:
+        write_report(args.report, results, failures)
+    if args.mapping_out:
+        write_mapping(args.mapping_out, results)
+    if failures:
+        return EXIT_USAGE if not results else EXIT_SOME_FAILED
+    return EXIT_OK
+
+
+def _run_here(pairs, config, args, show_progress: bool) -> tuple[list, list]:
+    """Sanitize the files one after the other in this process, with a byte progress bar."""
+    bar = _progress(sum(os.path.getsize(s) for s, _ in pairs), "B", show_progress)
     results, failures = [], []
     for source, target in pairs:
         done_before = bar.n if bar else 0
@@ -133,30 +154,51 @@ def command_run(args) -> int:
             bar.update(base + metrics.input_position - bar.n)
 
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                result = run(source, target, config, force=args.force, on_chunk=advance if bar else None)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # they come back in result.warnings
+                outcome = run(source, target, config, force=args.force, on_chunk=advance if bar else None)
         except PktmaskError as e:
-            failures.append({"input": source, "error": str(e)})
-            _print(bar, f"pktmask-nb: error: {e}")
-            continue
-        finally:
-            if bar:
-                bar.update(done_before + os.path.getsize(source) - bar.n)
-        for w in caught:
-            _print(bar, f"pktmask-nb: warning: {w.message}")
-        results.append(result)
-        if not args.quiet:
-            _print(bar, _summary(result))
+            outcome = {"input": source, "error": str(e)}
+        if bar:
+            bar.update(done_before + os.path.getsize(source) - bar.n)
+        _tell(bar, outcome, args.quiet)
+        (failures if isinstance(outcome, dict) else results).append(outcome)
     if bar:
         bar.close()
-    if args.report:
-        write_report(args.report, results, failures)
-    if args.mapping_out:
-        write_mapping(args.mapping_out, results)
-    if failures:
-        return EXIT_USAGE if not results else EXIT_SOME_FAILED
-    return EXIT_OK
+    return results, failures
+
+
+def _run_distributed(pairs, config, args, show_progress: bool) -> tuple[list, list]:
+    """Sanitize the files as Dask tasks, with a per-file progress bar."""
+    from .cluster import run_on_dask
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be >= 1")
+    bar = _progress(len(pairs), "file", show_progress)
+
+    def done(outcome):
+        _tell(bar, outcome, args.quiet)
+        if bar:
+            bar.update(1)
+
+    try:
+        return run_on_dask(
+            pairs, config, workers=args.workers, scheduler=args.scheduler, force=args.force, on_done=done
+        )
+    finally:
+        if bar:
+            bar.close()
+
+
+def _tell(bar, outcome, quiet: bool) -> None:
+    """Print an error, or a result's warnings and (unless quiet) its summary."""
+    if isinstance(outcome, dict):
+        _print(bar, f"pktmask-nb: error: {outcome['error']}")
+        return
+    for message in outcome.warnings:
+        _print(bar, f"pktmask-nb: warning: {message}")
+    if not quiet:
+        _print(bar, _summary(outcome))
 
 
 def _print(bar, line: str) -> None:
