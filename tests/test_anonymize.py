@@ -348,3 +348,42 @@ def test_ip_header_struct_sanity():
     frame = bytes(ETH / IP(src=A4, dst=B4) / UDP() / Raw(b"len"))
     _, (out,) = anonymize([frame])
     assert struct.unpack_from("!H", out, 16) == struct.unpack_from("!H", frame, 16)
+
+
+def both_paths(frames, linktype=LINKTYPE_ETHERNET):
+    outputs = []
+    for fast in (True, False):
+        stage = AnonymizeStage(AnonymizeConfig(key=KEY, keep="special"))
+        stage.fast_path = fast
+        packets = [packet(f, linktype, i + 1, 10 * i) for i, f in enumerate(frames)]
+        out = stage.process(packets)
+        outputs.append(([bytes(p.data) for p in out], stage.stats(), stage.tables()))
+    return outputs
+
+
+FAST_FRAMES = [
+    bytes(ETH / IP(src=A4, dst=B4) / TCP() / Raw(b"t")),
+    bytes(ETH / IP(src=A4, dst=B4) / UDP(sport=53, dport=53) / Raw(b"u")),
+    bytes(ETH / Dot1Q(vlan=3) / IP(src=A4, dst=C4) / TCP() / Raw(b"v")),
+    bytes(ETH / IPv6(src=A6, dst=B6) / TCP() / Raw(b"6")),
+    bytes(ETH / Dot1Q(vlan=3) / IPv6(src=A6, dst="ff02::1") / UDP() / Raw(b"m")),
+    bytes(ETH / IP(src="127.0.0.1", dst="127.0.0.1") / UDP() / Raw(b"lo")),
+    bytes(ETH / IP(src=A4, dst=B4) / UDP(sport=4789, dport=4789) / VXLAN() / ETH / IP(src=C4, dst=D4) / UDP()),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(FAST_FRAMES),
+    st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)), max_size=4),
+    st.integers(0, 120),
+)
+def test_fast_path_writes_what_the_general_path_writes(frame, mutations, cut):
+    # mutate header bytes and cut the frame anywhere: whichever path takes it, same bytes out
+    buf = bytearray(frame)
+    for position, value in mutations:
+        if position < len(buf):
+            buf[position] = value
+    frames = [bytes(buf[: max(cut, 14)]), bytes(buf)]
+    fast, general = both_paths(frames)
+    assert fast == general

@@ -179,3 +179,20 @@ def test_output_and_reports_do_not_depend_on_chunk_size(tmp_path, name):
         assert result.mapping == reference.mapping
 
     check()
+
+
+def test_fast_path_and_general_path_agree(shared_capture):
+    from pktmask_nb.capture import open_capture
+    from pktmask_nb.record import Packet
+    from pktmask_nb.stages.anonymize import AnonymizeStage
+
+    results = []
+    for fast in (True, False):
+        stage = AnonymizeStage(AnonymizeConfig(key=KEY))
+        stage.fast_path = fast
+        out = []
+        with open_capture(shared_capture) as reader:
+            while chunk := reader.read_chunk(500):
+                out += [bytes(r.data) for r in stage.process(chunk) if r.__class__ is Packet]
+        results.append((out, stage.stats(), stage.tables()))
+    assert results[0] == results[1]

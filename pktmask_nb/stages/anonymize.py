@@ -18,8 +18,21 @@ import ipaddress
 
 from ..anon import AddressMapper
 from ..config import AnonymizeConfig
-from ..proto.checksum import patch
-from ..proto.dissect import IPPROTO_ICMP, IPPROTO_ICMPV6, STATUS_NOT_DISSECTED, STATUS_TRUNCATED, dissect
+from ..proto.checksum import adjust, patch, word_sum
+from ..proto.dissect import (
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    STATUS_NOT_DISSECTED,
+    STATUS_TRUNCATED,
+    UDP_PORT_GENEVE,
+    UDP_PORT_GTPU,
+    UDP_PORT_TEREDO,
+    UDP_PORT_VXLAN,
+    dissect,
+)
+from ..proto.link import ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, LINKTYPE_ETHERNET
 from ..record import Packet
 
 # Address kinds counted in stats (index into the counters)
@@ -42,7 +55,15 @@ ARP_ADDRESSES = 8  # sender hardware address offset in an ARP packet
 ICMP_REDIRECT = 5  # RFC 792: gateway internet address at bytes 4-7
 ICMP_GATEWAY = 4
 ICMPV6_NDP_TARGETS = {135: (8,), 136: (8,), 137: (8, 24)}  # RFC 4861 §4.3-4.5: NS, NA, Redirect
+# A cache entry: anonymized bytes, packets seen, first/last timestamp, first/last frame,
+# word-sum change (mod 0xFFFF) the rewrite makes, and whether it changes anything
 ENTRY_ANON, ENTRY_PACKETS, ENTRY_FIRST_TS, ENTRY_LAST_TS, ENTRY_FIRST_FRAME, ENTRY_LAST_FRAME = range(6)
+ENTRY_DELTA, ENTRY_CHANGED = 6, 7
+# The fast path: frames the general walk would find to be Ethernet[/802.1Q]/IPv4 (no options,
+# not fragmented) or IPv6 (no extension header), then TCP or UDP (not a tunnel port), whole.
+FAST_MIN_LEN = 14 + 20 + 8
+FAST_UDP_TUNNEL_PORTS = frozenset((UDP_PORT_VXLAN, UDP_PORT_GENEVE, UDP_PORT_GTPU, UDP_PORT_TEREDO))
+UDP_CHECKSUM_NONE = 0
 
 
 class AnonymizeStage:
@@ -72,13 +93,102 @@ class AnonymizeStage:
         self.packets = self.packets_rewritten = self.truncated = 0
         self.partial_zeroed = self.arp_other_zeroed = self.checksums_not_updated = 0
 
+    fast_path = True  # tests turn it off to check that both paths write the same bytes
+
     def process(self, chunk: list) -> list:
-        rewrite = self._rewrite
+        rewrite, fast = self._rewrite, self._fast if self.fast_path else None
+        packets = 0
         for record in chunk:
             if record.__class__ is Packet:
-                rewrite(record)
-        self.packets += sum(1 for r in chunk if r.__class__ is Packet)
+                packets += 1
+                if fast is None or record.linktype != LINKTYPE_ETHERNET or not fast(record):
+                    rewrite(record)
+        self.packets += packets
         return chunk
+
+    def _entry(self, original: bytes, frame: int, ts) -> list:
+        """The cache entry of `original`, created on first sight, counted once per packet."""
+        entry = self._cache.get(original)
+        if entry is None:
+            anonymized = self.mapper.anonymize(original)
+            delta = (word_sum(anonymized, 0, len(anonymized)) - word_sum(original, 0, len(original))) % 0xFFFF
+            entry = [anonymized, 0, ts, ts, frame, 0, delta, anonymized != original]
+            self._cache[original] = entry
+        if entry[ENTRY_LAST_FRAME] != frame:
+            entry[ENTRY_PACKETS] += 1
+            entry[ENTRY_LAST_TS] = ts
+            entry[ENTRY_LAST_FRAME] = frame
+        return entry
+
+    def _fast(self, packet: Packet) -> bool:
+        """Rewrite a plain TCP/UDP frame without the general walk; False if it is not one.
+
+        Writes exactly what the general path would: addresses, then the IPv4 header and
+        transport checksums adjusted by the addresses' word-sum change (RFC 1624).
+        """
+        data = packet.data
+        n = len(data)
+        if n < FAST_MIN_LEN or data.__class__ is not bytes:
+            return False
+        ethertype, o = (data[12] << 8) | data[13], 14
+        if ethertype == ETH_P_8021Q:
+            ethertype, o = (data[16] << 8) | data[17], 18
+        if ethertype == ETH_P_IP:
+            if data[o] != 0x45 or data[o + 6] & 0x3F or data[o + 7]:
+                return False
+            protocol, t, end, size = data[o + 9], o + 20, o + ((data[o + 2] << 8) | data[o + 3]), 4
+        elif ethertype == ETH_P_IPV6 and data[o] >> 4 == 6:
+            protocol, t, size = data[o + 6], o + 40, 16
+            end = t + ((data[o + 4] << 8) | data[o + 5])
+        else:
+            return False
+        if end > n:
+            return False
+        if protocol == IPPROTO_TCP:
+            if t + 20 > end or t + (data[t + 12] >> 4) * 4 > end:
+                return False
+            position = t + 16
+        elif protocol == IPPROTO_UDP:
+            if t + 8 > end or (data[t] << 8) | data[t + 1] in FAST_UDP_TUNNEL_PORTS:
+                return False
+            if (data[t + 2] << 8) | data[t + 3] in FAST_UDP_TUNNEL_PORTS:
+                return False
+            position = t + 6
+        else:
+            return False
+        src = o + 8 if size == 16 else o + 12
+        self._fast_write(packet, src, size, position, protocol == IPPROTO_UDP)
+        return True
+
+    def _fast_write(self, packet: Packet, src: int, size: int, position: int, udp: bool) -> None:
+        data, frame, ts = packet.data, packet.index, packet.ts
+        dst = src + size
+        source = self._entry(data[src:dst], frame, ts)
+        destination = self._entry(data[dst : dst + size], frame, ts)
+        kind = 0 if size == 4 else 3
+        changed = 0
+        for entry in (source, destination):
+            if entry[ENTRY_CHANGED]:
+                self._rewritten[kind] += 1
+                changed += 1
+            else:
+                self._kept[kind] += 1
+        if not changed:
+            return
+        buf = bytearray(data)
+        buf[src : dst + size] = source[ENTRY_ANON] + destination[ENTRY_ANON]
+        delta = source[ENTRY_DELTA] + destination[ENTRY_DELTA]
+        if delta % 0xFFFF:
+            if size == 4:  # the IPv4 header checksum, 2 bytes before the source address
+                old = (buf[src - 2] << 8) | buf[src - 1]
+                new = adjust(old, delta)
+                buf[src - 2], buf[src - 1] = new >> 8, new & 0xFF
+            old = (buf[position] << 8) | buf[position + 1]
+            if not (udp and old == UDP_CHECKSUM_NONE):
+                new = adjust(old, delta) or (0xFFFF if udp else 0)
+                buf[position], buf[position + 1] = new >> 8, new & 0xFF
+        packet.data = buf
+        self.packets_rewritten += 1
 
     def _rewrite(self, packet: Packet) -> None:
         data = packet.data
@@ -117,21 +227,12 @@ class AnonymizeStage:
                 changes.append((offset, bytes(len(data) - offset), ip_index))
                 self.partial_zeroed += 1
             return
-        original = data[offset:end]
-        entry = self._cache.get(original)
-        if entry is None:
-            entry = [self.mapper.anonymize(original), 0, ts, ts, frame, 0]
-            self._cache[original] = entry
-        if entry[ENTRY_LAST_FRAME] != frame:
-            entry[ENTRY_PACKETS] += 1
-            entry[ENTRY_LAST_TS] = ts
-            entry[ENTRY_LAST_FRAME] = frame
-        anonymized = entry[ENTRY_ANON]
-        if anonymized == original:
-            self._kept[kind] += 1
-        else:
-            changes.append((offset, anonymized, ip_index))
+        entry = self._entry(data[offset:end], frame, ts)
+        if entry[ENTRY_CHANGED]:
+            changes.append((offset, entry[ENTRY_ANON], ip_index))
             self._rewritten[kind] += 1
+        else:
+            self._kept[kind] += 1
 
     def _arp(self, data: bytes, offset: int, changes, frame, ts) -> None:
         """ARP/RARP sender and target protocol addresses (RFC 826, RFC 903)."""
