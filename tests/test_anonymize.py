@@ -387,3 +387,28 @@ def test_fast_path_writes_what_the_general_path_writes(frame, mutations, cut):
     frames = [bytes(buf[: max(cut, 14)]), bytes(buf)]
     fast, general = both_paths(frames)
     assert fast == general
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(FAST_FRAMES),
+            st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)), max_size=3),
+            st.integers(14, 120),
+        ),
+        min_size=64,
+        max_size=90,
+    )
+)
+def test_vectorized_chunk_writes_what_the_general_path_writes(specs):
+    # chunks of 64+ frames take the vectorized path: mutated and cut frames, same bytes out
+    frames = []
+    for frame, mutations, cut in specs:
+        buf = bytearray(frame)
+        for position, value in mutations:
+            if position < len(buf):
+                buf[position] = value
+        frames.append(bytes(buf[:cut]))
+    fast, general = both_paths(frames)
+    assert fast == general

@@ -14,11 +14,12 @@ short cannot be mapped: its captured bytes are zeroed (fail closed) and counted.
 
 from __future__ import annotations
 
-import ipaddress
+import numpy as np
 
-from ..anon import AddressMapper
+from ..anon import AddressMapper, batch
+from ..anon.table import ENTRY_ANON, ENTRY_CHANGED, ENTRY_DELTA, AddressTable
 from ..config import AnonymizeConfig
-from ..proto.checksum import adjust, patch, word_sum
+from ..proto.checksum import adjust, patch
 from ..proto.dissect import (
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,
@@ -55,10 +56,6 @@ ARP_ADDRESSES = 8  # sender hardware address offset in an ARP packet
 ICMP_REDIRECT = 5  # RFC 792: gateway internet address at bytes 4-7
 ICMP_GATEWAY = 4
 ICMPV6_NDP_TARGETS = {135: (8,), 136: (8,), 137: (8, 24)}  # RFC 4861 §4.3-4.5: NS, NA, Redirect
-# A cache entry: anonymized bytes, packets seen, first/last timestamp, first/last frame,
-# word-sum change (mod 0xFFFF) the rewrite makes, and whether it changes anything
-ENTRY_ANON, ENTRY_PACKETS, ENTRY_FIRST_TS, ENTRY_LAST_TS, ENTRY_FIRST_FRAME, ENTRY_LAST_FRAME = range(6)
-ENTRY_DELTA, ENTRY_CHANGED = 6, 7
 # The fast path: frames the general walk would find to be Ethernet[/802.1Q]/IPv4 (no options,
 # not fragmented) or IPv6 (no extension header), then TCP or UDP (not a tunnel port), whole.
 FAST_MIN_LEN = 14 + 20 + 8
@@ -86,7 +83,8 @@ class AnonymizeStage:
     def __init__(self, config: AnonymizeConfig | None = None):
         self.config = (config or AnonymizeConfig()).with_key()
         self.mapper = AddressMapper(self.config.key, self.config.keep)
-        self._cache: dict[bytes, list] = {}  # original address -> [anonymized, packets, first/last ts, frames]
+        self.table = AddressTable(self.mapper)
+        self._order = 0  # position of the next address field inside the current frame
         self._rewritten = [0] * len(KIND_NAMES)
         self._kept = [0] * len(KIND_NAMES)
         self._not_dissected: dict[int, int] = {}
@@ -96,29 +94,60 @@ class AnonymizeStage:
     fast_path = True  # tests turn it off to check that both paths write the same bytes
 
     def process(self, chunk: list) -> list:
+        packets = [r for r in chunk if r.__class__ is Packet]
+        self.packets += len(packets)
+        if self.fast_path and len(packets) >= batch.BATCH_MIN_PACKETS:
+            packets = self._batch(packets)
         rewrite, fast = self._rewrite, self._fast if self.fast_path else None
-        packets = 0
-        for record in chunk:
-            if record.__class__ is Packet:
-                packets += 1
-                if fast is None or record.linktype != LINKTYPE_ETHERNET or not fast(record):
-                    rewrite(record)
-        self.packets += packets
+        for packet in packets:
+            if fast is None or packet.linktype != LINKTYPE_ETHERNET or not fast(packet):
+                rewrite(packet)
         return chunk
 
-    def _entry(self, original: bytes, frame: int, ts) -> list:
-        """The cache entry of `original`, created on first sight, counted once per packet."""
-        entry = self._cache.get(original)
-        if entry is None:
-            anonymized = self.mapper.anonymize(original)
-            delta = (word_sum(anonymized, 0, len(anonymized)) - word_sum(original, 0, len(original))) % 0xFFFF
-            entry = [anonymized, 0, ts, ts, frame, 0, delta, anonymized != original]
-            self._cache[original] = entry
-        if entry[ENTRY_LAST_FRAME] != frame:
-            entry[ENTRY_PACKETS] += 1
-            entry[ENTRY_LAST_TS] = ts
-            entry[ENTRY_LAST_FRAME] = frame
-        return entry
+    def _batch(self, packets: list) -> list:
+        """Rewrite the plain frames of `packets` in one vectorized pass; return the others."""
+        plain = batch.find_plain([p.data if p.linktype == LINKTYPE_ETHERNET else b"" for p in packets])
+        changed = np.zeros(len(plain.index), bool)
+        for size in (4, 16):
+            rows = np.flatnonzero(plain.v6 == (size == 16))
+            if len(rows):
+                changed[rows] = self._batch_rewrite(packets, plain, rows, size)
+        buf = plain.buf
+        for i, start, end in zip(*(a[changed].tolist() for a in (plain.index, plain.start, plain.end))):
+            packets[i].data = buf[start:end]
+        self.packets_rewritten += int(changed.sum())
+        done = np.zeros(len(packets), bool)
+        done[plain.index] = True
+        return [p for p, skip in zip(packets, done.tolist()) if not skip]
+
+    def _batch_rewrite(self, packets: list, plain, rows: np.ndarray, size: int) -> np.ndarray:
+        """Map the addresses of the plain frames `rows` (all of one `size`); True where one changed."""
+        occurrences = batch.addresses(plain, rows, size)  # src, dst of each row in turn
+        unique, first, inverse = np.unique(occurrences, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        repeat = np.ones(len(occurrences), np.int64)
+        repeat[1::2] = occurrences[0::2] != occurrences[1::2]  # an address twice in a frame counts once
+        counts = np.bincount(inverse, weights=repeat, minlength=len(unique)).astype(np.int64).tolist()
+        last = np.zeros(len(unique), np.int64)
+        np.maximum.at(last, inverse, np.arange(len(occurrences)))
+        frames = plain.index[rows].tolist()
+        see, anonymized = self.table.see_many, []
+        deltas, changes = np.empty(len(unique), np.int64), np.empty(len(unique), bool)
+        for j, (original, f, n, z) in enumerate(zip(unique.tolist(), first.tolist(), counts, last.tolist())):
+            head, tail = packets[frames[f >> 1]], packets[frames[z >> 1]]
+            entry = see(original, n, (head.index, head.ts, f & 1), (tail.index, tail.ts))
+            anonymized.append(entry[ENTRY_ANON])
+            deltas[j], changes[j] = entry[ENTRY_DELTA], entry[ENTRY_CHANGED]
+        src, dst = inverse[0::2], inverse[1::2]
+        changed = changes[src] | changes[dst]
+        rewritten = int(changes[src].sum() + changes[dst].sum())
+        kind = 0 if size == 4 else 3
+        self._rewritten[kind] += rewritten
+        self._kept[kind] += 2 * len(rows) - rewritten
+        table = np.frombuffer(b"".join(anonymized), np.uint8).reshape(-1, size)
+        new = np.concatenate([table[src], table[dst]], axis=1)
+        batch.apply(plain, rows[changed], size, new[changed], (deltas[src] + deltas[dst])[changed])
+        return changed
 
     def _fast(self, packet: Packet) -> bool:
         """Rewrite a plain TCP/UDP frame without the general walk; False if it is not one.
@@ -163,8 +192,8 @@ class AnonymizeStage:
     def _fast_write(self, packet: Packet, src: int, size: int, position: int, udp: bool) -> None:
         data, frame, ts = packet.data, packet.index, packet.ts
         dst = src + size
-        source = self._entry(data[src:dst], frame, ts)
-        destination = self._entry(data[dst : dst + size], frame, ts)
+        source = self.table.see(data[src:dst], frame, ts, 0)
+        destination = self.table.see(data[dst : dst + size], frame, ts, 1)
         kind = 0 if size == 4 else 3
         changed = 0
         for entry in (source, destination):
@@ -201,6 +230,7 @@ class AnonymizeStage:
         if data.__class__ is not bytes:
             data = bytes(data)
         changes: list = []
+        self._order = 0
         field = self._field
         frame, ts = packet.index, packet.ts
         for index, (offset, version, quoted) in enumerate(layers.ips):
@@ -227,7 +257,8 @@ class AnonymizeStage:
                 changes.append((offset, bytes(len(data) - offset), ip_index))
                 self.partial_zeroed += 1
             return
-        entry = self._entry(data[offset:end], frame, ts)
+        entry = self.table.see(data[offset:end], frame, ts, self._order)
+        self._order += 1
         if entry[ENTRY_CHANGED]:
             changes.append((offset, entry[ENTRY_ANON], ip_index))
             self._rewritten[kind] += 1
@@ -265,14 +296,13 @@ class AnonymizeStage:
         return []
 
     def stats(self) -> dict:
-        v4 = sum(1 for a in self._cache if len(a) == 4)
         return {
             "keep": self.config.keep,
             "packets": self.packets,
             "packets_rewritten": self.packets_rewritten,
             "addresses_rewritten": dict(zip(KIND_NAMES, self._rewritten)),
             "addresses_kept": dict(zip(KIND_NAMES, self._kept)),
-            "unique_addresses": {"ipv4": v4, "ipv6": len(self._cache) - v4},
+            "unique_addresses": self.table.counts(),
             "partial_addresses_zeroed": self.partial_zeroed,
             "arp_other_protocol_zeroed": self.arp_other_zeroed,
             "truncated_packets": self.truncated,
@@ -281,24 +311,5 @@ class AnonymizeStage:
         }
 
     def tables(self) -> dict[str, list[dict]]:
-        """``{"mapping": rows}``: one row per distinct address, in order of first appearance.
-
-        ``first_seen``/``last_seen`` are capture timestamps in ns (None for pcapng Simple
-        Packet Blocks); ``first_frame``/``last_frame`` are frame numbers.
-        """
-        ip = ipaddress.ip_address
-        return {
-            "mapping": [
-                {
-                    "original": str(ip(original)),
-                    "anonymized": str(ip(e[ENTRY_ANON])),
-                    "version": 4 if len(original) == 4 else 6,
-                    "packets": e[ENTRY_PACKETS],
-                    "first_seen": e[ENTRY_FIRST_TS],
-                    "last_seen": e[ENTRY_LAST_TS],
-                    "first_frame": e[ENTRY_FIRST_FRAME],
-                    "last_frame": e[ENTRY_LAST_FRAME],
-                }
-                for original, e in self._cache.items()
-            ]
-        }
+        """``{"mapping": rows}``: see `~pktmask_nb.anon.table.AddressTable.rows`."""
+        return {"mapping": self.table.rows()}

@@ -1,0 +1,102 @@
+"""The per-address cache of a run and the mapping table it reports (SPEC §5 Report)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..proto.checksum import word_sum
+from .mapper import AddressMapper
+
+# An entry: anonymized bytes, word-sum change (mod 0xFFFF) the rewrite makes, whether it
+# changes anything, packets seen, first/last timestamp and frame, the position of the
+# first sighting inside its frame, and the last frame counted (one count per packet).
+(
+    ENTRY_ANON,
+    ENTRY_DELTA,
+    ENTRY_CHANGED,
+    ENTRY_PACKETS,
+    ENTRY_FIRST_TS,
+    ENTRY_FIRST_FRAME,
+    ENTRY_FIRST_ORDER,
+    ENTRY_LAST_TS,
+    ENTRY_LAST_FRAME,
+    ENTRY_MARK,
+) = range(10)
+
+
+class AddressTable:
+    """Original address bytes → cache entry, filled by an `AddressMapper` on first sight.
+
+    Frames may be looked at out of order within a chunk (vectorized plain frames first,
+    the others after), so first and last sightings are kept as minimum and maximum frame
+    numbers: the table does not depend on how the input was cut into chunks.
+    """
+
+    def __init__(self, mapper: AddressMapper):
+        self.mapper = mapper
+        self.entries: dict[bytes, list] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def create(self, original: bytes, frame: int, ts, order: int) -> list:
+        anonymized = self.mapper.anonymize(original)
+        delta = (word_sum(anonymized, 0, len(anonymized)) - word_sum(original, 0, len(original))) % 0xFFFF
+        entry = [anonymized, delta, anonymized != original, 0, ts, frame, order, ts, frame, 0]
+        self.entries[original] = entry
+        return entry
+
+    def see(self, original: bytes, frame: int, ts, order: int) -> list:
+        """The entry of `original`, sighted in `frame` at field position `order`."""
+        entry = self.entries.get(original)
+        if entry is None:
+            entry = self.create(original, frame, ts, order)
+        if entry[ENTRY_MARK] != frame:
+            entry[ENTRY_MARK] = frame
+            entry[ENTRY_PACKETS] += 1
+            if frame > entry[ENTRY_LAST_FRAME]:
+                entry[ENTRY_LAST_TS], entry[ENTRY_LAST_FRAME] = ts, frame
+            if frame < entry[ENTRY_FIRST_FRAME]:
+                entry[ENTRY_FIRST_TS], entry[ENTRY_FIRST_FRAME], entry[ENTRY_FIRST_ORDER] = ts, frame, order
+        return entry
+
+    def see_many(self, original: bytes, packets: int, first: tuple, last: tuple) -> list:
+        """The entry of `original`, sighted in `packets` frames of a batch.
+
+        `first` is ``(frame, ts, order)`` of the first sighting, `last` ``(frame, ts)``.
+        """
+        entry = self.entries.get(original)
+        if entry is None:
+            entry = self.create(original, *first)
+        elif first[0] < entry[ENTRY_FIRST_FRAME]:
+            entry[ENTRY_FIRST_FRAME], entry[ENTRY_FIRST_TS], entry[ENTRY_FIRST_ORDER] = first
+        if last[0] > entry[ENTRY_LAST_FRAME]:
+            entry[ENTRY_LAST_FRAME], entry[ENTRY_LAST_TS] = last
+        entry[ENTRY_PACKETS] += packets
+        return entry
+
+    def counts(self) -> dict[str, int]:
+        v4 = sum(1 for a in self.entries if len(a) == 4)
+        return {"ipv4": v4, "ipv6": len(self.entries) - v4}
+
+    def rows(self) -> list[dict]:
+        """The mapping table, one row per address in order of first sighting.
+
+        ``first_seen``/``last_seen`` are capture timestamps in ns (None for pcapng Simple
+        Packet Blocks); ``first_frame``/``last_frame`` are frame numbers.
+        """
+        ip = ipaddress.ip_address
+        ordered = sorted(self.entries.items(), key=lambda kv: (kv[1][ENTRY_FIRST_FRAME], kv[1][ENTRY_FIRST_ORDER]))
+        return [
+            {
+                "original": str(ip(original)),
+                "anonymized": str(ip(e[ENTRY_ANON])),
+                "version": 4 if len(original) == 4 else 6,
+                "packets": e[ENTRY_PACKETS],
+                "first_seen": e[ENTRY_FIRST_TS],
+                "last_seen": e[ENTRY_LAST_TS],
+                "first_frame": e[ENTRY_FIRST_FRAME],
+                "last_frame": e[ENTRY_LAST_FRAME],
+            }
+            for original, e in ordered
+        ]
