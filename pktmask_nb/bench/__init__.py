@@ -1,0 +1,1 @@
+"""Benchmark suite (SPEC §9): synthetic captures and the measurements made on them."""
