@@ -63,7 +63,7 @@ def check_frame(frame: bytes) -> tuple[bool, int, int, int]:
         assert ethertype == 0x86DD
         length, protocol = struct.unpack_from("!HB", ip, 4)
         l4, pseudo = ip[40 : 40 + length], ip[8:40] + struct.pack("!I3xB", length, protocol)
-    assert len(frame) == offset + len(ip) and protocol in (6, 17)
+    assert ip.endswith(l4) and protocol in (6, 17), "the IP datagram fills the frame"
     assert word_sum(pseudo + l4) == 0xFFFF, "TCP/UDP checksum"
     return vlan, ip[0] >> 4, protocol, min(struct.unpack_from("!HH", l4))
 
