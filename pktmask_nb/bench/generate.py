@@ -179,15 +179,18 @@ class Half:
         ack, tsval, tsecr = peer.seq, self.tsval, peer.tsval
         length, off_flags = TCP_TS_HLEN + n, TCP_DATA_OFFSET_TS | flags
         csum = internet_checksum(self.l4_sum + length + off_flags + seq + ack + tsval + tsecr + psum)
-        tcp = (self.ports, seq, ack, off_flags, TCP_WINDOW, csum, TCP_URGENT_TS_OPTION, tsval, tsecr)
         if self.v6:
-            head = IPV6_TCP.pack(length, self.word, self.addrs, *tcp)
+            head = IPV6_TCP.pack(
+                length, self.word, self.addrs,
+                self.ports, seq, ack, off_flags, TCP_WINDOW, csum, TCP_URGENT_TS_OPTION, tsval, tsecr,
+            )  # fmt: skip
         else:
             self.ip_id = ip_id = (self.ip_id + 1) & 0xFFFF
             total = IPV4_HLEN + length
             head = IPV4_TCP.pack(
-                total, ip_id, self.word, internet_checksum(self.ip_sum + total + ip_id), self.addrs, *tcp
-            )
+                total, ip_id, self.word, internet_checksum(self.ip_sum + total + ip_id), self.addrs,
+                self.ports, seq, ack, off_flags, TCP_WINDOW, csum, TCP_URGENT_TS_OPTION, tsval, tsecr,
+            )  # fmt: skip
         return self.prefix + head + payload
 
     def syn(self, peer: Half, flags: int) -> bytes:
@@ -451,11 +454,12 @@ def transfer(sender: Half, receiver: Half, segments: Segments, traffic: Traffic)
         sender.tsval += 1
         receiver.tsval += 1
         frames = []
+        append, send, acknowledge = frames.append, sender.tcp, receiver.tcp
         for i, (payload, psum, _) in enumerate(chunk, 1):
             push = TCP_PSH if i == last and start == total else 0
-            frames.append(sender.tcp(receiver, TCP_ACK | push, payload, psum))
+            append(send(receiver, TCP_ACK | push, payload, psum))
             if i % 2 == 0 or i == last:
-                frames.append(receiver.tcp(sender, TCP_ACK))
+                append(acknowledge(sender, TCP_ACK))
         repeatable = [True] * len(frames)
         pairs = [k for k in range(0, last - 1, 2) if chunk[k][2] and chunk[k + 1][2]]
         if pairs and rng.random() < mix.reorder_probability:
