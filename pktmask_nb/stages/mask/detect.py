@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from ...proto.http import HTTP_DETECT_LEN, looks_like_http
 from ...proto.tls import POSTGRES_SSL_REQUEST, TLS_HLEN, TLS_TYPES, is_ssl2_hello, record_header
-from .starttls import PreludeWalker
+from .starttls import STARTTLS_PORTS, PreludeWalker
 from .tls import TlsWalker
 
 POSTGRES_SSL_YES = 0x53  # "S": the server accepts the SSLRequest
 
 TEXT_FIRST_BYTES = frozenset(range(0x21, 0x7F))  # a printable first byte: maybe a text protocol
+PRELUDE_MASKED_MIN = 8  # zero bytes that start a direction masked before (see PreludeWalker)
 
 
 class DetectWalker:
@@ -55,13 +56,11 @@ class DetectWalker:
             if is_ssl2_hello(data, 0):
                 return "tls", TlsWalker(self.counts, ssl2=True), 0
             return "other", None, 0
-        if first == 0 and d.client:
-            if n < len(POSTGRES_SSL_REQUEST):
-                return None if POSTGRES_SSL_REQUEST.startswith(bytes(data)) else ("other", None, 0)
-            if data[: len(POSTGRES_SSL_REQUEST)] == POSTGRES_SSL_REQUEST:
-                d.flow.starttls = True
-                return "tls", DetectWalker(self.counts, False), len(POSTGRES_SSL_REQUEST)
-            return "other", None, 0
+        if first == 0 and d.client and n < len(POSTGRES_SSL_REQUEST) and POSTGRES_SSL_REQUEST.startswith(bytes(data)):
+            return None
+        if first == 0 and d.client and data[: len(POSTGRES_SSL_REQUEST)] == POSTGRES_SSL_REQUEST:
+            d.flow.starttls = True
+            return "tls", DetectWalker(self.counts, False), len(POSTGRES_SSL_REQUEST)
         if first == POSTGRES_SSL_YES and not d.client and d.flow.starttls:
             return "tls", DetectWalker(self.counts, False), 1
         if self.http:
@@ -73,5 +72,10 @@ class DetectWalker:
 
                 return "http", HttpWalker(d.flow), 0
         if first in TEXT_FIRST_BYTES:
-            return "text", PreludeWalker(self.counts), 0
+            return "text", PreludeWalker(self.counts, framing=d.flow.server[1] in STARTTLS_PORTS), 0
+        if data.count(0) != n:
+            return "other", None, 0
+        if n < PRELUDE_MASKED_MIN:
+            return None
+        return "text", PreludeWalker(self.counts, masked=True), 0
         return "other", None, 0

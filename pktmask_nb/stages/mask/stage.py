@@ -16,14 +16,18 @@ from ...config import MaskConfig
 from ...proto.checksum import patch
 from ...proto.dissect import (
     FRAG_NONE,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
     STATUS_NOT_DISSECTED,
     STATUS_OK,
     STATUS_TRUNCATED,
     dissect,
+    skip_extensions,
 )
 from ...record import Packet
+from .control import control_keeps
 from .detect import DetectWalker
 from .dtls import dtls_keeps
 from .flows import TLS_COUNT_NAMES, Flow, FlowTable
@@ -57,6 +61,21 @@ def _context(data, layers) -> bytes:
             a, b = _addresses(data, offset, version)
             parts.append(a + b if a <= b else b + a)
     return b"".join(parts)
+
+
+def zero_outside(changes: list, keeps: list, start: int, end: int) -> int:
+    """Add ``(offset, length)`` changes zeroing ``[start, end)`` except the sorted `keeps`.
+
+    Returns where the last kept range ended (`start` if none).
+    """
+    pos = last = start
+    for a, b in keeps:
+        if a > pos:
+            changes.append((pos, a - pos))
+        pos = last = b
+    if pos < end:
+        changes.append((pos, end - pos))
+    return last
 
 
 class MaskStage:
@@ -243,10 +262,46 @@ class MaskStage:
         elif status == STATUS_TRUNCATED:
             self._s["truncated"] += 1
         if start < end:
-            changes.append((start, end - start))
+            if transport in (IPPROTO_ICMP, IPPROTO_ICMPV6) and layers.ips[-1][2]:
+                self._quoted(data, layers, changes)
+            else:
+                zero_outside(changes, control_keeps(data, layers), start, end)
             self._s["other_bytes_zeroed"] += end - start
         self._write(packet, layers.checksums, changes)
         return None
+
+    def _quoted(self, data, layers, changes: list) -> None:
+        """A transport payload quoted by an ICMP error gets the decision of the bytes it copies.
+
+        DTLS records are walked as in any datagram; quoted TCP bytes are looked up in
+        their direction's decision map (zeroed when not decided yet); the rest is zeroed.
+        """
+        start, end = layers.payload_start, layers.payload_end
+        offset, version, _ = layers.ips[-1]
+        if version == 4:
+            protocol, t = data[offset + 9], offset + (data[offset] & 0x0F) * 4
+        else:
+            protocol, t, _ = skip_extensions(data, offset + 40, end, data[offset + 6])
+        if protocol == IPPROTO_UDP:
+            return zero_outside(changes, dtls_keeps(data, start, end, [0] * len(TLS_COUNT_NAMES))[0], start, end)
+        d = self._quoted_direction(data, layers, offset, version, t) if protocol == IPPROTO_TCP else None
+        if d is None or t + 8 > start:
+            return changes.append((start, end - start))
+        at = d.offset_of(int.from_bytes(data[t + 4 : t + 8], "big"))
+        if at < 0 or at + end - start > d.decided:  # not decided (yet): zero, and say so
+            d.flow.count_event(FAIL_GAP)
+            d.flow.failed += end - start
+            return changes.append((start, end - start))
+        changes.extend((start + a - at, b - a) for a, b in d.zero_ranges(at, at + end - start)[0])
+
+    def _quoted_direction(self, data, layers, offset: int, version: int, t: int):
+        """The known TCP direction of a quoted datagram (its flow is not touched), or None."""
+        src, dst = _addresses(data, offset, version)
+        a, b = src + data[t : t + 2], dst + data[t + 2 : t + 4]
+        ctx = _context(data, layers) if layers.ip_index else b""
+        flow = self._flows.flows.get((IPPROTO_TCP, ctx, a, b) if a <= b else (IPPROTO_TCP, ctx, b, a))
+        d = None if flow is None else flow.dirs[0 if a <= b else 1]
+        return None if d is None or d.base is None else d
 
     def _flow(self, transport: int, data, layers, ts):
         """The flow of this packet (created if new) and the canonical side of its sender."""
@@ -347,13 +402,7 @@ class MaskStage:
         flow.last_ts = self._flows.now
         start, end = layers.payload_start, layers.payload_end
         keeps, broken = dtls_keeps(data, start, end, flow.tls_counts)
-        pos = start
-        for a, b in keeps:
-            if a > pos:
-                changes.append((pos, a - pos))
-            pos = b
-        if pos < end:
-            changes.append((pos, end - pos))
+        pos = zero_outside(changes, keeps, start, end)
         kept = sum(b - a for a, b in keeps)
         flow.set_protocol("dtls" if keeps else "other")
         if broken:

@@ -113,6 +113,11 @@ class Direction:
 
     # -- placement -----------------------------------------------------------------------
 
+    def offset_of(self, seq: int) -> int:
+        """Stream offset of sequence number `seq` (the one closest to `next`); needs `base`."""
+        nxt = self.next
+        return nxt + ((seq - self.base) % SEQ_MOD - nxt + SEQ_HALF) % SEQ_MOD - SEQ_HALF
+
     def place(self, seq: int, syn: int, payload: bytes) -> int:
         """Place a segment's payload; returns its stream offset (feeding the walker if in order)."""
         if self.base is None:

@@ -62,23 +62,16 @@ class TlsWalker:
                 pos = stop - offset
                 if pos >= n:
                     break
-            if n - pos < TLS_HLEN:
-                if self.ssl2 and n - pos >= SSL2_HLEN + 1 and data[pos] & 0x80:
-                    pass  # an SSLv2 header needs only 3 bytes
-                else:
-                    self.partial = bytes(data[pos:])
-                    break
-            if self.ssl2 and data[pos] & 0x80:
-                message_type, length = ssl2_header(data, pos)
-                if message_type < 0:
+            if n - pos < TLS_HLEN and not (self.ssl2 and n - pos >= SSL2_HLEN + 1):
+                self.partial = bytes(data[pos:])  # an SSLv2 header needs only 3 bytes
+                break
+            if self.ssl2 and (data[pos] & 0x80 or n - pos < TLS_HLEN or record_header(data, pos)[0] < 0):
+                header, length, keep_body = self._ssl2(data, pos)
+                if header < 0:
                     return d.zero_rest(offset + pos, FAIL_DESYNC)
-                keep(offset + pos, offset + pos + SSL2_HLEN)
-                keep_body = self.ssl2 == 1 and message_type in SSL2_HANDSHAKE_TYPES
-                if message_type in (SSL2_CLIENT_MASTER_KEY, SSL2_SERVER_HELLO):
-                    self.ssl2 = 2  # what follows in this direction is encrypted
-                counts[5] += 1
-                record_end = offset + pos + SSL2_HLEN + length
-                pos += SSL2_HLEN
+                keep(offset + pos, offset + pos + header)
+                record_end = offset + pos + header + length
+                pos += header
                 continue
             content_type, length = record_header(data, pos)
             if content_type < 0:
@@ -90,3 +83,24 @@ class TlsWalker:
             pos += TLS_HLEN
         self.record_end, self.keep_body = record_end, keep_body
         d.decided = end - len(self.partial)
+
+    def _ssl2(self, data, pos: int) -> tuple[int, int, bool]:
+        """``(header_length, body_length, keep_body)`` of an SSLv2 record; header_length -1 if invalid.
+
+        The 2-byte form (high bit set) may hold a cleartext hello or master key; the 3-byte
+        form (with padding) only occurs encrypted.
+        """
+        if not data[pos] & 0x80:
+            length = ((data[pos] & 0x3F) << 8) | data[pos + 1]
+            if not length or self.ssl2 != 2:
+                return -1, 0, False
+            self.counts[5] += 1
+            return SSL2_HLEN + 1, length, False
+        message_type, length = ssl2_header(data, pos)
+        if message_type < 0:
+            return -1, 0, False
+        keep_body = self.ssl2 == 1 and message_type in SSL2_HANDSHAKE_TYPES
+        if message_type in (SSL2_CLIENT_MASTER_KEY, SSL2_SERVER_HELLO):
+            self.ssl2 = 2  # what follows in this direction is encrypted
+        self.counts[5] += 1
+        return SSL2_HLEN, length, keep_body
