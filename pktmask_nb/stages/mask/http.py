@@ -1,8 +1,9 @@
 """The HTTP/1.x walker (``--keep http-headers``, SPEC §6): keep start lines and headers, zero the rest.
 
-Values of sensitive header fields are zeroed, and so is any Content-Encoding value: the
-body it describes is zeroed, and Wireshark would report the zeros as a failed
-decompression (SPEC §6). Bodies are framed by Content-Length, chunked encoding (chunk-size
+Values of sensitive header fields are zeroed, and so is any Content-Encoding value, and
+any Content-Type value but a few plain-text types: the body they describe is zeroed, and
+Wireshark would report the zeros as a failed decompression or a broken image, JSON, XML
+document (SPEC §6, §2.6). Bodies are framed by Content-Length, chunked encoding (chunk-size
 lines kept, extensions and data zeroed) or the connection's close; pipelined messages
 follow each other. A line is undecided until its line feed arrives.
 """
@@ -20,6 +21,15 @@ from ...proto.http import (
 from .stream import FAIL_DESYNC
 
 HTTP_ALWAYS_ZEROED = frozenset((b"content-encoding",))  # see the module docstring
+HTTP_CONTENT_TYPES_KEPT = (  # media types whose Wireshark dissectors take a zeroed body calmly
+    b"text/plain",
+    b"text/html",
+    b"text/css",
+    b"text/javascript",
+    b"application/javascript",
+    b"application/x-javascript",
+    b"application/x-www-form-urlencoded",
+)
 HTTP_PENDING_METHODS_MAX = 64  # requests remembered per flow for framing their responses
 
 S_START, S_HEADERS, S_BODY, S_CHUNK_SIZE, S_CHUNK_DATA, S_CHUNK_END, S_TRAILERS, S_CLOSE = range(8)
@@ -146,13 +156,15 @@ class HttpWalker:
         if colon <= 0:
             return False
         name = line[:colon].strip().lower()
+        value = line[colon + 1 : len(line) - eol].strip()
         self.last_zero = name in self.zeroed or name in HTTP_ALWAYS_ZEROED
+        if name == b"content-type":
+            self.last_zero = not value.lower().startswith(HTTP_CONTENT_TYPES_KEPT)
         if self.last_zero:
             d.keep(at, at + colon + 1)
             d.keep(at + len(line) - eol, at + len(line))
         else:
             d.keep(at, at + len(line))
-        value = line[colon + 1 : len(line) - eol].strip()
         if name == b"content-length":
             if not value.isdigit():
                 return False

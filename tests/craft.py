@@ -1,0 +1,144 @@
+"""Craft edge-case captures for the mask stage with scapy: TCP/UDP flows, TLS records, encapsulations."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from scapy.contrib.mpls import MPLS
+from scapy.layers.inet import GRE, IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
+from scapy.layers.ppp import PPP, PPPoE
+from scapy.layers.vxlan import VXLAN
+from scapy.packet import Raw
+
+LINKTYPE_ETHERNET = 1
+
+
+def pcap_bytes(frames: list[bytes], linktype: int = LINKTYPE_ETHERNET) -> bytes:
+    """A little-endian µs pcap holding `frames`, 1 ms apart."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype)]
+    for i, f in enumerate(frames):
+        out.append(struct.pack("<IIII", 1_700_000_000 + i // 1000, (i % 1000) * 1000, len(f), len(f)) + f)
+    return b"".join(out)
+
+
+def write(path, frames: list[bytes], linktype: int = LINKTYPE_ETHERNET):
+    path.write_bytes(pcap_bytes(frames, linktype))
+    return path
+
+
+# -- TLS -------------------------------------------------------------------------------
+
+
+def record(content_type: int, body: bytes, version: int = 0x0303) -> bytes:
+    return struct.pack(">BHH", content_type, version, len(body)) + body
+
+
+def handshake(n: int = 200, kind: int = 1) -> bytes:
+    """A TLS handshake record holding one message of `kind` with `n` recognisable body bytes."""
+    body = bytes((0x41 + i % 26) for i in range(n))
+    return record(22, struct.pack(">B", kind) + len(body).to_bytes(3, "big") + body)
+
+
+def app_data(n: int = 300, fill: int = 0x5A) -> bytes:
+    return record(23, bytes([fill]) * n)
+
+
+def dtls_record(content_type: int, body: bytes, seq: int = 0) -> bytes:
+    return struct.pack(">BHH", content_type, 0xFEFD, 0) + seq.to_bytes(6, "big") + len(body).to_bytes(2, "big") + body
+
+
+# -- flows -----------------------------------------------------------------------------
+
+
+class Flow:
+    """One TCP connection: builds frames for either side, any sequence number, any wrapping.
+
+    Parameters
+    ----------
+    client, server : (address, port)
+    v6 : bool
+        IPv6 instead of IPv4.
+    wrap : callable, optional
+        ``wrap(inner_ip_packet, from_client) -> scapy packet`` adding link layer and tunnels;
+        plain Ethernet by default.
+    isn : (int, int)
+        Initial sequence numbers of client and server.
+    """
+
+    def __init__(self, client=("10.0.0.1", 40000), server=("10.0.0.2", 443), v6=False, wrap=None, isn=(1000, 5000)):
+        self.client, self.server, self.v6 = client, server, v6
+        self.wrap = wrap or (lambda p, _: Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / p)
+        self.isn = list(isn)
+
+    def frame(self, from_client: bool, payload: bytes = b"", seq: int | None = None, flags: str = "PA") -> bytes:
+        """A segment; `seq` is relative to the sender's ISN + 1 (default: 0)."""
+        (sa, sp), (da, dp) = (self.client, self.server) if from_client else (self.server, self.client)
+        isn = self.isn[0 if from_client else 1]
+        rel = 0 if seq is None else seq
+        absolute = (isn + 1 + rel) % 2**32 if "S" not in flags else isn
+        ip = IPv6(src=sa, dst=da) if self.v6 else IP(src=sa, dst=da)
+        segment = ip / TCP(sport=sp, dport=dp, seq=absolute, ack=1, flags=flags)
+        if payload:
+            segment = segment / Raw(payload)
+        return bytes(self.wrap(segment, from_client))
+
+    def handshake(self) -> list[bytes]:
+        return [self.frame(True, flags="S"), self.frame(False, flags="SA"), self.frame(True, flags="A", seq=0)]
+
+    def stream(self, from_client: bool, data: bytes, sizes, start: int = 0) -> list[bytes]:
+        """`data` cut into segments of the given sizes (the last one takes the rest)."""
+        frames, pos = [], 0
+        for size in list(sizes) + [len(data)]:
+            if pos >= len(data):
+                break
+            chunk = data[pos : pos + size]
+            frames.append(self.frame(from_client, chunk, seq=start + pos))
+            pos += len(chunk)
+        return frames
+
+
+def udp_frame(payload: bytes, src=("10.0.0.1", 40000), dst=("10.0.0.2", 4433)) -> bytes:
+    return bytes(Ether() / IP(src=src[0], dst=dst[0]) / UDP(sport=src[1], dport=dst[1]) / Raw(payload))
+
+
+# -- encapsulations ------------------------------------------------------------------------
+
+OUTER_A, OUTER_B = "192.0.2.1", "192.0.2.2"
+
+
+def _outer(from_client: bool, mirrored: bool):
+    """Outer addresses: swapped per direction, or the same both ways (a mirror / ERSPAN-like tap)."""
+    if mirrored or from_client:
+        return IP(src=OUTER_A, dst=OUTER_B)
+    return IP(src=OUTER_B, dst=OUTER_A)
+
+
+def encapsulation(kind: str, mirrored: bool = False):
+    """A `Flow.wrap` for one of: vlan, qinq, mpls, pppoe, vxlan, gre, ipip."""
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+
+    def wrap(inner, from_client):
+        if kind == "vlan":
+            return eth / Dot1Q(vlan=10) / inner
+        if kind == "qinq":
+            return eth / Dot1AD(vlan=100) / Dot1Q(vlan=10) / inner
+        if kind == "mpls":
+            return eth / MPLS(label=16, s=0) / MPLS(label=17, s=1) / inner
+        if kind == "pppoe":
+            return eth / PPPoE(sessionid=1) / PPP(proto=0x0021 if inner.version == 4 else 0x0057) / inner
+        if kind == "vxlan":
+            return eth / _outer(from_client, mirrored) / UDP(sport=50000, dport=4789) / VXLAN(vni=42) / Ether() / inner
+        if kind == "gre":
+            return eth / _outer(from_client, mirrored) / GRE(proto=0x0800 if inner.version == 4 else 0x86DD) / inner
+        if kind == "ipip":
+            return eth / _outer(from_client, mirrored) / inner
+        raise ValueError(kind)
+
+    return wrap
+
+
+def random_bytes(n: int, seed: int = 0) -> bytes:
+    return os.urandom(n) if seed is None else bytes((i * 131 + seed * 17 + 7) % 251 + 1 for i in range(n))

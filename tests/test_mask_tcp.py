@@ -1,0 +1,231 @@
+"""Crafted edge cases for mask: TCP sequence space, TLS records across segments, encapsulations."""
+
+from __future__ import annotations
+
+import craft
+import mask_model
+import pytest
+from craft import Flow, app_data, handshake, record
+from scapy.layers.inet import IP, TCP, fragment
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+
+from pktmask_nb.config import MaskConfig
+from pktmask_nb.record import Packet
+from pktmask_nb.stages.mask import MaskStage
+
+
+def mask_frames(frames: list[bytes], chunk_size: int = 1000, linktype: int = 1, **options):
+    """Run the mask stage on raw frames; returns (output frames, stage)."""
+    stage = MaskStage(MaskConfig(**options))
+    packets = [
+        Packet(i + 1, 1_700_000_000_000_000_000 + i * 1_000_000, f, len(f), linktype, b"") for i, f in enumerate(frames)
+    ]
+    out = []
+    for i in range(0, len(packets), chunk_size):
+        out += stage.process(packets[i : i + chunk_size])
+    out += stage.flush()
+    assert [p.index for p in out] == [p.index for p in packets], "order or count changed"
+    return [bytes(p.data) for p in out], stage
+
+
+def check(frames: list[bytes], out: list[bytes], stage, exact: bool = True, linktype: int = 1) -> dict:
+    """No leak against the ideal model; over-masking only where the stage counted fail-closed bytes."""
+    ins = [(f, linktype) for f in frames]
+    found = mask_model.compare(ins, [(f, linktype) for f in out], mask_model.expected(ins))
+    assert found["leaks"] == [], found["leaks"][:10]
+    assert found["corrupt"] == [], found["corrupt"][:10]
+    if exact:
+        assert found["over"] == {}, found["over"]
+    failed = sum(row["fail_closed_bytes"] for row in stage.tables()["flows"])
+    assert sum(found["over"].values()) <= failed
+    return found
+
+
+def payload(frame: bytes) -> bytes:
+    return bytes(Ether(frame)[TCP].payload)
+
+
+TLS = handshake(300) + record(20, b"\x01") + app_data(400) + handshake(50, kind=4) + app_data(1000)
+
+
+def test_in_order_records_kept_app_data_zeroed():
+    f = Flow()
+    frames = f.handshake() + f.stream(True, TLS, [700, 700])
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    stream = b"".join(payload(o) for o in out[3:])
+    assert stream[: len(handshake(300)) + 6] == TLS[: len(handshake(300)) + 6]
+    body_at = len(handshake(300)) + 6 + 5
+    assert stream[body_at : body_at + 400] == bytes(400)
+    rows = stage.tables()["flows"]
+    assert rows[0]["protocol"] == "tls" and rows[0]["tls_application_data"] == 2 and rows[0]["tls_handshake"] == 2
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 4])
+def test_header_split_across_segments(cut):
+    """An app-data header split cut+(5-cut): the first part waits for the second (held, not guessed)."""
+    f = Flow()
+    head = handshake(100)
+    data = head + app_data(200) + app_data(50)
+    frames = f.handshake() + f.stream(True, data, [len(head) + cut])
+    out, stage = mask_frames(frames, chunk_size=1)
+    check(frames, out, stage)
+    assert stage.stats()["packets_held"] >= 1
+    assert payload(out[3])[-cut:] == data[len(head) : len(head) + cut]  # header bytes kept
+
+
+def test_record_over_many_segments_and_several_per_segment():
+    f = Flow()
+    data = handshake(3000) + app_data(5000) + b"".join(app_data(20) for _ in range(30)) + handshake(10)
+    frames = f.handshake() + f.stream(True, data, [1000] * 20)
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert stage.stats()["fail_closed_events"] == 0
+
+
+def test_sequence_wrap_inside_a_record():
+    f = Flow(isn=(2**32 - 700, 5000))
+    frames = f.handshake() + f.stream(True, TLS, [300, 300, 300])
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+
+
+def test_out_of_order_held_then_released_in_input_order():
+    f = Flow()
+    segs = f.stream(True, TLS, [500, 500, 500])
+    frames = f.handshake() + [segs[1], segs[3], segs[0], segs[2]]
+    out, stage = mask_frames(frames, chunk_size=1)
+    check(frames, out, stage)
+    assert stage.stats()["packets_held"] >= 2
+
+
+def test_retransmission_with_other_segmentation_gets_same_decisions():
+    f = Flow()
+    first = f.stream(True, TLS, [600, 600])
+    again = f.stream(True, TLS, [250, 250, 250, 250, 250])
+    frames = f.handshake() + first + again
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert b"".join(payload(o) for o in out[3 : 3 + len(first)]) == b"".join(payload(o) for o in out[3 + len(first) :])
+
+
+def test_partial_overlap_first_copy_wins():
+    """A later copy claims a handshake where the first copy had app data: the first copy decides."""
+    f = Flow()
+    head = handshake(100)
+    real = head + app_data(600)
+    fake = head + handshake(595)  # same length, different bytes from the record header on
+    frames = f.handshake() + [
+        f.frame(True, real[:400], seq=0),
+        f.frame(True, fake[300:], seq=300),
+        f.frame(True, real[400:], seq=400),
+    ]
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert payload(out[4]) == bytes(len(fake) - 300)  # app-data body in the first copy: zeroed
+
+
+def test_mid_stream_start_at_a_record_boundary_and_inside_a_record():
+    f = Flow()
+    at_boundary = [f.frame(True, app_data(300) + handshake(40), seq=10_000)]
+    g = Flow(client=("10.0.0.3", 40001))
+    inside = [g.frame(True, craft.random_bytes(700, 3), seq=10_000)]
+    out, stage = mask_frames(at_boundary + inside)
+    check(at_boundary + inside, out, stage)
+    assert payload(out[0])[:5] == app_data(300)[:5] and payload(out[0])[305:] == handshake(40)
+    assert payload(out[1]) == bytes(700)
+
+
+def test_lost_segment_zeroes_the_rest_and_counts_it():
+    f = Flow()
+    segs = f.stream(True, TLS, [400, 400, 400])
+    frames = f.handshake() + [segs[0], segs[2], segs[3]]  # segs[1] never comes
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)  # the model stops at the gap too
+    assert stage.stats()["fail_closed"]["gap"] >= 1
+    assert payload(out[4]) == bytes(len(payload(out[4])))
+
+
+def test_hold_window_overflow_fails_closed():
+    f = Flow()
+    segs = f.stream(True, handshake(2000), [100] * 25)
+    frames = f.handshake() + segs[1:] + [segs[0]]  # the first segment comes last
+    out, stage = mask_frames(frames, max_held_packets=5)
+    check(frames, out, stage, exact=False)
+    stats = stage.stats()
+    assert stats["fail_closed"]["gap"] >= 1 and stats["max_held_packets"] <= 6
+
+
+def test_ipv6():
+    f = Flow(client=("2001:db8::1", 40000), server=("2001:db8::2", 443), v6=True)
+    frames = f.handshake() + f.stream(True, TLS, [800]) + f.stream(False, TLS, [900])
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert payload(out[3]) != bytes(len(payload(out[3])))
+
+
+@pytest.mark.parametrize("kind", ["vlan", "qinq", "mpls", "pppoe", "vxlan", "gre", "ipip"])
+@pytest.mark.parametrize("v6", [False, True])
+def test_encapsulations(kind, v6):
+    ends = (("2001:db8::1", 40000), ("2001:db8::2", 443)) if v6 else (("10.0.0.1", 40000), ("10.0.0.2", 443))
+    f = Flow(*ends, v6=v6, wrap=craft.encapsulation(kind))
+    frames = f.handshake() + f.stream(True, TLS, [700]) + f.stream(False, TLS, [1000])
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert stage.stats()["payload_bytes_kept"] > 0
+    assert stage.stats()["tls_records"]["application_data"] == 4
+
+
+@pytest.mark.parametrize("kind", ["vxlan", "gre", "ipip"])
+def test_tunnel_with_same_outer_addresses_both_ways(kind):
+    """A mirror tunnel: both directions inside carry the same outer addresses; they still meet as one flow."""
+    f = Flow(wrap=craft.encapsulation(kind, mirrored=True))
+    frames = f.handshake() + f.stream(True, TLS, [700]) + f.stream(False, TLS, [600, 600])
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    rows = stage.tables()["flows"]
+    assert len(rows) == 1 and rows[0]["protocol"] == "tls" and rows[0]["src"] == "10.0.0.1"
+
+
+def test_same_inner_flow_in_two_tunnels_is_two_flows():
+    a = Flow(wrap=craft.encapsulation("gre"))
+    b = Flow(wrap=lambda p, c: Ether() / IP(src="198.51.100.1", dst="198.51.100.2") / craft.GRE() / p)
+    frames = a.handshake() + b.handshake() + a.stream(True, TLS, [700]) + b.stream(True, app_data(900), [])
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert len(stage.tables()["flows"]) == 2
+
+
+def test_ip_fragments_are_zeroed_and_counted():
+    f = Flow()
+    segment = (
+        Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=40000, dport=443, seq=1001, flags="PA") / Raw(TLS)
+    )
+    frags = [bytes(Ether() / p) for p in fragment(segment[IP], fragsize=400)]
+    frames = f.handshake() + frags
+    out, stage = mask_frames(frames)
+    check(frames, out, stage, exact=False)
+    assert stage.stats()["fragments"] == len(frags)
+    for o in out[3:]:
+        ip = Ether(o)[IP]
+        start = 20 + (20 if ip.frag == 0 else 0)
+        assert bytes(ip)[start:] == bytes(len(bytes(ip)) - start)
+
+
+def test_many_concurrent_flows_interleaved_and_evicted():
+    flows = [Flow(client=(f"10.1.{i // 250}.{i % 250 + 1}", 40000 + i % 1000)) for i in range(600)]
+    frames = []
+    for step in range(3):
+        for f in flows:
+            frames += (
+                f.handshake()
+                if step == 0
+                else f.stream(True, TLS, [len(TLS)])
+                if step == 1
+                else [f.frame(False, app_data(30))]
+            )
+    out, stage = mask_frames(frames, chunk_size=257, max_flows=400)
+    check(frames, out, stage, exact=False)
+    stats = stage.stats()
+    assert stats["flows_live"] <= 400 and stats["flows_evicted"]["lru"] > 0
