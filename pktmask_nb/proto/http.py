@@ -65,7 +65,7 @@ def line_end_len(line: bytes) -> int:
 
 def parse_chunk_size(line: bytes) -> int | None:
     """The size of a chunk-size line ``HEX [; ext] CRLF``, else None."""
-    digits = line.split(b";", 1)[0].strip()
+    digits = line.split(b";", 1)[0].strip(b" \t\r\n\0")  # NUL: extensions zeroed by an earlier pass
     if not digits or len(digits) > 16:
         return None
     try:

@@ -41,7 +41,7 @@ def is_starttls_command(line: bytes) -> bool:
 
 def command_len(line: bytes) -> int:
     """Length of a client line's command verb and the space after it (an IMAP tag before), 0 if none."""
-    words = line.rstrip(b"\r\n").split(b" ", 2)
+    words = line.rstrip(b"\r\n").replace(b"\0", b" ").split(b" ", 2)  # NUL: masked before
     if words[0].upper() in PRELUDE_VERBS:
         return len(words[0]) + (len(words) > 1)  # the separator too: Wireshark looks for it
     if len(words) > 1 and words[1].upper() in PRELUDE_VERBS and len(words[0]) <= 16 and words[0].isalnum():
@@ -53,7 +53,7 @@ def response_status_len(line: bytes) -> int:
     """Length of a server line's status token (``250-``, ``+OK``, ``* OK``, ``a001 OK``), 0 if none."""
     if line[:3].isdigit():
         return 4 if line[3:4] in (b" ", b"-") else 3
-    first, _, rest = line.partition(b" ")
+    first, _, rest = line.replace(b"\0", b" ").partition(b" ")  # NUL: masked before
     if first in (b"+OK", b"-ERR"):
         return len(first)
     word = rest.split(b" ", 1)[0].rstrip(b"\r\n")

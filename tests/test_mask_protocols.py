@@ -1,0 +1,195 @@
+"""Crafted cases per protocol: STARTTLS preludes, SSLv2 hello, DTLS, HTTP/1.x under --keep http-headers."""
+
+from __future__ import annotations
+
+import struct
+
+import craft
+import pytest
+import tshark as ts
+from craft import Flow, app_data, dtls_record, handshake, record
+from test_mask_tcp import check, mask_frames, payload
+
+SMTP = [(False, b"220 mx.example.org ESMTP secret-host\r\n"), (True, b"EHLO client.example.com\r\n")] + [
+    (False, b"250-mx.example.org\r\n250 STARTTLS\r\n"),
+    (True, b"STARTTLS\r\n"),
+    (False, b"220 2.0.0 Ready\r\n"),
+]
+IMAP = [(False, b"* OK IMAP4rev1 ready\r\n"), (True, b"a001 STARTTLS\r\n"), (False, b"a001 OK Begin TLS\r\n")]
+POP3 = [(False, b"+OK POP3 ready <1896.697170952@dbc.mtview.ca.us>\r\n"), (True, b"STLS\r\n"), (False, b"+OK\r\n")]
+TLS_C = handshake(300) + app_data(100)
+TLS_S = handshake(500, kind=2) + record(20, b"\x01") + app_data(80)
+
+
+def dialogue(flow: Flow, turns, then_tls: bool = True) -> list[bytes]:
+    """The frames of a cleartext dialogue (then a TLS exchange), sequence numbers tracked."""
+    frames, seq = flow.handshake(), [0, 0]
+    for from_client, data in turns + ([(True, TLS_C), (False, TLS_S)] if then_tls else []):
+        side = 0 if from_client else 1
+        frames.append(flow.frame(from_client, data, seq=seq[side]))
+        seq[side] += len(data)
+    return frames
+
+
+@pytest.mark.parametrize(
+    ("name", "turns", "port"),
+    [("smtp", SMTP, 25), ("imap", IMAP, 143), ("pop3", POP3, 110), ("smtp-other-port", SMTP, 2500)],
+)
+def test_starttls_prelude_zeroed_then_tls_kept(name, turns, port):
+    f = Flow(server=("10.0.0.2", port))
+    frames = dialogue(f, turns)
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert payload(out[-2])[: len(handshake(300))] == handshake(300)
+    assert payload(out[-1])[: len(handshake(500, kind=2))] == handshake(500, kind=2)
+    assert stage.tables()["flows"][0]["protocol"] == "tls"
+    for o in out[3:-2]:
+        assert b"secret" not in payload(o) and b"client.example" not in payload(o) and b"1896" not in payload(o)
+    again, _ = mask_frames(out)
+    assert again == out  # idempotent: the kept framing finds the same TLS start
+
+
+def test_starttls_refused_stays_zero():
+    f = Flow(server=("10.0.0.2", 25))
+    turns = SMTP[:-1] + [(False, b"454 TLS not available\r\n"), (True, b"MAIL FROM:<a@b.example>\r\n")]
+    out, stage = mask_frames(dialogue(f, turns, then_tls=False))
+    assert b"a@b.example" not in b"".join(out)
+    assert stage.tables()["flows"][0]["tls_handshake"] == 0
+
+
+def test_smtp_starttls_tshark_sees_tls(tmp_path, tshark):
+    f = Flow(server=("10.0.0.2", 25))
+    frames = dialogue(f, SMTP)
+    out, _ = mask_frames(frames)
+    a, b = craft.write(tmp_path / "in.pcap", frames), craft.write(tmp_path / "out.pcap", out)
+    fields = ["tls.record.content_type", "tls.record.length"]
+    assert ts.fields(b, fields, display_filter="tls") == ts.fields(a, fields, display_filter="tls") != []
+    assert ts.malformed(b) <= ts.malformed(a)
+
+
+def test_postgres_sslrequest():
+    f = Flow(server=("10.0.0.2", 5432))
+    ssl_request = struct.pack(">II", 8, 80877103)
+    frames = dialogue(f, [(True, ssl_request), (False, b"S")])
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert payload(out[3]) == ssl_request and payload(out[4]) == b"S"
+    assert payload(out[5])[:20] == TLS_C[:20]
+
+
+def ssl2_client_hello() -> bytes:
+    body = b"\x01\x00\x02\x00\x03\x00\x00\x00\x10" + b"\x01\x00\x80\x07\x00\xc0\x03\x00\x80" + bytes(range(16))
+    return struct.pack(">H", 0x8000 | len(body)) + body
+
+
+def test_sslv2_client_hello_then_tls():
+    f = Flow()
+    hello = ssl2_client_hello()
+    frames = f.handshake() + [f.frame(True, hello + handshake(40)), f.frame(False, TLS_S)]
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert payload(out[3]) == hello + handshake(40)
+    assert stage.stats()["tls_records"]["sslv2"] == 1
+
+
+def test_dtls_records_per_datagram():
+    datagrams = [
+        dtls_record(22, b"\x01" + bytes(60)) + dtls_record(22, b"\x02" + bytes(30), seq=1),
+        dtls_record(20, b"\x01") + dtls_record(23, b"\x77" * 200, seq=2),
+        dtls_record(23, b"\x66" * 100) + b"\x99" * 7,  # trailing bytes that are no record
+        b"\x17\xfe\xfd" + b"\x55" * 40,  # too short a header: not DTLS
+    ]
+    frames = [craft.udp_frame(d) for d in datagrams]
+    out, stage = mask_frames(frames)
+    check(frames, out, stage, exact=False)
+    assert payload_udp(out[0]) == datagrams[0]
+    assert payload_udp(out[1]) == datagrams[1][: 14 + 13] + bytes(200)
+    assert payload_udp(out[2]) == datagrams[2][:13] + bytes(107)
+    assert payload_udp(out[3]) == bytes(43)
+    assert stage.tables()["flows"][0]["protocol"] == "dtls"
+
+
+def payload_udp(frame: bytes) -> bytes:
+    return frame[14 + 20 + 8 :]
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+
+REQ = b"GET /index.html?q=secret HTTP/1.1\r\nHost: example.com\r\nCookie: session=s3cr3t\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n"
+RESP_LEN = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: id=abc123\r\nContent-Length: 12\r\n\r\nhello world!"
+)
+RESP_CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\nContent-Type: image/png\r\n\r\n"
+    b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n"
+)
+POST = b"POST /form HTTP/1.1\r\nContent-Length: 9\r\n\r\nuser=pass"
+HEAD_REQ = b"HEAD /x HTTP/1.1\r\n\r\n"
+HEAD_RESP = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
+CLOSE_RESP = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until the connection closes"
+
+
+def http_flow(client_data: bytes, server_data: bytes, client_sizes=(), server_sizes=()):
+    f = Flow(server=("10.0.0.2", 80))
+    return f.handshake() + f.stream(True, client_data, client_sizes) + f.stream(False, server_data, server_sizes)
+
+
+def stream_of(frames, from_client: bool) -> bytes:
+    port = 80 if from_client else 40000
+    return b"".join(payload(f) for f in frames[3:] if craft.Ether(f)[craft.TCP].dport == port)
+
+
+def test_http_headers_kept_sensitive_values_and_bodies_zeroed():
+    frames = http_flow(REQ + POST, RESP_LEN + RESP_CHUNKED, client_sizes=[30, 50], server_sizes=[20, 90, 40])
+    out, stage = mask_frames(frames, keep=("http-headers",))
+    client, server = stream_of(out, True), stream_of(out, False)
+    assert client.startswith(b"GET /index.html?q=secret HTTP/1.1\r\nHost: example.com\r\nCookie:\0")
+    assert b"s3cr3t" not in client and b"dXNlcjpwYXNz" not in client and b"user=pass" not in client
+    assert b"POST /form HTTP/1.1\r\nContent-Length: 9\r\n\r\n" + bytes(9) in client
+    assert b"Set-Cookie:" + bytes(10) + b"\r\nContent-Length: 12\r\n\r\n" + bytes(12) in server
+    assert (
+        b"\r\n\r\n5" + bytes(6) + b"\r\n" + bytes(5) + b"\r\n7\r\n" + bytes(7) + b"\r\n0\r\nX-Trailer: t\r\n\r\n"
+        in server
+    )
+    assert b"gzip" not in server and b"image/png" not in server  # Wireshark would fail on zeroed bodies
+    assert stage.tables()["flows"][0]["http_messages"] == 4
+    again, _ = mask_frames(out, keep=("http-headers",))
+    assert again == out
+
+
+def test_http_pipelined_head_and_close_delimited():
+    frames = http_flow(HEAD_REQ + REQ, HEAD_RESP + CLOSE_RESP)
+    out, stage = mask_frames(frames, keep=("http-headers",))
+    server = stream_of(out, False)
+    assert server == HEAD_RESP + CLOSE_RESP[: CLOSE_RESP.index(b"\r\n\r\n") + 4] + bytes(32)
+    assert stage.stats()["fail_closed_events"] == 0
+
+
+def test_http_without_option_is_zeroed():
+    frames = http_flow(REQ, RESP_LEN)
+    out, _ = mask_frames(frames)
+    assert stream_of(out, True) == bytes(len(REQ)) and stream_of(out, False) == bytes(len(RESP_LEN))
+
+
+def test_http_connect_then_tls():
+    req = b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+    resp = b"HTTP/1.1 200 Connection established\r\n\r\n"
+    f = Flow(server=("10.0.0.2", 3128))
+    frames = f.handshake() + [
+        f.frame(True, req),
+        f.frame(False, resp),
+        f.frame(True, TLS_C, seq=len(req)),
+        f.frame(False, TLS_S, seq=len(resp)),
+    ]
+    out, stage = mask_frames(frames, keep=("http-headers",))
+    assert payload(out[3]) == req and payload(out[4]) == resp
+    assert payload(out[5])[:20] == TLS_C[:20] and payload(out[5])[-100:] == bytes(100)
+    assert stage.stats()["tls_records"]["handshake"] == 2
+
+
+def test_http_garbage_after_headers_fails_closed():
+    bad = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nNOT HTTP AT ALL\r\nmore\r\n"
+    frames = http_flow(bad, b"")
+    out, stage = mask_frames(frames, keep=("http-headers",))
+    assert stream_of(out, True) == bad[:27] + bytes(len(bad) - 27)
+    assert stage.stats()["fail_closed"]["desync"] == 1
