@@ -10,6 +10,10 @@ Beyond IP headers and ARP, the stage also rewrites the addresses ICMPv6 Neighbor
 Discovery carries in its body (NS/NA target, Redirect target and destination) and the
 gateway of an ICMP Redirect, since they are the same hosts. A field the capture cuts
 short cannot be mapped: its captured bytes are zeroed (fail closed) and counted.
+
+Plain Ethernet[/802.1Q]/IPv4|IPv6/TCP|UDP frames skip the general walk: a chunk of them is
+rewritten in one vectorized pass (`~pktmask_nb.anon.batch`), a lone one by `_fast`. Both
+write exactly the bytes the general path writes (tested frame by frame).
 """
 
 from __future__ import annotations
@@ -296,6 +300,11 @@ class AnonymizeStage:
         return []
 
     def stats(self) -> dict:
+        """Counters: packets, packets rewritten, address fields rewritten and kept by kind
+        (outer/inner/quoted IPv4 and IPv6, ARP, NDP, ICMP redirect), distinct addresses,
+        partial addresses zeroed, ARP of another protocol zeroed, truncated packets,
+        checksums the capture cut off (not updated), and not-dissected link types.
+        """
         return {
             "keep": self.config.keep,
             "packets": self.packets,
