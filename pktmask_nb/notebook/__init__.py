@@ -31,7 +31,14 @@ def require(*modules: str) -> None:
 
 require(*NOTEBOOK_DEPENDENCIES)
 
-from .explore import capture_frame, capture_frames, flow_summary, protocol_mix, top_talkers  # noqa: E402
+from .explore import (  # noqa: E402
+    capture_frame,
+    capture_frames,
+    flow_summary,
+    protocol_mix,
+    summarize_capture,
+    top_talkers,
+)
 from .frames import (  # noqa: E402
     chunks_frame,
     duplicates_frame,
@@ -40,6 +47,7 @@ from .frames import (  # noqa: E402
     run_frames,
     stage_times_frame,
     stages_frame,
+    summary_frame,
 )
 from .panel import SanitizePanel  # noqa: E402
 from .plots import plot_memory, plot_stage_times, plot_sweep, plot_throughput  # noqa: E402
@@ -65,6 +73,8 @@ __all__ = [
     "run_frames",
     "stage_times_frame",
     "stages_frame",
+    "summarize_capture",
+    "summary_frame",
     "sweep",
     "top_talkers",
 ]

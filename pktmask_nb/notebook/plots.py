@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from .frames import MB, step_columns
 
@@ -48,6 +49,7 @@ def plot_stage_times(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
         ax.bar(df["chunk"], values, bottom=bottom, label=step, color=STEP_COLORS.get(step), width=0.85)
         bottom = bottom + values
     ax.set_xlabel("chunk")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("time (ms)")
     ax.set_title("Time per chunk and stage")
     if len(df):
@@ -71,10 +73,11 @@ def plot_memory(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
         One line; the y axis starts at 0 so growth is seen at its true scale.
     """
     ax = _axes(ax)
-    ax.plot(df["elapsed_seconds"], df["rss_bytes"] / MB, marker="." if len(df) < 200 else None, label="RSS")
+    rss = df["rss_bytes"] / MB
+    ax.plot(df["elapsed_seconds"], rss, marker="." if len(df) < 200 else None, label="RSS")
     ax.set_xlabel("elapsed (s)")
     ax.set_ylabel("resident memory (MB)")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, max(rss.max() * 1.15, 1.0) if len(df) else 1.0)
     ax.set_title("Memory over time")
     return ax
 
@@ -101,6 +104,7 @@ def plot_throughput(df: pd.DataFrame, ax: Axes | None = None, *, metric: str = "
     if seconds > 0:
         ax.axhline(amount / seconds, color="#d62728", linestyle="--", label="whole run")
     ax.set_xlabel("chunk")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("MB/s" if metric == "mb_per_second" else "packets/s")
     ax.set_title("Throughput per chunk")
     ax.legend(loc="lower right", fontsize="small")

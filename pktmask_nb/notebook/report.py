@@ -7,6 +7,7 @@ import os
 
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from .frames import MB
 from .plots import _axes
@@ -21,6 +22,13 @@ MACHINE_FIELDS = ("cpu", "cores", "ram_bytes", "python", "platform")
 CHECK_FIELDS = ("name", "metric", "current", "baseline", "ratio", "limit", "ok")
 
 
+def _plain_log(axis) -> None:
+    """Log-scale ticks at 1, 2, 5 per decade as plain numbers instead of powers of ten."""
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _missing(where: str, item: dict, fields) -> None:
     absent = [f for f in fields if f not in item]
     if absent:
@@ -33,7 +41,7 @@ def load_bench(path) -> dict:
     Returns
     -------
     dict
-        ``machine`` (DataFrame of one column), ``date``, ``command``, ``runs`` (see
+        ``machine`` (DataFrame of one column), ``date``, ``command``, ``note`` (or None), ``runs`` (see
         `runs_frame`), ``regression`` (DataFrame of checks; empty when absent) and
         ``baseline_file`` (or None).
 
@@ -57,6 +65,7 @@ def load_bench(path) -> dict:
         "machine": machine,
         "date": doc["date"],
         "command": doc["command"],
+        "note": doc.get("note"),
         "runs": runs_frame(doc["runs"]),
         "regression": pd.DataFrame(checks, columns=list(CHECK_FIELDS)),
         "baseline_file": regression.get("baseline_file"),
@@ -104,8 +113,10 @@ def plot_bench_throughput(runs: pd.DataFrame, ax: Axes | None = None, *, metric:
     ax = _axes(ax, figsize=(8, 4))
     table = throughput_table(runs, metric)
     table.plot.bar(ax=ax, rot=0, width=0.85)
+    ax.set_yscale("log")
+    _plain_log(ax.yaxis)
     ax.set_xlabel("input size")
-    ax.set_ylabel("MB/s" if metric == "mb_per_second" else metric)
+    ax.set_ylabel(("MB/s" if metric == "mb_per_second" else metric) + " (log scale)")
     ax.set_title("Throughput per tool and size")
     ax.legend(fontsize="x-small", ncols=2)
     return ax
@@ -116,9 +127,12 @@ def plot_bench_ratios(ratios: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax = _axes(ax, figsize=(8, 4))
     labels = ratios["name"] + " vs " + ratios["peer"] + " (" + ratios["size_label"].astype(str) + ")"
     colors = ["#2ca02c" if s >= 1 else "#d62728" for s in ratios["speedup"]]
-    ax.barh(labels, ratios["speedup"], color=colors)
+    bars = ax.barh(labels, ratios["speedup"], color=colors)
+    ax.bar_label(bars, labels=[f"{s:.2f}×" for s in ratios["speedup"]], padding=3, fontsize="small")
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
+    _plain_log(ax.xaxis)
+    ax.margins(x=0.15)
     ax.set_xlabel("speedup (peer seconds / pktmask_nb seconds, log scale)")
     ax.set_title("pktmask_nb against other tools")
     ax.invert_yaxis()
@@ -134,6 +148,8 @@ def plot_bench_rss(runs: pd.DataFrame, ax: Axes | None = None) -> Axes:
         ax.plot(group["input_bytes"] / MB, group["peak_rss_mb"], style, marker="o", label=f"{tool}/{name}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log(ax.xaxis)
+    _plain_log(ax.yaxis)
     ax.set_xlabel("input size (MB)")
     ax.set_ylabel("peak RSS (MB)")
     ax.set_title("Peak memory against input size")
