@@ -119,7 +119,7 @@ class Direction:
         """Reassembled contiguous bytes from the stream start, the segment owning each, segment starts."""
         base = self.isn
         if base is None:
-            data = [s for s in self.segments if s[3]]
+            data = [s for s in self.segments if len(s[3]) > 1]  # a 1-byte keep-alive cannot start a stream
             if not data:
                 return b"", [], set(), None
             base = data[0][1]

@@ -31,7 +31,17 @@ from .control import control_keeps
 from .detect import DetectWalker
 from .dtls import dtls_keeps
 from .flows import TLS_COUNT_NAMES, Flow, FlowTable
-from .stream import FAIL_DESYNC, FAIL_ERROR, FAIL_EVENTS, FAIL_FRAGMENT, FAIL_GAP, STREAM_END, Direction
+from .stream import (
+    FAIL_BEFORE_START,
+    FAIL_DESYNC,
+    FAIL_ERROR,
+    FAIL_EVENTS,
+    FAIL_FORGOTTEN,
+    FAIL_FRAGMENT,
+    FAIL_GAP,
+    STREAM_END,
+    Direction,
+)
 from .wlan import wlan_body_start
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
@@ -361,6 +371,12 @@ class MaskStage:
         if start >= end:
             self._write(packet, layers.checksums, changes)
             return None
+        if d.base is None and end - start == 1:  # a keep-alive probe (one old byte) cannot start a stream
+            flow.count_event(FAIL_BEFORE_START)
+            flow.failed += 1
+            flow.zeroed += 1
+            self._write(packet, layers.checksums, changes + [(start, 1)])
+            return None
         self._current = d
         offset = d.place(seq, 1 if syn else 0, data[start:end])
         self._current = None
@@ -388,9 +404,9 @@ class MaskStage:
             flow.failed += failed
             s["fail_closed_bytes"] += failed
             if offset < 0:
-                flow.count_event("before_start")
+                flow.count_event(FAIL_BEFORE_START)
             elif offset < d.forgotten:
-                flow.count_event("forgotten")
+                flow.count_event(FAIL_FORGOTTEN)
         self._write(packet, held.checksums, changes)
 
     def _udp(self, packet: Packet, layers, changes: list) -> None:

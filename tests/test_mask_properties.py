@@ -1,0 +1,168 @@
+"""Properties of mask: chunk-size invariance, idempotence, no leak on random flows, bounded memory."""
+
+from __future__ import annotations
+
+import gc
+import struct
+
+import craft
+from craft import Flow, app_data, handshake, record
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_mask_tcp import check, mask_frames
+
+from pktmask_nb.config import MaskConfig
+from pktmask_nb.pipeline import current_rss
+from pktmask_nb.record import Packet
+from pktmask_nb.stages.mask import MaskStage
+
+HTTP = (
+    b"GET /a HTTP/1.1\r\nCookie: x=1\r\nContent-Length: 5\r\n\r\nhello"
+    + b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+)
+
+pieces = st.sampled_from(
+    [
+        handshake(40),
+        handshake(300, kind=11),
+        app_data(7),
+        app_data(200),
+        record(21, b"\x02\x28"),
+        record(20, b"\x01"),
+        HTTP,
+        b"\x00\x01garbage\xff" * 3,
+    ]
+)
+
+
+@st.composite
+def captures(draw):
+    """A few flows, each a random stream cut at random places, segments reordered and repeated."""
+    frames = []
+    for n in range(draw(st.integers(1, 3))):
+        f = Flow(client=(f"10.0.0.{n + 1}", 40000 + n), server=("10.9.9.9", draw(st.sampled_from([443, 80, 25]))))
+        data = b"".join(draw(st.lists(pieces, min_size=1, max_size=5)))
+        cuts = sorted(set(draw(st.lists(st.integers(1, max(1, len(data) - 1)), max_size=6))))
+        segs = [f.frame(True, data[a:b], seq=a) for a, b in zip([0] + cuts, cuts + [len(data)]) if a < b]
+        for _ in range(draw(st.integers(0, 2))):  # local reordering
+            i = draw(st.integers(0, len(segs) - 1))
+            segs[i : i + 2] = segs[i : i + 2][::-1]
+        if draw(st.booleans()):  # a retransmission
+            segs.append(segs[draw(st.integers(0, len(segs) - 1))])
+        frames += (f.handshake() if draw(st.booleans()) else []) + segs
+    return frames
+
+
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+
+
+@SETTINGS
+@given(captures(), st.integers(1, 9), st.booleans())
+def test_chunk_size_invariance_and_no_leak(frames, chunk, http):
+    keep = ("http-headers",) if http else ()
+    whole, stage = mask_frames(frames, chunk_size=len(frames), keep=keep)
+    parts, other = mask_frames(frames, chunk_size=chunk, keep=keep)
+    assert parts == whole
+    assert other.stats() == stage.stats() and other.tables() == stage.tables()
+    if not http:
+        check(frames, whole, stage, exact=False)
+
+
+@SETTINGS
+@given(captures(), st.booleans())
+def test_masking_is_idempotent(frames, http):
+    keep = ("http-headers",) if http else ()
+    once, _ = mask_frames(frames, keep=keep)
+    twice, _ = mask_frames(once, keep=keep)
+    assert twice == once
+
+
+@SETTINGS
+@given(captures(), st.integers(0, 3))
+def test_small_hold_windows_never_leak(frames, window):
+    out, stage = mask_frames(frames, max_held_packets=window, max_held_bytes=window * 500)
+    check(frames, out, stage, exact=False)
+    assert stage.stats()["max_held_packets"] <= window + 1
+
+
+ETH = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00"
+
+
+def raw_tcp(i: int, seq: int, flags: int, payload: bytes = b"") -> bytes:
+    src = struct.pack("!I", 0x0A000000 + i)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + len(payload), 0, 0, 64, 6, 0, src, b"\xc0\x00\x02\x01")
+    return ETH + ip + struct.pack("!HHIIBBHHH", 1024 + i % 60000, 443, seq, 0, 0x50, flags, 65535, 0, 0) + payload
+
+
+def many_flow_chunks(flows: int, chunk: int = 4096):
+    """SYN of every flow, then every flow's second segment (out of order), then every first segment."""
+    first, second = handshake(100), app_data(300)
+    rounds = [
+        lambda i: raw_tcp(i, 999, 0x02),
+        lambda i: raw_tcp(i, 1000 + len(first), 0x18, second),
+        lambda i: raw_tcp(i, 1000, 0x18, first),
+    ]
+    n = 0
+    for make in rounds:
+        for start in range(0, flows, chunk):
+            batch = []
+            for i in range(start, min(flows, start + chunk)):
+                n += 1
+                data = make(i)
+                batch.append(Packet(n, 1_700_000_000_000_000_000 + n * 1000, data, len(data), 1, b""))
+            yield batch
+
+
+def run_many(flows: int, **options) -> tuple[MaskStage, int, int]:
+    gc.collect()
+    before = current_rss()
+    stage = MaskStage(MaskConfig(**options))
+    peak = out = 0
+    for batch in many_flow_chunks(flows):
+        out += len(stage.process(batch))
+        peak = max(peak, current_rss() - before)
+    out += len(stage.flush())
+    return stage, out, peak
+
+
+def test_bounded_memory_with_100k_concurrent_flows_and_reordering():
+    stage, out, peak = run_many(100_000)
+    stats = stage.stats()
+    assert out == 300_000
+    assert stats["flows_live"] == 100_000
+    assert stats["max_held_packets"] <= 2048 + 1 and stats["max_held_bytes"] <= 8 * 2**20 + 2000
+    assert peak < 600 * 2**20, f"{peak / 2**20:.0f} MiB for 100k flows"
+
+
+def test_flow_table_cap_bounds_memory():
+    stage, out, peak = run_many(100_000, max_flows=5_000, max_held_packets=500)
+    stats = stage.stats()
+    assert out == 300_000 and stats["flows_live"] <= 5_000 and stats["flows_evicted"]["lru"] >= 95_000
+    assert len(stage.tables()["flows"]) <= 10_000 and stats["flows_unlisted"] > 0
+    assert peak < 150 * 2**20, f"{peak / 2**20:.0f} MiB with a 5k-flow table"
+
+
+def test_unknown_link_types_and_wlan():
+    radiotap = b"\x00\x00\x08\x00\x00\x00\x00\x00"
+    wlan_data = b"\x08\x01" + bytes(22) + b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + b"secret-payload"
+    (out,), stage = mask_frames([radiotap + wlan_data], linktype=127)
+    assert out == radiotap + wlan_data[:24] + bytes(len(wlan_data) - 24)
+    (out,), _ = mask_frames([b"opaque link layer bytes"], linktype=147)
+    assert out == bytes(23)
+    assert stage.stats()["not_dissected"] == 1
+
+
+def test_exception_fails_closed(monkeypatch):
+    f = Flow()
+    frames = f.handshake() + f.stream(True, handshake(100) + app_data(100), [])
+    from pktmask_nb.stages.mask import tls
+
+    def boom(*args):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(tls.TlsWalker, "feed", boom)
+    out, stage = mask_frames(frames)
+    assert craft.Ether(out[3])[craft.TCP].payload.load == bytes(214)
+    assert stage.stats()["errors"] == 1 and stage.stats()["fail_closed"]["error"] >= 1
