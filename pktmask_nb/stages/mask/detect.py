@@ -15,6 +15,7 @@ POSTGRES_SSL_YES = 0x53  # "S": the server accepts the SSLRequest
 
 TEXT_FIRST_BYTES = frozenset(range(0x21, 0x7F))  # a printable first byte: maybe a text protocol
 PRELUDE_MASKED_MIN = 8  # zero bytes that start a direction masked before (see PreludeWalker)
+MASKED_TEXT = b"\0\r\n"  # what a text prelude masked before is made of
 
 
 class DetectWalker:
@@ -73,9 +74,9 @@ class DetectWalker:
                 return "http", HttpWalker(d.flow), 0
         if first in TEXT_FIRST_BYTES:
             return "text", PreludeWalker(self.counts, framing=d.flow.server[1] in STARTTLS_PORTS), 0
-        if data.count(0) != n:
+        if bytes(data).translate(None, MASKED_TEXT):
             return "other", None, 0
         if n < PRELUDE_MASKED_MIN:
             return None
-        return "text", PreludeWalker(self.counts, masked=True), 0
+        return "text", PreludeWalker(self.counts, masked=True, framing=d.flow.server[1] in STARTTLS_PORTS), 0
         return "other", None, 0

@@ -15,6 +15,7 @@ from collections import deque
 from ...config import MaskConfig
 from ...proto.checksum import patch
 from ...proto.dissect import (
+    CK_TCP,
     FRAG_NONE,
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,
@@ -30,6 +31,7 @@ from ...record import Packet
 from .control import control_keeps
 from .detect import DetectWalker
 from .dtls import dtls_keeps
+from .fastpath import plain_tcp, zero_with_checksum
 from .flows import TLS_COUNT_NAMES, Flow, FlowTable
 from .stream import (
     FAIL_BEFORE_START,
@@ -247,6 +249,13 @@ class MaskStage:
 
     def _mask(self, packet: Packet):
         data = packet.data
+        plain = plain_tcp(data, packet.linktype)
+        if plain is not None:
+            t, start, end, src, dst = plain
+            changes = [(end, len(data) - end)] if end < len(data) else []
+            if changes:
+                self._s["trailer_bytes_zeroed"] += len(data) - end
+            return self._tcp(packet, t, start, end, src, dst, b"", [(t + 16, t, end, 0, CK_TCP)], changes)
         layers = dissect(data, packet.linktype)
         n = len(data)
         status, start, end = layers.status, layers.payload_start, layers.payload_end
@@ -262,7 +271,11 @@ class MaskStage:
         transport = layers.transport
         if status == STATUS_OK and layers.fragment == FRAG_NONE:
             if transport == IPPROTO_TCP:
-                return self._tcp(packet, layers, changes)
+                ip_offset, version, _ = layers.ips[layers.ip_index]
+                src, dst = _addresses(data, ip_offset, version)
+                ctx = _context(data, layers) if layers.ip_index else b""
+                t = layers.transport_offset
+                return self._tcp(packet, t, start, end, src, dst, ctx, layers.checksums, changes)
             if transport == IPPROTO_UDP and start < end:
                 self._udp(packet, layers, changes)
                 return None
@@ -313,14 +326,10 @@ class MaskStage:
         d = None if flow is None else flow.dirs[0 if a <= b else 1]
         return None if d is None or d.base is None else d
 
-    def _flow(self, transport: int, data, layers, ts):
-        """The flow of this packet (created if new) and the canonical side of its sender."""
-        ip_offset, version, _ = layers.ips[layers.ip_index]
-        src, dst = _addresses(data, ip_offset, version)
-        t = layers.transport_offset
+    def _flow(self, transport: int, data, t: int, src, dst, ctx, ts):
+        """The flow of this packet (None if new), its key, the canonical side of its sender, its ends."""
         sport, dport = data[t : t + 2], data[t + 2 : t + 4]
         a, b = src + sport, dst + dport
-        ctx = _context(data, layers) if layers.ip_index else b""
         side = 0 if a <= b else 1
         key = (transport, ctx, a, b) if side == 0 else (transport, ctx, b, a)
         flows = self._flows
@@ -339,13 +348,13 @@ class MaskStage:
         self._s["flows"] += 1
         return flow
 
-    def _tcp(self, packet: Packet, layers, changes: list):
+    def _tcp(self, packet: Packet, t: int, start: int, end: int, src, dst, ctx, checksums, changes: list):
+        """A TCP segment (header at `t`, payload ``[start, end)``): place it, decide or hold it."""
         data = packet.data
-        t = layers.transport_offset
         flags = data[t + 13]
         seq = int.from_bytes(data[t + 4 : t + 8], "big")
         syn = flags & TCP_SYN
-        key, side, flow, ends = self._flow(IPPROTO_TCP, data, layers, packet.ts)
+        key, side, flow, ends = self._flow(IPPROTO_TCP, data, t, src, dst, ctx, packet.ts)
         if flow is not None and syn and not flags & TCP_ACK:
             d = flow.dirs[side]
             if d is not None and d.syn_seq is not None and d.syn_seq != seq:  # the 4-tuple is reused
@@ -367,20 +376,19 @@ class MaskStage:
             other = flow.dirs[1 - side]
             if flags & TCP_RST or (d.fin and other is not None and other.fin):
                 self._flows.close(key, flow)
-        start, end = layers.payload_start, layers.payload_end
         if start >= end:
-            self._write(packet, layers.checksums, changes)
+            self._write(packet, checksums, changes)
             return None
         if d.base is None and end - start == 1:  # a keep-alive probe (one old byte) cannot start a stream
             flow.count_event(FAIL_BEFORE_START)
             flow.failed += 1
             flow.zeroed += 1
-            self._write(packet, layers.checksums, changes + [(start, 1)])
+            self._write(packet, checksums, changes + [(start, 1)])
             return None
         self._current = d
         offset = d.place(seq, 1 if syn else 0, data[start:end])
         self._current = None
-        held = _Held(layers.checksums, changes, d, offset, start, end - start)
+        held = _Held(checksums, changes, d, offset, start, end - start)
         if offset + held.length <= d.decided:
             self._finish(packet, held)
             return None
@@ -411,7 +419,10 @@ class MaskStage:
 
     def _udp(self, packet: Packet, layers, changes: list) -> None:
         data = packet.data
-        key, side, flow, ends = self._flow(IPPROTO_UDP, data, layers, packet.ts)
+        ip_offset, version, _ = layers.ips[layers.ip_index]
+        src, dst = _addresses(data, ip_offset, version)
+        ctx = _context(data, layers) if layers.ip_index else b""
+        key, side, flow, ends = self._flow(IPPROTO_UDP, data, layers.transport_offset, src, dst, ctx, packet.ts)
         if flow is None:
             flow = self._new_flow(key, IPPROTO_UDP, side, True, ends)
         flow.packets += 1
@@ -434,10 +445,14 @@ class MaskStage:
     def _write(self, packet: Packet, checksums, changes: list) -> None:
         """Zero the byte ranges ``(offset, length)`` of `changes`, updating checksums (RFC 1624)."""
         data = packet.data
-        todo = [(p, bytes(n)) for p, n in changes if n > 0 and data.count(0, p, p + n) != n]
+        todo = [(p, n) for p, n in changes if n > 0 and data.count(0, p, p + n) != n]
         if not todo:
             return
-        buf = bytearray(data)
-        self._s["checksums_unfixable"] += patch(buf, checksums, [(p, z, -1) for p, z in todo])
+        if len(checksums) == 1:  # the fast path's frames: one TCP checksum covers every change
+            buf, unfixable = zero_with_checksum(data, todo, checksums[0])
+        else:
+            buf = bytearray(data)
+            unfixable = patch(buf, checksums, [(p, bytes(n), -1) for p, n in todo])
+        self._s["checksums_unfixable"] += unfixable
         packet.data = buf
         self._s["packets_changed"] += 1

@@ -74,8 +74,8 @@ class PreludeWalker:
     Parameters
     ----------
     masked : bool
-        The stream's first segment was all zeros: a prelude masked before. TLS is looked
-        for at every segment and line start without waiting for a command.
+        The stream's first segment was zeros and line ends: a prelude masked before. TLS is
+        looked for at every segment and line start without waiting for a command.
     """
 
     __slots__ = ("seen", "partial", "counts", "masked", "framing")

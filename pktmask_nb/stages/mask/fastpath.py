@@ -1,0 +1,71 @@
+"""The common frame, parsed without the general dissector: Ethernet [802.1Q] / IPv4 or IPv6 / TCP.
+
+Anything else (tunnels, options in IPv4 headers, extension headers, fragments, truncation,
+other link types) returns None and takes `~pktmask_nb.proto.dissect.dissect`.
+"""
+
+from __future__ import annotations
+
+from ...proto.checksum import adjust, word_sum
+
+LINKTYPE_ETHERNET = 1
+ETH_IPV4 = b"\x08\x00"
+ETH_IPV6 = b"\x86\xdd"
+ETH_8021Q = b"\x81\x00"
+CK_KIND_UDP = 2  # = dissect.CK_UDP
+ZEROS = memoryview(bytes(1 << 18))  # SPEC §3: no record is longer than 256 KiB
+
+
+def plain_tcp(data, linktype: int):
+    """``(tcp_offset, payload_start, payload_end, src, dst)`` of a plain TCP frame, else None."""
+    if linktype != LINKTYPE_ETHERNET:
+        return None
+    ethertype, off = data[12:14], 14
+    if ethertype == ETH_8021Q:
+        ethertype, off = data[16:18], 18
+    n = len(data)
+    if ethertype == ETH_IPV4:
+        if n < off + 40 or data[off] != 0x45 or data[off + 9] != 6 or data[off + 6] & 0x3F or data[off + 7]:
+            return None
+        end = off + ((data[off + 2] << 8) | data[off + 3])
+        t = off + 20
+        src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
+    elif ethertype == ETH_IPV6:
+        if n < off + 60 or data[off] >> 4 != 6 or data[off + 6] != 6:
+            return None
+        end = off + 40 + ((data[off + 4] << 8) | data[off + 5])
+        t = off + 40
+        src, dst = data[off + 8 : off + 24], data[off + 24 : off + 40]
+    else:
+        return None
+    start = t + (data[t + 12] >> 4) * 4
+    if end > n or start > end or start < t + 20:
+        return None
+    return t, start, end, src, dst
+
+
+def zero_with_checksum(data, changes: list, checksum: tuple) -> tuple[bytearray, int]:
+    """Zero ``(offset, length)`` ranges that all lie in one checksum's scope; RFC 1624 update.
+
+    Returns the new buffer and 1 if the checksum field was cut off by snaplen (else 0).
+    """
+    position, first, last, _, kind = checksum
+    buf = bytearray(data)
+    delta = 0
+    for p, n in changes:
+        if first <= p and p + n <= last:
+            delta -= word_sum(data, p, p + n, (p - first) & 1)
+        buf[p : p + n] = ZEROS[:n]
+    if not delta % 0xFFFF:
+        return buf, 0
+    if position + 2 > len(buf):
+        return buf, 1
+    old = (buf[position] << 8) | buf[position + 1]
+    if kind == CK_KIND_UDP and old == 0:
+        return buf, 0
+    new = adjust(old, delta)
+    if kind == CK_KIND_UDP and new == 0:
+        new = 0xFFFF
+    buf[position] = new >> 8
+    buf[position + 1] = new & 0xFF
+    return buf, 0
