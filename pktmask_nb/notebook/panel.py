@@ -267,7 +267,8 @@ class SanitizePanel:
         """
         s = self.state
         s.update(status="running", error="", metrics=[], position=0, result=None)
-        self._progress_due, self._plot_due = Throttle(PROGRESS_INTERVAL), Throttle(self.plot_interval)
+        self._progress_due = Throttle(PROGRESS_INTERVAL)
+        self._plot_due = Throttle(self.plot_interval, wait_first=True)
         try:
             config = config_from_state(s)
             path = str(s["path"]).strip()

@@ -53,7 +53,7 @@ def plot_stage_times(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.set_ylabel("time (ms)")
     ax.set_title("Time per chunk and stage")
     if len(df):
-        ax.legend(loc="upper right", fontsize="small", ncols=3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return ax
 
 

@@ -33,15 +33,17 @@ def show_figure(out, fig: Figure) -> None:
 
 class Throttle:
     """Says when a costly refresh is due: at most once per `interval` seconds, and never so
-    often that refreshing takes more than 1/`share` of the time (the first call always passes).
+    often that refreshing takes more than about 1/`share` of the time.
 
+    The first call passes, unless `wait_first`: then the first refresh is due `interval`
+    seconds after the throttle was made (a short run then draws only its final state).
     Call `done` after each refresh so its cost is known.
     """
 
-    def __init__(self, interval: float, share: float = 5.0):
+    def __init__(self, interval: float, share: float = 5.0, *, wait_first: bool = False):
         self.interval = interval
         self.share = share
-        self.next = None
+        self.next = time.monotonic() + interval if wait_first else None
         self.started = 0.0
 
     def __call__(self) -> bool:
