@@ -22,6 +22,7 @@ from ..proto.link import ETH_HLEN, LINKTYPE_ETHERNET, VLAN_TYPES
 from ..record import Packet
 
 EXPLORE_CHUNK_PACKETS = 4096
+FOLD_PARTS = 32  # per-chunk aggregates kept before they are combined
 PROTOCOL_NAMES = {IPPROTO_TCP: "tcp", IPPROTO_UDP: "udp", IPPROTO_ICMP: "icmp", IPPROTO_ICMPV6: "icmpv6", 47: "gre"}
 STATUS_NAMES = {STATUS_OK: "ok", STATUS_NOT_DISSECTED: "not_dissected", STATUS_TRUNCATED: "truncated"}
 STATUS_NAMES[STATUS_UNKNOWN] = "unknown"
@@ -295,10 +296,13 @@ def _finish_flows(flows: pd.DataFrame) -> pd.DataFrame:
     return flows.sort_index()
 
 
-def summarize_capture(path, *, every: int = 1, top: int = 10) -> dict[str, pd.DataFrame]:
+def summarize_capture(
+    path, *, every: int = 1, top: int = 10, chunk_size: int = EXPLORE_CHUNK_PACKETS
+) -> dict[str, pd.DataFrame]:
     """Protocol mix, top talkers and flows of a capture of any size, aggregated chunk by chunk.
 
-    Only per-chunk aggregates are kept in memory, never the per-packet rows.
+    Only per-chunk aggregates are kept in memory, never the per-packet rows; the result
+    does not depend on `chunk_size`.
 
     Returns
     -------
@@ -307,12 +311,14 @@ def summarize_capture(path, *, every: int = 1, top: int = 10) -> dict[str, pd.Da
         with the frames of `protocol_mix`, `top_talkers` (`top` rows) and `flow_summary`.
     """
     mixes, talkers, flows, packets = [], [], [], 0
-    for df in capture_frames(path, every=every):
+    for df in capture_frames(path, chunk_size=chunk_size, every=every):
         packets += len(df)
         mixes.append(protocol_mix(df)[["packets", "bytes"]])
         talkers.append(_talker_parts(df))
         flows.append(flow_summary(df).drop(columns="duration"))
-        mixes, talkers, flows = _fold(mixes, "sum"), _fold(talkers, "sum"), _fold(flows, FLOW_AGG)
+        if len(mixes) >= FOLD_PARTS:
+            mixes, talkers, flows = _fold(mixes, "sum"), _fold(talkers, "sum"), _fold(flows, FLOW_AGG)
+    mixes, talkers, flows = _fold(mixes, "sum"), _fold(talkers, "sum"), _fold(flows, FLOW_AGG)
     if not mixes:
         empty = capture_frame(path, limit=0)
         return {
@@ -331,7 +337,7 @@ def summarize_capture(path, *, every: int = 1, top: int = 10) -> dict[str, pd.Da
 
 def _fold(parts: list[pd.DataFrame], how) -> list[pd.DataFrame]:
     """Combine partial aggregates (same index meaning) into one."""
-    if len(parts) == 1:
+    if len(parts) <= 1:
         return parts
     combined = pd.concat(parts)
     return [combined.groupby(level=0).agg(how)]
