@@ -386,18 +386,20 @@ class MaskStage:
             self._write(packet, checksums, changes + [(start, 1)])
             return None
         self._current = d
-        offset = d.place(seq, 1 if syn else 0, data[start:end])
+        offset = d.place(seq, 1 if syn else 0, data, start, end)
         self._current = None
-        held = _Held(checksums, changes, d, offset, start, end - start)
-        if offset + held.length <= d.decided:
-            self._finish(packet, held)
+        if offset + end - start <= d.decided:
+            self._decide(packet, d, offset, start, end - start, checksums, changes)
             return None
         flow.held += 1
-        return held
+        return _Held(checksums, changes, d, offset, start, end - start)
 
     def _finish(self, packet: Packet, held: _Held) -> None:
-        """Apply a TCP payload's decisions (now known) and write the packet's changes."""
-        d, offset, start, length, changes = held.d, held.offset, held.start, held.length, held.changes
+        """Apply a held packet's decisions, now known."""
+        self._decide(packet, held.d, held.offset, held.start, held.length, held.checksums, held.changes)
+
+    def _decide(self, packet: Packet, d, offset: int, start: int, length: int, checksums, changes: list) -> None:
+        """Zero what `d` does not keep of the payload at `start` (stream ``offset``) and write the changes."""
         ranges, failed = d.zero_ranges(offset, offset + length)
         zeroed = 0
         for a, b in ranges:
@@ -415,7 +417,7 @@ class MaskStage:
                 flow.count_event(FAIL_BEFORE_START)
             elif offset < d.forgotten:
                 flow.count_event(FAIL_FORGOTTEN)
-        self._write(packet, held.checksums, changes)
+        self._write(packet, checksums, changes)
 
     def _udp(self, packet: Packet, layers, changes: list) -> None:
         data = packet.data

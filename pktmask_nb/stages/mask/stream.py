@@ -118,23 +118,27 @@ class Direction:
         nxt = self.next
         return nxt + ((seq - self.base) % SEQ_MOD - nxt + SEQ_HALF) % SEQ_MOD - SEQ_HALF
 
-    def place(self, seq: int, syn: int, payload: bytes) -> int:
-        """Place a segment's payload; returns its stream offset (feeding the walker if in order)."""
+    def place(self, seq: int, syn: int, data, start: int, stop: int) -> int:
+        """Place the payload ``data[start:stop]`` of a segment; returns its stream offset.
+
+        Bytes in order are fed to the walker (and any buffered bytes they reach); bytes past
+        a gap are buffered; bytes seen before are left alone (the first copy decided them).
+        """
         if self.base is None:
             self.base = (seq + syn) % SEQ_MOD
-        rel = (seq + syn - self.base) % SEQ_MOD
         nxt = self.next
-        offset = nxt + (rel - nxt + SEQ_HALF) % SEQ_MOD - SEQ_HALF
-        end = offset + len(payload)
-        if end <= nxt or not payload:
+        offset = nxt + ((seq + syn - self.base) % SEQ_MOD - nxt + SEQ_HALF) % SEQ_MOD - SEQ_HALF
+        end = offset + stop - start
+        if end <= nxt:
             return offset
+        walker = self.walker
         if offset > nxt:
-            if self.walker is not None:
-                self._buffer(offset, payload)
+            if walker is not None:
+                self._buffer(offset, data[start:stop])
             return offset
         self.next = end
-        if self.walker is not None:
-            self.walker.feed(self, payload[nxt - offset :] if offset < nxt else payload, nxt)
+        if walker is not None:
+            walker.feed(self, data[start + nxt - offset : stop], nxt)
             if self.ooo:
                 self._drain()
         return offset
@@ -182,6 +186,12 @@ class Direction:
         for when the stage gives up on them), count as fail-closed.
         """
         keeps = self.keeps
+        if (
+            (not keeps or keeps[-1] <= start)
+            and 0 <= self.forgotten <= start
+            and end <= min(self.decided, self.fail_from)
+        ):
+            return [(start, end)], 0  # the common case: nothing kept, all zero by policy
         ranges = []
         pos = start
         i = bisect_right(keeps, start)
