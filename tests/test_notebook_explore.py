@@ -13,6 +13,7 @@ nb = pytest.importorskip("pktmask_nb.notebook")
 
 import tshark as ts  # noqa: E402
 from conftest import DATA  # noqa: E402
+
 from pktmask_nb.notebook.explore import tcp_flag_letters, vlan_ids  # noqa: E402
 
 README = json.loads((DATA / "README.md").read_text().split("```json")[1].split("```")[0])
@@ -55,7 +56,11 @@ def test_addresses_protocols_ports_flags(both):
     for row, t in zip(df.itertuples(index=False), rows):
         version = None if pd.isna(row.ip_version) else int(row.ip_version)
         if version == 4:
-            assert (row.src, row.dst, row.ip_proto) == (_first(t["ip.src"]), _first(t["ip.dst"]), int(_first(t["ip.proto"])))
+            assert (row.src, row.dst, row.ip_proto) == (
+                _first(t["ip.src"]),
+                _first(t["ip.dst"]),
+                int(_first(t["ip.proto"])),
+            )
         elif version == 6:
             assert (row.src, row.dst) == (_first(t["ipv6.src"]), _first(t["ipv6.dst"]))
         elif row.protocol == "arp":

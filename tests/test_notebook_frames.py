@@ -9,8 +9,9 @@ import pytest
 pd = pytest.importorskip("pandas")
 nb = pytest.importorskip("pktmask_nb.notebook")
 
-import pktmask_nb  # noqa: E402
 from conftest import DATA  # noqa: E402
+
+import pktmask_nb  # noqa: E402
 from pktmask_nb.capture import open_capture  # noqa: E402
 from pktmask_nb.config import AnonymizeConfig, Config, MaskConfig  # noqa: E402
 from pktmask_nb.record import Packet  # noqa: E402
@@ -68,7 +69,9 @@ def test_chunks_frame_totals_match_the_report(dup_run):
     assert df["packets_out"].sum() == result.packets_out == result.stages["dedup"]["packets_out"]
     assert df["bytes_in"].sum() == size
     assert df["bytes_in"].sum() - df["bytes_out"].sum() == result.stages["dedup"]["bytes_saved"]
-    assert nb.frames.step_columns(df) == [f"{s}_seconds" for s in ("read", "dedup", "anonymize", "mask", "scrub", "write")]
+    assert nb.frames.step_columns(df) == [
+        f"{s}_seconds" for s in ("read", "dedup", "anonymize", "mask", "scrub", "write")
+    ]
 
 
 def test_chunks_frame_from_live_metrics_equals_the_finished_run(dup_run):
@@ -166,4 +169,12 @@ def test_summary_frame(dup_run):
     assert values["bytes_read"] == result.bytes_read and values["chunks"] == len(result.chunks)
     assert values["chunk_size"] == 32 and values["stages"] == "dedup, anonymize, mask"
     assert values["mb_per_second"] == pytest.approx(result.bytes_read / 1e6 / result.seconds)
-    assert set(nb.run_frames(result)) == {"summary", "chunks", "stage_times", "stages", "mapping", "flows", "duplicates"}
+    assert set(nb.run_frames(result)) == {
+        "summary",
+        "chunks",
+        "stage_times",
+        "stages",
+        "mapping",
+        "flows",
+        "duplicates",
+    }
