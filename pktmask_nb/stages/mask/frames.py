@@ -1,7 +1,8 @@
-"""The common frame, parsed without the general dissector: Ethernet [802.1Q] / IPv4 or IPv6 / TCP.
+"""Frame helpers of the mask stage: the plain-TCP fast path, flow-key parts, zeroing with checksums.
 
-Anything else (tunnels, options in IPv4 headers, extension headers, fragments, truncation,
-other link types) returns None and takes `~pktmask_nb.proto.dissect.dissect`.
+`plain_tcp` parses the common frame, Ethernet [802.1Q] / IPv4 or IPv6 / TCP, without the
+general dissector; anything else (tunnels, IPv4 options, extension headers, fragments,
+truncation, other link types) returns None and takes `~pktmask_nb.proto.dissect.dissect`.
 """
 
 from __future__ import annotations
@@ -69,3 +70,35 @@ def zero_with_checksum(data, changes: list, checksum: tuple) -> tuple[bytearray,
     buf[position] = new >> 8
     buf[position + 1] = new & 0xFF
     return buf, 0
+
+
+def addresses(data, offset: int, version: int) -> tuple[bytes, bytes]:
+    """Source and destination address bytes of the IP header at `offset`."""
+    if version == 4:
+        return data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
+    return data[offset + 8 : offset + 24], data[offset + 24 : offset + 40]
+
+
+def context(data, layers) -> bytes:
+    """The outer IP addresses of a tunnelled packet, each pair in canonical order (part of flow keys)."""
+    parts = []
+    for offset, version, quoted in layers.ips[: layers.ip_index]:
+        if not quoted:
+            a, b = addresses(data, offset, version)
+            parts.append(a + b if a <= b else b + a)
+    return b"".join(parts)
+
+
+def zero_outside(changes: list, keeps: list, start: int, end: int) -> int:
+    """Add ``(offset, length)`` changes zeroing ``[start, end)`` except the sorted `keeps`.
+
+    Returns where the last kept range ended (`start` if none).
+    """
+    pos = last = start
+    for a, b in keeps:
+        if a > pos:
+            changes.append((pos, a - pos))
+        pos = last = b
+    if pos < end:
+        changes.append((pos, end - pos))
+    return last

@@ -25,14 +25,14 @@ from ...proto.dissect import (
     STATUS_OK,
     STATUS_TRUNCATED,
     dissect,
-    skip_extensions,
 )
 from ...record import Packet
 from .control import control_keeps
 from .detect import DetectWalker
 from .dtls import dtls_keeps
-from .fastpath import plain_tcp, zero_with_checksum
 from .flows import TLS_COUNT_NAMES, Flow, FlowTable
+from .frames import addresses, context, plain_tcp, zero_outside, zero_with_checksum
+from .icmp import quoted_changes
 from .stream import (
     FAIL_BEFORE_START,
     FAIL_DESYNC,
@@ -57,37 +57,6 @@ class _Held:
     def __init__(self, checksums, changes, d, offset, start, length):
         self.checksums, self.changes, self.d = checksums, changes, d
         self.offset, self.start, self.length = offset, start, length
-
-
-def _addresses(data, offset: int, version: int) -> tuple[bytes, bytes]:
-    if version == 4:
-        return data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
-    return data[offset + 8 : offset + 24], data[offset + 24 : offset + 40]
-
-
-def _context(data, layers) -> bytes:
-    """The outer IP addresses of a tunnelled packet, each pair in canonical order."""
-    parts = []
-    for offset, version, quoted in layers.ips[: layers.ip_index]:
-        if not quoted:
-            a, b = _addresses(data, offset, version)
-            parts.append(a + b if a <= b else b + a)
-    return b"".join(parts)
-
-
-def zero_outside(changes: list, keeps: list, start: int, end: int) -> int:
-    """Add ``(offset, length)`` changes zeroing ``[start, end)`` except the sorted `keeps`.
-
-    Returns where the last kept range ended (`start` if none).
-    """
-    pos = last = start
-    for a, b in keeps:
-        if a > pos:
-            changes.append((pos, a - pos))
-        pos = last = b
-    if pos < end:
-        changes.append((pos, end - pos))
-    return last
 
 
 class MaskStage:
@@ -251,11 +220,11 @@ class MaskStage:
         data = packet.data
         plain = plain_tcp(data, packet.linktype)
         if plain is not None:
-            t, start, end, src, dst = plain
+            t, end = plain[0], plain[2]
             changes = [(end, len(data) - end)] if end < len(data) else []
             if changes:
                 self._s["trailer_bytes_zeroed"] += len(data) - end
-            return self._tcp(packet, t, start, end, src, dst, b"", [(t + 16, t, end, 0, CK_TCP)], changes)
+            return self._tcp(packet, plain, b"", [(t + 16, t, end, 0, CK_TCP)], changes)
         layers = dissect(data, packet.linktype)
         n = len(data)
         status, start, end = layers.status, layers.payload_start, layers.payload_end
@@ -272,10 +241,10 @@ class MaskStage:
         if status == STATUS_OK and layers.fragment == FRAG_NONE:
             if transport == IPPROTO_TCP:
                 ip_offset, version, _ = layers.ips[layers.ip_index]
-                src, dst = _addresses(data, ip_offset, version)
-                ctx = _context(data, layers) if layers.ip_index else b""
-                t = layers.transport_offset
-                return self._tcp(packet, t, start, end, src, dst, ctx, layers.checksums, changes)
+                src, dst = addresses(data, ip_offset, version)
+                ctx = context(data, layers) if layers.ip_index else b""
+                where = (layers.transport_offset, start, end, src, dst)
+                return self._tcp(packet, where, ctx, layers.checksums, changes)
             if transport == IPPROTO_UDP and start < end:
                 self._udp(packet, layers, changes)
                 return None
@@ -286,45 +255,12 @@ class MaskStage:
             self._s["truncated"] += 1
         if start < end:
             if transport in (IPPROTO_ICMP, IPPROTO_ICMPV6) and layers.ips[-1][2]:
-                self._quoted(data, layers, changes)
+                quoted_changes(data, layers, self._flows.flows, changes)
             else:
                 zero_outside(changes, control_keeps(data, layers), start, end)
             self._s["other_bytes_zeroed"] += end - start
         self._write(packet, layers.checksums, changes)
         return None
-
-    def _quoted(self, data, layers, changes: list) -> None:
-        """A transport payload quoted by an ICMP error gets the decision of the bytes it copies.
-
-        DTLS records are walked as in any datagram; quoted TCP bytes are looked up in
-        their direction's decision map (zeroed when not decided yet); the rest is zeroed.
-        """
-        start, end = layers.payload_start, layers.payload_end
-        offset, version, _ = layers.ips[-1]
-        if version == 4:
-            protocol, t = data[offset + 9], offset + (data[offset] & 0x0F) * 4
-        else:
-            protocol, t, _ = skip_extensions(data, offset + 40, end, data[offset + 6])
-        if protocol == IPPROTO_UDP:
-            return zero_outside(changes, dtls_keeps(data, start, end, [0] * len(TLS_COUNT_NAMES))[0], start, end)
-        d = self._quoted_direction(data, layers, offset, version, t) if protocol == IPPROTO_TCP else None
-        if d is None or t + 8 > start:
-            return changes.append((start, end - start))
-        at = d.offset_of(int.from_bytes(data[t + 4 : t + 8], "big"))
-        if at < 0 or at + end - start > d.decided:  # not decided (yet): zero, and say so
-            d.flow.count_event(FAIL_GAP)
-            d.flow.failed += end - start
-            return changes.append((start, end - start))
-        changes.extend((start + a - at, b - a) for a, b in d.zero_ranges(at, at + end - start)[0])
-
-    def _quoted_direction(self, data, layers, offset: int, version: int, t: int):
-        """The known TCP direction of a quoted datagram (its flow is not touched), or None."""
-        src, dst = _addresses(data, offset, version)
-        a, b = src + data[t : t + 2], dst + data[t + 2 : t + 4]
-        ctx = _context(data, layers) if layers.ip_index else b""
-        flow = self._flows.flows.get((IPPROTO_TCP, ctx, a, b) if a <= b else (IPPROTO_TCP, ctx, b, a))
-        d = None if flow is None else flow.dirs[0 if a <= b else 1]
-        return None if d is None or d.base is None else d
 
     def _flow(self, transport: int, data, t: int, src, dst, ctx, ts):
         """The flow of this packet (None if new), its key, the canonical side of its sender, its ends."""
@@ -348,8 +284,13 @@ class MaskStage:
         self._s["flows"] += 1
         return flow
 
-    def _tcp(self, packet: Packet, t: int, start: int, end: int, src, dst, ctx, checksums, changes: list):
-        """A TCP segment (header at `t`, payload ``[start, end)``): place it, decide or hold it."""
+    def _tcp(self, packet: Packet, where: tuple, ctx: bytes, checksums, changes: list):
+        """A TCP segment: place it, decide it or hold it back.
+
+        `where` is ``(tcp_offset, payload_start, payload_end, src, dst)``; `ctx` the outer
+        addresses of a tunnel (flow-key part); `changes` the zeroing already decided.
+        """
+        t, start, end, src, dst = where
         data = packet.data
         flags = data[t + 13]
         seq = int.from_bytes(data[t + 4 : t + 8], "big")
@@ -422,8 +363,8 @@ class MaskStage:
     def _udp(self, packet: Packet, layers, changes: list) -> None:
         data = packet.data
         ip_offset, version, _ = layers.ips[layers.ip_index]
-        src, dst = _addresses(data, ip_offset, version)
-        ctx = _context(data, layers) if layers.ip_index else b""
+        src, dst = addresses(data, ip_offset, version)
+        ctx = context(data, layers) if layers.ip_index else b""
         key, side, flow, ends = self._flow(IPPROTO_UDP, data, layers.transport_offset, src, dst, ctx, packet.ts)
         if flow is None:
             flow = self._new_flow(key, IPPROTO_UDP, side, True, ends)

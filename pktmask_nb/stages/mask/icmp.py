@@ -1,0 +1,49 @@
+"""Transport payloads quoted by ICMP/ICMPv6 errors: they get the decision of the bytes they copy.
+
+Wireshark dissects the quoted bytes (a TLS record header, a DTLS record): zeroing them
+would change the records it sees (SPEC §2.6). So quoted DTLS records are walked as in any
+datagram, and quoted TCP bytes are looked up in their direction's decision map (zeroed
+when the flow is unknown or the bytes are not decided yet); the rest is zeroed.
+"""
+
+from __future__ import annotations
+
+from ...proto.dissect import IPPROTO_TCP, IPPROTO_UDP, skip_extensions
+from .dtls import dtls_keeps
+from .flows import TLS_COUNT_NAMES
+from .frames import addresses, context, zero_outside
+from .stream import FAIL_GAP
+
+
+def quoted_changes(data, layers, flows: dict, changes: list) -> None:
+    """Add the zeroing changes of the quoted transport payload ``[payload_start, payload_end)``."""
+    start, end = layers.payload_start, layers.payload_end
+    offset, version, _ = layers.ips[-1]
+    if version == 4:
+        protocol, t = data[offset + 9], offset + (data[offset] & 0x0F) * 4
+    else:
+        protocol, t, _ = skip_extensions(data, offset + 40, end, data[offset + 6])
+    if protocol == IPPROTO_UDP:
+        zero_outside(changes, dtls_keeps(data, start, end, [0] * len(TLS_COUNT_NAMES))[0], start, end)
+        return
+    d = _direction(data, layers, flows, offset, version, t) if protocol == IPPROTO_TCP else None
+    if d is None or t + 8 > start:
+        changes.append((start, end - start))
+        return
+    at = d.offset_of(int.from_bytes(data[t + 4 : t + 8], "big"))
+    if at < 0 or at + end - start > d.decided:  # not decided (yet): zero, and say so
+        d.flow.count_event(FAIL_GAP)
+        d.flow.failed += end - start
+        changes.append((start, end - start))
+        return
+    changes.extend((start + a - at, b - a) for a, b in d.zero_ranges(at, at + end - start)[0])
+
+
+def _direction(data, layers, flows: dict, offset: int, version: int, t: int):
+    """The known TCP direction of the quoted datagram (its flow is not touched), or None."""
+    src, dst = addresses(data, offset, version)
+    a, b = src + data[t : t + 2], dst + data[t + 2 : t + 4]
+    ctx = context(data, layers) if layers.ip_index else b""
+    flow = flows.get((IPPROTO_TCP, ctx, a, b) if a <= b else (IPPROTO_TCP, ctx, b, a))
+    d = None if flow is None else flow.dirs[0 if a <= b else 1]
+    return None if d is None or d.base is None else d
