@@ -387,6 +387,8 @@ class MaskStage:
 
     def _write(self, packet: Packet, checksums, changes: list) -> None:
         """Zero the byte ranges ``(offset, length)`` of `changes`, updating checksums (RFC 1624)."""
+        if not changes:
+            return
         data = packet.data
         todo = [(p, n) for p, n in changes if n > 0 and data.count(0, p, p + n) != n]
         if not todo:
