@@ -20,7 +20,8 @@ STEP_COLORS = {
 }
 
 
-def _axes(ax: Axes | None, figsize=(7, 3.5)) -> Axes:
+def axes_or_new(ax: Axes | None, figsize=(7, 3.5)) -> Axes:
+    """`ax`, or the axes of a new figure (pyplot, so a notebook shows it) when None."""
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
@@ -41,7 +42,7 @@ def plot_stage_times(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     Axes
         One bar container per step (read, stages..., write), one bar per chunk.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     bottom = pd.Series(0.0, index=df.index)
     for column in step_columns(df):
         step = column.removesuffix("_seconds")
@@ -72,7 +73,7 @@ def plot_memory(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     Axes
         One line; the y axis starts at 0 so growth is seen at its true scale.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     rss = df["rss_bytes"] / MB
     ax.plot(df["elapsed_seconds"], rss, marker="." if len(df) < 200 else None, label="RSS")
     ax.set_xlabel("elapsed (s)")
@@ -97,7 +98,7 @@ def plot_throughput(df: pd.DataFrame, ax: Axes | None = None, *, metric: str = "
     Axes
         One bar per chunk and one horizontal line (input over the summed chunk time).
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     ax.bar(df["chunk"], df[metric].fillna(0.0), color="#1f77b4", width=0.85, label="per chunk")
     amount = df["bytes_in"].sum() / MB if metric == "mb_per_second" else df["packets_in"].sum()
     seconds = df["total_seconds"].sum()
@@ -128,7 +129,7 @@ def plot_sweep(df: pd.DataFrame, ax: Axes | None = None, *, recommended: int | N
         The time axis (median with min–max error bars); the memory axis is its
         ``right_ax`` attribute. The x axis is logarithmic (base 2).
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     by_size = df.groupby("chunk_size")
     seconds = by_size["seconds"].agg(["median", "min", "max"])
     error = [seconds["median"] - seconds["min"], seconds["max"] - seconds["median"]]

@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from .frames import MB
-from .plots import _axes
+from .plots import axes_or_new
 
 BENCH_TOOL = "pktmask_nb"
 PEER_TOOLS = ("baseline", "tcprewrite", "editcap", "cat")
@@ -110,7 +110,7 @@ def ratios_frame(runs: pd.DataFrame, peers=PEER_TOOLS) -> pd.DataFrame:
 
 def plot_bench_throughput(runs: pd.DataFrame, ax: Axes | None = None, *, metric: str = "mb_per_second") -> Axes:
     """Grouped bars: throughput per input size, one bar per ``tool/name``."""
-    ax = _axes(ax, figsize=(8, 4))
+    ax = axes_or_new(ax, figsize=(8, 4))
     table = throughput_table(runs, metric)
     table.plot.bar(ax=ax, rot=0, width=0.85)
     ax.set_yscale("log")
@@ -124,7 +124,7 @@ def plot_bench_throughput(runs: pd.DataFrame, ax: Axes | None = None, *, metric:
 
 def plot_bench_ratios(ratios: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Horizontal bars: speedup of pktmask_nb over each peer doing the same job (1 = as fast)."""
-    ax = _axes(ax, figsize=(8, 4))
+    ax = axes_or_new(ax, figsize=(8, 4))
     labels = ratios["name"] + " vs " + ratios["peer"] + " (" + ratios["size_label"].astype(str) + ")"
     colors = ["#2ca02c" if s >= 1 else "#d62728" for s in ratios["speedup"]]
     bars = ax.barh(labels, ratios["speedup"], color=colors)
@@ -141,7 +141,7 @@ def plot_bench_ratios(ratios: pd.DataFrame, ax: Axes | None = None) -> Axes:
 
 def plot_bench_rss(runs: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Peak RSS against input size (log–log), one line per ``tool/name``."""
-    ax = _axes(ax, figsize=(8, 4))
+    ax = axes_or_new(ax, figsize=(8, 4))
     for (tool, name), group in runs.groupby(["tool", "name"]):
         group = group.sort_values("input_bytes")
         style = "-" if tool == BENCH_TOOL else "--"
