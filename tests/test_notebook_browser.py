@@ -136,6 +136,17 @@ KERNEL_READY = """() => {
 }"""  # the notebook's kernel is connected and idle (Run All before that asks which kernel to start)
 
 
+EVERY_CELL_RAN = """cells => {
+    const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')];
+    return prompts.length === cells && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim()));
+}"""  # every code cell shows an execution count: none waiting ([*]) or skipped ([ ])
+
+
+def _code_cells() -> int:
+    book = json.loads((ROOT / "notebooks" / "01_explore.ipynb").read_text())
+    return sum(cell["cell_type"] == "code" for cell in book["cells"])
+
+
 def _run_all_cells(page) -> None:
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()
     page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
@@ -156,6 +167,8 @@ def test_notebook_01_panel_in_jupyterlab(jupyterlab, tmp_path):
             _run_all_cells(page)
             panel = page.locator(".pktmask-panel")
             panel.wait_for(state="visible", timeout=CELLS_SECONDS * 1000)
+            page.wait_for_function(EVERY_CELL_RAN, arg=_code_cells(), timeout=CELLS_SECONDS * 1000)
+            assert "Traceback" not in page.locator(".jp-Notebook").text_content()
 
             chunk = panel.locator(".pktmask-chunk-size input")
             chunk.fill(str(CHUNK_SIZE))
