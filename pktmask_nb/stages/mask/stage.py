@@ -203,10 +203,11 @@ class MaskStage:
     def _fail(self, packet: Packet) -> None:
         """Something went wrong: zero everything past the headers we are sure of, and count it."""
         self._s["errors"] += 1
-        self._events[FAIL_ERROR] += 1
         d, self._current = self._current, None
         if d is not None:
-            d.zero_rest(d.decided, FAIL_ERROR)
+            d.zero_rest(d.decided, FAIL_ERROR)  # counted on the flow and in the totals
+        else:
+            self._events[FAIL_ERROR] += 1
         try:
             layers = dissect(packet.data, packet.linktype)
             start = 0 if layers.status == STATUS_NOT_DISSECTED else layers.payload_start
