@@ -162,3 +162,25 @@ def test_helpers():
     tagged = bytes(12) + b"\x88\xa8\x01\x2c\x81\x00\x00\x14\x08\x00" + bytes(20)
     assert vlan_ids(tagged, 1) == (300, 20)
     assert vlan_ids(tagged, 101) == ()
+
+
+def test_reading_stops_at_the_limit(monkeypatch):
+    from pktmask_nb.notebook import explore
+
+    reads = []
+    real = explore.open_capture
+
+    def counting(path, **kwargs):
+        reader = real(path, **kwargs)
+        chunk = reader.read_chunk
+        reader.read_chunk = lambda n: reads.append(n) or chunk(n)
+        return reader
+
+    monkeypatch.setattr(explore, "open_capture", counting)
+    monkeypatch.setattr(explore, "EXPLORE_CHUNK_PACKETS", 16)
+    assert len(nb.capture_frame(DATA / "duplicates.pcap", limit=20)) == 20
+    assert reads == [16, 16]  # two chunks of 16 packets read out of 265
+    reads.clear()
+    frames = nb.capture_frames(DATA / "duplicates.pcap", chunk_size=50)
+    assert len(next(frames)) == 50 and reads == [50]  # a generator: one chunk at a time
+    frames.close()

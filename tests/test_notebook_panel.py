@@ -196,3 +196,24 @@ def test_every_stage_toggle_exists():
     assert list(panel.toggles) == list(STAGE_ORDER)
     assert panel.run_button.disabled  # no input yet
     assert "pktmask-panel" in panel.widget._dom_classes
+
+
+def test_throttle(monkeypatch):
+    from pktmask_nb.notebook import show
+
+    now = [100.0]
+    monkeypatch.setattr(show.time, "monotonic", lambda: now[0])
+    due = show.Throttle(0.5)
+    assert due() and not due()  # the first call passes, then once per interval
+    now[0] = 100.6
+    assert due()
+    now[0] = 101.0  # the refresh took 0.4 s: wait 5 x 0.4 s before the next one
+    due.done()
+    now[0] = 102.9
+    assert not due()
+    now[0] = 103.01
+    assert due()
+    waiting = show.Throttle(0.5, wait_first=True)
+    assert not waiting()
+    now[0] = 103.52
+    assert waiting()

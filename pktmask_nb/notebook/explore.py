@@ -222,7 +222,7 @@ def capture_frame(path, *, limit: int | None = None, every: int = 1, query: str 
         The columns of `capture_frames`, indexed from 0.
     """
     parts, rows = [], 0
-    for df in capture_frames(path, every=every, payload=payload):
+    for df in capture_frames(path, chunk_size=EXPLORE_CHUNK_PACKETS, every=every, payload=payload):
         if query:
             df = df.query(query)
         if limit is not None:
