@@ -193,3 +193,30 @@ def test_http_garbage_after_headers_fails_closed():
     out, stage = mask_frames(frames, keep=("http-headers",))
     assert stream_of(out, True) == bad[:27] + bytes(len(bad) - 27)
     assert stage.stats()["fail_closed"]["desync"] == 1
+
+
+def test_proto_tls_records_leaves_a_partial_record():
+    from pktmask_nb.proto.tls import records
+
+    data = handshake(10) + app_data(4) + app_data(9)[:7]
+    found, consumed = records(data)
+    assert [(t, n) for _, t, n in found] == [(22, 14), (23, 4)] and consumed == len(handshake(10) + app_data(4))
+    assert records(b"\x17\x03\x03\xff\xff" + bytes(10)) == ([], 0)  # length beyond 2^14 + 2048: invalid
+
+
+def test_proto_http_parsers():
+    from pktmask_nb.proto.http import (
+        has_chunked,
+        looks_like_http,
+        parse_chunk_size,
+        parse_request_line,
+        parse_status_line,
+    )
+
+    assert (
+        looks_like_http(b"GET / HTTP/1.1") and looks_like_http(b"PO") is None and looks_like_http(b"\x16\x03") is False
+    )
+    assert parse_request_line(b"DELETE /x HTTP/1.0\r\n") == b"DELETE" and parse_request_line(b"GET /x\r\n") is None
+    assert parse_status_line(b"HTTP/1.1 304 Not Modified\r\n") == 304 and parse_status_line(b"HTTP/1.1 20x\r\n") is None
+    assert parse_chunk_size(b"1A;name=v\r\n") == 26 and parse_chunk_size(b"zz\r\n") is None
+    assert has_chunked(b"gzip, chunked") and not has_chunked(b"chunked, gzip")

@@ -105,7 +105,7 @@ def test_tshark_app_data_zero_and_handshakes_identical(masked, tshark):
 
 
 # Captures where Wireshark dissects zeroed payload with a port-registered dissector that
-# rejects zeros (documented in BENCHMARKS-free notes of the mask stage): frame -> protocol.
+# rejects zeros (see MaskStage's notes): capture -> display filter of the frames excused.
 ZEROS_REJECTED = {
     "http-post-large.pcap": "tcp.port == 5000",  # IPA/RSL is registered on 5000: zeros are a malformed RSL
 }

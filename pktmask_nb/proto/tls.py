@@ -11,7 +11,6 @@ TLS_ALERT = 21
 TLS_HANDSHAKE = 22
 TLS_APPLICATION_DATA = 23
 TLS_HEARTBEAT = 24  # RFC 6520
-DTLS_ACK = 26  # RFC 9147 §7: DTLS 1.3 only
 TLS_HLEN = 5  # type, version, length
 DTLS_HLEN = 13  # type, version, epoch, sequence number, length
 TLS_MAX_RECORD = 2**14 + 2048  # RFC 5246 §6.2.3: ciphertext limit

@@ -71,6 +71,13 @@ class MaskStage:
     Link types the dissector does not know: 802.11 and radiotap keep their radiotap and
     MAC headers and get zeroed bodies; any other such frame is zeroed whole. The flow
     report (`tables`) lists at most ``MASK_REPORT_MAX_FLOWS`` flows, ended ones first.
+
+    Wireshark agreement (SPEC §2.6) has limits where zeros meet a strict dissector chosen
+    by port: zeroed payload on tcp/5000 decodes as IPA/RSL and shows as malformed;
+    zeroed non-IP payloads (LLDP, STP, ...) may too. PPP control packets and ICMPv6
+    Neighbor Discovery keep their option skeleton (`control`), ICMP-quoted TLS headers
+    their stream's decision (`icmp`), HTTP bodies lose a Content-Encoding or a strict
+    Content-Type (`http`), STARTTLS dialogues keep their framing (`starttls`).
     """
 
     name = "mask"

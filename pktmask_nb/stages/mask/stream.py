@@ -173,10 +173,6 @@ class Direction:
                 self.next = end
                 self.walker.feed(self, data[nxt - start :] if start < nxt else data, nxt)
 
-    @property
-    def ooo_bytes(self) -> int:
-        return sum(len(d) for _, d in self.ooo)
-
     # -- applying decisions --------------------------------------------------------------
 
     def zero_ranges(self, start: int, end: int) -> tuple[list[tuple[int, int]], int]:
