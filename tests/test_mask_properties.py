@@ -166,3 +166,13 @@ def test_exception_fails_closed(monkeypatch):
     out, stage = mask_frames(frames)
     assert craft.Ether(out[3])[craft.TCP].payload.load == bytes(214)
     assert stage.stats()["errors"] == 1 and stage.stats()["fail_closed"]["error"] >= 1
+
+
+def test_closed_flows_without_timestamps_stay_bounded():
+    """Simple packets carry no time: closed flows still leave, so nothing grows with the file."""
+    stage = MaskStage(MaskConfig(max_flows=50))
+    for i in range(500):
+        frames = [raw_tcp(i, 999, 0x02), raw_tcp(i, 1000, 0x18, handshake(20)), raw_tcp(i, 1040, 0x04)]
+        stage.process([Packet(3 * i + k, None, f, len(f), 1, b"") for k, f in enumerate(frames)])
+    assert len(stage._flows.closing) <= 50 and len(stage._flows) <= 50
+    assert sum(stage.stats()["flows_evicted"].values()) >= 450

@@ -169,9 +169,19 @@ class FlowTable:
         flows[key] = flow
 
     def close(self, key, flow: Flow) -> None:
-        if not flow.closed:
-            flow.closed = True
-            self.closing.append((self.now, key))
+        """Mark a flow closed (RST, both FINs): it goes MASK_CLOSE_LINGER seconds later.
+
+        Without timestamps (pcapng simple packets) time never passes: the oldest closed
+        flow goes as soon as more than `max_flows` wait, which bounds the queue.
+        """
+        if flow.closed:
+            return
+        flow.closed = True
+        self.closing.append((self.now, key))
+        if len(self.closing) > self.max_flows:
+            _, old = self.closing.popleft()
+            if old in self.flows and self.flows[old].closed:
+                self.evict(old, "closed")
 
     def evict(self, key, why: str) -> None:
         flow = self.flows.pop(key)
