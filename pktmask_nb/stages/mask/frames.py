@@ -7,7 +7,7 @@ truncation, other link types) returns None and takes `~pktmask_nb.proto.dissect.
 
 from __future__ import annotations
 
-from ...proto.checksum import adjust, word_sum
+from ...proto.checksum import adjust
 
 LINKTYPE_ETHERNET = 1
 ETH_IPV4 = b"\x08\x00"
@@ -45,26 +45,34 @@ def plain_tcp(data, linktype: int):
     return t, start, end, src, dst
 
 
-def zero_with_checksum(data, changes: list, checksum: tuple) -> tuple[bytearray, int]:
-    """Zero ``(offset, length)`` ranges that all lie in one checksum's scope; RFC 1624 update.
+def zero_with_checksum(data, changes: list, checksum: tuple) -> tuple[bytearray | None, int]:
+    """Zero ``(offset, length)`` ranges of `data` and update the one checksum that may cover them.
 
-    Returns the new buffer and 1 if the checksum field was cut off by snaplen (else 0).
+    Ranges outside the checksum's scope (trailers) are zeroed without touching it; the
+    checksum follows RFC 1624 from the word sums of the bytes zeroed (a UDP checksum of 0
+    stays 0). Returns ``(new buffer, 1 if the checksum field was cut off by snaplen)``,
+    or ``(None, 0)`` when every range was zero already.
     """
     position, first, last, _, kind = checksum
-    buf = bytearray(data)
-    delta = 0
+    buf = None
+    total = 0
     for p, n in changes:
-        if first <= p and p + n <= last:
-            delta -= word_sum(data, p, p + n, (p - first) & 1)
+        value = int.from_bytes(data[p : p + n], "big") if n > 0 else 0
+        if not value:
+            continue
+        if buf is None:
+            buf = bytearray(data)
         buf[p : p + n] = ZEROS[:n]
-    if not delta % 0xFFFF:
+        if first <= p and p + n <= last:
+            total += value << 8 if (n + p - first) & 1 else value  # words aligned to `first`
+    if buf is None or not total % 0xFFFF:
         return buf, 0
     if position + 2 > len(buf):
         return buf, 1
     old = (buf[position] << 8) | buf[position + 1]
     if kind == CK_KIND_UDP and old == 0:
         return buf, 0
-    new = adjust(old, delta)
+    new = adjust(old, -total)
     if kind == CK_KIND_UDP and new == 0:
         new = 0xFFFF
     buf[position] = new >> 8

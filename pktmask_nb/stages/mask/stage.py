@@ -398,14 +398,16 @@ class MaskStage:
         if not changes:
             return
         data = packet.data
-        todo = [(p, n) for p, n in changes if n > 0 and data.count(0, p, p + n) != n]
-        if not todo:
-            return
-        if len(checksums) == 1:  # the fast path's frames: one TCP checksum covers every change
-            buf, unfixable = zero_with_checksum(data, todo, checksums[0])
+        if len(checksums) == 1:  # one checksum (plain TCP, IPv6): it covers every change or none
+            buf, unfixable = zero_with_checksum(data, changes, checksums[0])
+            if buf is None:
+                return
         else:
+            todo = [(p, bytes(n)) for p, n in changes if n > 0 and data.count(0, p, p + n) != n]
+            if not todo:
+                return
             buf = bytearray(data)
-            unfixable = patch(buf, checksums, [(p, bytes(n), -1) for p, n in todo])
+            unfixable = patch(buf, checksums, [(p, z, -1) for p, z in todo])
         self._s["checksums_unfixable"] += unfixable
         packet.data = buf
         self._s["packets_changed"] += 1
