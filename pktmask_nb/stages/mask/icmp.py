@@ -9,10 +9,28 @@ when the flow is unknown or the bytes are not decided yet); the rest is zeroed.
 from __future__ import annotations
 
 from ...proto.dissect import IPPROTO_TCP, IPPROTO_UDP, skip_extensions
+from ...proto.ip import IPV6_HLEN
 from .dtls import dtls_keeps
 from .flows import TLS_COUNT_NAMES
 from .frames import addresses, context, zero_outside
 from .stream import FAIL_GAP
+
+
+def quoted_checksums(data, layers) -> list:
+    """`layers.checksums`, with the quoted TCP/UDP checksum covering its datagram when it is all there.
+
+    The dissector lets a quoted transport checksum follow only its pseudo-header (the quote
+    is usually cut short); when the whole quoted datagram is captured, Wireshark verifies
+    that checksum, so changes to the quoted payload must update it.
+    """
+    offset, version, _ = layers.ips[-1]
+    if version == 4:
+        end = offset + ((data[offset + 2] << 8) | data[offset + 3])
+    else:
+        end = offset + IPV6_HLEN + ((data[offset + 4] << 8) | data[offset + 5])
+    if end > layers.payload_end:
+        return layers.checksums
+    return [(p, a, end if a == b and a > offset else b, i, k) for p, a, b, i, k in layers.checksums]
 
 
 def quoted_changes(data, layers, flows: dict, changes: list) -> None:

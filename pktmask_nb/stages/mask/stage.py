@@ -32,7 +32,7 @@ from .detect import DetectWalker
 from .dtls import dtls_keeps
 from .flows import TLS_COUNT_NAMES, Flow, FlowTable
 from .frames import addresses, context, plain_tcp, zero_outside, zero_with_checksum
-from .icmp import quoted_changes
+from .icmp import quoted_changes, quoted_checksums
 from .stream import (
     FAIL_BEFORE_START,
     FAIL_DESYNC,
@@ -257,17 +257,20 @@ class MaskStage:
                 self._udp(packet, layers, changes)
                 return None
         elif transport in (IPPROTO_TCP, IPPROTO_UDP) and layers.fragment != FRAG_NONE:
-            self._s["fragments"] += 1
+            self._s["fragments"] += 1  # never reassembled: the transport checksum lives in
+            self._s["checksums_unfixable"] += start < end  # the first fragment, other frames
             self._events[FAIL_FRAGMENT] += 1
         elif status == STATUS_TRUNCATED:
             self._s["truncated"] += 1
+        checksums = layers.checksums
         if start < end:
             if transport in (IPPROTO_ICMP, IPPROTO_ICMPV6) and layers.ips[-1][2]:
                 quoted_changes(data, layers, self._flows.flows, changes)
+                checksums = quoted_checksums(data, layers)
             else:
                 zero_outside(changes, control_keeps(data, layers), start, end)
             self._s["other_bytes_zeroed"] += end - start
-        self._write(packet, layers.checksums, changes)
+        self._write(packet, checksums, changes)
         return None
 
     def _flow(self, transport: int, data, t: int, src, dst, ctx, ts):
