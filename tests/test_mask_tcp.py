@@ -229,3 +229,23 @@ def test_many_concurrent_flows_interleaved_and_evicted():
     check(frames, out, stage, exact=False)
     stats = stage.stats()
     assert stats["flows_live"] <= 400 and stats["flows_evicted"]["lru"] > 0
+
+
+@pytest.mark.parametrize("kind", ["vlan", "qinq", "mpls", "pppoe", "vxlan", "gre", "ipip"])
+def test_encapsulations_tshark_agrees(kind, tmp_path, tshark):
+    """tshark: same TLS records, same checksum verdicts (outer UDP/GRE too), no new malformed frames."""
+    import tshark as ts
+
+    f = Flow(wrap=craft.encapsulation(kind))
+    frames = f.handshake() + f.stream(True, TLS, [700]) + f.stream(False, TLS, [1000])
+    out, _ = mask_frames(frames)
+    a, b = craft.write(tmp_path / "in.pcap", frames), craft.write(tmp_path / "out.pcap", out)
+    fields = [
+        "tls.record.content_type",
+        "tls.record.length",
+        "ip.checksum.status",
+        "tcp.checksum.status",
+        "udp.checksum.status",
+    ]
+    assert ts.fields(b, fields, prefs=ts.CHECKSUM_PREFS) == ts.fields(a, fields, prefs=ts.CHECKSUM_PREFS)
+    assert ts.count(b, "tls.record") >= 2 and ts.malformed(b) <= ts.malformed(a)
