@@ -176,3 +176,13 @@ def test_closed_flows_without_timestamps_stay_bounded():
         stage.process([Packet(3 * i + k, None, f, len(f), 1, b"") for k, f in enumerate(frames)])
     assert len(stage._flows.closing) <= 50 and len(stage._flows) <= 50
     assert sum(stage.stats()["flows_evicted"].values()) >= 450
+
+
+@SETTINGS
+@given(captures(), st.booleans())
+def test_bytearray_input_same_as_bytes(frames, http):
+    """Earlier stages may hand over ``bytearray`` data: same output, no errors."""
+    keep = ("http-headers",) if http else ()
+    plain, _ = mask_frames(frames, keep=keep)
+    mutable, stage = mask_frames([bytearray(f) for f in frames], keep=keep)
+    assert mutable == plain and stage.stats()["errors"] == 0

@@ -13,7 +13,7 @@ import tshark as ts
 
 import pktmask_nb
 from pktmask_nb import Config
-from pktmask_nb.config import MaskConfig
+from pktmask_nb.config import AnonymizeConfig, MaskConfig
 
 TLS_FIELDS = ["tcp.stream", "udp.stream", "tls.record.content_type", "tls.record.length", "dtls.record.content_type", "dtls.record.length"]  # fmt: skip
 HANDSHAKE_FIELDS = [
@@ -162,3 +162,14 @@ def test_checksum_verdicts_unchanged(shared_capture, tmp_path, tshark, keep):
         if b[-2] or b[-1]:  # a reassembled datagram: its transport checksum is in an earlier frame
             b[1:3] = a[1:3] = ["", ""]  # fragments are zeroed, that checksum is counted as unfixable
     assert after == before
+
+
+def test_full_pipeline_masks_without_errors(shared_capture, tmp_path, tshark):
+    """After dedup and anonymize (which hand over bytearrays), mask still walks every flow."""
+    out = tmp_path / out_name(shared_capture)
+    config = Config(stages=("dedup", "anonymize", "mask"), anonymize=AnonymizeConfig(key=bytes(range(32))))
+    result = pktmask_nb.run(shared_capture, out, config, force=True)
+    assert result.stages["mask"]["errors"] == 0
+    assert result.stages["mask"]["fail_closed"]["error"] == 0
+    if has_tls(shared_capture) and not result.stages["dedup"]["duplicates"]:
+        assert tls_records(out) == tls_records(shared_capture)

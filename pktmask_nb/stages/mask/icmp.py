@@ -60,7 +60,7 @@ def quoted_changes(data, layers, flows: dict, changes: list) -> None:
 def _direction(data, layers, flows: dict, offset: int, version: int, t: int):
     """The known TCP direction of the quoted datagram (its flow is not touched), or None."""
     src, dst = addresses(data, offset, version)
-    a, b = src + data[t : t + 2], dst + data[t + 2 : t + 4]
+    a, b = bytes(src + data[t : t + 2]), bytes(dst + data[t + 2 : t + 4])
     ctx = context(data, layers) if layers.ip_index else b""
     flow = flows.get((IPPROTO_TCP, ctx, a, b) if a <= b else (IPPROTO_TCP, ctx, b, a))
     d = None if flow is None else flow.dirs[0 if a <= b else 1]

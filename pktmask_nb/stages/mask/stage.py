@@ -276,7 +276,7 @@ class MaskStage:
     def _flow(self, transport: int, data, t: int, src, dst, ctx, ts):
         """The flow of this packet (None if new), its key, the canonical side of its sender, its ends."""
         sport, dport = data[t : t + 2], data[t + 2 : t + 4]
-        a, b = src + sport, dst + dport
+        a, b = bytes(src + sport), bytes(dst + dport)  # hashable when an earlier stage made data a bytearray
         side = 0 if a <= b else 1
         key = (transport, ctx, a, b) if side == 0 else (transport, ctx, b, a)
         flows = self._flows
