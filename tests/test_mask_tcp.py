@@ -249,3 +249,19 @@ def test_encapsulations_tshark_agrees(kind, tmp_path, tshark):
     ]
     assert ts.fields(b, fields, prefs=ts.CHECKSUM_PREFS) == ts.fields(a, fields, prefs=ts.CHECKSUM_PREFS)
     assert ts.count(b, "tls.record") >= 2 and ts.malformed(b) <= ts.malformed(a)
+
+
+def test_flows_expire_on_idle_and_after_close():
+    a, b, c = Flow(), Flow(client=("10.0.0.3", 40001)), Flow(client=("10.0.0.4", 40002))
+    second = 1_000_000_000
+    timeline = [
+        (0, a.handshake()[0]),
+        (0, b.handshake()[0]),
+        (1 * second, b.frame(False, flags="R")),  # b is reset: it goes after the close linger
+        (20 * second, c.handshake()[0]),
+        (310 * second, c.frame(True, handshake(20))),  # a has been idle for 310 s > 300 s, c for 290 s
+    ]
+    stage = MaskStage(MaskConfig(idle_timeout=300))
+    stage.process([Packet(i + 1, ts, f, len(f), 1, b"") for i, (ts, f) in enumerate(timeline)])
+    assert stage.stats()["flows_evicted"] == {"idle": 1, "closed": 1, "lru": 0}
+    assert [r["src"] for r in stage.tables()["flows"]] == ["10.0.0.3", "10.0.0.1", "10.0.0.4"]
