@@ -1,4 +1,4 @@
-"""Frame helpers of the mask stage: the plain-TCP fast path, flow-key parts, zeroing with checksums.
+"""Frame helpers of the mask stage: the plain-TCP fast path, flow-key parts, ranges to zero.
 
 `plain_tcp` parses the common frame, Ethernet [802.1Q] / IPv4 or IPv6 / TCP, without the
 general dissector; anything else (tunnels, IPv4 options, extension headers, fragments,
@@ -7,14 +7,10 @@ truncation, other link types) returns None and takes `~pktmask_nb.proto.dissect.
 
 from __future__ import annotations
 
-from ...proto.checksum import adjust
-
 LINKTYPE_ETHERNET = 1
 ETH_IPV4 = b"\x08\x00"
 ETH_IPV6 = b"\x86\xdd"
 ETH_8021Q = b"\x81\x00"
-CK_KIND_UDP = 2  # = dissect.CK_UDP
-ZEROS = memoryview(bytes(1 << 18))  # SPEC §3: no record is longer than 256 KiB
 
 
 def plain_tcp(data, linktype: int):
@@ -43,41 +39,6 @@ def plain_tcp(data, linktype: int):
     if end > n or start > end or start < t + 20:
         return None
     return t, start, end, src, dst
-
-
-def zero_with_checksum(data, changes: list, checksum: tuple) -> tuple[bytearray | None, int]:
-    """Zero ``(offset, length)`` ranges of `data` and update the one checksum that may cover them.
-
-    Ranges outside the checksum's scope (trailers) are zeroed without touching it; the
-    checksum follows RFC 1624 from the word sums of the bytes zeroed (a UDP checksum of 0
-    stays 0). Returns ``(new buffer, 1 if the checksum field was cut off by snaplen)``,
-    or ``(None, 0)`` when every range was zero already.
-    """
-    position, first, last, _, kind = checksum
-    buf = None
-    total = 0
-    for p, n in changes:
-        value = int.from_bytes(data[p : p + n], "big") if n > 0 else 0
-        if not value:
-            continue
-        if buf is None:
-            buf = bytearray(data)
-        buf[p : p + n] = ZEROS[:n]
-        if first <= p and p + n <= last:
-            total += value << 8 if (n + p - first) & 1 else value  # words aligned to `first`
-    if buf is None or not total % 0xFFFF:
-        return buf, 0
-    if position + 2 > len(buf):
-        return buf, 1
-    old = (buf[position] << 8) | buf[position + 1]
-    if kind == CK_KIND_UDP and old == 0:
-        return buf, 0
-    new = adjust(old, -total)
-    if kind == CK_KIND_UDP and new == 0:
-        new = 0xFFFF
-    buf[position] = new >> 8
-    buf[position + 1] = new & 0xFF
-    return buf, 0
 
 
 def addresses(data, offset: int, version: int) -> tuple[bytes, bytes]:

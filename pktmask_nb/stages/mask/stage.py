@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import deque
 
 from ...config import MaskConfig
-from ...proto.checksum import patch
 from ...proto.dissect import (
     CK_TCP,
     FRAG_NONE,
@@ -31,7 +30,7 @@ from .control import control_keeps
 from .detect import DetectWalker
 from .dtls import dtls_keeps
 from .flows import TLS_COUNT_NAMES, Flow, FlowTable
-from .frames import addresses, context, plain_tcp, zero_outside, zero_with_checksum
+from .frames import addresses, context, plain_tcp, zero_outside
 from .icmp import quoted_changes, quoted_checksums
 from .stream import (
     FAIL_BEFORE_START,
@@ -45,6 +44,7 @@ from .stream import (
     Direction,
 )
 from .wlan import wlan_body_start
+from .writer import ZeroWriter
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -88,6 +88,7 @@ class MaskStage:
         self._http_zeroed = frozenset(h.encode() for h in config.sensitive_headers)
         self._flows = FlowTable(config.max_flows, config.idle_timeout, self._evicted)
         self._queue: deque = deque()
+        self._writer = ZeroWriter()
         self._held_packets = self._held_bytes = 0
         self._flushing = False
         self._current = None  # the direction being fed, for the fail-closed handler
@@ -138,16 +139,20 @@ class MaskStage:
             if held is not None:
                 s["packets_held"] += 1
             self._release(out)
+        self._writer.apply()
         return out
 
     def flush(self) -> list:
         out: list = []
         self._flushing = True
         self._release(out)
+        self._writer.apply()
         return out
 
     def stats(self) -> dict:
         s = dict(self._s)
+        s["packets_changed"] = self._writer.changed
+        s["checksums_unfixable"] += self._writer.unfixable
         s["flows_live"] = len(self._flows)
         s["flows_evicted"] = dict(self._flows.evicted)
         s["flows_unlisted"] = self._flows.unlisted
@@ -397,20 +402,6 @@ class MaskStage:
         self._write(packet, layers.checksums, changes)
 
     def _write(self, packet: Packet, checksums, changes: list) -> None:
-        """Zero the byte ranges ``(offset, length)`` of `changes`, updating checksums (RFC 1624)."""
-        if not changes:
-            return
-        data = packet.data
-        if len(checksums) == 1:  # one checksum (plain TCP, IPv6): it covers every change or none
-            buf, unfixable = zero_with_checksum(data, changes, checksums[0])
-            if buf is None:
-                return
-        else:
-            todo = [(p, bytes(n)) for p, n in changes if n > 0 and data.count(0, p, p + n) != n]
-            if not todo:
-                return
-            buf = bytearray(data)
-            unfixable = patch(buf, checksums, [(p, z, -1) for p, z in todo])
-        self._s["checksums_unfixable"] += unfixable
-        packet.data = buf
-        self._s["packets_changed"] += 1
+        """Zero the byte ranges ``(offset, length)`` of `changes` (RFC 1624 checksums) at the chunk's end."""
+        if changes:
+            self._writer.add(packet, checksums, changes)
