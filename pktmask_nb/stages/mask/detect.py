@@ -21,30 +21,23 @@ MASKED_TEXT = b"\0\r\n"  # what a text prelude masked before is made of
 class DetectWalker:
     """The walker of a direction whose protocol is not known yet."""
 
-    __slots__ = ("partial", "http", "counts")
+    __slots__ = ("http", "counts")
 
     def __init__(self, counts: list[int], http: bool):
-        self.partial = b""
         self.http = http  # HTTP/1.x structure is kept (--keep http-headers)
         self.counts = counts
 
-    def feed(self, d, data, offset: int) -> None:
-        if self.partial:
-            data = self.partial + data
-            offset -= len(self.partial)
-            self.partial = b""
+    def feed(self, d, data, offset: int) -> int:
         verdict = self._detect(d, data)
         if verdict is None:  # not enough bytes to tell
-            self.partial = bytes(data)
-            d.decided = offset
-            return
+            return len(data)
         d.flow.set_protocol(verdict[0])
         walker, skip = verdict[1], verdict[2]
         if skip:
             d.keep(offset, offset + skip)
         if walker is None:
             return d.zero_rest(offset)
-        d.switch(walker, data[skip:], offset + skip)
+        return d.switch(walker, data[skip:], offset + skip)
 
     def _detect(self, d, data):
         """``(protocol, walker, bytes_kept_first)`` or None when more bytes are needed."""

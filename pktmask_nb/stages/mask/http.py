@@ -38,13 +38,12 @@ S_START, S_HEADERS, S_BODY, S_CHUNK_SIZE, S_CHUNK_DATA, S_CHUNK_END, S_TRAILERS,
 class HttpWalker:
     """Walk HTTP/1.x messages over in-order stream bytes of one direction."""
 
-    __slots__ = ("flow", "state", "remaining", "partial", "zeroed", "method", "code", "length", "chunked", "last_zero")
+    __slots__ = ("flow", "state", "remaining", "zeroed", "method", "code", "length", "chunked", "last_zero")
 
     def __init__(self, flow):
         self.flow = flow
         self.state = S_START
         self.remaining = 0
-        self.partial = b""
         self.zeroed = flow.http_zeroed  # header names (lower case bytes) whose values are zeroed
         self._reset_message()
 
@@ -55,11 +54,7 @@ class HttpWalker:
         self.chunked = False
         self.last_zero = False
 
-    def feed(self, d, data, offset: int) -> None:
-        if self.partial:
-            data = self.partial + data
-            offset -= len(self.partial)
-            self.partial = b""
+    def feed(self, d, data, offset: int) -> int:
         n, pos = len(data), 0
         while pos < n:
             state = self.state
@@ -77,17 +72,14 @@ class HttpWalker:
             if nl < 0:
                 if n - pos > HTTP_MAX_LINE:
                     return d.zero_rest(offset + pos, FAIL_DESYNC)
-                self.partial = bytes(data[pos:])
-                break
+                return n - pos  # a line not finished yet
             line = bytes(data[pos : nl + 1])
             if not self._line(d, line, offset + pos):
                 return d.zero_rest(offset + pos, FAIL_DESYNC)
             pos = nl + 1
             if d.walker is not self:  # a tunnel took over (CONNECT, Upgrade)
-                if d.walker is not None:
-                    d.switch(d.walker, data[pos:], offset + pos)
-                return
-        d.decided = offset + n - len(self.partial)
+                return d.switch(d.walker, data[pos:], offset + pos) if d.walker is not None else 0
+        return 0
 
     def _line(self, d, line: bytes, at: int) -> bool:
         """Decide one complete line at stream offset `at`; False if it breaks the syntax."""

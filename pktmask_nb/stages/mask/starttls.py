@@ -78,23 +78,20 @@ class PreludeWalker:
         looked for at every segment and line start without waiting for a command.
     """
 
-    __slots__ = ("seen", "partial", "counts", "masked", "framing")
+    __slots__ = ("seen", "counts", "masked", "framing")
 
     def __init__(self, counts: list[int], masked: bool = False, framing: bool = False):
         self.framing = framing  # a STARTTLS protocol's port: keep the dialogue's framing
         self.seen = 0
-        self.partial = b""  # the first bytes of a possible TLS header at a boundary
         self.counts = counts
         self.masked = masked
 
-    def feed(self, d, data, offset: int) -> None:
-        if self.partial:
-            data = self.partial + data
-            offset -= len(self.partial)
-            self.partial = b""
+    def feed(self, d, data, offset: int) -> int:
         flow = d.flow
-        if (flow.starttls or self.masked) and self._tls_at(d, data, 0, offset):
-            return
+        if flow.starttls or self.masked:
+            undecided = self._tls_at(d, data, 0, offset)
+            if undecided is not None:
+                return undecided
         n, pos = len(data), 0
         while pos < n:
             nl = data.find(b"\n", pos)
@@ -109,12 +106,14 @@ class PreludeWalker:
             elif offset + nl < PRELUDE_MAX_BYTES and not line[: len(line) - eol].translate(None, PRELUDE_TEXT):
                 self._keep_framing(d, line, offset + pos, eol)
             pos = nl + 1
-            if pos < n and (flow.starttls or self.masked) and self._tls_at(d, data, pos, offset):
-                return
+            if pos < n and (flow.starttls or self.masked):
+                undecided = self._tls_at(d, data, pos, offset)
+                if undecided is not None:
+                    return undecided
         self.seen += n
         if self.seen > PRELUDE_MAX_BYTES and not (flow.starttls or self.masked):
             return d.zero_rest(offset + n)
-        d.decided = offset + n
+        return 0
 
     def _keep_framing(self, d, line: bytes, at: int, eol: int) -> None:
         """Keep a text line's end, command verb or status token; a STARTTLS command whole."""
@@ -126,18 +125,16 @@ class PreludeWalker:
             d.keep(at, at + token)
         d.keep(at + len(line) - eol, at + len(line))
 
-    def _tls_at(self, d, data, pos: int, offset: int) -> bool:
-        """Switch to TLS if a handshake record header starts at `pos`; wait if it may."""
+    def _tls_at(self, d, data, pos: int, offset: int) -> int | None:
+        """Switch to TLS if a handshake record header starts at `pos` (returns the undecided tail
+        length), or wait for the rest of what may be one (the bytes from `pos`); None if not."""
         n = len(data)
         if n - pos < TLS_HLEN:
             if data[pos] == TLS_HANDSHAKE and (n - pos < 2 or data[pos + 1] == 3):
-                self.partial = bytes(data[pos:])
-                d.decided = offset + pos
-                return True
-            return False
+                return n - pos
+            return None
         content_type, _ = record_header(data, pos)
         if content_type != TLS_HANDSHAKE:
-            return False
+            return None
         d.flow.set_protocol("tls")
-        d.switch(TlsWalker(self.counts), data[pos:], offset + pos)
-        return True
+        return d.switch(TlsWalker(self.counts), data[pos:], offset + pos)

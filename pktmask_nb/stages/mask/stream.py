@@ -45,7 +45,11 @@ class Direction:
     fail_from : int
         Offset from which bytes are zero because of a fail-closed event (`STREAM_END` if none).
     walker : object or None
-        Consumes in-order bytes: ``walker.feed(direction, data, offset)``; None = all zero.
+        Decides in-order bytes: ``walker.feed(direction, data, offset)`` records kept
+        ranges with `keep` and returns how many trailing bytes of `data` it cannot decide
+        yet (a header cut by the segment's end); None = all zero.
+    tail : bytes
+        Those undecided trailing bytes, fed again in front of the next in-order bytes.
     """
 
     __slots__ = (
@@ -59,6 +63,7 @@ class Direction:
         "forgotten",
         "fail_from",
         "walker",
+        "tail",
         "ooo",
         "fin",
     )
@@ -74,6 +79,7 @@ class Direction:
         self.forgotten = 0
         self.fail_from = STREAM_END
         self.walker = walker
+        self.tail = b""
         self.ooo: list[tuple[int, bytes]] = []  # (offset, bytes) pieces past a gap, no overlaps
         self.fin = False
 
@@ -93,23 +99,33 @@ class Direction:
             self.forgotten = keeps[cut - 1]
             del keeps[:cut]
 
-    def zero_rest(self, offset: int, event: str | None = None) -> None:
-        """Nothing from `offset` on is kept; with `event`, that is a fail-closed event."""
+    def zero_rest(self, offset: int, event: str | None = None) -> int:
+        """Nothing from `offset` on is kept; with `event`, that is a fail-closed event. Returns 0."""
         self.walker = None
         self.decided = STREAM_END
+        self.tail = b""
         self.ooo.clear()
         if event is not None:
             if offset < self.fail_from:
                 self.fail_from = offset
             self.flow.count_event(event)
+        return 0
 
-    def switch(self, walker, data, offset: int) -> None:
-        """Hand the rest of the stream, from `data` at `offset`, to another walker."""
+    def switch(self, walker, data, offset: int) -> int:
+        """Hand the rest of the stream, from `data` at `offset`, to another walker; returns its undecided tail length."""
         self.walker = walker
-        if data:
-            walker.feed(self, data, offset)
-        else:
-            self.decided = offset
+        return walker.feed(self, data, offset) if data else 0
+
+    def _feed(self, data, offset: int) -> None:
+        """Feed in-order bytes (after any undecided tail) to the walker; all but a new tail are decided."""
+        if self.tail:
+            data = self.tail + data
+            offset -= len(self.tail)
+        undecided = self.walker.feed(self, data, offset)
+        if self.walker is None:  # zero from some point on: everything is decided
+            return
+        self.tail = bytes(data[len(data) - undecided :]) if undecided else b""
+        self.decided = offset + len(data) - undecided
 
     # -- placement -----------------------------------------------------------------------
 
@@ -138,7 +154,7 @@ class Direction:
             return offset
         self.next = end
         if walker is not None:
-            walker.feed(self, data[start + nxt - offset : stop], nxt)
+            self._feed(data[start + nxt - offset : stop], nxt)
             if self.ooo:
                 self._drain()
         return offset
@@ -171,7 +187,7 @@ class Direction:
             nxt = self.next
             if end > nxt:
                 self.next = end
-                self.walker.feed(self, data[nxt - start :] if start < nxt else data, nxt)
+                self._feed(data[nxt - start :] if start < nxt else data, nxt)
 
     # -- applying decisions --------------------------------------------------------------
 

@@ -30,30 +30,24 @@ class TlsWalker:
         Stream offset where the current record ends.
     keep_body : bool
         Whether the current record's body is kept.
-    partial : bytes
-        Start of a record header whose remaining bytes have not arrived yet.
     ssl2 : int
         0: no SSLv2; 1: SSLv2 records in the clear; 2: SSLv2 records encrypted.
     """
 
-    __slots__ = ("record_end", "keep_body", "partial", "ssl2", "counts")
+    __slots__ = ("record_end", "keep_body", "ssl2", "counts")
 
     def __init__(self, counts: list[int], ssl2: bool = False):
         self.record_end = 0
         self.keep_body = False
-        self.partial = b""
         self.ssl2 = 1 if ssl2 else 0
         self.counts = counts  # records seen by type 20..24, then SSLv2 records (shared with the flow)
 
-    def feed(self, d, data, offset: int) -> None:
-        if self.partial:
-            data = self.partial + data
-            offset -= len(self.partial)
-            self.partial = b""
+    def feed(self, d, data, offset: int) -> int:
         n = len(data)
         end = offset + n
         record_end, keep_body, keep, counts = self.record_end, self.keep_body, d.keep, self.counts
         pos = 0
+        undecided = 0
         while True:
             if record_end > offset + pos:
                 stop = record_end if record_end < end else end
@@ -63,7 +57,7 @@ class TlsWalker:
                 if pos >= n:
                     break
             if n - pos < TLS_HLEN and not (self.ssl2 and n - pos >= SSL2_HLEN + 1):
-                self.partial = bytes(data[pos:])  # an SSLv2 header needs only 3 bytes
+                undecided = n - pos  # the start of a header (an SSLv2 header needs only 3 bytes)
                 break
             if self.ssl2 and (data[pos] & 0x80 or n - pos < TLS_HLEN or record_header(data, pos)[0] < 0):
                 header, length, keep_body = self._ssl2(data, pos)
@@ -82,7 +76,7 @@ class TlsWalker:
             record_end = offset + pos + TLS_HLEN + length
             pos += TLS_HLEN
         self.record_end, self.keep_body = record_end, keep_body
-        d.decided = end - len(self.partial)
+        return undecided
 
     def _ssl2(self, data, pos: int) -> tuple[int, int, bool]:
         """``(header_length, body_length, keep_body)`` of an SSLv2 record; header_length -1 if invalid.

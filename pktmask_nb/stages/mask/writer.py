@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...proto.checksum import adjust, patch
+from ...proto.checksum import CK_KIND_UDP, adjust, patch
 
 WRITER_BATCH = 4096  # frames whose ranges are summed together (bounds the joined copy)
-CK_KIND_UDP = 2  # = dissect.CK_UDP: a UDP checksum of 0 means "none" and stays 0
 ZEROS = memoryview(bytes(1 << 18))  # SPEC §3: no record is longer than 256 KiB
 PAD = b"\0"
 
@@ -38,7 +37,9 @@ class ZeroWriter:
     def add(self, packet, checksums, changes: list) -> None:
         """Zero the ``(offset, length)`` ranges of `changes` in `packet` when `apply` runs."""
         if changes:
-            scope = checksums[0] if len(checksums) == 1 else NO_CHECKSUM if not checksums else _scope(checksums, changes)
+            scope = (
+                checksums[0] if len(checksums) == 1 else NO_CHECKSUM if not checksums else _scope(checksums, changes)
+            )
             self.pending.append((packet, scope, changes, checksums))
 
     def apply(self) -> None:
