@@ -224,6 +224,13 @@ def write_report(path: str, results: list, failures: list) -> None:
 MAPPING_COLUMNS = ("original", "anonymized", "version", "packets", "first_seen", "last_seen")
 
 
+def _pick_time(pick, a, b):
+    """`pick` (min or max) of two times, either of which may be None (no timestamps)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return pick(a, b)
+
+
 def write_mapping(path: str, results: list) -> None:
     """Write the address mapping of every file (merged: one key, one mapping) as CSV."""
     import csv
@@ -236,8 +243,8 @@ def write_mapping(path: str, results: list) -> None:
                 merged[row["original"]] = dict(row)
             else:
                 seen["packets"] += row["packets"]
-                seen["first_seen"] = min(seen["first_seen"], row["first_seen"])
-                seen["last_seen"] = max(seen["last_seen"], row["last_seen"])
+                seen["first_seen"] = _pick_time(min, seen["first_seen"], row["first_seen"])
+                seen["last_seen"] = _pick_time(max, seen["last_seen"], row["last_seen"])
     temp = f"{path}.part"
     with open(temp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=MAPPING_COLUMNS, extrasaction="ignore")

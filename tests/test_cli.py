@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import os
@@ -10,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from captures import epb, frame, idb, pcap, pcap_header, shb
+from captures import epb, frame, idb, pcap, pcap_header, shb, spb
 
 
 def cli(*args, cwd=None):
@@ -251,3 +252,21 @@ def test_progress_bar_on_a_terminal(tmp_path):
     os.close(leader)
     assert b"B/s" in seen or b"%|" in seen  # tqdm drew a bar
     assert b"2000 packets in, 15 out" in seen
+
+
+def test_mapping_out_merges_files_with_and_without_timestamps(tmp_path):
+    """A pcapng of simple packets (no timestamps) and a pcap with the same addresses: one row per address."""
+    from craft import udp_frame
+
+    frames = [udp_frame(b"x" * 10), udp_frame(b"y" * 10, src=("10.0.0.2", 4433), dst=("10.0.0.1", 40000))]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.pcapng").write_bytes(shb() + idb() + b"".join(spb(f) for f in frames))
+    (inputs / "b.pcap").write_bytes(pcap(frames))
+    mapping = tmp_path / "mapping.csv"
+    r = cli("run", inputs, "-o", tmp_path / "out", "--stages", "anonymize", "--mapping-out", mapping, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rows = {row["original"]: row for row in csv.DictReader(mapping.open(newline=""))}
+    assert set(rows) == {"10.0.0.1", "10.0.0.2"}
+    assert {row["packets"] for row in rows.values()} == {"4"}
+    assert {row["first_seen"] for row in rows.values()} != {""}
