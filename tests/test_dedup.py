@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import numpy as np
 import oracle
@@ -198,3 +200,31 @@ def test_digest_index_tells_digests_with_equal_high_halves_apart():
     assert index.add(b).tolist() == [False]
     index._spill()
     assert index.add(a + b).tolist() == [True, True]
+
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SAMPLES = json.loads((DATA / "README.md").read_text().split("```json")[1].split("```")[0])
+KNOWN = SAMPLES["duplicates.pcap"]["duplicates"]
+
+
+@pytest.mark.parametrize(
+    "options,kinds,expected_key",
+    [
+        ({}, ("span", "far"), "frame"),
+        ({"key": "l3"}, ("span", "far", "two_links"), "l3"),
+        ({"window_packets": 1}, ("span",), "frame_window_packets_1"),
+        ({"window_seconds": 0.001}, ("span",), "frame_window_seconds_0.001"),
+    ],
+)
+def test_bundled_sample_loses_exactly_its_known_duplicates(tmp_path, options, kinds, expected_key):
+    """data/duplicates.pcap: the frames dropped are the ones data/README.md lists, no more, no fewer."""
+    src = DATA / "duplicates.pcap"
+    out, result = dedup(tmp_path, src, **options)
+    dropped = {dup for kind in kinds for dup, _ in KNOWN[kind]["frames"]}
+    frames = [f for f, _, _ in oracle.frames(src)]
+    assert [f for f, _, _ in oracle.frames(out)] == [f for n, f in enumerate(frames, 1) if n not in dropped]
+    assert (
+        result.stages["dedup"]["duplicates"]
+        == len(dropped)
+        == SAMPLES["duplicates.pcap"]["expected_removed"][expected_key]
+    )
