@@ -12,7 +12,7 @@ import numpy as np
 
 YOUNG_SLOTS = 1 << 17  # open-addressing table size (2 MiB)
 YOUNG_MAX = YOUNG_SLOTS // 2  # spill to the runs at this load
-RUN_MAX = 1 << 22  # entries per sorted run (64 MiB); a merge copies at most one run
+RUN_MAX = 1 << 20  # entries per sorted run (16 MiB); a merge copies at most one run
 
 
 def as_keys(digests: bytes) -> np.ndarray:
