@@ -228,3 +228,16 @@ def test_bundled_sample_loses_exactly_its_known_duplicates(tmp_path, options, ki
         == len(dropped)
         == SAMPLES["duplicates.pcap"]["expected_removed"][expected_key]
     )
+
+
+def test_digest_index_searches_every_run_when_runs_are_capped(monkeypatch):
+    from pktmask_nb.stages import digest_index
+
+    monkeypatch.setattr(digest_index, "RUN_MAX", YOUNG_MAX)  # every spill starts a new run
+    rng = np.random.default_rng(6)
+    digests = rng.integers(0, 2**63, size=(3 * YOUNG_MAX + 5, 2), dtype=np.uint64)
+    index = DigestIndex()
+    assert not index.add(digests.tobytes()).any()
+    assert len(index._runs) == 3
+    assert index.add(digests[::501].tobytes()).all()
+    assert not index.add(rng.integers(0, 2**63, size=(1000, 2), dtype=np.uint64).tobytes()).any()
