@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_run_parser(commands)
+    add_bench_parser(commands)
     return parser
 
 
@@ -66,6 +67,22 @@ def add_run_parser(commands) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     p.set_defaults(handler=command_run)
+
+
+def add_bench_parser(commands) -> None:
+    from .bench.command import add_bench_arguments
+
+    p = commands.add_parser(
+        "bench", help="run the benchmark suite", description="Benchmark the pipeline on synthetic captures (SPEC §9)."
+    )
+    add_bench_arguments(p)
+    p.set_defaults(handler=command_bench)
+
+
+def command_bench(args) -> int:
+    from .bench.command import run_bench_command
+
+    return run_bench_command(args)
 
 
 def read_key(args) -> bytes | None:

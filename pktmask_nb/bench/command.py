@@ -1,0 +1,114 @@
+"""``pktmask-nb bench``: its options, and the command that runs the suite, writes the JSON and checks regressions.
+
+Only argparse is imported at module level, so the ``pktmask-nb`` parser stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+DEFAULT_SIZES = "10MB,100MB"
+DEFAULT_CACHE = "~/.cache/pktmask_nb/bench"
+EXIT_OK, EXIT_REGRESSION = 0, 1
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``pktmask-nb bench``."""
+    p.add_argument(
+        "--sizes", default=DEFAULT_SIZES, help="comma-separated: 1MB, 10MB, 100MB, 1GB, 10GB (default %(default)s)"
+    )
+    p.add_argument(
+        "--runs",
+        metavar="NAME,...",
+        help="comma-separated, of full, dedup, anonymize, mask, passthrough, baseline, tcprewrite, editcap, cat "
+        "(default: all)",
+    )
+    p.add_argument("--cache-dir", default=DEFAULT_CACHE, metavar="DIR", help="generated captures (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (default %(default)s)")
+    p.add_argument("-o", "--output", metavar="RESULTS.json", help="write the results as JSON")
+    p.add_argument("--baseline", metavar="SAVED.json", help="compare with a saved results JSON; exit 1 on a regression")
+    p.add_argument("--repeat", type=int, default=1, metavar="N", help="measure every run N times (default %(default)s)")
+    p.add_argument(
+        "--pick", choices=("median", "best"), default="median", help="which of the N to report (default %(default)s)"
+    )
+    p.add_argument("--no-external", action="store_true", help="skip tcprewrite, editcap and cat")
+    p.add_argument("--no-baseline-impl", action="store_true", help="skip the whole-file stage-by-stage baseline")
+    p.add_argument("--note", help="a note stored in the JSON")
+
+
+def split(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def options_from_args(args):
+    """A `BenchOptions` from the parsed arguments (UsageError on a bad size, run or count)."""
+    from .suite import EXTERNAL_TOOLS, RUN_NAMES, BenchOptions
+
+    runs = split(args.runs) if args.runs else RUN_NAMES
+    if args.no_external:
+        runs = tuple(r for r in runs if r not in EXTERNAL_TOOLS)
+    if args.no_baseline_impl:
+        runs = tuple(r for r in runs if r != "baseline")
+    return BenchOptions(
+        sizes=split(args.sizes),
+        runs=runs,
+        cache_dir=Path(os.path.expanduser(args.cache_dir)),
+        seed=args.seed,
+        repeat=args.repeat,
+        pick=args.pick,
+    )
+
+
+def write_json(path: str, doc: dict) -> None:
+    """Write `doc` atomically."""
+    temp = f"{path}.part"
+    with open(temp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    os.replace(temp, path)
+
+
+def command_line(args) -> str:
+    """The command as it was given, with every option spelled out (cache dir, note: only if given)."""
+    words = ["pktmask-nb", "bench", "--sizes", ",".join(split(args.sizes))]
+    if args.runs:
+        words += ["--runs", ",".join(split(args.runs))]
+    words += ["--seed", str(args.seed), "--repeat", str(args.repeat), "--pick", args.pick]
+    if args.cache_dir != DEFAULT_CACHE:
+        words += ["--cache-dir", args.cache_dir]
+    for flag, value in (("--no-external", args.no_external), ("--no-baseline-impl", args.no_baseline_impl)):
+        words += [flag] if value else []
+    for flag, value in (("-o", args.output), ("--baseline", args.baseline), ("--note", args.note)):
+        words += [flag, value] if value else []
+    return shlex.join(words)
+
+
+def run_bench_command(args) -> int:
+    """Run the suite; write the JSON; print the summary; 1 if a regression check failed, else 0."""
+    from .regress import load_baseline, regression_block
+    from .suite import run_suite
+    from .summary import format_summary
+
+    options = options_from_args(args)
+    saved = load_baseline(args.baseline) if args.baseline else None  # a bad file fails before the long run
+    if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+        from ..errors import UsageError
+
+        raise UsageError("output directory does not exist", path=args.output)
+    result = run_suite(options)
+    doc = {"note": args.note, "machine": result.pop("machine"), "date": result.pop("date")}
+    doc["command"] = command_line(args)
+    doc.update(result)
+    if saved is not None:
+        doc["regression"] = regression_block(doc, saved, args.baseline)
+    if args.output:
+        write_json(args.output, doc)
+    print(format_summary(doc), file=sys.stderr)
+    if saved is not None and not doc["regression"]["ok"]:
+        return EXIT_REGRESSION
+    return EXIT_OK
