@@ -1,0 +1,329 @@
+"""The benchmark suite (SPEC §9): what it measures, the baseline implementation, the regression check, the CLI.
+
+Small captures and no timing assertions: speed belongs in benchmarks, not in tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import filecmp
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import pktmask_nb
+from pktmask_nb.bench import regress
+from pktmask_nb.bench.baseline import run_baseline
+from pktmask_nb.bench.generate import generate_capture
+from pktmask_nb.bench.measure import RSS_GNU_TIME, RSS_RUSAGE, RunFailed, find_gnu_time, measure
+from pktmask_nb.bench.suite import RUN_NAMES, BenchOptions, run_suite
+from pktmask_nb.bench.summary import derive, format_summary
+from pktmask_nb.cli import main
+from pktmask_nb.config import AnonymizeConfig, Config
+
+# the report's schema (pktmask_nb.notebook.report, which needs pandas; compared below when it is there)
+RUN_FIELDS = (
+    "tool", "name", "stages", "size_label", "input_bytes", "packets", "seconds", "peak_rss_bytes",
+    "packets_per_second", "mb_per_second", "bytes_read", "bytes_written", "cpu_percent", "memory_efficiency",
+)  # fmt: skip
+CHECK_FIELDS = ("name", "metric", "current", "baseline", "ratio", "limit", "ok")
+KEY = bytes(range(32))
+STARTUP_READ = 64 << 10  # an external tool's own start-up reads (shared libraries, locale) counted in rchar
+PROC_IO_READ = 1 << 10  # a run measured from inside: the read of /proc/self/io itself
+TOOL_WRITE = 1 << 10  # what a tool says about itself (editcap's summary), GNU time's peak RSS line
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    """One suite run of every run on the 1MB capture; its document and capture counts."""
+    cache = tmp_path_factory.mktemp("bench-cache")
+    doc = run_suite(BenchOptions(sizes=("1MB",), cache_dir=cache), log=lambda line: None)
+    sidecar = json.loads((cache / "synthetic-1MB-seed0.pcap.json").read_text())
+    return doc, sidecar
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A 300 kB generated pcap and pcapng."""
+    folder = tmp_path_factory.mktemp("bench-small")
+    for fmt in ("pcap", "pcapng"):
+        generate_capture(folder / f"small.{fmt}", 300_000, seed=5, fmt=fmt)
+    return folder
+
+
+def rows_of(doc, **match):
+    return [r for r in doc["runs"] if all(r[k] == v for k, v in match.items())]
+
+
+# ---------------------------------------------------------------- what a run measures
+
+
+def test_every_run_has_the_report_schema_and_consistent_fields(suite):
+    doc, capture = suite
+    assert {"pktmask_nb", "baseline"} <= {r["tool"] for r in doc["runs"]}
+    for run in doc["runs"]:
+        assert set(RUN_FIELDS) <= set(run), run
+        assert run["input_bytes"] == capture["bytes"] and run["packets"] == capture["packets"]
+        assert run["mb_per_second"] == pytest.approx(run["input_bytes"] / 1e6 / run["seconds"], rel=1e-5)
+        assert run["packets_per_second"] == pytest.approx(run["packets"] / run["seconds"], rel=1e-5)
+        assert run["memory_efficiency"] == pytest.approx(run["input_bytes"] / run["peak_rss_bytes"], rel=1e-5)
+        assert run["cpu_percent"] == pytest.approx(100 * run["cpu_seconds"] / run["seconds"], rel=1e-4)
+        assert run["peak_rss_bytes"] > 0 and run["seconds"] > 0 and run["seconds_all"] == [run["seconds"]]
+        assert run["rss_source"] in (RSS_GNU_TIME, RSS_RUSAGE)
+    pipeline = {r["name"]: r for r in rows_of(doc, tool="pktmask_nb")}
+    assert set(pipeline) == {"full", "dedup", "anonymize", "mask", "passthrough"}
+    assert pipeline["passthrough"]["stages"] == [] and pipeline["full"]["stages"] == ["dedup", "anonymize", "mask"]
+    assert pipeline["dedup"]["packets_out"] == capture["packets"] - capture["duplicates"]
+    assert pipeline["passthrough"]["output_bytes"] == capture["bytes"]
+
+
+def test_our_runs_read_the_input_once_and_write_the_output_once(suite):
+    """Measured by the kernel (rchar/wchar around the run), not by the pipeline's counters."""
+    doc, _ = suite
+    for run in rows_of(doc, tool="pktmask_nb"):
+        assert run["io_scope"] == "run"
+        assert 0 <= run["bytes_read"] - run["input_bytes"] <= PROC_IO_READ, run
+        assert run["bytes_written"] == run["output_bytes"], run
+        assert (run["counted_bytes_read"], run["counted_bytes_written"]) == (run["input_bytes"], run["output_bytes"])
+        # the whole process also read the interpreter's and the package's files; it wrote its JSON line
+        assert run["process_bytes_read"] > run["bytes_read"] and run["process_bytes_written"] >= run["bytes_written"]
+
+
+def test_the_baseline_reads_and_writes_every_intermediate_file(suite):
+    doc, _ = suite
+    (run,) = rows_of(doc, tool="baseline")
+    assert run["output_matches_pipeline"] is True
+    assert 0 <= run["bytes_read"] - run["counted_bytes_read"] <= PROC_IO_READ
+    assert run["bytes_written"] == run["counted_bytes_written"]
+    # dedup, anonymize, mask, scrub: four files written, the input and three of them read
+    assert run["bytes_read"] > 3 * run["input_bytes"] and run["bytes_written"] > 3 * run["output_bytes"]
+
+
+def test_external_tools_are_measured_as_whole_processes(suite):
+    doc, _ = suite
+    external = [r for r in doc["runs"] if r["tool"] in ("tcprewrite", "editcap", "cat")]
+    if not external:
+        pytest.skip("none of tcprewrite, editcap, cat on PATH")
+    for run in external:
+        assert run["io_scope"] == "process" and run["counted_bytes_read"] is None
+        assert 0 <= run["bytes_read"] - run["input_bytes"] <= STARTUP_READ, run
+        assert 0 <= run["bytes_written"] - run["output_bytes"] <= TOOL_WRITE, run
+
+
+def test_derived_ratios_come_from_the_rows(suite):
+    doc, _ = suite
+    by = {(r["tool"], r["name"]): r for r in doc["runs"]}
+    ratios = {c["ratio"]: c for c in doc["derived"]["ratios"]}
+    assert "full/baseline" in ratios
+    for c in ratios.values():
+        ours, peer = by[tuple(c["ours"].split("/"))], by[tuple(c["peer"].split("/"))]
+        assert c["speedup"] == pytest.approx(peer["seconds"] / ours["seconds"], rel=1e-5)
+        assert c["seconds_ratio"] == pytest.approx(ours["seconds"] / peer["seconds"], rel=1e-5)
+        assert c["peak_rss_ratio"] == pytest.approx(ours["peak_rss_bytes"] / peer["peak_rss_bytes"], rel=1e-5)
+    assert doc["derived"]["peak_rss_growth"] == []  # one size only
+    assert "full/baseline" in format_summary(doc)
+
+
+def test_peak_rss_growth_is_largest_over_smallest_size():
+    rows = [
+        {"tool": "pktmask_nb", "name": "full", "size_label": label, "input_bytes": size, "peak_rss_bytes": rss}
+        for label, size, rss in (("100MB", 10**8, 60), ("1MB", 10**6, 40), ("10MB", 10**7, 50))
+    ]
+    (growth,) = derive(rows)["peak_rss_growth"]
+    assert growth == {
+        "run": "pktmask_nb/full",
+        "smallest": "1MB",
+        "largest": "100MB",
+        "input_ratio": 100.0,
+        "peak_rss_ratio": 1.5,
+    }
+
+
+def test_measure_without_gnu_time_uses_a_fresh_intermediate(tmp_path, small):
+    source = small / "small.pcap"
+    m = measure(["cat", str(source)], tmp_path, stdout_path=tmp_path / "copy.pcap", gnu_time=None)
+    assert m.rss_source == RSS_RUSAGE and m.peak_rss_bytes > 0 and m.stdout == ""
+    assert filecmp.cmp(source, tmp_path / "copy.pcap", shallow=False)
+    assert source.stat().st_size <= m.rchar and m.wchar >= source.stat().st_size
+    with pytest.raises(RunFailed, match="status 1"):
+        measure([sys.executable, "-c", "import sys; sys.exit(1)"], tmp_path, gnu_time=None)
+
+
+def test_measure_with_gnu_time(tmp_path):
+    if find_gnu_time() is None:
+        pytest.skip("GNU time not installed")
+    m = measure([sys.executable, "-c", "print('hello')"], tmp_path)
+    assert m.rss_source == RSS_GNU_TIME and m.stdout == "hello\n" and m.peak_rss_bytes > 1 << 20
+    with pytest.raises(RunFailed, match="status 3: boom"):
+        measure([sys.executable, "-c", "import sys; sys.stderr.write('boom'); sys.exit(3)"], tmp_path)
+
+
+# ---------------------------------------------------------------- the baseline implementation
+
+
+@pytest.mark.parametrize(
+    ("fmt", "stages"),
+    [
+        ("pcap", ("dedup", "anonymize", "mask")),
+        ("pcap", ("mask",)),
+        ("pcap", ()),
+        ("pcapng", ("dedup", "anonymize", "mask")),
+    ],
+)
+def test_baseline_writes_the_same_bytes_as_the_streaming_pipeline(tmp_path, small, fmt, stages):
+    config = Config(stages=stages, chunk_size=512, anonymize=AnonymizeConfig(key=KEY))
+    source = small / f"small.{fmt}"
+    streamed = pktmask_nb.run(source, tmp_path / f"streamed.{fmt}", config)
+    counts = run_baseline(source, tmp_path / f"baseline.{fmt}", config)
+    assert filecmp.cmp(tmp_path / f"streamed.{fmt}", tmp_path / f"baseline.{fmt}", shallow=False)
+    assert (counts["packets_in"], counts["packets_out"]) == (streamed.packets_in, streamed.packets_out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"baseline.{fmt}", f"streamed.{fmt}"]  # no stage file left
+
+
+# ---------------------------------------------------------------- the regression check
+
+
+def bench_doc(seconds: float, peak_rss: int, mb_per_second: float) -> dict:
+    run = {"tool": "pktmask_nb", "name": "full", "size_label": "10MB", "seconds": seconds}
+    return {"runs": [{**run, "peak_rss_bytes": peak_rss, "mb_per_second": mb_per_second}]}
+
+
+SAVED = bench_doc(16.83, 100_000_000, 0.01)
+
+
+def failed(current: dict) -> set[str]:
+    block = regress.regression_block(current, SAVED, "saved.json")
+    assert all(set(CHECK_FIELDS) <= set(c) for c in block["checks"]) and len(block["checks"]) == 3
+    assert block["ok"] == all(c["ok"] for c in block["checks"])
+    return {c["metric"] for c in block["checks"] if not c["ok"]}
+
+
+def test_each_threshold_triggers_on_its_own():
+    assert failed(bench_doc(18.52, 100_000_000, 0.01)) == {"seconds"}
+    assert failed(bench_doc(16.83, 120_000_001, 0.01)) == {"peak_rss_bytes"}
+    assert failed(bench_doc(16.83, 100_000_000, 0.00899)) == {"mb_per_second"}
+    assert failed(bench_doc(20.0, 200_000_000, 0.005)) == {"seconds", "peak_rss_bytes", "mb_per_second"}
+
+
+def test_exactly_at_the_limit_is_not_a_regression():
+    assert 18.513 / 16.83 > 1.1 and 0.009 / 0.01 < 0.9  # float rounding puts these just past the limits
+    assert failed(bench_doc(18.513, 120_000_000, 0.009)) == set()
+    assert failed(bench_doc(1.0, 50_000_000, 1.0)) == set()  # better is fine
+
+
+def test_runs_missing_from_the_saved_file_are_listed_not_checked():
+    current = copy.deepcopy(SAVED)
+    current["runs"].append({**SAVED["runs"][0], "size_label": "1GB"})
+    current["runs"].append({**SAVED["runs"][0], "tool": "editcap"})  # peers are not our regressions
+    block = regress.regression_block(current, SAVED, "saved.json")
+    assert block["unmatched"] == ["full/1GB"] and len(block["checks"]) == 3 and block["ok"]
+
+
+# ---------------------------------------------------------------- the command line
+
+QUICK = ["bench", "--sizes", "1MB", "--runs", "passthrough", "--no-baseline-impl"]
+
+
+def run_cli(args: list[str]) -> int:
+    """`main`'s exit code, also when argparse exits."""
+    try:
+        return main(args)
+    except SystemExit as e:
+        return e.code
+
+
+def bench_cli(tmp_path, *args) -> int:
+    return run_cli([*QUICK, "--cache-dir", str(tmp_path / "cache"), *args])
+
+
+def test_cli_writes_the_json_and_exits_1_on_a_regression(tmp_path, capsys):
+    first = tmp_path / "first.json"
+    assert bench_cli(tmp_path, "-o", str(first)) == 0
+    doc = json.loads(first.read_text())
+    assert doc["command"].startswith("pktmask-nb bench --sizes 1MB --runs passthrough") and "regression" not in doc
+    ((run,),) = [doc["runs"]]
+    assert (run["tool"], run["name"]) == ("pktmask_nb", "passthrough")
+    assert "pktmask_nb/passthrough" in capsys.readouterr().err
+
+    slow, fast = copy.deepcopy(doc), copy.deepcopy(doc)
+    slow["runs"][0].update(seconds=1e6, peak_rss_bytes=1 << 50, mb_per_second=1e-6)
+    fast["runs"][0].update(seconds=1e-6, peak_rss_bytes=1, mb_per_second=1e12)
+    (tmp_path / "slow.json").write_text(json.dumps(slow))
+    (tmp_path / "fast.json").write_text(json.dumps(fast))
+    assert bench_cli(tmp_path, "--baseline", str(tmp_path / "slow.json"), "-o", str(tmp_path / "ok.json")) == 0
+    assert json.loads((tmp_path / "ok.json").read_text())["regression"]["ok"] is True
+    assert bench_cli(tmp_path, "--baseline", str(tmp_path / "fast.json"), "-o", str(tmp_path / "bad.json")) == 1
+    block = json.loads((tmp_path / "bad.json").read_text())["regression"]
+    assert not block["ok"] and {c["metric"] for c in block["checks"] if not c["ok"]} == {
+        "seconds",
+        "peak_rss_bytes",
+        "mb_per_second",
+    }
+    assert "REGRESSION passthrough/1MB" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sizes", "5MB"], "unknown size '5MB'"),
+        (["--runs", "full,fastest"], "unknown run 'fastest'"),
+        (["--repeat", "0"], "--repeat must be >= 1"),
+        (["--baseline", "{dir}/missing.json"], "cannot read baseline"),
+        (["--baseline", "{dir}/bad.json"], "baseline is not valid JSON"),
+        (["--baseline", "{dir}/list.json"], "no list of runs"),
+        (["-o", "{dir}/nowhere/out.json"], "output directory does not exist"),
+        (["--pick", "worst"], "invalid choice"),
+    ],
+    ids=["size", "run", "repeat", "missing-baseline", "bad-json", "not-bench-json", "output-dir", "pick"],
+)
+def test_user_mistakes_are_one_line_errors_with_exit_2(tmp_path, capsys, args, message):
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    args = [a.format(dir=tmp_path) for a in args]
+    code = run_cli(["bench", "--cache-dir", str(tmp_path / "cache"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("pktmask-nb") and message in err, err
+    assert not (tmp_path / "cache").exists()  # refused before generating anything
+
+
+def test_every_run_name_is_accepted_and_documented():
+    from pktmask_nb.cli import build_parser
+
+    help_text = build_parser()._subparsers._group_actions[0].choices["bench"].format_help()
+    assert all(name in help_text for name in RUN_NAMES)
+
+
+def test_report_reads_the_suite_output(suite, tmp_path):
+    report = pytest.importorskip("pktmask_nb.notebook.report")
+    assert report.RUN_FIELDS == RUN_FIELDS and report.CHECK_FIELDS == CHECK_FIELDS
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({**suite[0], "command": "pktmask-nb bench --sizes 1MB"}))
+    runs = report.load_bench(path)["runs"]
+    assert len(runs) == len(suite[0]["runs"]) and len(report.ratios_frame(runs)) > 0
+
+
+def test_bench_modules_do_not_import_the_notebook_stack():
+    probe = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pandas", "matplotlib", "ipywidgets", "IPython"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+import pktmask_nb.bench.suite, pktmask_nb.bench.child, pktmask_nb.bench.command, pktmask_nb.bench.regress
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_external_tools_missing_from_path_are_skipped(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    doc = run_suite(
+        BenchOptions(sizes=("1MB",), runs=("passthrough", "cat", "editcap"), cache_dir=tmp_path),
+        log=lambda line: None,
+    )
+    assert [r["tool"] for r in doc["runs"]] == ["pktmask_nb"]
+    assert {(s["tool"], s["reason"]) for s in doc["skipped"]} == {("cat", "not on PATH"), ("editcap", "not on PATH")}
