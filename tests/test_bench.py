@@ -32,7 +32,7 @@ RUN_FIELDS = (
 CHECK_FIELDS = ("name", "metric", "current", "baseline", "ratio", "limit", "ok")
 KEY = bytes(range(32))
 STARTUP_READ = 64 << 10  # an external tool's own start-up reads (shared libraries, locale) counted in rchar
-PROC_IO_READ = 1 << 10  # a run measured from inside: the read of /proc/self/io itself
+PROC_IO_READ = 16 << 10  # a run measured from inside also reads /proc files (self/io, self/status, statm)
 TOOL_WRITE = 1 << 10  # what a tool says about itself (editcap's summary), GNU time's peak RSS line
 
 

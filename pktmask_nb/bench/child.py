@@ -4,7 +4,8 @@ The job (JSON) names the implementation (``"pipeline"``: `pktmask_nb.run`; ``"ba
 `run_baseline`), input, output, stages, Crypto-PAn key and chunk size. Everything the run
 needs is imported and built before the clock starts; around the run itself this process
 takes the deltas of its wall and CPU time and of ``/proc/self/io`` (``rchar``/``wchar``), so
-the bytes it reports are those the run moved, without the interpreter's start-up.
+the bytes it reports are those the run moved, without the interpreter's start-up. (Both CPU
+time and ``/proc/self/io`` include the children a run may start once it has reaped them.)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import resource
 import sys
 import time
 
@@ -26,8 +28,6 @@ WARM_PACKAGES = ("capture", "stages", "anon", "proto")  # modules some stages im
 
 def warm_up(config: Config) -> None:
     """Import every module a run may import lazily, so no ``.pyc`` read falls inside the measurement."""
-    import resource  # noqa: F401 - pipeline.peak_rss imports it at the end of a run
-
     package = sys.modules["pktmask_nb"]
     for name in WARM_PACKAGES:
         module = importlib.import_module(f"pktmask_nb.{name}")
@@ -46,7 +46,14 @@ def run_job(job: dict, config: Config) -> dict:
         "packets_out": result.packets_out,
         "bytes_read": result.bytes_read,
         "bytes_written": result.bytes_written,
+        "peak_rss_bytes": result.peak_rss_bytes,
     }
+
+
+def cpu_time() -> float:
+    """User and system seconds of this process and of the children it has reaped."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def main(argv: list[str]) -> None:
@@ -57,11 +64,11 @@ def main(argv: list[str]) -> None:
         anonymize=AnonymizeConfig(key=bytes.fromhex(job["key"])),
     )
     warm_up(config)
-    io_before, cpu_before = read_proc_io(), time.process_time()
+    io_before, cpu_before = read_proc_io(), cpu_time()
     start = time.perf_counter()
     counted = run_job(job, config)
     seconds = time.perf_counter() - start
-    cpu_seconds, io_after = time.process_time() - cpu_before, read_proc_io()
+    cpu_seconds, io_after = cpu_time() - cpu_before, read_proc_io()
     measured = {"rchar": None, "wchar": None}
     if io_before and io_after:
         measured = {key: io_after[key] - io_before[key] for key in measured}
