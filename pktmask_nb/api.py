@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from .capture import CaptureWriter, TruncationWarning, check_output, open_capture
 from .config import Config
 from .pipeline import ChunkMetrics, Pipeline, peak_rss
+from .split import SplitRun, should_split
 from .stages import build_stages
 
 
@@ -30,7 +31,10 @@ class RunResult:
     seconds : float
         Wall-clock time of the run.
     peak_rss_bytes : int
-        Peak resident memory of the process at the end of the run.
+        Peak resident memory of the process at the end of the run (of both processes, summed,
+        when the run used two).
+    processes : int
+        1, or 2 when the last stages and the writer ran in a second process.
     stages : dict
         Per-stage statistics, by stage name.
     tables : dict
@@ -49,6 +53,7 @@ class RunResult:
     bytes_written: int = 0
     seconds: float = 0.0
     peak_rss_bytes: int = 0
+    processes: int = 1
     stages: dict[str, dict] = field(default_factory=dict)
     tables: dict[str, list[dict]] = field(default_factory=dict)
     chunks: list[ChunkMetrics] = field(default_factory=list)
@@ -123,39 +128,61 @@ def run(
     if output is not None:
         check_output([input], output, force=force)
     stages = build_stages(config)
-    pipeline = Pipeline(stages, chunk_size=config.chunk_size)
     start = time.perf_counter()
     with (
         open_capture(input, on_truncated=config.on_truncated) as reader,
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always", TruncationWarning)
-        writer = CaptureWriter(output) if output is not None else _Discard()
-        try:
-            pipeline.run(reader, writer.write, on_chunk)
-        except BaseException:
-            if output is not None:
-                writer.abort()
-            raise
-        if output is not None:
-            writer.commit()
+        processes = 2 if should_split(config.processes, input, stages) else 1
+        if processes == 2:
+            split = SplitRun(stages, config, output, config.chunk_size)
+            chunks = split.run(reader, on_chunk)
+            stats, tables = _stats(split.here) | split.stats, _tables(split.here) | split.tables
+            bytes_written, peak = split.bytes_written, peak_rss() + split.child_peak_rss
+        else:
+            chunks, bytes_written = _run_here(stages, config.chunk_size, reader, output, on_chunk)
+            stats, tables, peak = _stats(stages), _tables(stages), peak_rss()
     result = RunResult(
         input=input,
         output=None if output is None else os.fspath(output),
         format=reader.format,
         packets_in=reader.packets,
-        packets_out=sum(m.packets_out for m in pipeline.metrics),
+        packets_out=sum(m.packets_out for m in chunks),
         bytes_read=reader.offset,
-        bytes_written=writer.bytes_written,
+        bytes_written=bytes_written,
         seconds=time.perf_counter() - start,
-        peak_rss_bytes=peak_rss(),
-        stages={s.name: s.stats() for s in stages},
-        chunks=pipeline.metrics,
+        peak_rss_bytes=peak,
+        processes=processes,
+        stages=stats,
+        tables=tables,
+        chunks=chunks,
         warnings=[str(w.message) for w in caught],
         config=config.to_dict(),
     )
-    for stage in stages:
-        result.tables.update(stage.tables())
     for w in caught:  # let callers' own warning filters see them too
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return result
+
+
+def _run_here(stages, chunk_size, reader, output, on_chunk) -> tuple[list[ChunkMetrics], int]:
+    """Every stage and the writer in this process; the metrics and the bytes written."""
+    pipeline = Pipeline(stages, chunk_size=chunk_size)
+    writer = CaptureWriter(output) if output is not None else _Discard()
+    try:
+        pipeline.run(reader, writer.write, on_chunk)
+    except BaseException:
+        if output is not None:
+            writer.abort()
+        raise
+    if output is not None:
+        writer.commit()
+    return pipeline.metrics, writer.bytes_written
+
+
+def _stats(stages) -> dict[str, dict]:
+    return {s.name: s.stats() for s in stages}
+
+
+def _tables(stages) -> dict[str, list[dict]]:
+    return {name: rows for s in stages for name, rows in s.tables().items()}

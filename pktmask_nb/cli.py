@@ -64,6 +64,13 @@ def add_run_parser(commands) -> None:
         "--workers", type=int, metavar="N", help="run files in parallel on a local Dask cluster of N processes"
     )
     p.add_argument("--scheduler", metavar="ADDR", help="run files on the Dask scheduler at ADDR (tcp://host:8786)")
+    p.add_argument(
+        "--processes",
+        choices=("1", "2", "auto"),
+        default="auto",
+        help="per file: 2 runs the last stage and the writer in a second process (auto: for inputs of 32 MiB "
+        "and more on a machine with two CPUs)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     p.set_defaults(handler=command_run)
@@ -124,6 +131,7 @@ def config_from_args(args) -> Config:
         dedup=DedupConfig(window_packets=args.dedup_window, window_seconds=args.dedup_seconds, key=args.dedup_key),
         anonymize=AnonymizeConfig(key=read_key(args), keep=args.anon_keep),
         mask=MaskConfig(keep=keep),
+        processes=None if args.processes == "auto" else int(args.processes),
     )
 
 

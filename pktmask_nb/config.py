@@ -153,6 +153,11 @@ class Config:
     anonymize : AnonymizeConfig
         Its key is drawn at random here when none is given.
     mask : MaskConfig
+    processes : {None, 1, 2}
+        2 runs the last stage (mask, when it runs) and the writer in a second process while
+        this one reads and runs the stages before it; 1 never does; None (automatic) does
+        when the input is 32 MiB or more and the machine has a second CPU. The output is
+        the same either way.
     """
 
     stages: tuple[str, ...] = STAGE_ORDER
@@ -162,6 +167,7 @@ class Config:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     anonymize: AnonymizeConfig = field(default_factory=AnonymizeConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
+    processes: int | None = None
 
     def __post_init__(self):
         stages = tuple(self.stages)
@@ -176,6 +182,7 @@ class Config:
         _check(
             self.on_truncated in ("error", "warn"), f"on_truncated must be 'error' or 'warn', not {self.on_truncated!r}"
         )
+        _check(self.processes in (None, 1, 2), f"processes must be 1, 2 or None (automatic), not {self.processes!r}")
         if "anonymize" in self.stages:
             object.__setattr__(self, "anonymize", self.anonymize.with_key())
 

@@ -27,7 +27,18 @@ def current_rss() -> int:
 
 
 def peak_rss() -> int:
-    """Peak resident set size of this process in bytes."""
+    """Peak resident set size of this process in bytes.
+
+    Read from /proc (VmHWM) where it exists: getrusage's ru_maxrss survives exec, so a
+    process started by a large one would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - non-Linux
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -74,7 +85,8 @@ class ChunkMetrics:
         return asdict(self)
 
 
-def _packet_bytes(records: list) -> tuple[int, int]:
+def packet_bytes(records: list) -> tuple[int, int]:
+    """How many packets `records` holds, and their captured bytes."""
     count = size = 0
     for r in records:
         if r.__class__ is Packet:
@@ -135,20 +147,14 @@ class Pipeline:
         """Process one chunk, or flush every stage when `chunk` is None."""
         flushing = chunk is None
         records = [] if flushing else chunk
-        packets_in, bytes_in = _packet_bytes(records)
-        stage_seconds = {}
-        for stage in self.stages:
-            t0 = time.perf_counter()
-            records = stage.process(records) if records else records
-            if flushing:
-                records = records + stage.flush()
-            stage_seconds[stage.name] = time.perf_counter() - t0
+        packets_in, bytes_in = packet_bytes(records)
+        records, stage_seconds = run_stages(self.stages, records, flushing)
         t0 = time.perf_counter()
         if records:
             write(records)
         write_seconds = time.perf_counter() - t0
-        packets_out, bytes_out = _packet_bytes(records)
-        if flushing and not packets_out and not records:
+        packets_out, bytes_out = packet_bytes(records)
+        if flushing and not records:
             return
         metrics = ChunkMetrics(
             chunk=number,
@@ -166,3 +172,17 @@ class Pipeline:
         self.metrics.append(metrics)
         if on_chunk is not None:
             on_chunk(metrics)
+
+
+def run_stages(stages: list, records: list, flushing: bool) -> tuple[list, dict[str, float]]:
+    """Pass `records` through `stages` in order; when `flushing`, each stage's held-back
+    records join the ones going to the stages after it. Returns the records and the
+    seconds each stage took."""
+    stage_seconds = {}
+    for stage in stages:
+        t0 = time.perf_counter()
+        records = stage.process(records) if records else records
+        if flushing:
+            records = records + stage.flush()
+        stage_seconds[stage.name] = time.perf_counter() - t0
+    return records, stage_seconds

@@ -1,0 +1,267 @@
+"""One capture on two cores: reader and early stages here, the last stages and the writer in a child.
+
+The pipeline stays one pass with data flowing one way. This process reads chunks and runs
+the stages before the split point; a child process (`CHILD_MAIN` in a fresh
+interpreter, safe with threads as in Jupyter, and never re-running the caller's script as
+multiprocessing's spawn would) runs the rest and writes the output. Chunks travel as a
+few columns (joined bytes plus lengths) through a pipe; a blocking pipe is the bounded
+queue, so this process is at most one chunk ahead of the child and memory stays flat.
+The child answers each chunk with its part of the metrics and, at the end, its stages'
+statistics and tables.
+
+Output is byte-identical to a one-process run (tests check it); on any error the child
+removes its temporary file and the error is raised here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+import traceback
+from array import array
+from multiprocessing.connection import Connection
+
+from .pipeline import ChunkMetrics, current_rss, packet_bytes, peak_rss, relaxed_gc, run_stages
+from .record import Packet
+
+SPLIT_MIN_BYTES = 32 * 2**20  # smaller inputs finish before a child has started (~0.5 s)
+SPLIT_STAGES = ("dedup", "anonymize", "mask")
+
+
+def split_point(stages: list) -> int | None:
+    """Where the child's stages start: at the last of dedup/anonymize/mask (mask is the heaviest).
+
+    Stages after it (pcapng metadata scrubbing) go with it; None when there is none of them.
+    """
+    points = [i for i, stage in enumerate(stages) if stage.name in SPLIT_STAGES]
+    return points[-1] if points else None
+
+
+def should_split(processes: int | None, path: str, stages: list) -> bool:
+    """Whether to use a second process: asked for (2), or automatic (None) on a large input
+    with a second CPU, from a process that may start children."""
+    if processes == 1 or split_point(stages) is None:
+        return False
+    if processes == 2:
+        return True
+    if (os.cpu_count() or 1) < 2 or multiprocessing.current_process().daemon:
+        return False  # a daemonic process is a worker of a pool (Dask) that owns the cores
+    try:
+        return os.path.getsize(path) >= SPLIT_MIN_BYTES
+    except OSError:
+        return False
+
+
+# -- wire format ------------------------------------------------------------------------------
+def pack(records: list) -> tuple:
+    """A chunk as columns: packet fields, joined byte strings with their lengths, and the blocks."""
+    packets, blocks = [], []
+    for i, r in enumerate(records):
+        if r.__class__ is Packet:
+            packets.append(r)
+        else:
+            blocks.append((i, r))
+    heads = [p.head for p in packets]
+    datas = [p.data for p in packets]
+    tails = [p.tail for p in packets]
+    return (
+        array("q", [p.index for p in packets]),
+        [p.ts for p in packets],
+        array("q", [p.wirelen for p in packets]),
+        array("i", [p.linktype for p in packets]),
+        array("q", map(len, heads)),
+        b"".join(heads),
+        array("q", map(len, datas)),
+        b"".join(datas),
+        array("q", map(len, tails)),
+        b"".join(tails),
+        blocks,
+    )
+
+
+def unpack(columns: tuple) -> list:
+    """The records `pack` took apart, in their order."""
+    index, ts, wirelen, linktype, head_lens, heads, data_lens, datas, tail_lens, tails, blocks = columns
+    records = []
+    append = records.append
+    h = d = t = 0
+    for i in range(len(index)):
+        hn, dn, tn = h + head_lens[i], d + data_lens[i], t + tail_lens[i]
+        append(Packet(index[i], ts[i], datas[d:dn], wirelen[i], linktype[i], heads[h:hn], tails[t:tn]))
+        h, d, t = hn, dn, tn
+    for i, block in blocks:
+        records.insert(i, block)
+    return records
+
+
+# -- the child --------------------------------------------------------------------------------
+CHILD_MAIN = "import sys; from pktmask_nb.split import child_main; child_main(*map(int, sys.argv[1:]))"
+
+
+def child_main(chunks_fd: int, results_fd: int) -> None:
+    """Entry point of the child process: the two pipe ends it was given."""
+    _child(Connection(chunks_fd, writable=False), Connection(results_fd, readable=False))
+
+
+def _child(chunks: Connection, results: Connection) -> None:
+    """Run stages[split:] of the config received on the chunks received, and write them."""
+    from .api import _Discard
+    from .capture import CaptureWriter
+    from .stages import build_stages
+
+    writer = output = None
+    try:
+        config, output, split = chunks.recv()
+        stages = build_stages(config)[split:]
+        writer = CaptureWriter(output) if output is not None else _Discard()
+        with relaxed_gc():
+            while True:
+                message = chunks.recv()
+                if message is None:  # the reader side failed: leave nothing behind
+                    raise _Aborted
+                number, flushing, columns = message
+                records, stage_seconds = run_stages(stages, unpack(columns), flushing)
+                t0 = time.perf_counter()
+                if records:
+                    writer.write(records)
+                write_seconds = time.perf_counter() - t0
+                results.send(
+                    (
+                        "chunk",
+                        number,
+                        bool(records),
+                        stage_seconds,
+                        write_seconds,
+                        *packet_bytes(records),
+                        current_rss(),
+                    )
+                )
+                if flushing:
+                    break
+        if output is not None:
+            writer.commit()
+        stats = {s.name: s.stats() for s in stages}
+        tables = {name: rows for s in stages for name, rows in s.tables().items()}
+        results.send(("done", stats, tables, writer.bytes_written, peak_rss()))
+    except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent
+        if output is not None and writer is not None:
+            writer.abort()
+        if not isinstance(e, _Aborted | EOFError):
+            try:
+                results.send(("error", e))
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                results.send(("error", RuntimeError("".join(traceback.format_exception(e)))))
+
+
+class _Aborted(Exception):
+    pass
+
+
+# -- this side --------------------------------------------------------------------------------
+class SplitRun:
+    """Run `stages` with stages[split:] and the writer in a child process.
+
+    After `run`: ``metrics`` (ChunkMetrics per chunk, RSS of both processes),
+    ``stats`` and ``tables`` of the child's stages, ``bytes_written`` and the child's
+    ``child_peak_rss``.
+    """
+
+    def __init__(self, stages: list, config, output, chunk_size: int):
+        self.split = split_point(stages)
+        self.here = stages[: self.split]
+        self.config, self.output, self.chunk_size = config, output, chunk_size
+        self.metrics: list[ChunkMetrics] = []
+        self.stats: dict = {}
+        self.tables: dict = {}
+        self.bytes_written = 0
+        self.child_peak_rss = 0
+        self._pending: dict[int, tuple] = {}
+
+    def run(self, reader, on_chunk=None) -> list[ChunkMetrics]:
+        chunks_r, chunks_w = os.pipe()
+        results_r, results_w = os.pipe()
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD_MAIN, str(chunks_r), str(results_w)], pass_fds=(chunks_r, results_w)
+        )
+        os.close(chunks_r)
+        os.close(results_w)
+        chunks_out, results_in = Connection(chunks_w, readable=False), Connection(results_r, writable=False)
+        self._start = time.perf_counter()
+        try:
+            chunks_out.send((self.config, self.output, self.split))
+            with relaxed_gc():
+                self._feed(reader, chunks_out, results_in, on_chunk)
+                while self._receive(results_in, on_chunk) != "done":
+                    pass
+        except BaseException:
+            with contextlib.suppress(OSError):  # the child may be gone already
+                chunks_out.send(None)
+            raise
+        finally:
+            chunks_out.close()
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a child stuck after an error
+                child.kill()
+                child.wait()
+            results_in.close()
+        return self.metrics
+
+    def _feed(self, reader, chunks_out, results_in, on_chunk) -> None:
+        number, chunks = 0, iter(reader.chunks(self.chunk_size))
+        while True:
+            t0 = time.perf_counter()
+            chunk = next(chunks, None)
+            read_seconds = time.perf_counter() - t0
+            flushing = chunk is None
+            records = [] if flushing else chunk
+            packets_in, bytes_in = packet_bytes(records)
+            records, stage_seconds = run_stages(self.here, records, flushing)
+            self._pending[number] = (packets_in, bytes_in, read_seconds, stage_seconds, reader.position(), flushing)
+            while results_in.poll():
+                self._receive(results_in, on_chunk)
+            try:
+                chunks_out.send((number, flushing, pack(records)))
+            except OSError:  # the child is gone: its error explains why
+                while True:
+                    self._receive(results_in, on_chunk)
+            if flushing:
+                return
+            number += 1
+
+    def _receive(self, results_in, on_chunk) -> str:
+        try:
+            message = results_in.recv()
+        except EOFError:
+            raise RuntimeError("the pipeline's second process ended without a result") from None
+        kind = message[0]
+        if kind == "error":
+            raise message[1]
+        if kind == "done":
+            _, self.stats, self.tables, self.bytes_written, self.child_peak_rss = message
+            return kind
+        _, number, wrote, child_seconds, write_seconds, packets_out, bytes_out, child_rss = message
+        packets_in, bytes_in, read_seconds, stage_seconds, position, flushing = self._pending.pop(number)
+        if flushing and not wrote:
+            return kind
+        metrics = ChunkMetrics(
+            chunk=number,
+            packets_in=packets_in,
+            packets_out=packets_out,
+            bytes_in=bytes_in,
+            bytes_out=bytes_out,
+            read_seconds=read_seconds,
+            stage_seconds={**stage_seconds, **child_seconds},
+            write_seconds=write_seconds,
+            rss_bytes=current_rss() + child_rss,
+            elapsed_seconds=time.perf_counter() - self._start,
+            input_position=position,
+        )
+        self.metrics.append(metrics)
+        if on_chunk is not None:
+            on_chunk(metrics)
+        return kind

@@ -1,0 +1,139 @@
+"""Two processes for one capture (pktmask_nb.split): the same output, reports and errors as one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from captures import epb, frame, idb, pcap, shb, spb
+from conftest import DATA
+
+import pktmask_nb
+from pktmask_nb import Config
+from pktmask_nb.config import AnonymizeConfig
+from pktmask_nb.errors import TruncatedFile, UsageError
+from pktmask_nb.record import Block, Packet
+from pktmask_nb.split import SplitRun, pack, should_split, unpack
+from pktmask_nb.stages import build_stages
+
+KEY = bytes(range(32))
+
+
+def config(processes, chunk_size=5, stages=("dedup", "anonymize", "mask")):
+    return Config(stages=stages, chunk_size=chunk_size, anonymize=AnonymizeConfig(key=KEY), processes=processes)
+
+
+def both(tmp_path, src, **options):
+    """Run `src` in one process and in two; the two results and outputs."""
+    runs = []
+    for processes in (1, 2):
+        out = tmp_path / f"p{processes}{''.join(src.suffixes).replace('.gz', '')}"
+        seen = []
+        result = pktmask_nb.run(src, out, config(processes, **options), on_chunk=seen.append)
+        assert result.processes == processes
+        assert seen == result.chunks
+        runs.append((result, out.read_bytes()))
+    return runs
+
+
+def assert_same(one, two):
+    (r1, b1), (r2, b2) = one, two
+    assert b1 == b2
+    assert r1.stages == r2.stages
+    assert r1.tables == r2.tables
+    assert (r1.packets_in, r1.packets_out, r1.bytes_read, r1.bytes_written) == (
+        r2.packets_in,
+        r2.packets_out,
+        r2.bytes_read,
+        r2.bytes_written,
+    )
+    assert [(m.chunk, m.packets_in, m.packets_out, m.bytes_in, m.bytes_out) for m in r1.chunks] == [
+        (m.chunk, m.packets_in, m.packets_out, m.bytes_in, m.bytes_out) for m in r2.chunks
+    ]
+    assert set(r2.chunks[0].stage_seconds) == set(r1.chunks[0].stage_seconds)
+
+
+def test_two_processes_write_what_one_writes_on_every_shared_capture(shared_capture, tmp_path):
+    assert_same(*both(tmp_path, shared_capture, chunk_size=7))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.pcap*")))
+@pytest.mark.parametrize("stages", [("dedup",), ("dedup", "anonymize"), ("mask",)])
+def test_two_processes_on_the_bundled_samples(tmp_path, name, stages):
+    assert_same(*both(tmp_path, DATA / name, chunk_size=16, stages=stages))
+
+
+def test_pack_round_trip_keeps_blocks_order_and_every_field():
+    records = [
+        Block(0x0A0D0D0A, b"shb", "<"),
+        Packet(1, 10, b"abc", 70, 1, b"H1", b"T1"),
+        Block(1, b"idb", "<"),
+        Packet(2, None, bytearray(b"\x00\x01"), 2, 101, b"", b""),
+        Packet(3, 2**62, b"", 0, 1, b"head", b""),
+        Block(5, b"isb", ">"),
+    ]
+    back = unpack(pack(records))
+    assert [type(r) for r in back] == [type(r) for r in records]
+    for a, b in zip(records, back):
+        if isinstance(a, Packet):
+            assert (a.index, a.ts, bytes(a.data), a.wirelen, a.linktype, a.head, a.tail) == (
+                b.index,
+                b.ts,
+                b.data,
+                b.wirelen,
+                b.linktype,
+                b.head,
+                b.tail,
+            )
+        else:
+            assert (a.kind, a.raw, a.order) == (b.kind, b.raw, b.order)
+
+
+def test_pcapng_with_simple_packets_and_two_sections(tmp_path):
+    src = tmp_path / "in.pcapng"
+    src.write_bytes(shb() + idb() + epb(frame(1), ts=5) + spb(frame(2)) + shb() + idb(linktype=101) + epb(frame(3)))
+    assert_same(*both(tmp_path, src, chunk_size=1))
+
+
+def test_an_error_while_reading_leaves_no_output(tmp_path):
+    src = tmp_path / "in.pcap"
+    src.write_bytes(pcap([frame(i) for i in range(50)])[:-7])
+    out = tmp_path / "out" / "o.pcap"
+    out.parent.mkdir()
+    with pytest.raises(TruncatedFile, match="ends inside the last record"):
+        pktmask_nb.run(src, out, config(2))
+    assert os.listdir(out.parent) == []
+
+
+def test_an_error_in_the_second_process_is_raised_here_with_its_file(tmp_path):
+    src = tmp_path / "in.pcap"
+    src.write_bytes(pcap([frame(i) for i in range(20)]))
+    missing = tmp_path / "no-such-directory" / "o.pcap"
+    cfg = config(2)
+    with pktmask_nb.capture.open_capture(src) as reader, pytest.raises(UsageError) as error:
+        SplitRun(build_stages(cfg), cfg, str(missing), cfg.chunk_size).run(reader)
+    assert "output directory does not exist" in str(error.value)
+    assert str(missing.parent) in str(error.value)
+
+
+def test_automatic_choice():
+    stages = build_stages(config(None))
+    small = str(DATA / "tls_http.pcap")
+    assert not should_split(None, small, stages)
+    assert should_split(2, small, stages)
+    assert not should_split(1, small, stages)
+    assert not should_split(2, small, [])  # nothing to hand over
+
+
+def test_cli_processes_option(tmp_path):
+    src = DATA / "duplicates.pcap"
+    outs = []
+    for processes in ("1", "2"):
+        out = tmp_path / f"o{processes}.pcap"
+        cmd = [sys.executable, "-m", "pktmask_nb.cli", "run", str(src), "-o", str(out), "--key", KEY.hex()]
+        done = subprocess.run([*cmd, "--processes", processes, "-q"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
