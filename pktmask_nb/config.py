@@ -70,10 +70,14 @@ class AnonymizeConfig:
         ``"special"`` leaves loopback, multicast, broadcast, unspecified and link-local
         addresses unchanged (and maps no other address into them); ``"none"`` is pure
         Crypto-PAn.
+    preserve_class : bool
+        Also map the private ranges (RFC 1918, RFC 4193 unique local) onto themselves, so a
+        private address stays private; the mapping stays one-to-one and prefix-preserving.
     """
 
     key: bytes | None = field(default=None, repr=False)
     keep: str = "special"
+    preserve_class: bool = False
 
     def __post_init__(self):
         if self.key is not None:

@@ -9,12 +9,13 @@ import sys
 from functools import cache
 
 import pytest
-from conftest import SHARED_CAPTURES, missing
+from conftest import DATA, SHARED_CAPTURES, missing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tshark import CHECKSUM_PREFS, fields
 
 from pktmask_nb.anon import AddressMapper
+from pktmask_nb.anon.ranges import PRIVATE_IPV4, PRIVATE_IPV6
 from pktmask_nb.api import run
 from pktmask_nb.config import AnonymizeConfig, Config
 
@@ -196,3 +197,31 @@ def test_fast_path_and_general_path_agree(shared_capture):
                 out += [bytes(r.data) for r in stage.process(chunk) if r.__class__ is Packet]
         results.append((out, stage.stats(), stage.tables()))
     assert results[0] == results[1]
+
+
+def test_cli_class_preservation_keeps_private_addresses_private(tmp_path):
+    """--anon-preserve-class: every private address of the samples maps to a private one, and
+    only private ones do; without it, the same key moves private addresses out."""
+    import ipaddress
+
+    def mapping(*extra):
+        csv_path = tmp_path / f"mapping{len(extra)}.csv"
+        cmd = [sys.executable, "-m", "pktmask_nb.cli", "run", str(DATA), "-o", str(tmp_path / f"out{len(extra)}"),
+               "--stages", "anonymize", "--key", KEY.hex(), "--mapping-out", str(csv_path), "-q", *extra]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        with open(csv_path, newline="") as f:
+            return [
+                (ipaddress.ip_address(r["original"]), ipaddress.ip_address(r["anonymized"])) for r in csv.DictReader(f)
+            ]
+
+    networks = [ipaddress.ip_network(n) for n in PRIVATE_IPV4 + PRIVATE_IPV6]
+
+    def is_private(address):
+        return any(address in n for n in networks if n.version == address.version)
+
+    preserved = mapping("--anon-preserve-class")
+    assert sum(is_private(a) for a, _ in preserved) >= 4
+    assert all(is_private(a) == is_private(b) for a, b in preserved)
+    plain = mapping()
+    assert any(is_private(a) and not is_private(b) for a, b in plain)

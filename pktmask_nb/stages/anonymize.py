@@ -86,7 +86,7 @@ class AnonymizeStage:
 
     def __init__(self, config: AnonymizeConfig | None = None):
         self.config = (config or AnonymizeConfig()).with_key()
-        self.mapper = AddressMapper(self.config.key, self.config.keep)
+        self.mapper = AddressMapper(self.config.key, self.config.keep, preserve_class=self.config.preserve_class)
         self.table = AddressTable(self.mapper)
         self._order = 0  # position of the next address field inside the current frame
         self._rewritten = [0] * len(KIND_NAMES)
@@ -307,6 +307,7 @@ class AnonymizeStage:
         """
         return {
             "keep": self.config.keep,
+            "preserve_class": self.config.preserve_class,
             "packets": self.packets,
             "packets_rewritten": self.packets_rewritten,
             "addresses_rewritten": dict(zip(KIND_NAMES, self._rewritten)),
