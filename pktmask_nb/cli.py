@@ -57,6 +57,9 @@ def add_run_parser(commands) -> None:
     p.add_argument("--key", metavar="HEX64", help="Crypto-PAn key as 64 hex digits (default: random per invocation)")
     p.add_argument("--key-file", metavar="F", help="file holding the key (64 hex digits, or 32 raw bytes)")
     p.add_argument("--anon-keep", choices=ANON_KEEP, default="special", help="keep special address ranges, or none")
+    p.add_argument(
+        "--anon-preserve-class", action="store_true", help="private addresses (RFC 1918, RFC 4193) stay private"
+    )
     p.add_argument("--mapping-out", metavar="M.csv", help="write the address mapping as CSV")
     p.add_argument("--keep", action="append", default=[], metavar="WHAT", help="also keep: http-headers")
     p.add_argument("--keep-metadata", action="store_true", help="keep pcapng comments, names and secrets blocks")
@@ -129,7 +132,7 @@ def config_from_args(args) -> Config:
         on_truncated="warn" if args.allow_truncated else "error",
         keep_metadata=args.keep_metadata,
         dedup=DedupConfig(window_packets=args.dedup_window, window_seconds=args.dedup_seconds, key=args.dedup_key),
-        anonymize=AnonymizeConfig(key=read_key(args), keep=args.anon_keep),
+        anonymize=AnonymizeConfig(key=read_key(args), keep=args.anon_keep, preserve_class=args.anon_preserve_class),
         mask=MaskConfig(keep=keep),
         processes=None if args.processes == "auto" else int(args.processes),
     )
