@@ -78,6 +78,17 @@ def test_every_run_has_the_report_schema_and_consistent_fields(suite):
     assert pipeline["passthrough"]["stages"] == [] and pipeline["full"]["stages"] == ["dedup", "anonymize", "mask"]
     assert pipeline["dedup"]["packets_out"] == capture["packets"] - capture["duplicates"]
     assert pipeline["passthrough"]["output_bytes"] == capture["bytes"]
+    assert {r["processes"] for r in pipeline.values()} == {1}  # automatic: one process below 32 MiB
+
+
+def test_a_run_in_two_processes_reports_the_sum_of_their_peaks(tmp_path):
+    options = BenchOptions(sizes=("1MB",), runs=("full",), cache_dir=tmp_path, processes=2)
+    (run,) = run_suite(options, log=lambda line: None)["runs"]
+    assert run["processes"] == 2 and run["rss_source"] == "vmhwm-sum"
+    # seen from outside, the peak is that of the larger process; the pipeline adds both
+    assert run["peak_rss_bytes"] == run["counted_peak_rss_bytes"] > run["process_peak_rss_bytes"]
+    # rchar also counts the pipe between the two processes and the second interpreter's start-up
+    assert run["counted_bytes_read"] == run["input_bytes"] < run["bytes_read"]
 
 
 def test_our_runs_read_the_input_once_and_write_the_output_once(suite):

@@ -60,7 +60,8 @@ def run_baseline(input, output, config: Config | None = None) -> dict:
     -------
     dict
         ``seconds``, ``packets_in``, ``packets_out``, ``bytes_read`` and ``bytes_written``
-        (summed over every stage's file) and ``stages`` (the stage names in order).
+        (summed over every stage's file), ``stages`` (the stage names in order) and
+        ``processes`` (1: it never starts a second one).
     """
     start = time.perf_counter()
     stages = build_stages(config or Config())
@@ -91,4 +92,5 @@ def run_baseline(input, output, config: Config | None = None) -> dict:
         "bytes_read": read_total,
         "bytes_written": written_total,
         "stages": [s.name for s in stages],
+        "processes": 1,
     }

@@ -1,7 +1,7 @@
 """The measured side of a benchmark run: ``python -m pktmask_nb.bench.child JOB`` runs one job and prints JSON.
 
 The job (JSON) names the implementation (``"pipeline"``: `pktmask_nb.run`; ``"baseline"``:
-`run_baseline`), input, output, stages, Crypto-PAn key and chunk size. Everything the run
+`run_baseline`), input, output, stages, Crypto-PAn key, chunk size and processes. Everything the run
 needs is imported and built before the clock starts; around the run itself this process
 takes the deltas of its wall and CPU time and of ``/proc/self/io`` (``rchar``/``wchar``), so
 the bytes it reports are those the run moved, without the interpreter's start-up. (Both CPU
@@ -51,6 +51,7 @@ def run_job(job: dict, config: Config) -> dict:
         "bytes_read": result.bytes_read,
         "bytes_written": result.bytes_written,
         "peak_rss_bytes": result.peak_rss_bytes,
+        "processes": result.processes,
     }
 
 
@@ -66,6 +67,7 @@ def main(argv: list[str]) -> None:
         stages=tuple(job["stages"]),
         chunk_size=job["chunk_size"],
         anonymize=AnonymizeConfig(key=bytes.fromhex(job["key"])),
+        processes=job["processes"],
     )
     warm_up(config)
     io_before, cpu_before = read_proc_io(), cpu_time()

@@ -36,6 +36,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pick", choices=("median", "best"), default="median", help="which of the N to report (default %(default)s)"
     )
+    p.add_argument(
+        "--processes",
+        choices=("1", "2", "auto"),
+        default="auto",
+        help="processes of the streaming runs, as for run (default %(default)s)",
+    )
     p.add_argument("--no-external", action="store_true", help="skip tcprewrite, editcap and cat")
     p.add_argument("--no-baseline-impl", action="store_true", help="skip the whole-file stage-by-stage baseline")
     p.add_argument("--note", help="a note stored in the JSON")
@@ -61,6 +67,7 @@ def options_from_args(args):
         seed=args.seed,
         repeat=args.repeat,
         pick=args.pick,
+        processes=None if args.processes == "auto" else int(args.processes),
     )
 
 
@@ -79,6 +86,7 @@ def command_line(args) -> str:
     if args.runs:
         words += ["--runs", ",".join(split(args.runs))]
     words += ["--seed", str(args.seed), "--repeat", str(args.repeat), "--pick", args.pick]
+    words += ["--processes", args.processes]
     if args.cache_dir != DEFAULT_CACHE:
         words += ["--cache-dir", args.cache_dir]
     for flag, value in (("--no-external", args.no_external), ("--no-baseline-impl", args.no_baseline_impl)):

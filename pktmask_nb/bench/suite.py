@@ -35,6 +35,7 @@ BENCH_TOOL = "pktmask_nb"
 BENCH_KEY = bytes(range(32))  # a fixed Crypto-PAn key: every run and the baseline map addresses alike
 TCPREWRITE_SEED, EDITCAP_WINDOW = 42, 100
 PICKS = ("median", "best")
+RSS_VMHWM_SUM = "vmhwm-sum"  # a run in two processes: the sum of their peaks, as RunResult reports it
 BASELINE_MEMORY_FACTOR = 4  # the baseline holds the capture as records (about 3x its size at 100 MB)
 
 
@@ -58,6 +59,8 @@ class BenchOptions:
         The repetition with the median (lower middle for an even count) or the lowest seconds.
     chunk_size : int
         Packets per chunk of the streaming runs.
+    processes : {None, 1, 2}
+        `Config.processes` of the streaming runs (None: automatic, as users get it).
     gnu_time : str or None
         GNU time's path, ``"auto"``, or None for the rusage fallback (see `measure`).
     """
@@ -69,6 +72,7 @@ class BenchOptions:
     repeat: int = 1
     pick: str = "median"
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    processes: int | None = None
     gnu_time: str | None = field(default="auto", repr=False)
 
     def __post_init__(self):
@@ -82,6 +86,8 @@ class BenchOptions:
             raise UsageError("give at least one size and one run")
         if self.repeat < 1:
             raise UsageError("--repeat must be >= 1")
+        if self.processes not in (None, 1, 2):
+            raise UsageError(f"processes must be 1, 2 or automatic, not {self.processes!r}")
         if self.pick not in PICKS:
             raise UsageError(f"pick must be one of {', '.join(PICKS)}, not {self.pick!r}")
 
@@ -135,7 +141,7 @@ def prepare_capture(options: BenchOptions, label: str) -> Capture:
     return Capture(label, path, path.stat().st_size, sidecar["packets"])
 
 
-def child_command(impl: str, capture: Capture, output: Path, stages, chunk_size: int) -> list[str]:
+def child_command(impl: str, capture: Capture, output: Path, stages, options: BenchOptions) -> list[str]:
     """The command of one of our runs: `pktmask_nb.bench.child` with its job as JSON."""
     job = {
         "impl": impl,
@@ -143,7 +149,8 @@ def child_command(impl: str, capture: Capture, output: Path, stages, chunk_size:
         "output": str(output),
         "stages": list(stages),
         "key": BENCH_KEY.hex(),
-        "chunk_size": chunk_size,
+        "chunk_size": options.chunk_size,
+        "processes": options.processes,
     }
     return [sys.executable, "-m", "pktmask_nb.bench.child", json.dumps(job)]
 
@@ -185,19 +192,22 @@ def make_row(head: dict, capture: Capture, m: Measurement, inside: dict | None, 
             "run",
         )
     seconds = sig(seconds)
+    peak, rss_source = m.peak_rss_bytes, m.rss_source
+    if counted.get("processes", 1) > 1:  # from outside: the larger process only; the pipeline sums both
+        peak, rss_source = counted["peak_rss_bytes"], RSS_VMHWM_SUM
     return {
         **head,
         "size_label": capture.label,
         "input_bytes": capture.bytes,
         "packets": capture.packets,
         "seconds": seconds,
-        "peak_rss_bytes": m.peak_rss_bytes,
+        "peak_rss_bytes": peak,
         "packets_per_second": sig(capture.packets / seconds),
         "mb_per_second": sig(capture.bytes / 1e6 / seconds),
         "bytes_read": io["rchar"],
         "bytes_written": io["wchar"],
         "cpu_percent": sig(100 * cpu / seconds),
-        "memory_efficiency": sig(capture.bytes / m.peak_rss_bytes),
+        "memory_efficiency": sig(capture.bytes / peak),
         "output_bytes": output.stat().st_size,
         "packets_out": counted.get("packets_out"),
         "cpu_seconds": sig(cpu),
@@ -208,7 +218,9 @@ def make_row(head: dict, capture: Capture, m: Measurement, inside: dict | None, 
         "process_seconds": sig(m.seconds),
         "process_bytes_read": m.rchar,
         "process_bytes_written": m.wchar,
-        "rss_source": m.rss_source,
+        "rss_source": rss_source,
+        "process_peak_rss_bytes": m.peak_rss_bytes,
+        "processes": counted.get("processes"),
     }
 
 
@@ -227,7 +239,7 @@ def measure_ours(options: BenchOptions, tool: str, name: str, capture: Capture, 
     stages = PIPELINE_RUNS[name]
     output = output_path(work, tool, name)
     impl = "baseline" if tool == "baseline" else "pipeline"
-    cmd = child_command(impl, capture, output, stages, options.chunk_size)
+    cmd = child_command(impl, capture, output, stages, options)
     rows = []
     for _ in range(options.repeat):
         try:
@@ -319,7 +331,10 @@ DEFINITIONS = {
     "the run inside the child; external tools: /proc/<pid>/io of the whole process",
     "process_*": "the whole child process seen from outside (interpreter start-up and imports included)",
     "counted_*": "the pipeline's (or baseline's) own counters (peak RSS: RunResult.peak_rss_bytes)",
-    "peak_rss_bytes": "the whole child process (interpreter included), see rss_source",
+    "peak_rss_bytes": "the whole child process (interpreter included), see rss_source; a run in two processes "
+    "(processes: 2): the sum of both peaks (rss_source vmhwm-sum), process_peak_rss_bytes the larger one",
+    "processes": "pktmask_nb runs: 1, or 2 when the pipeline ran its last stage and the writer in a second process; "
+    "then bytes_read and bytes_written also count the pipe between the two and the second interpreter's start-up",
     "cpu_percent": "100 * cpu_seconds / seconds, over the same span as seconds",
     "memory_efficiency": "input_bytes / peak_rss_bytes",
 }
@@ -352,6 +367,7 @@ def run_suite(options: BenchOptions, log: Callable[[str], None] | None = None) -
         "seed": options.seed,
         "anonymize_key": BENCH_KEY.hex(),
         "chunk_size": options.chunk_size,
+        "processes": "auto" if options.processes is None else options.processes,
         "repeat": options.repeat,
         "pick": options.pick,
         "cache_dir": str(options.cache_dir),
