@@ -32,7 +32,14 @@ from scapy.all import (  # noqa: E402
     ICMPv6DestUnreach,
     ICMPv6EchoRequest,
     ICMPv6ND_NS,
+    IPOption_LSRR,
+    IPOption_RR,
+    IPOption_SSRR,
+    IPOption_Timestamp,
     IPv6,
+    IPv6ExtHdrHopByHop,
+    IPv6ExtHdrRouting,
+    IPv6ExtHdrSegmentRouting,
     Loopback,
     PPPoE,
     Raw,
@@ -412,3 +419,49 @@ def test_vectorized_chunk_writes_what_the_general_path_writes(specs):
         frames.append(bytes(buf[:cut]))
     fast, general = both_paths(frames)
     assert fast == general
+
+
+@pytest.mark.parametrize(
+    ("frame", "inside"),
+    [
+        (ETH / IP(src=A4, dst=B4, options=[IPOption_RR(routers=[C4, D4])]) / UDP() / Raw(b"rr"), (C4, D4)),
+        (ETH / IP(src=A4, dst=B4, options=[IPOption_LSRR(routers=[C4, D4])]) / TCP() / Raw(b"lsrr"), (C4, D4)),
+        (ETH / IP(src=A4, dst=B4, options=[IPOption_SSRR(routers=[C4, D4])]) / UDP() / Raw(b"ssrr"), (C4, D4)),
+        (
+            ETH
+            / IP(src=A4, dst=B4, options=[IPOption_Timestamp(flg=1, internet_address=C4, timestamp=7)])
+            / UDP()
+            / Raw(b"ts"),
+            (C4,),
+        ),
+        (ETH / IPv6(src=A6, dst=B6) / IPv6ExtHdrRouting(addresses=[C6, D6]) / UDP() / Raw(b"rh0"), (C6, D6)),
+        (
+            ETH / IPv6(src=A6, dst=B6) / IPv6ExtHdrRouting(addresses=[C6, D6], segleft=0) / TCP() / Raw(b"rh0-done"),
+            (C6, D6),
+        ),
+        (ETH / IPv6(src=A6, dst=B6) / IPv6ExtHdrSegmentRouting(addresses=[C6, D6]) / UDP() / Raw(b"srh"), (C6, D6)),
+        (
+            ETH / IPv6(src=A6, dst=B6) / IPv6ExtHdrHopByHop() / IPv6ExtHdrRouting(addresses=[C6]) / UDP() / Raw(b"hbh"),
+            (C6,),
+        ),
+    ],
+    ids=[
+        "ipv4-record-route",
+        "ipv4-lsrr",
+        "ipv4-ssrr",
+        "ipv4-timestamp",
+        "ipv6-rh0",
+        "ipv6-rh0-done",
+        "ipv6-srh",
+        "ipv6-hbh-rh0",
+    ],  # fmt: skip
+)
+def test_addresses_inside_ip_headers_are_rewritten(frame, inside):
+    """Route options and routing headers carry addresses too; a source route's final destination
+    is in the TCP/UDP pseudo-header, so the transport checksum follows it."""
+    original = bytes(frame)
+    stage, (out,) = anonymize([original])
+    assert_rewritten(original, out, [a for a in (A4, B4, A6, B6) if packed(a) in original] + list(inside))
+    assert_checksums_valid(out)
+    counts = stage.stats()["addresses_rewritten"]
+    assert counts["ipv4_option"] + counts["ipv6_routing"] == len(inside)

@@ -51,8 +51,10 @@ KIND_NAMES = (
     "arp",
     "ndp",
     "icmp_redirect",
+    "ipv4_option",
+    "ipv6_routing",
 )
-KIND_ARP, KIND_NDP, KIND_ICMP_REDIRECT = 6, 7, 8
+KIND_ARP, KIND_NDP, KIND_ICMP_REDIRECT, KIND_IPV4_OPTION, KIND_IPV6_ROUTING = 6, 7, 8, 9, 10
 
 ARP_PTYPE_IPV4 = 0x0800  # RFC 826 protocol type for IPv4 (RARP uses the same layout, RFC 903)
 ARP_PTYPE_IPV6 = 0x86DD
@@ -65,6 +67,15 @@ ICMPV6_NDP_TARGETS = {135: (8,), 136: (8,), 137: (8, 24)}  # RFC 4861 §4.3-4.5:
 FAST_MIN_LEN = 14 + 20 + 8
 FAST_UDP_TUNNEL_PORTS = frozenset((UDP_PORT_VXLAN, UDP_PORT_GENEVE, UDP_PORT_GTPU, UDP_PORT_TEREDO))
 UDP_CHECKSUM_NONE = 0
+# Addresses inside IP headers (RFC 791 §3.1, RFC 8200 §4.4, RFC 6275 §6.4, RFC 8754 §2)
+IPV4_OPTION_END, IPV4_OPTION_NOP = 0, 1
+IPV4_RECORD_ROUTE = 7
+IPV4_ROUTE_OPTIONS = frozenset((IPV4_RECORD_ROUTE, 131, 137))  # record route, loose and strict source route
+IPV4_TIMESTAMP_OPTION, IPV4_TIMESTAMP_WITH_ADDRESSES = 68, frozenset((1, 3))
+IPV6_ROUTING = 43
+IPV6_SEGMENT_ROUTING = 4
+IPV6_ROUTING_TYPES = frozenset((0, 2, IPV6_SEGMENT_ROUTING))  # type 0, Mobile IPv6 type 2, segment routing
+IPV6_SKIPPED_EXTENSIONS = frozenset((0, 60, 135, 139, 140, 253, 254))  # hop-by-hop, dest. options, ...
 
 
 class AnonymizeStage:
@@ -241,8 +252,12 @@ class AnonymizeStage:
             kind = (2 if quoted else 1 if index else 0) + (3 if version == 6 else 0)
             size = 4 if version == 4 else 16
             src = offset + (12 if version == 4 else 8)
+            inside, final = (_ipv4_option_addresses if version == 4 else _ipv6_routing_addresses)(data, offset)
             field(data, src, size, kind, index, changes, frame, ts)
-            field(data, src + size, size, kind, index, changes, frame, ts)
+            field(data, src + size, size, kind, index if final is None else -1, changes, frame, ts)
+            in_header = KIND_IPV4_OPTION if version == 4 else KIND_IPV6_ROUTING
+            for at in inside:  # a source route's final destination counts in the pseudo-header
+                field(data, at, size, in_header, index if at == final else -1, changes, frame, ts)
         for offset in layers.arps:
             self._arp(data, offset, changes, frame, ts)
         if layers.transport_offset >= 0 and layers.transport in (IPPROTO_ICMP, IPPROTO_ICMPV6):
@@ -323,3 +338,58 @@ class AnonymizeStage:
     def tables(self) -> dict[str, list[dict]]:
         """``{"mapping": rows}``: see `~pktmask_nb.anon.table.AddressTable.rows`."""
         return {"mapping": self.table.rows()}
+
+
+def _ipv4_option_addresses(data: bytes, offset: int) -> tuple[list[int], int | None]:
+    """Addresses in the options of the IPv4 header at `offset` (route recording, source
+    routes, timestamps with addresses), as far as they were captured.
+
+    Returns their offsets and the offset of the final destination of a source route not yet
+    completed (the destination the TCP/UDP pseudo-header uses, RFC 9293 §3.1), or None.
+    """
+    found, final = [], None
+    pos, end = offset + 20, min(offset + (data[offset] & 0x0F) * 4, len(data))
+    while pos < end:
+        kind = data[pos]
+        if kind == IPV4_OPTION_END:
+            break
+        if kind == IPV4_OPTION_NOP:
+            pos += 1
+            continue
+        if pos + 2 > end or data[pos + 1] < 2:
+            break
+        length = data[pos + 1]
+        stop = min(pos + length, end)
+        if kind in IPV4_ROUTE_OPTIONS:
+            found += range(pos + 3, stop - 3, 4)
+            if kind != IPV4_RECORD_ROUTE and pos + 3 <= stop and data[pos + 2] <= length and length >= 7:
+                final = pos + length - 4 if pos + length <= end else None
+        elif (
+            kind == IPV4_TIMESTAMP_OPTION and pos + 4 <= stop and data[pos + 3] & 0x0F in IPV4_TIMESTAMP_WITH_ADDRESSES
+        ):
+            found += range(pos + 4, stop - 3, 8)
+        pos = stop
+    return found, final
+
+
+def _ipv6_routing_addresses(data: bytes, offset: int) -> tuple[list[int], int | None]:
+    """Addresses in routing headers (types 0, 2 and 4) after the IPv6 header at `offset`.
+
+    Returns their offsets and, while segments are left, the offset of the final destination
+    (the pseudo-header's destination, RFC 8200 §8.1), or None.
+    """
+    found, final = [], None
+    if offset + 40 > len(data):
+        return found, final
+    next_header, pos, end = data[offset + 6], offset + 40, len(data)
+    while pos + 8 <= end and (next_header in IPV6_SKIPPED_EXTENSIONS or next_header == IPV6_ROUTING):
+        stop = pos + (data[pos + 1] + 1) * 8
+        kind = data[pos + 2]
+        if next_header == IPV6_ROUTING and kind in IPV6_ROUTING_TYPES:
+            last = stop if kind != IPV6_SEGMENT_ROUTING else min(stop, pos + 8 + 16 * (data[pos + 4] + 1))
+            addresses = range(pos + 8, min(last, end) - 15, 16)
+            found += addresses
+            if data[pos + 3] and addresses and last <= end:  # segments left
+                final = addresses[0] if kind == IPV6_SEGMENT_ROUTING else addresses[-1]
+        next_header, pos = data[pos], stop
+    return found, final
