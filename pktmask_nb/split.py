@@ -25,9 +25,15 @@ import traceback
 from array import array
 from multiprocessing.connection import Connection
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
 from .pipeline import ChunkMetrics, current_rss, packet_bytes, peak_rss, relaxed_gc, run_stages
 from .record import Packet
 
+PIPE_BYTES = 2**20  # /proc/sys/fs/pipe-max-size's default
 SPLIT_MIN_BYTES = 32 * 2**20  # smaller inputs finish before a child has started (~0.5 s)
 SPLIT_STAGES = ("dedup", "anonymize", "mask")
 
@@ -42,13 +48,18 @@ def split_point(stages: list) -> int | None:
 
 
 def should_split(processes: int | None, path: str, stages: list) -> bool:
-    """Whether to use a second process: asked for (2), or automatic (None) on a large input
-    with a second CPU, from a process that may start children."""
-    if processes == 1 or split_point(stages) is None:
+    """Whether to use a second process: asked for (2), or automatic (None) when mask runs on
+    a large input with a second CPU, from a process that may start children.
+
+    Handing a chunk over costs about 3 µs of CPU per packet on both sides together, so only
+    the mask stage (~14 µs per packet) gains from running apart (BENCHMARKS.md).
+    """
+    point = split_point(stages)
+    if processes == 1 or point is None:
         return False
     if processes == 2:
         return True
-    if (os.cpu_count() or 1) < 2 or multiprocessing.current_process().daemon:
+    if stages[point].name != "mask" or (os.cpu_count() or 1) < 2 or multiprocessing.current_process().daemon:
         return False  # a daemonic process is a worker of a pool (Dask) that owns the cores
     try:
         return os.path.getsize(path) >= SPLIT_MIN_BYTES
@@ -57,8 +68,9 @@ def should_split(processes: int | None, path: str, stages: list) -> bool:
 
 
 # -- wire format ------------------------------------------------------------------------------
-def pack(records: list) -> tuple:
-    """A chunk as columns: packet fields, joined byte strings with their lengths, and the blocks."""
+def pack(records: list) -> tuple[tuple, bytes]:
+    """A chunk as columns: packet fields, joined byte strings with their lengths, and the blocks;
+    the joined packet data apart, to go through the pipe without pickling."""
     packets, blocks = [], []
     for i, r in enumerate(records):
         if r.__class__ is Packet:
@@ -76,16 +88,15 @@ def pack(records: list) -> tuple:
         array("q", map(len, heads)),
         b"".join(heads),
         array("q", map(len, datas)),
-        b"".join(datas),
         array("q", map(len, tails)),
         b"".join(tails),
         blocks,
-    )
+    ), b"".join(datas)
 
 
-def unpack(columns: tuple) -> list:
+def unpack(columns: tuple, datas: bytes) -> list:
     """The records `pack` took apart, in their order."""
-    index, ts, wirelen, linktype, head_lens, heads, data_lens, datas, tail_lens, tails, blocks = columns
+    index, ts, wirelen, linktype, head_lens, heads, data_lens, tail_lens, tails, blocks = columns
     records = []
     append = records.append
     h = d = t = 0
@@ -96,6 +107,14 @@ def unpack(columns: tuple) -> list:
     for i, block in blocks:
         records.insert(i, block)
     return records
+
+
+def _widen(fd: int) -> None:
+    """Ask for a pipe buffer of PIPE_BYTES (Linux): fewer wake-ups per chunk."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl else None
+    if set_size is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, set_size, PIPE_BYTES)
 
 
 # -- the child --------------------------------------------------------------------------------
@@ -124,7 +143,7 @@ def _child(chunks: Connection, results: Connection) -> None:
                 if message is None:  # the reader side failed: leave nothing behind
                     raise _Aborted
                 number, flushing, columns = message
-                records, stage_seconds = run_stages(stages, unpack(columns), flushing)
+                records, stage_seconds = run_stages(stages, unpack(columns, chunks.recv_bytes()), flushing)
                 t0 = time.perf_counter()
                 if records:
                     writer.write(records)
@@ -184,6 +203,7 @@ class SplitRun:
     def run(self, reader, on_chunk=None) -> list[ChunkMetrics]:
         chunks_r, chunks_w = os.pipe()
         results_r, results_w = os.pipe()
+        _widen(chunks_w)
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD_MAIN, str(chunks_r), str(results_w)], pass_fds=(chunks_r, results_w)
         )
@@ -225,7 +245,9 @@ class SplitRun:
             while results_in.poll():
                 self._receive(results_in, on_chunk)
             try:
-                chunks_out.send((number, flushing, pack(records)))
+                columns, datas = pack(records)
+                chunks_out.send((number, flushing, columns))
+                chunks_out.send_bytes(datas)
             except OSError:  # the child is gone: its error explains why
                 while True:
                     self._receive(results_in, on_chunk)

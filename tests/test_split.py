@@ -74,7 +74,7 @@ def test_pack_round_trip_keeps_blocks_order_and_every_field():
         Packet(3, 2**62, b"", 0, 1, b"head", b""),
         Block(5, b"isb", ">"),
     ]
-    back = unpack(pack(records))
+    back = unpack(*pack(records))
     assert [type(r) for r in back] == [type(r) for r in records]
     for a, b in zip(records, back):
         if isinstance(a, Packet):
@@ -118,9 +118,17 @@ def test_an_error_in_the_second_process_is_raised_here_with_its_file(tmp_path):
     assert str(missing.parent) in str(error.value)
 
 
-def test_automatic_choice():
+def test_automatic_choice(tmp_path, monkeypatch):
     stages = build_stages(config(None))
     small = str(DATA / "tls_http.pcap")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    big = tmp_path / "big.pcap"
+    with open(big, "wb") as f:
+        f.truncate(64 * 2**20)
+    assert should_split(None, str(big), stages)
+    assert not should_split(None, str(big), build_stages(config(None, stages=("dedup", "anonymize"))))
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert not should_split(None, str(big), stages)
     assert not should_split(None, small, stages)
     assert should_split(2, small, stages)
     assert not should_split(1, small, stages)
