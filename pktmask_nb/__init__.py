@@ -1,13 +1,16 @@
 """pktmask_nb: make packet captures safe to share — dedup, anonymize, mask, in one streaming pass."""
 
 from .api import RunResult, run
+from .audit import AuditReport, audit  # the function shadows the subpackage name on purpose
 from .capture import open_capture
 from .config import Config, DedupConfig
-from .errors import BadMagic, CaptureError, CorruptedFile, PktmaskError, TruncatedFile, UsageError
+from .errors import AuditFailed, BadMagic, CaptureError, CorruptedFile, PktmaskError, TruncatedFile, UsageError
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditFailed",
+    "AuditReport",
     "BadMagic",
     "CaptureError",
     "Config",
@@ -17,6 +20,7 @@ __all__ = [
     "RunResult",
     "TruncatedFile",
     "UsageError",
+    "audit",
     "open_capture",
     "run",
 ]

@@ -58,3 +58,14 @@ class TruncatedFile(CaptureError):
 
 class CorruptedFile(CaptureError):
     """A length or field is impossible (absurd caplen, block length mismatch, bad gzip data)."""
+
+
+class AuditFailed(PktmaskError):
+    """The leak audit (SPEC §8) found something; `report` is its `~pktmask_nb.audit.AuditReport`.
+
+    ``str(error)`` is the one-line summary ``original -> sanitized: N findings (kind n, ...)``.
+    """
+
+    def __init__(self, report):
+        super().__init__(report.summary())
+        self.report = report
