@@ -1,4 +1,4 @@
-"""The ``pktmask-nb`` command line (SPEC §7): exit 0 ok, 1 some files failed, 2 bad usage or input."""
+"""The ``pktmask-nb`` command line (SPEC §7): exit 0 ok, 1 some files failed (audit: findings), 2 bad usage or input."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_run_parser(commands)
+    add_audit_parser(commands)
     add_bench_parser(commands)
     return parser
 
@@ -77,6 +78,51 @@ def add_run_parser(commands) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     p.set_defaults(handler=command_run)
+
+
+def add_audit_parser(commands) -> None:
+    p = commands.add_parser(
+        "audit",
+        help="check a sanitized capture for leaks",
+        description="Leak audit (SPEC §8): original addresses, TLS application data, payloads, pcapng "
+        "metadata. Exit 0 clean, 1 findings, 2 bad usage or input.",
+    )
+    p.add_argument("original", metavar="ORIGINAL", help="the capture before sanitizing")
+    p.add_argument("sanitized", metavar="SANITIZED", help="the sanitized capture")
+    p.add_argument("--anon-keep", choices=ANON_KEEP, default="special", help="special ranges were kept, or none")
+    p.add_argument("--keep", action="append", default=[], metavar="WHAT", help="the run also kept: http-headers")
+    p.add_argument("--json", metavar="R.json", help="write the audit report as JSON")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="findings listed (default %(default)s)")
+    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="packets per chunk (default %(default)s)")
+    p.set_defaults(handler=command_audit)
+
+
+def command_audit(args) -> int:
+    from .audit import audit
+
+    keep = {k.strip() for item in args.keep for k in item.split(",") if k.strip()}
+    MaskConfig(keep=tuple(keep))  # validates the names
+    report = audit(
+        args.original,
+        args.sanitized,
+        keep=args.anon_keep,
+        http_headers="http-headers" in keep,
+        chunk_size=args.chunk_size,
+        limit=args.limit,
+        raise_on_findings=False,
+    )
+    print(report.summary())
+    for finding in report.findings:
+        print(f"  {finding}")
+    if len(report) > len(report.findings):
+        print(f"  ... {len(report) - len(report.findings)} more (--limit)")
+    if args.json:
+        temp = f"{args.json}.part"
+        with open(temp, "w") as f:
+            json.dump(report.to_dict(), f, indent=1)
+            f.write("\n")
+        os.replace(temp, args.json)
+    return EXIT_OK if report.ok else EXIT_SOME_FAILED
 
 
 def add_bench_parser(commands) -> None:

@@ -108,7 +108,7 @@ class AuditReport:
         """One line: ``original -> sanitized: N findings (kind n, ...)`` or ``... : clean``."""
         head = f"{self.original} -> {self.sanitized}"
         if self.ok:
-            return f"{head}: clean ({self.packets} packets, {self.unaudited_bytes} payload bytes unaudited)"
+            return f"{head}: clean ({self.packets} packets, {self.unaudited_bytes} unaudited non-zero payload bytes)"
         kinds = ", ".join(f"{k} {n}" for k, n in self.counts.items() if n)
         return f"{head}: {len(self)} findings ({kinds})"
 
