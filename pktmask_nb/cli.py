@@ -111,6 +111,8 @@ def command_audit(args) -> int:
         limit=args.limit,
         raise_on_findings=False,
     )
+    for message in report.warnings:
+        print(f"pktmask-nb: warning: {message}", file=sys.stderr)
     print(report.summary())
     for finding in report.findings:
         print(f"  {finding}")

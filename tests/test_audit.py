@@ -321,6 +321,16 @@ def test_address_scanner_finds_matches_across_blocks(monkeypatch):
     assert hits == expected and len(expected) == 4
 
 
+def test_truncated_original_is_read_up_to_its_last_whole_record(tmp_path):
+    src = tls_capture(tmp_path)
+    out = sanitize(src, tmp_path / "out.pcap")
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(src.read_bytes()[:-10])
+    report = audit(cut, out)
+    assert report.original_packets == 4 and report.addresses == {"ipv4": 2, "ipv6": 0}
+    assert len(report.warnings) == 1 and "file ends inside the last record" in report.warnings[0]
+
+
 def test_bad_settings_and_inputs(tmp_path):
     src = tls_capture(tmp_path)
     for kwargs in ({"keep": "all"}, {"chunk_size": 0}, {"limit": -1}):

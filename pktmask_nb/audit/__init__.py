@@ -19,9 +19,10 @@ module's names with ``from pktmask_nb.audit import AuditReport``.
 from __future__ import annotations
 
 import os
+import warnings
 from bisect import bisect_right
 
-from ..capture import open_capture
+from ..capture import TruncationWarning, open_capture
 from ..capture.pcapng import PCAPNG_SHB
 from ..config import ANON_KEEP, MAX_CHUNK_SIZE
 from ..errors import AuditFailed, UsageError
@@ -103,8 +104,11 @@ def audit(
         raise UsageError(f"chunk size must be an integer from 1 to {MAX_CHUNK_SIZE}, not {chunk_size!r}")
     if not isinstance(limit, int) or limit < 0:
         raise UsageError(f"audit limit must be a non-negative integer, not {limit!r}")
-    ipv4, ipv6, original_packets = collect(original, keep, chunk_size)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncationWarning)
+        ipv4, ipv6, original_packets = collect(original, keep, chunk_size)
     report = AuditReport(os.fspath(original), os.fspath(sanitized), keep=keep, http_headers=http_headers)
+    report.warnings = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
     report.original_packets = original_packets
     report.addresses = {"ipv4": len(ipv4), "ipv6": len(ipv6)}
     sink = Sink(limit)
@@ -143,8 +147,10 @@ def _pass(path, scanner: AddressScanner, sink: Sink, http: bool, chunk_size: int
                     sink.add(KIND_METADATA, None, pos + at, detail, WHERE_CONTAINER)
                 pos += len(record.raw)
             located = recent + starts
-            for offset, value in scanner.feed(b"".join(parts)):
-                sink.add(KIND_ADDRESS, *_locate(offset, value, located))
+            hits = scanner.feed(b"".join(parts))
+            offsets = [start for start, _ in located] if hits else []
+            for offset, value in hits:
+                sink.add(KIND_ADDRESS, *_locate(offset, value, located, offsets))
             recent = _tail(located)
     payloads.finish()
     return packets
@@ -163,9 +169,9 @@ def _tail(located: list) -> list:
     return kept[::-1]
 
 
-def _locate(offset: int, value: bytes, located: list) -> tuple:
-    """``(frame, offset, detail, where)`` of an address found at file `offset`."""
-    i = bisect_right([start for start, _ in located], offset) - 1
+def _locate(offset: int, value: bytes, located: list, starts: list) -> tuple:
+    """``(frame, offset, detail, where)`` of an address found at file `offset` (`starts`: of `located`)."""
+    i = bisect_right(starts, offset) - 1
     start, record = located[max(i, 0)]
     name = show(value)
     if record.__class__ is not Packet:

@@ -79,6 +79,8 @@ class AuditReport:
     keep, http_headers :
         The settings the audit ran with.
     limit : int
+    warnings : list of str
+        The original ends inside a record: its addresses were read up to the last whole one.
     """
 
     original: str
@@ -94,6 +96,7 @@ class AuditReport:
     keep: str = "special"
     http_headers: bool = False
     limit: int = 100
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
