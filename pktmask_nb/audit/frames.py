@@ -52,30 +52,32 @@ class PayloadAuditor:
     def __init__(self, sink, http: bool):
         self.sink = sink
         self.tcp = TcpAuditor(sink, http)
+        self.frame = self.base = 0  # the current packet's number and the file offset of its data
 
     def packet(self, data, linktype: int, frame: int, base: int) -> None:
         """One frame; `base` is the file offset of ``data[0]``."""
+        self.frame, self.base = frame, base
         layers = dissect(data, linktype)
         n = len(data)
         if layers.status == STATUS_NOT_DISSECTED:
             if linktype in LINKTYPES_WLAN:
                 return self.sink.skip("not_dissected", data)
-            return self.judge(data, 0, n, (), frame, base, "a frame nobody dissects")
+            return self.judge(data, 0, n, (), "a frame nobody dissects")
         start, end = layers.payload_start, layers.payload_end
         if end < n:
-            self.judge(data, end, n, (), frame, base, "bytes after the IP datagram", WHERE_TRAILER)
+            self.judge(data, end, n, (), "bytes after the IP datagram", WHERE_TRAILER)
         transport, whole = layers.transport, layers.status == STATUS_OK and layers.fragment == FRAG_NONE
         if whole and transport == IPPROTO_TCP:
             return self.tcp.segment(data, layers, frame, base)  # SYNs without payload count too
         if start >= end:
             return None
         if whole and transport == IPPROTO_UDP:
-            return self.judge(data, start, end, dtls_marks(data, start, end), frame, base, "a UDP payload")
+            return self.judge(data, start, end, dtls_marks(data, start, end), "a UDP payload")
         if transport in (IPPROTO_ICMP, IPPROTO_ICMPV6) and layers.ips[-1][2]:
-            return self._quoted(data, layers, frame, base)
-        return self.judge(data, start, end, control_marks(data, layers), frame, base, "a zeroed payload")
+            return self._quoted(data, layers)
+        return self.judge(data, start, end, control_marks(data, layers), "a zeroed payload")
 
-    def _quoted(self, data, layers, frame: int, base: int) -> None:
+    def _quoted(self, data, layers) -> None:
         start, end = layers.payload_start, layers.payload_end
         offset, version, _ = layers.ips[-1]
         if version == 4:
@@ -84,12 +86,12 @@ class PayloadAuditor:
             protocol, t, _ = skip_extensions(data, offset + 40, end, data[offset + 6])
         if protocol == IPPROTO_UDP:
             marks = dtls_marks(data, start, end)
-            return self.judge(data, start, end, marks, frame, base, "an ICMP-quoted UDP payload")
+            return self.judge(data, start, end, marks, "an ICMP-quoted UDP payload")
         if protocol == IPPROTO_TCP and t + 8 <= start:
-            return self.tcp.quoted(data, layers, t, frame, base)
-        return self.judge(data, start, end, (), frame, base, "an ICMP-quoted payload")
+            return self.tcp.quoted(data, layers, t, self.frame, self.base)
+        return self.judge(data, start, end, (), "an ICMP-quoted payload")
 
-    def judge(self, data, start: int, end: int, marks, frame: int, base: int, what: str, where=WHERE_PAYLOAD):
+    def judge(self, data, start: int, end: int, marks, what: str, where: str = WHERE_PAYLOAD) -> None:
         """Report non-zero bytes of ``data[start:end]`` outside the ALLOW `marks` ``(a, b, kind)``."""
         part = data[start:end]
         if part.count(0) == len(part):
@@ -113,7 +115,7 @@ class PayloadAuditor:
         for kind, (first, nonzero) in found.items():
             text = "a TLS application-data body" if kind == KIND_TLS_APP_DATA else what
             self.sink.nonzero_bytes += nonzero
-            self.sink.add(kind, frame, base + first, f"{nonzero} non-zero bytes in {text}", where)
+            self.sink.add(kind, self.frame, self.base + first, f"{nonzero} non-zero bytes in {text}", where)
 
     def finish(self) -> None:
         self.tcp.finish()

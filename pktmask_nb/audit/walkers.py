@@ -1,7 +1,7 @@
 """What the audit allows to be non-zero in a TCP direction of the sanitized file (SPEC §6).
 
 Each walker reads in-order stream bytes of the *sanitized* file and marks, on its
-`~pktmask_nb.audit.tcp.Direction`, the ranges that may be non-zero (`allow`) and the TLS
+`~pktmask_nb.audit.stream.Direction`, the ranges that may be non-zero (`allow`) and the TLS
 application-data bodies (`app`); everything else must be zero. ``feed`` returns how many
 trailing bytes it cannot judge yet. Zeros always pass: where mask gave up (fail closed),
 the audit reads zeros as the end of the structure, and requires zeros from there on.
@@ -31,7 +31,6 @@ SSL2_HELLO_TYPES = frozenset((1, 2, 4))  # client hello, client master key, serv
 SSL2_ENCRYPTING = frozenset((2, 4))  # after these, the direction's SSLv2 records are encrypted
 PG_SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"  # PostgreSQL: length 8, code 80877103
 PG_SSL_YES = 0x53  # "S"
-TEXT_FIRST = frozenset(range(0x21, 0x7F))
 STARTTLS_LINE_MAX = 128
 STATUS_TOKEN = re.compile(rb"\d{3}[ -]?|\+OK|-ERR|[^ \0]{0,16} (?:" + b"|".join(IMAP_STATUS) + rb")", re.IGNORECASE)
 
