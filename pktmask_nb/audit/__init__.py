@@ -95,8 +95,9 @@ def audit(
     Frame numbers and byte offsets refer to the sanitized file (decompressed if gzip).
     A 4-byte match can be chance in a large file: address findings say whether they sit
     in an address field (``where="address-field"``, certain) or elsewhere. TCP payload is
-    judged per direction from its SYN only; what cannot be judged (no SYN, after a gap or
-    reordering, old retransmissions) is counted in ``unaudited_bytes``, never guessed.
+    judged per direction from its SYN only, reordered segments within a bounded buffer;
+    what cannot be judged (no SYN, the buffer full, old retransmissions) is counted in
+    ``unaudited_bytes``, never guessed.
     """
     if keep not in ANON_KEEP:
         raise UsageError(f"audit keep must be one of {ANON_KEEP}, not {keep!r}")

@@ -66,11 +66,14 @@ class AuditReport:
         Non-zero payload bytes the audit could not judge (zero bytes always pass; see
         ``unaudited`` for why).
     unaudited : dict
-        Those bytes by reason: ``no_syn`` (TCP direction seen without its SYN), ``gap``
-        (after a gap or reordering), ``before_start``, ``forgotten`` (a retransmission older
-        than the decisions remembered), ``undecided`` (a retransmission of bytes not decided
-        yet), ``quoted`` (ICMP-quoted TCP bytes of an unknown stream), ``evicted`` (flow
-        table full), ``not_dissected`` (802.11 and radiotap frames).
+        Those bytes by reason: ``no_syn`` (a TCP direction seen without its SYN), ``held``
+        (the reorder buffer shared by all directions was full: the rest of the direction),
+        ``stopped`` (later bytes of such a direction), ``peer_unknown`` (reading on needs the
+        other direction, which is not audited: a STARTTLS, SSLRequest or HEAD not seen),
+        ``before_start``, ``forgotten`` (a retransmission older than the decisions
+        remembered), ``undecided`` (a copy of bytes not decided yet), ``quoted`` (ICMP-quoted
+        TCP bytes of a stream not audited), ``evicted`` (flow table full, 4-tuple reused),
+        ``not_dissected`` (802.11 and radiotap frames, whose headers mask keeps).
     packets : int
         Packets of the sanitized file.
     original_packets : int
