@@ -188,7 +188,7 @@ def test_digest_index_spills_into_runs_and_still_finds_everything():
     fresh = rng.integers(0, 2**63, size=(1000, 2), dtype=np.uint64)
     assert not index.add(fresh.tobytes()).any()
     bytes_per_entry = (index.nbytes - 2 * 8 * 2 * YOUNG_MAX) / len(index)
-    assert bytes_per_entry <= 16.5
+    assert bytes_per_entry <= 20  # 16 in the runs, at most 4 in their directories
 
 
 def test_digest_index_tells_digests_with_equal_high_halves_apart():

@@ -83,7 +83,7 @@ class TopDuplicates:
 class DedupStage:
     """Drop repeated frames (SPEC §4).
 
-    Whole-file scope keeps a `DigestIndex` of 128-bit digests (about 16 bytes per unique
+    Whole-file scope keeps a `DigestIndex` of 128-bit digests (16 to 20 bytes per unique
     frame). With a window, a frame is a duplicate only if an identical frame was seen
     among the previous ``window_packets`` frames and/or at most ``window_seconds`` earlier
     (every frame seen counts, kept or not, as in ``editcap -D``), and memory is bounded
