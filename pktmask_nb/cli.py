@@ -72,8 +72,8 @@ def add_run_parser(commands) -> None:
         "--processes",
         choices=("1", "2", "auto"),
         default="auto",
-        help="per file: 2 runs the last stage and the writer in a second process (auto: when mask runs on an "
-        "input of 32 MiB or more and the machine has two CPUs)",
+        help="per file: 2 runs the last stage and the writer in a second process (auto: when mask runs after "
+        "another stage on an input of 32 MiB or more and the machine has two CPUs)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")

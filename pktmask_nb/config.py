@@ -160,8 +160,8 @@ class Config:
     processes : {None, 1, 2}
         2 runs the last stage (mask, when it runs) and the writer in a second process while
         this one reads and runs the stages before it; 1 never does; None (automatic) does
-        when mask runs on an input of 32 MiB or more and the machine has a second CPU. The
-        output is the same either way.
+        when mask runs after another stage on an input of 32 MiB or more and the machine has
+        a second CPU. The output is the same either way.
     """
 
     stages: tuple[str, ...] = STAGE_ORDER

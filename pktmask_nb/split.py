@@ -48,18 +48,22 @@ def split_point(stages: list) -> int | None:
 
 
 def should_split(processes: int | None, path: str, stages: list) -> bool:
-    """Whether to use a second process: asked for (2), or automatic (None) when mask runs on
-    a large input with a second CPU, from a process that may start children.
+    """Whether to use a second process: asked for (2), or automatic (None) when mask runs
+    after another stage on a large input with a second CPU, from a process that may start
+    children.
 
-    Handing a chunk over costs about 3 µs of CPU per packet on both sides together, so only
-    the mask stage (~14 µs per packet) gains from running apart (BENCHMARKS.md).
+    Handing a chunk over costs about 3 µs of CPU per packet on both sides together. Measured
+    on 1 GB (BENCHMARKS.md), only dedup + anonymize here and mask in the child gains (24.1 s
+    → 20.3 s); mask alone (18.2 → 21.5 s) and dedup alone (4.7 → 7.2 s) lose.
     """
     point = split_point(stages)
     if processes == 1 or point is None:
         return False
     if processes == 2:
         return True
-    if stages[point].name != "mask" or (os.cpu_count() or 1) < 2 or multiprocessing.current_process().daemon:
+    if point == 0 or stages[point].name != "mask":
+        return False
+    if (os.cpu_count() or 1) < 2 or multiprocessing.current_process().daemon:
         return False  # a daemonic process is a worker of a pool (Dask) that owns the cores
     try:
         return os.path.getsize(path) >= SPLIT_MIN_BYTES

@@ -127,6 +127,8 @@ def test_automatic_choice(tmp_path, monkeypatch):
         f.truncate(64 * 2**20)
     assert should_split(None, str(big), stages)
     assert not should_split(None, str(big), build_stages(config(None, stages=("dedup", "anonymize"))))
+    assert not should_split(None, str(big), build_stages(config(None, stages=("mask",))))
+    assert should_split(None, str(big), build_stages(config(None, stages=("anonymize", "mask"))))
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert not should_split(None, str(big), stages)
     assert not should_split(None, small, stages)
