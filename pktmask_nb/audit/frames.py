@@ -20,8 +20,8 @@ from ..proto.dissect import (
     IPPROTO_UDP,
     STATUS_NOT_DISSECTED,
     STATUS_OK,
+    carried,
     dissect,
-    skip_extensions,
 )
 from .report import KIND_PAYLOAD, KIND_TLS_APP_DATA, WHERE_PAYLOAD, WHERE_TRAILER
 from .stream import ALLOW, APP
@@ -80,10 +80,7 @@ class PayloadAuditor:
     def _quoted(self, data, layers) -> None:
         start, end = layers.payload_start, layers.payload_end
         offset, version, _ = layers.ips[-1]
-        if version == 4:
-            protocol, t = data[offset + 9], offset + (data[offset] & 0x0F) * 4
-        else:
-            protocol, t, _ = skip_extensions(data, offset + 40, end, data[offset + 6])
+        protocol, t = carried(data, offset, version, end)
         if protocol == IPPROTO_UDP:
             marks = dtls_marks(data, start, end)
             return self.judge(data, start, end, marks, "an ICMP-quoted UDP payload")

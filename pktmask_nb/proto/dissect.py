@@ -268,6 +268,15 @@ def skip_extensions(data, pos: int, end: int, next_header: int) -> tuple[int, in
     return next_header, pos, fragment
 
 
+def carried(data, offset: int, version: int, end: int) -> tuple[int, int]:
+    """What the IP header at `offset` carries: ``(protocol, offset)``, IPv6 extension headers
+    skipped (for a header quoted in an ICMP error, whose datagram `dissect` does not follow)."""
+    if version == 4:
+        return data[offset + 9], offset + (data[offset] & 0x0F) * 4
+    protocol, start, _ = skip_extensions(data, offset + 40, end, data[offset + 6])
+    return protocol, start
+
+
 def _payload(data, offset, end, wire_end, protocol, ip_index, fragment, layers: Layers, depth) -> None:
     """Dissect what an IP header at `ip_index` carries: protocol `protocol` at `offset`."""
     layers.transport = protocol

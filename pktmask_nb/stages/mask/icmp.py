@@ -8,7 +8,7 @@ when the flow is unknown or the bytes are not decided yet); the rest is zeroed.
 
 from __future__ import annotations
 
-from ...proto.dissect import IPPROTO_TCP, IPPROTO_UDP, skip_extensions
+from ...proto.dissect import IPPROTO_TCP, IPPROTO_UDP, carried
 from ...proto.ip import IPV6_HLEN
 from .dtls import dtls_keeps
 from .flows import TLS_COUNT_NAMES
@@ -37,10 +37,7 @@ def quoted_changes(data, layers, flows: dict, changes: list) -> None:
     """Add the zeroing changes of the quoted transport payload ``[payload_start, payload_end)``."""
     start, end = layers.payload_start, layers.payload_end
     offset, version, _ = layers.ips[-1]
-    if version == 4:
-        protocol, t = data[offset + 9], offset + (data[offset] & 0x0F) * 4
-    else:
-        protocol, t, _ = skip_extensions(data, offset + 40, end, data[offset + 6])
+    protocol, t = carried(data, offset, version, end)
     if protocol == IPPROTO_UDP:
         zero_outside(changes, dtls_keeps(data, start, end, [0] * len(TLS_COUNT_NAMES))[0], start, end)
         return
