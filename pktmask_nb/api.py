@@ -12,7 +12,7 @@ from .capture import CaptureWriter, TruncationWarning, check_output, open_captur
 from .config import Config
 from .pipeline import ChunkMetrics, Pipeline, peak_rss
 from .split import SplitRun, should_split
-from .stages import build_stages
+from .stages import build_stages, stage_stats, stage_tables
 
 
 @dataclass
@@ -138,11 +138,11 @@ def run(
         if processes == 2:
             split = SplitRun(stages, config, output, config.chunk_size)
             chunks = split.run(reader, on_chunk)
-            stats, tables = _stats(split.here) | split.stats, _tables(split.here) | split.tables
+            stats, tables = stage_stats(split.here) | split.stats, stage_tables(split.here) | split.tables
             bytes_written, peak = split.bytes_written, peak_rss() + split.child_peak_rss
         else:
             chunks, bytes_written = _run_here(stages, config.chunk_size, reader, output, on_chunk)
-            stats, tables, peak = _stats(stages), _tables(stages), peak_rss()
+            stats, tables, peak = stage_stats(stages), stage_tables(stages), peak_rss()
     result = RunResult(
         input=input,
         output=None if output is None else os.fspath(output),
@@ -178,11 +178,3 @@ def _run_here(stages, chunk_size, reader, output, on_chunk) -> tuple[list[ChunkM
     if output is not None:
         writer.commit()
     return pipeline.metrics, writer.bytes_written
-
-
-def _stats(stages) -> dict[str, dict]:
-    return {s.name: s.stats() for s in stages}
-
-
-def _tables(stages) -> dict[str, list[dict]]:
-    return {name: rows for s in stages for name, rows in s.tables().items()}

@@ -134,7 +134,7 @@ def _child(chunks: Connection, results: Connection) -> None:
     """Run stages[split:] of the config received on the chunks received, and write them."""
     from .api import _Discard
     from .capture import CaptureWriter
-    from .stages import build_stages
+    from .stages import build_stages, stage_stats, stage_tables
 
     writer = output = None
     try:
@@ -167,9 +167,7 @@ def _child(chunks: Connection, results: Connection) -> None:
                     break
         if output is not None:
             writer.commit()
-        stats = {s.name: s.stats() for s in stages}
-        tables = {name: rows for s in stages for name, rows in s.tables().items()}
-        results.send(("done", stats, tables, writer.bytes_written, peak_rss()))
+        results.send(("done", stage_stats(stages), stage_tables(stages), writer.bytes_written, peak_rss()))
     except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent
         if output is not None and writer is not None:
             writer.abort()

@@ -6,7 +6,7 @@ from ..config import Config
 from .base import Stage
 from .dedup import DedupStage
 
-__all__ = ["DedupStage", "Stage", "build_stages"]
+__all__ = ["DedupStage", "Stage", "build_stages", "stage_stats", "stage_tables"]
 
 
 def build_stages(config: Config) -> list[Stage]:
@@ -27,3 +27,13 @@ def build_stages(config: Config) -> list[Stage]:
 
         stages.append(ScrubStage())
     return stages
+
+
+def stage_stats(stages: list) -> dict[str, dict]:
+    """Each stage's statistics, by stage name."""
+    return {s.name: s.stats() for s in stages}
+
+
+def stage_tables(stages: list) -> dict[str, list[dict]]:
+    """Every stage's report tables, by table name."""
+    return {name: rows for s in stages for name, rows in s.tables().items()}
