@@ -64,6 +64,17 @@ def add_run_parser(commands) -> None:
     p.add_argument("--mapping-out", metavar="M.csv", help="write the address mapping as CSV")
     p.add_argument("--keep", action="append", default=[], metavar="WHAT", help="also keep: http-headers")
     p.add_argument("--keep-metadata", action="store_true", help="keep pcapng comments, names and secrets blocks")
+    p.add_argument("--mask-max-flows", type=int, metavar="N", help="flows tracked at once (default 200000; LRU beyond)")
+    p.add_argument(
+        "--mask-idle-timeout",
+        type=float,
+        metavar="S",
+        help="forget a flow after S seconds without a packet (default 300)",
+    )
+    p.add_argument(
+        "--mask-hold-packets", type=int, metavar="N", help="out-of-order packets held back at most (default 2048)"
+    )
+    p.add_argument("--mask-hold-bytes", type=int, metavar="B", help="bytes held back at most (default 8 MiB)")
     p.add_argument(
         "--workers", type=int, metavar="N", help="run files in parallel on a local Dask cluster of N processes"
     )
@@ -172,6 +183,19 @@ def read_key(args) -> bytes | None:
     return None
 
 
+MASK_LIMITS = {  # CLI option -> MaskConfig field
+    "mask_max_flows": "max_flows",
+    "mask_idle_timeout": "idle_timeout",
+    "mask_hold_packets": "max_held_packets",
+    "mask_hold_bytes": "max_held_bytes",
+}
+
+
+def mask_limits(args) -> dict:
+    """The mask limits given on the command line (the others keep MaskConfig's defaults)."""
+    return {field: getattr(args, option) for option, field in MASK_LIMITS.items() if getattr(args, option) is not None}
+
+
 def config_from_args(args) -> Config:
     keep = tuple(k.strip() for item in args.keep for k in item.split(",") if k.strip())
     return Config(
@@ -181,7 +205,7 @@ def config_from_args(args) -> Config:
         keep_metadata=args.keep_metadata,
         dedup=DedupConfig(window_packets=args.dedup_window, window_seconds=args.dedup_seconds, key=args.dedup_key),
         anonymize=AnonymizeConfig(key=read_key(args), keep=args.anon_keep, preserve_class=args.anon_preserve_class),
-        mask=MaskConfig(keep=keep),
+        mask=MaskConfig(keep=keep, **mask_limits(args)),
         processes=None if args.processes == "auto" else int(args.processes),
     )
 

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 from captures import epb, frame, idb, pcap, pcap_header, shb, spb
+from conftest import DATA
 
 
 def cli(*args, cwd=None):
@@ -101,6 +102,9 @@ def test_existing_output_needs_force(tmp_path):
         (["--dedup-window", "0"], "window_packets must be >= 1"),
         (["--key", "abc"], "--key must be 64 hex digits"),
         (["--keep", "everything"], "mask keep must be among"),
+        (["--mask-max-flows", "0"], "mask max_flows must be >= 1"),
+        (["--mask-idle-timeout", "0"], "mask idle_timeout must be > 0"),
+        (["--mask-hold-packets", "-1"], "mask max_held_packets must be >= 0"),
     ],
 )
 def test_bad_options_are_usage_errors(tmp_path, args, message):
@@ -270,3 +274,21 @@ def test_mapping_out_merges_files_with_and_without_timestamps(tmp_path):
     assert set(rows) == {"10.0.0.1", "10.0.0.2"}
     assert {row["packets"] for row in rows.values()} == {"4"}
     assert {row["first_seen"] for row in rows.values()} != {""}
+
+
+def test_mask_limits_reach_the_stage(tmp_path):
+    """--mask-* options set the mask's limits: the report's config shows them, and with one
+    tracked flow at a time the others are evicted (counted)."""
+    src = DATA / "tls_http.pcap"
+    outs = []
+    for extra in ([], ["--mask-max-flows", "1", "--mask-idle-timeout", "2.5", "--mask-hold-packets", "0"]):
+        out, report = tmp_path / f"o{len(extra)}.pcap", tmp_path / f"r{len(extra)}.json"
+        done = cli("run", src, "-o", out, "--stages", "mask", "--report", report, "-q", *extra)
+        assert done.returncode == 0, done.stderr
+        outs.append((out.read_bytes(), json.loads(report.read_text())))
+    (_, default), (_, limited) = outs
+    assert default["config"]["mask"]["max_flows"] == 200_000
+    assert limited["config"]["mask"]["max_flows"] == 1
+    assert limited["config"]["mask"]["idle_timeout"] == 2.5
+    assert limited["config"]["mask"]["max_held_packets"] == 0
+    assert limited["stages"]["mask"]["flows_evicted"]["lru"] > 0 == default["stages"]["mask"]["flows_evicted"]["lru"]
