@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from .capture import CaptureWriter, TruncationWarning, check_output, open_capture
+from .capture import TruncationWarning, check_output, open_capture, open_writer
 from .config import Config
 from .pipeline import ChunkMetrics, Pipeline, peak_rss
 from .split import SplitRun, should_split
@@ -78,15 +78,6 @@ class RunResult:
         if not chunks:
             d.pop("chunks")
         return d
-
-
-class _Discard:
-    """A writer for runs without output: counts and drops."""
-
-    bytes_written = 0
-
-    def write(self, records: list) -> None:
-        pass
 
 
 def run(
@@ -168,13 +159,11 @@ def run(
 def _run_here(stages, chunk_size, reader, output, on_chunk) -> tuple[list[ChunkMetrics], int]:
     """Every stage and the writer in this process; the metrics and the bytes written."""
     pipeline = Pipeline(stages, chunk_size=chunk_size)
-    writer = CaptureWriter(output) if output is not None else _Discard()
+    writer = open_writer(output)
     try:
         pipeline.run(reader, writer.write, on_chunk)
     except BaseException:
-        if output is not None:
-            writer.abort()
+        writer.abort()
         raise
-    if output is not None:
-        writer.commit()
+    writer.commit()
     return pipeline.metrics, writer.bytes_written

@@ -132,15 +132,14 @@ def child_main(chunks_fd: int, results_fd: int) -> None:
 
 def _child(chunks: Connection, results: Connection) -> None:
     """Run stages[split:] of the config received on the chunks received, and write them."""
-    from .api import _Discard
-    from .capture import CaptureWriter
+    from .capture import open_writer
     from .stages import build_stages, stage_stats, stage_tables
 
-    writer = output = None
+    writer = None
     try:
         config, output, split = chunks.recv()
         stages = build_stages(config)[split:]
-        writer = CaptureWriter(output) if output is not None else _Discard()
+        writer = open_writer(output)
         with relaxed_gc():
             while True:
                 message = chunks.recv()
@@ -165,11 +164,10 @@ def _child(chunks: Connection, results: Connection) -> None:
                 )
                 if flushing:
                     break
-        if output is not None:
-            writer.commit()
+        writer.commit()
         results.send(("done", stage_stats(stages), stage_tables(stages), writer.bytes_written, peak_rss()))
     except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent
-        if output is not None and writer is not None:
+        if writer is not None:
             writer.abort()
         if not isinstance(e, _Aborted | EOFError):
             try:

@@ -7,16 +7,18 @@ from .pcap import PCAP_MAGICS, PcapReader
 from .pcapng import PCAPNG_SHB_MAGIC, PcapngReader
 from .reader import CaptureReader, TruncationWarning
 from .source import Source
-from .writer import CaptureWriter, check_output
+from .writer import CaptureWriter, NullWriter, check_output, open_writer
 
 __all__ = [
     "CaptureReader",
     "CaptureWriter",
+    "NullWriter",
     "PcapReader",
     "PcapngReader",
     "TruncationWarning",
     "check_output",
     "open_capture",
+    "open_writer",
 ]
 
 

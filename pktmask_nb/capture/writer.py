@@ -104,3 +104,24 @@ class CaptureWriter:
             self.commit()
         else:
             self.abort()
+
+
+class NullWriter:
+    """The writer of a run without output: counts nothing, keeps nothing."""
+
+    bytes_written = 0
+    packets_written = 0
+
+    def write(self, records: list) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def open_writer(path) -> CaptureWriter | NullWriter:
+    """A `CaptureWriter` for `path`, or a `NullWriter` when `path` is None."""
+    return NullWriter() if path is None else CaptureWriter(path)
