@@ -186,3 +186,21 @@ def test_bytearray_input_same_as_bytes(frames, http):
     plain, _ = mask_frames(frames, keep=keep)
     mutable, stage = mask_frames([bytearray(f) for f in frames], keep=keep)
     assert mutable == plain and stage.stats()["errors"] == 0
+
+
+def test_evicted_flows_are_freed_without_the_cycle_collector():
+    """The pipeline runs the cycle collector rarely (records are acyclic): an evicted flow must
+    not stay alive in a reference cycle (flow -> direction -> flow) until a full collection."""
+    from pktmask_nb.stages.mask.flows import Flow as MaskFlow
+
+    gc.collect()
+    gc.disable()
+    try:
+        stage = MaskStage(MaskConfig(max_flows=100))
+        for batch in many_flow_chunks(3_000, chunk=500):
+            stage.process(batch)
+        alive = sum(1 for o in gc.get_objects() if o.__class__ is MaskFlow)
+    finally:
+        gc.enable()
+    assert stage.stats()["flows_evicted"]["lru"] >= 2_900
+    assert alive <= 100 + 10, f"{alive} Flow objects alive with a 100-flow table"

@@ -188,6 +188,10 @@ class FlowTable:
         self.evicted[why] += 1
         self.on_evict(flow)
         self._report(flow)
+        # a Direction points back at its flow: without this the pair would wait for the cycle
+        # collector, which the pipeline runs rarely (pipeline.relaxed_gc), and memory would
+        # grow with every flow ever seen
+        flow.dirs = [None, None]
 
     def _report(self, flow: Flow) -> None:
         if len(self.rows) < MASK_REPORT_MAX_FLOWS:
