@@ -6,7 +6,7 @@ import contextlib
 import gc
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 from .record import Packet
@@ -129,49 +129,81 @@ class Pipeline:
         through the stages after it. Returns the per-chunk metrics (also kept in `metrics`).
         """
         start = time.perf_counter()
-        chunks = iter(reader.chunks(self.chunk_size))
-        number = 0
         with relaxed_gc():
-            while True:
+            for step in steps(self.stages, reader, self.chunk_size):
                 t0 = time.perf_counter()
-                chunk = next(chunks, None)
-                read_seconds = time.perf_counter() - t0
-                if chunk is None:
+                if step.records:
+                    write(step.records)
+                write_seconds = time.perf_counter() - t0
+                if step.flushing and not step.records:
                     break
-                self._step(number, chunk, read_seconds, write, start, reader, on_chunk)
-                number += 1
-            self._step(number, None, 0.0, write, start, reader, on_chunk)
+                packets_out, bytes_out = packet_bytes(step.records)
+                metrics = step.metrics(packets_out, bytes_out, step.stage_seconds, write_seconds, current_rss(), start)
+                self.metrics.append(metrics)
+                if on_chunk is not None:
+                    on_chunk(metrics)
         return self.metrics
 
-    def _step(self, number, chunk, read_seconds, write, start, reader, on_chunk) -> None:
-        """Process one chunk, or flush every stage when `chunk` is None."""
+
+@dataclass(slots=True)
+class Step:
+    """One chunk after the stages (or, last, what flushing them gave), and what it cost so far."""
+
+    number: int
+    flushing: bool
+    records: list | None
+    packets_in: int
+    bytes_in: int
+    read_seconds: float
+    stage_seconds: dict[str, float]
+    input_position: int
+
+    def metrics(self, packets_out, bytes_out, stage_seconds, write_seconds, rss_bytes, start) -> ChunkMetrics:
+        """The chunk's metrics, completed by what happened after the stages ran here."""
+        return ChunkMetrics(
+            chunk=self.number,
+            packets_in=self.packets_in,
+            packets_out=packets_out,
+            bytes_in=self.bytes_in,
+            bytes_out=bytes_out,
+            read_seconds=self.read_seconds,
+            stage_seconds=stage_seconds,
+            write_seconds=write_seconds,
+            rss_bytes=rss_bytes,
+            elapsed_seconds=time.perf_counter() - start,
+            input_position=self.input_position,
+        )
+
+
+def steps(stages: list, reader, chunk_size: int) -> Iterator[Step]:
+    """Read `reader` chunk by chunk and pass each chunk through `stages`.
+
+    The last step has ``flushing`` set: every stage is flushed in order, its held-back
+    records going through the stages after it.
+    """
+    chunks = iter(reader.chunks(chunk_size))
+    number = 0
+    while True:
+        t0 = time.perf_counter()
+        chunk = next(chunks, None)
+        read_seconds = time.perf_counter() - t0
         flushing = chunk is None
         records = [] if flushing else chunk
         packets_in, bytes_in = packet_bytes(records)
-        records, stage_seconds = run_stages(self.stages, records, flushing)
-        t0 = time.perf_counter()
-        if records:
-            write(records)
-        write_seconds = time.perf_counter() - t0
-        packets_out, bytes_out = packet_bytes(records)
-        if flushing and not records:
-            return
-        metrics = ChunkMetrics(
-            chunk=number,
-            packets_in=packets_in,
-            packets_out=packets_out,
-            bytes_in=bytes_in,
-            bytes_out=bytes_out,
-            read_seconds=read_seconds,
-            stage_seconds=stage_seconds,
-            write_seconds=write_seconds,
-            rss_bytes=current_rss(),
-            elapsed_seconds=time.perf_counter() - start,
-            input_position=reader.position(),
+        records, stage_seconds = run_stages(stages, records, flushing)
+        yield Step(
+            number,
+            flushing,
+            records,
+            packets_in,
+            bytes_in,
+            0.0 if flushing else read_seconds,
+            stage_seconds,
+            reader.position(),
         )
-        self.metrics.append(metrics)
-        if on_chunk is not None:
-            on_chunk(metrics)
+        if flushing:
+            return
+        number += 1
 
 
 def run_stages(stages: list, records: list, flushing: bool) -> tuple[list, dict[str, float]]:

@@ -30,7 +30,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-from .pipeline import ChunkMetrics, current_rss, packet_bytes, peak_rss, relaxed_gc, run_stages
+from .pipeline import ChunkMetrics, Step, current_rss, packet_bytes, peak_rss, relaxed_gc, run_stages, steps
 from .record import Packet
 
 PIPE_BYTES = 2**20  # /proc/sys/fs/pipe-max-size's default
@@ -198,7 +198,7 @@ class SplitRun:
         self.tables: dict = {}
         self.bytes_written = 0
         self.child_peak_rss = 0
-        self._pending: dict[int, tuple] = {}
+        self._pending: dict[int, Step] = {}
 
     def run(self, reader, on_chunk=None) -> list[ChunkMetrics]:
         chunks_r, chunks_w = os.pipe()
@@ -232,28 +232,18 @@ class SplitRun:
         return self.metrics
 
     def _feed(self, reader, chunks_out, results_in, on_chunk) -> None:
-        number, chunks = 0, iter(reader.chunks(self.chunk_size))
-        while True:
-            t0 = time.perf_counter()
-            chunk = next(chunks, None)
-            read_seconds = time.perf_counter() - t0
-            flushing = chunk is None
-            records = [] if flushing else chunk
-            packets_in, bytes_in = packet_bytes(records)
-            records, stage_seconds = run_stages(self.here, records, flushing)
-            self._pending[number] = (packets_in, bytes_in, read_seconds, stage_seconds, reader.position(), flushing)
+        for step in steps(self.here, reader, self.chunk_size):
+            columns, datas = pack(step.records)
+            step.records = None  # sent: the child has them now
+            self._pending[step.number] = step
             while results_in.poll():
                 self._receive(results_in, on_chunk)
             try:
-                columns, datas = pack(records)
-                chunks_out.send((number, flushing, columns))
+                chunks_out.send((step.number, step.flushing, columns))
                 chunks_out.send_bytes(datas)
             except OSError:  # the child is gone: its error explains why
                 while True:
                     self._receive(results_in, on_chunk)
-            if flushing:
-                return
-            number += 1
 
     def _receive(self, results_in, on_chunk) -> str:
         try:
@@ -267,21 +257,12 @@ class SplitRun:
             _, self.stats, self.tables, self.bytes_written, self.child_peak_rss = message
             return kind
         _, number, wrote, child_seconds, write_seconds, packets_out, bytes_out, child_rss = message
-        packets_in, bytes_in, read_seconds, stage_seconds, position, flushing = self._pending.pop(number)
-        if flushing and not wrote:
+        step = self._pending.pop(number)
+        if step.flushing and not wrote:
             return kind
-        metrics = ChunkMetrics(
-            chunk=number,
-            packets_in=packets_in,
-            packets_out=packets_out,
-            bytes_in=bytes_in,
-            bytes_out=bytes_out,
-            read_seconds=read_seconds,
-            stage_seconds={**stage_seconds, **child_seconds},
-            write_seconds=write_seconds,
-            rss_bytes=current_rss() + child_rss,
-            elapsed_seconds=time.perf_counter() - self._start,
-            input_position=position,
+        stage_seconds = {**step.stage_seconds, **child_seconds}
+        metrics = step.metrics(
+            packets_out, bytes_out, stage_seconds, write_seconds, current_rss() + child_rss, self._start
         )
         self.metrics.append(metrics)
         if on_chunk is not None:
