@@ -38,6 +38,7 @@ from ..proto.dissect import (
     dissect,
 )
 from ..proto.link import ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, LINKTYPE_ETHERNET
+from ..proto.plain import BATCH_MIN_PACKETS, find_plain
 from ..record import Packet
 
 # Address kinds counted in stats (index into the counters)
@@ -111,7 +112,7 @@ class AnonymizeStage:
     def process(self, chunk: list) -> list:
         packets = [r for r in chunk if r.__class__ is Packet]
         self.packets += len(packets)
-        if self.fast_path and len(packets) >= batch.BATCH_MIN_PACKETS:
+        if self.fast_path and len(packets) >= BATCH_MIN_PACKETS:
             packets = self._batch(packets)
         rewrite, fast = self._rewrite, self._fast if self.fast_path else None
         for packet in packets:
@@ -121,7 +122,7 @@ class AnonymizeStage:
 
     def _batch(self, packets: list) -> list:
         """Rewrite the plain frames of `packets` in one vectorized pass; return the others."""
-        plain = batch.find_plain([p.data if p.linktype == LINKTYPE_ETHERNET else b"" for p in packets])
+        plain = find_plain([p.data if p.linktype == LINKTYPE_ETHERNET else b"" for p in packets])
         changed = np.zeros(len(plain.index), bool)
         for size in (4, 16):
             rows = np.flatnonzero(plain.v6 == (size == 16))

@@ -40,9 +40,11 @@ from .stream import (
     FAIL_FORGOTTEN,
     FAIL_FRAGMENT,
     FAIL_GAP,
+    SEQ_MOD,
     STREAM_END,
     Direction,
 )
+from .tls import TlsWalker
 from .wlan import wlan_body_start
 from .writer import ZeroWriter
 
@@ -279,18 +281,24 @@ class MaskStage:
         return None
 
     def _flow(self, transport: int, data, t: int, src, dst, ctx, ts):
-        """The flow of this packet (None if new), its key, the canonical side of its sender, its ends."""
-        sport, dport = data[t : t + 2], data[t + 2 : t + 4]
-        a, b = bytes(src + sport), bytes(dst + dport)  # hashable when an earlier stage made data a bytearray
-        side = 0 if a <= b else 1
-        key = (transport, ctx, a, b) if side == 0 else (transport, ctx, b, a)
-        flows = self._flows
-        flows.tick(ts)
-        return key, side, flows.get(key), (src, sport, dst, dport)
+        """The flow of this packet (None if new), its key, the canonical side of its sender."""
+        a, b = bytes(src + data[t : t + 2]), bytes(dst + data[t + 2 : t + 4])  # hashable when data is a bytearray
+        if a <= b:
+            side, key = 0, (transport, ctx, a, b)
+        else:
+            side, key = 1, (transport, ctx, b, a)
+        table = self._flows
+        if ts is not None and ts > table.now:
+            table.tick(ts)
+        flows = table.flows
+        flow = flows.pop(key, None)  # least recently used order: re-insert (FlowTable.get, inlined)
+        if flow is not None:
+            flows[key] = flow
+        return key, side, flow
 
-    def _new_flow(self, key, transport: int, side: int, client_is_sender: bool, ends) -> Flow:
-        src, sport, dst, dport = ends
-        sender, receiver = (src, int.from_bytes(sport, "big")), (dst, int.from_bytes(dport, "big"))
+    def _new_flow(self, key, transport: int, side: int, client_is_sender: bool, data, t: int, src, dst) -> Flow:
+        sender = (src, int.from_bytes(data[t : t + 2], "big"))
+        receiver = (dst, int.from_bytes(data[t + 2 : t + 4], "big"))
         if client_is_sender:
             flow = Flow(transport, side, sender, receiver, self._flows.now, self._events)
         else:
@@ -305,20 +313,78 @@ class MaskStage:
 
         `where` is ``(tcp_offset, payload_start, payload_end, src, dst)``; `ctx` the outer
         addresses of a tunnel (flow-key part); `changes` the zeroing already decided.
+
+        The common segments take a short path: those without payload, and those that
+        continue their direction in order where the decision is already known for all
+        their bytes (the direction zeroes everything from here on, or the segment lies
+        inside the body of the current TLS record). Everything else goes to `_tcp_general`.
         """
         t, start, end, src, dst = where
         data = packet.data
         flags = data[t + 13]
+        key, side, flow = self._flow(IPPROTO_TCP, data, t, src, dst, ctx, packet.ts)
+        if flow is None or flags & (TCP_SYN | TCP_FIN | TCP_RST):
+            return self._tcp_general(packet, where, ctx, checksums, changes, flags, key, side, flow)
+        d = flow.dirs[side]
+        if d is None or d.base is None:
+            return self._tcp_general(packet, where, ctx, checksums, changes, flags, key, side, flow)
+        if start >= end:
+            flow.packets += 1
+            flow.last_ts = self._flows.now
+            if changes:
+                self._writer.add(packet, checksums, changes)
+            return None
+        nxt = d.next
+        seq = int.from_bytes(data[t + 4 : t + 8], "big")
+        if (seq - d.base - nxt) % SEQ_MOD or d.ooo or d.tail:
+            return self._tcp_general(packet, where, ctx, checksums, changes, flags, key, side, flow)
+        # in order: offset == next (Direction.place), nothing buffered or pending
+        length = end - start
+        stop = nxt + length
+        walker = d.walker
+        if walker is None and (d.fail_from == STREAM_END or d.fail_from <= nxt):
+            d.next = stop  # everything from here on is zero (Direction.zero_rest), as a policy or fail-closed
+            failed = length if d.fail_from <= nxt else 0
+            kept = 0
+        elif walker.__class__ is TlsWalker and walker.record_end >= stop and d.fail_from == STREAM_END:
+            d.next = d.decided = stop  # inside the current record: TlsWalker.feed only keeps or not
+            failed = 0
+            if walker.keep_body:
+                d.keep(nxt, stop)
+                kept = length
+            else:
+                kept = 0
+        else:
+            return self._tcp_general(packet, where, ctx, checksums, changes, flags, key, side, flow)
+        flow.packets += 1
+        flow.last_ts = self._flows.now
+        s = self._s
+        flow.kept += kept
+        s["payload_bytes_kept"] += kept
+        if not kept:
+            changes.append((start, length))
+            flow.zeroed += length
+            s["payload_bytes_zeroed"] += length
+            if failed:
+                flow.failed += failed
+                s["fail_closed_bytes"] += failed
+        if changes:
+            self._writer.add(packet, checksums, changes)
+        return None
+
+    def _tcp_general(self, packet: Packet, where: tuple, ctx: bytes, checksums, changes: list, flags, key, side, flow):
+        """Any TCP segment (see `_tcp`): connection state, placement in the stream, decision or holding back."""
+        t, start, end, src, dst = where
+        data = packet.data
         seq = int.from_bytes(data[t + 4 : t + 8], "big")
         syn = flags & TCP_SYN
-        key, side, flow, ends = self._flow(IPPROTO_TCP, data, t, src, dst, ctx, packet.ts)
         if flow is not None and syn and not flags & TCP_ACK:
             d = flow.dirs[side]
             if d is not None and d.syn_seq is not None and d.syn_seq != seq:  # the 4-tuple is reused
                 self._flows.evict(key, "closed")
                 flow = None
         if flow is None:
-            flow = self._new_flow(key, IPPROTO_TCP, side, not (syn and flags & TCP_ACK), ends)
+            flow = self._new_flow(key, IPPROTO_TCP, side, not (syn and flags & TCP_ACK), data, t, src, dst)
         flow.packets += 1
         flow.last_ts = self._flows.now
         d = flow.dirs[side]
@@ -381,9 +447,10 @@ class MaskStage:
         ip_offset, version, _ = layers.ips[layers.ip_index]
         src, dst = addresses(data, ip_offset, version)
         ctx = context(data, layers) if layers.ip_index else b""
-        key, side, flow, ends = self._flow(IPPROTO_UDP, data, layers.transport_offset, src, dst, ctx, packet.ts)
+        t = layers.transport_offset
+        key, side, flow = self._flow(IPPROTO_UDP, data, t, src, dst, ctx, packet.ts)
         if flow is None:
-            flow = self._new_flow(key, IPPROTO_UDP, side, True, ends)
+            flow = self._new_flow(key, IPPROTO_UDP, side, True, data, t, src, dst)
         flow.packets += 1
         flow.last_ts = self._flows.now
         start, end = layers.payload_start, layers.payload_end

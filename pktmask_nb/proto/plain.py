@@ -1,0 +1,95 @@
+"""The plain frames of a chunk, found in one NumPy pass: the vectorized stages' common ground.
+
+Most frames are Ethernet[/802.1Q]/IPv4|IPv6/TCP|UDP. `find_plain` concatenates a chunk's
+frames and locates, for all of them at once, the IP header, the addresses, the transport
+header and its checksum; the anonymize and mask stages handle those frames in bulk and send
+every other frame down their general, per-frame path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .dissect import IPPROTO_TCP, IPPROTO_UDP, UDP_PORT_GENEVE, UDP_PORT_GTPU, UDP_PORT_TEREDO, UDP_PORT_VXLAN
+from .link import ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6
+
+BATCH_MIN_PACKETS = 64  # below this a chunk is cheaper frame by frame
+BATCH_PAD = 128  # zero bytes after the last frame, so header reads never leave the buffer
+BATCH_MIN_LEN = 14 + 20 + 8
+UDP_TUNNEL_PORTS = np.array(sorted((UDP_PORT_VXLAN, UDP_PORT_GENEVE, UDP_PORT_GTPU, UDP_PORT_TEREDO)))
+
+
+class Plain:
+    """The plain frames of one chunk, found by `find_plain`.
+
+    Attributes
+    ----------
+    buf : bytearray
+        The chunk's frames concatenated (then `BATCH_PAD` zero bytes); writable.
+    index : ndarray
+        Positions (in the list given to `find_plain`) of the plain frames.
+    start, end : ndarray
+        Their byte ranges in `buf`.
+    src : ndarray
+        Offset of each frame's source address in `buf` (the destination follows it).
+    transport : ndarray
+        Offset of each frame's TCP or UDP header in `buf`.
+    stop : ndarray
+        Where each frame's IP datagram ends in `buf` (Ethernet padding may follow).
+    checksum : ndarray
+        Offset of each frame's TCP or UDP checksum in `buf`.
+    udp : ndarray of bool
+    v6 : ndarray of bool
+        IPv6 (16-byte addresses, no header checksum) rather than IPv4.
+    """
+
+    __slots__ = ("buf", "index", "start", "end", "src", "transport", "stop", "checksum", "udp", "v6")
+
+
+def u16(b: np.ndarray, at: np.ndarray) -> np.ndarray:
+    return (b[at].astype(np.int64) << 8) | b[at + 1]
+
+
+def find_plain(datas: list) -> Plain:
+    """Locate the Ethernet[/802.1Q]/IPv4|IPv6/TCP|UDP frames among `datas`, whole and untunnelled.
+
+    IPv4 must have no options and not be a fragment; IPv6 no extension header; the
+    datagram and the transport header must be captured whole; UDP ports must not be a
+    tunnel's. These are the frames for which the general walk finds two addresses and
+    the IPv4 header and transport checksums, nothing else.
+    """
+    lengths = np.fromiter(map(len, datas), np.int64, len(datas))
+    start = np.zeros(len(datas), np.int64)
+    np.cumsum(lengths[:-1], out=start[1:])
+    end = start + lengths
+    buf = bytearray().join(datas + [bytes(BATCH_PAD)])
+    b = np.frombuffer(buf, np.uint8)
+    ethertype = u16(b, start + 12)
+    vlan = ethertype == ETH_P_8021Q
+    base = start + np.where(vlan, 18, 14)
+    ethertype = np.where(vlan, u16(b, start + 16), ethertype)
+    first = b[base]
+    v4 = (ethertype == ETH_P_IP) & (first == 0x45) & ((b[base + 6] & 0x3F) == 0) & (b[base + 7] == 0)
+    v6 = (ethertype == ETH_P_IPV6) & ((first >> 4) == 6)
+    protocol = np.where(v4, b[base + 9], b[base + 6])
+    t = base + np.where(v4, 20, 40)
+    datagram_end = np.where(v4, base + u16(b, base + 2), t + u16(b, base + 4))
+    ok = (lengths >= BATCH_MIN_LEN) & (v4 | v6) & (datagram_end <= end)
+    tcp = (
+        (protocol == IPPROTO_TCP)
+        & (t + 20 <= datagram_end)
+        & (t + (b[t + 12] >> 4).astype(np.int64) * 4 <= datagram_end)
+    )
+    udp = (protocol == IPPROTO_UDP) & (t + 8 <= datagram_end)
+    udp &= ~np.isin(u16(b, t), UDP_TUNNEL_PORTS) & ~np.isin(u16(b, t + 2), UDP_TUNNEL_PORTS)
+    ok &= tcp | udp
+    plain = Plain()
+    plain.buf = buf
+    plain.index = np.flatnonzero(ok)
+    plain.start, plain.end = start[ok], end[ok]
+    plain.v6 = v6[ok]
+    plain.udp = udp[ok]
+    plain.src = base[ok] + np.where(plain.v6, 8, 12)
+    plain.transport, plain.stop = t[ok], datagram_end[ok]
+    plain.checksum = plain.transport + np.where(plain.udp, 6, 16)
+    return plain
