@@ -1,16 +1,104 @@
-"""Frame helpers of the mask stage: the plain-TCP fast path, flow-key parts, ranges to zero.
+"""Frame helpers of the mask stage: plain TCP segments, flow keys, ranges to zero.
 
-`plain_tcp` parses the common frame, Ethernet [802.1Q] / IPv4 or IPv6 / TCP, without the
-general dissector; anything else (tunnels, IPv4 options, extension headers, fragments,
-truncation, other link types) returns None and takes `~pktmask_nb.proto.dissect.dissect`.
+`plain_segments` parses the common frame, Ethernet [802.1Q] / IPv4 or IPv6 / TCP, of a
+whole chunk in one NumPy pass (`~pktmask_nb.proto.plain.find_plain`), `plain_tcp` the same
+frame alone; anything else (tunnels, IPv4 options, extension headers, fragments,
+truncation, other link types) takes `~pktmask_nb.proto.dissect.dissect`.
+
+A flow key is the transport protocol, the outer addresses of a tunnel (`context`) and the
+two (address, port) ends in canonical (sorted) order; untunnelled keys are one ``bytes``
+(protocol byte, then both ends), tunnelled ones a tuple, so the two kinds never meet.
 """
 
 from __future__ import annotations
+
+import numpy as np
+
+from ...proto.plain import BATCH_MIN_PACKETS, find_plain, u16
+from ...record import Packet
 
 LINKTYPE_ETHERNET = 1
 ETH_IPV4 = b"\x08\x00"
 ETH_IPV6 = b"\x86\xdd"
 ETH_8021Q = b"\x81\x00"
+IPPROTO_TCP = 6
+KEY_PREFIX = {proto: bytes((proto,)) for proto in (6, 17)}  # TCP, UDP
+
+
+def flow_key(transport: int, ctx: bytes, a: bytes, b: bytes) -> tuple:
+    """``(key, side)``: the flow key of ends `a` (sender) and `b` (address + port bytes), and the sender's side (0, 1)."""
+    if a <= b:
+        return (KEY_PREFIX[transport] + a + b if not ctx else (transport, ctx, a, b)), 0
+    return (KEY_PREFIX[transport] + b + a if not ctx else (transport, ctx, b, a)), 1
+
+
+def key_ends(key) -> tuple:
+    """The two ends ``(address bytes, port)`` of a flow key, in canonical order."""
+    if key.__class__ is tuple:
+        a, b = key[2], key[3]
+    else:
+        half = len(key) // 2
+        a, b = key[1 : 1 + half], key[1 + half :]
+    return (a[:-2], int.from_bytes(a[-2:], "big")), (b[:-2], int.from_bytes(b[-2:], "big"))
+
+
+def segment(data, t: int, start: int, end: int, src, dst, ctx: bytes) -> tuple:
+    """``(tcp_offset, payload_start, payload_end, flags, seq, key, side)`` of the TCP header at `t`."""
+    key, side = flow_key(IPPROTO_TCP, ctx, bytes(src + data[t : t + 2]), bytes(dst + data[t + 2 : t + 4]))
+    return t, start, end, data[t + 13], int.from_bytes(data[t + 4 : t + 8], "big"), key, side
+
+
+def plain_segments(records: list) -> list:
+    """For each record of a chunk, the `segment` of a plain TCP frame (see `plain_tcp`), else None."""
+    if len(records) < BATCH_MIN_PACKETS:
+        out = []
+        for r in records:
+            where = plain_tcp(r.data, r.linktype) if r.__class__ is Packet else None
+            out.append(None if where is None else segment(r.data, *where, b""))
+        return out
+    plain = find_plain(
+        [r.data if r.__class__ is Packet and r.linktype == LINKTYPE_ETHERNET else b"" for r in records]
+    )
+    b = np.frombuffer(plain.buf, np.uint8)
+    t, stop = plain.transport, plain.stop
+    start = t + (b[t + 12] >> 4).astype(np.int64) * 4
+    ok = ~plain.udp & (start >= t + 20) & (start <= stop)
+    rows = np.flatnonzero(ok)
+    t, start, stop, src, v6, base = t[rows], start[rows], stop[rows], plain.src[rows], plain.v6[rows], plain.start[rows]
+    keys: list = [None] * len(rows)
+    sides = np.zeros(len(rows), np.int64)
+    for size in (4, 16):
+        part = np.flatnonzero(v6 == (size == 16))
+        if len(part):
+            keys_part, sides[part] = _keys(b, src[part], t[part], size)
+            for i, key in zip(part.tolist(), keys_part):
+                keys[i] = key
+    flags = b[t + 13]
+    seq = (u16(b, t + 4) << 16) | u16(b, t + 6)
+    out = [None] * len(records)
+    fields = (plain.index[rows], t - base, start - base, stop - base, flags, seq)
+    for i, tcp, payload, end, flag, number, key, side in zip(*(a.tolist() for a in fields), keys, sides.tolist()):
+        out[i] = (tcp, payload, end, flag, number, key, side)
+    return out
+
+
+def _keys(b: np.ndarray, src: np.ndarray, t: np.ndarray, size: int) -> tuple[list, np.ndarray]:
+    """Flow keys and sender sides (as `flow_key`) of TCP frames with `size`-byte addresses at `src`, ports at `t`."""
+    n = len(src)
+    sender = np.concatenate([b[src[:, None] + np.arange(size)], b[t[:, None] + np.arange(2)]], axis=1)
+    receiver = np.concatenate([b[src[:, None] + np.arange(size, 2 * size)], b[t[:, None] + np.arange(2, 4)]], axis=1)
+    differ = sender != receiver
+    first = differ.argmax(axis=1)  # the first differing byte decides the order
+    rows = np.arange(n)
+    side = differ[rows, first] & (sender[rows, first] > receiver[rows, first])
+    swap = side[:, None]
+    keys = np.concatenate(
+        [np.full((n, 1), IPPROTO_TCP, np.uint8), np.where(swap, receiver, sender), np.where(swap, sender, receiver)],
+        axis=1,
+    )
+    width = keys.shape[1]
+    raw = keys.tobytes()
+    return [raw[i : i + width] for i in range(0, len(raw), width)], side.astype(np.int64)
 
 
 def plain_tcp(data, linktype: int):

@@ -12,7 +12,7 @@ from ...proto.dissect import IPPROTO_TCP, IPPROTO_UDP, carried
 from ...proto.ip import IPV6_HLEN
 from .dtls import dtls_keeps
 from .flows import TLS_COUNT_NAMES
-from .frames import addresses, context, zero_outside
+from .frames import addresses, context, flow_key, zero_outside
 from .stream import FAIL_GAP
 
 
@@ -58,7 +58,7 @@ def _direction(data, layers, flows: dict, offset: int, version: int, t: int):
     """The known TCP direction of the quoted datagram (its flow is not touched), or None."""
     src, dst = addresses(data, offset, version)
     a, b = bytes(src + data[t : t + 2]), bytes(dst + data[t + 2 : t + 4])
-    ctx = context(data, layers) if layers.ip_index else b""
-    flow = flows.get((IPPROTO_TCP, ctx, a, b) if a <= b else (IPPROTO_TCP, ctx, b, a))
-    d = None if flow is None else flow.dirs[0 if a <= b else 1]
+    key, side = flow_key(IPPROTO_TCP, context(data, layers) if layers.ip_index else b"", a, b)
+    flow = flows.get(key)
+    d = None if flow is None else flow.dirs[side]
     return None if d is None or d.base is None else d

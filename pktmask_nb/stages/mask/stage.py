@@ -30,7 +30,7 @@ from .control import control_keeps
 from .detect import DetectWalker
 from .dtls import dtls_keeps
 from .flows import TLS_COUNT_NAMES, Flow, FlowTable
-from .frames import addresses, context, plain_tcp, zero_outside
+from .frames import addresses, context, flow_key, key_ends, plain_segments, segment, zero_outside
 from .icmp import quoted_changes, quoted_checksums
 from .stream import (
     FAIL_BEFORE_START,
@@ -122,8 +122,8 @@ class MaskStage:
 
     def process(self, chunk: list) -> list:
         out: list = []
-        queue, one, s = self._queue, self._one, self._s
-        for record in chunk:
+        queue, mask, s = self._queue, self._mask, self._s
+        for record, seg in zip(chunk, plain_segments(chunk)):
             if record.__class__ is not Packet:
                 if queue:
                     queue.append((record, None))
@@ -131,7 +131,11 @@ class MaskStage:
                     out.append(record)
                 continue
             s["packets"] += 1
-            held = one(record)
+            try:
+                held = mask(record, seg)
+            except Exception:
+                self._fail(record)
+                held = None
             if held is None and not queue:
                 out.append(record)
                 continue
@@ -207,13 +211,6 @@ class MaskStage:
 
     # -- one packet ----------------------------------------------------------------------
 
-    def _one(self, packet: Packet):
-        try:
-            return self._mask(packet)
-        except Exception:
-            self._fail(packet)
-            return None
-
     def _fail(self, packet: Packet) -> None:
         """Something went wrong: zero everything past the headers we are sure of, and count it."""
         self._s["errors"] += 1
@@ -231,15 +228,15 @@ class MaskStage:
         buf[start:] = bytes(len(buf) - start)
         packet.data = buf
 
-    def _mask(self, packet: Packet):
+    def _mask(self, packet: Packet, seg: tuple | None):
+        """Decide one packet (`seg`: its `~.frames.segment` if it is a plain TCP frame); a `_Held` if it must wait."""
         data = packet.data
-        plain = plain_tcp(data, packet.linktype)
-        if plain is not None:
-            t, end = plain[0], plain[2]
+        if seg is not None:
+            t, end = seg[0], seg[2]
             changes = [(end, len(data) - end)] if end < len(data) else []
             if changes:
                 self._s["trailer_bytes_zeroed"] += len(data) - end
-            return self._tcp(packet, plain, b"", [(t + 16, t, end, 0, CK_TCP)], changes)
+            return self._tcp(packet, seg, [(t + 16, t, end, 0, CK_TCP)], changes)
         layers = dissect(data, packet.linktype)
         n = len(data)
         status, start, end = layers.status, layers.payload_start, layers.payload_end
@@ -258,8 +255,8 @@ class MaskStage:
                 ip_offset, version, _ = layers.ips[layers.ip_index]
                 src, dst = addresses(data, ip_offset, version)
                 ctx = context(data, layers) if layers.ip_index else b""
-                where = (layers.transport_offset, start, end, src, dst)
-                return self._tcp(packet, where, ctx, layers.checksums, changes)
+                seg = segment(data, layers.transport_offset, start, end, src, dst, ctx)
+                return self._tcp(packet, seg, layers.checksums, changes)
             if transport == IPPROTO_UDP and start < end:
                 self._udp(packet, layers, changes)
                 return None
@@ -280,13 +277,8 @@ class MaskStage:
         self._write(packet, checksums, changes)
         return None
 
-    def _flow(self, transport: int, data, t: int, src, dst, ctx, ts):
-        """The flow of this packet (None if new), its key, the canonical side of its sender."""
-        a, b = bytes(src + data[t : t + 2]), bytes(dst + data[t + 2 : t + 4])  # hashable when data is a bytearray
-        if a <= b:
-            side, key = 0, (transport, ctx, a, b)
-        else:
-            side, key = 1, (transport, ctx, b, a)
+    def _flow(self, key, ts):
+        """The flow of `key` (None if new), now the most recently used, after packet time moved to `ts`."""
         table = self._flows
         if ts is not None and ts > table.now:
             table.tick(ts)
@@ -294,40 +286,36 @@ class MaskStage:
         flow = flows.pop(key, None)  # least recently used order: re-insert (FlowTable.get, inlined)
         if flow is not None:
             flows[key] = flow
-        return key, side, flow
+        return flow
 
-    def _new_flow(self, key, transport: int, side: int, client_is_sender: bool, data, t: int, src, dst) -> Flow:
-        sender = (src, int.from_bytes(data[t : t + 2], "big"))
-        receiver = (dst, int.from_bytes(data[t + 2 : t + 4], "big"))
-        if client_is_sender:
-            flow = Flow(transport, side, sender, receiver, self._flows.now, self._events)
-        else:
-            flow = Flow(transport, 1 - side, receiver, sender, self._flows.now, self._events)
+    def _new_flow(self, key, transport: int, side: int, client_is_sender: bool) -> Flow:
+        """A flow whose sender is on canonical `side`; the client is the sender or the receiver."""
+        client_side = side if client_is_sender else 1 - side
+        ends = key_ends(key)
+        flow = Flow(transport, client_side, ends[client_side], ends[1 - client_side], self._flows.now, self._events)
         flow.http_zeroed = self._http_zeroed
         self._flows.add(key, flow)
         self._s["flows"] += 1
         return flow
 
-    def _tcp(self, packet: Packet, where: tuple, ctx: bytes, checksums, changes: list):
+    def _tcp(self, packet: Packet, seg: tuple, checksums, changes: list):
         """A TCP segment: place it, decide it or hold it back.
 
-        `where` is ``(tcp_offset, payload_start, payload_end, src, dst)``; `ctx` the outer
-        addresses of a tunnel (flow-key part); `changes` the zeroing already decided.
+        `seg` is ``(tcp_offset, payload_start, payload_end, flags, seq, flow_key, side)``
+        (`~.frames.segment`); `changes` the zeroing already decided.
 
         The common segments take a short path: those without payload, and those that
         continue their direction in order where the decision is already known for all
         their bytes (the direction zeroes everything from here on, or the segment lies
         inside the body of the current TLS record). Everything else goes to `_tcp_general`.
         """
-        t, start, end, src, dst = where
-        data = packet.data
-        flags = data[t + 13]
-        key, side, flow = self._flow(IPPROTO_TCP, data, t, src, dst, ctx, packet.ts)
+        t, start, end, flags, seq, key, side = seg
+        flow = self._flow(key, packet.ts)
         if flow is None or flags & (TCP_SYN | TCP_FIN | TCP_RST):
-            return self._tcp_general(packet, where, ctx, checksums, changes, flags, key, side, flow)
+            return self._tcp_general(packet, seg, checksums, changes, flow)
         d = flow.dirs[side]
         if d is None or d.base is None:
-            return self._tcp_general(packet, where, ctx, checksums, changes, flags, key, side, flow)
+            return self._tcp_general(packet, seg, checksums, changes, flow)
         if start >= end:
             flow.packets += 1
             flow.last_ts = self._flows.now
@@ -335,9 +323,8 @@ class MaskStage:
                 self._writer.add(packet, checksums, changes)
             return None
         nxt = d.next
-        seq = int.from_bytes(data[t + 4 : t + 8], "big")
         if (seq - d.base - nxt) % SEQ_MOD or d.ooo or d.tail:
-            return self._tcp_general(packet, where, ctx, checksums, changes, flags, key, side, flow)
+            return self._tcp_general(packet, seg, checksums, changes, flow)
         # in order: offset == next (Direction.place), nothing buffered or pending
         length = end - start
         stop = nxt + length
@@ -355,7 +342,7 @@ class MaskStage:
             else:
                 kept = 0
         else:
-            return self._tcp_general(packet, where, ctx, checksums, changes, flags, key, side, flow)
+            return self._tcp_general(packet, seg, checksums, changes, flow)
         flow.packets += 1
         flow.last_ts = self._flows.now
         s = self._s
@@ -372,11 +359,10 @@ class MaskStage:
             self._writer.add(packet, checksums, changes)
         return None
 
-    def _tcp_general(self, packet: Packet, where: tuple, ctx: bytes, checksums, changes: list, flags, key, side, flow):
+    def _tcp_general(self, packet: Packet, seg: tuple, checksums, changes: list, flow):
         """Any TCP segment (see `_tcp`): connection state, placement in the stream, decision or holding back."""
-        t, start, end, src, dst = where
+        t, start, end, flags, seq, key, side = seg
         data = packet.data
-        seq = int.from_bytes(data[t + 4 : t + 8], "big")
         syn = flags & TCP_SYN
         if flow is not None and syn and not flags & TCP_ACK:
             d = flow.dirs[side]
@@ -384,7 +370,7 @@ class MaskStage:
                 self._flows.evict(key, "closed")
                 flow = None
         if flow is None:
-            flow = self._new_flow(key, IPPROTO_TCP, side, not (syn and flags & TCP_ACK), data, t, src, dst)
+            flow = self._new_flow(key, IPPROTO_TCP, side, not (syn and flags & TCP_ACK))
         flow.packets += 1
         flow.last_ts = self._flows.now
         d = flow.dirs[side]
@@ -448,9 +434,10 @@ class MaskStage:
         src, dst = addresses(data, ip_offset, version)
         ctx = context(data, layers) if layers.ip_index else b""
         t = layers.transport_offset
-        key, side, flow = self._flow(IPPROTO_UDP, data, t, src, dst, ctx, packet.ts)
+        key, side = flow_key(IPPROTO_UDP, ctx, bytes(src + data[t : t + 2]), bytes(dst + data[t + 2 : t + 4]))
+        flow = self._flow(key, packet.ts)
         if flow is None:
-            flow = self._new_flow(key, IPPROTO_UDP, side, True, data, t, src, dst)
+            flow = self._new_flow(key, IPPROTO_UDP, side, True)
         flow.packets += 1
         flow.last_ts = self._flows.now
         start, end = layers.payload_start, layers.payload_end
