@@ -23,6 +23,7 @@ import sys
 import time
 import traceback
 from array import array
+from itertools import accumulate
 from multiprocessing.connection import Connection
 
 try:
@@ -101,16 +102,22 @@ def pack(records: list) -> tuple[tuple, bytes]:
 def unpack(columns: tuple, datas: bytes) -> list:
     """The records `pack` took apart, in their order."""
     index, ts, wirelen, linktype, head_lens, heads, data_lens, tail_lens, tails, blocks = columns
-    records = []
-    append = records.append
-    h = d = t = 0
-    for i in range(len(index)):
-        hn, dn, tn = h + head_lens[i], d + data_lens[i], t + tail_lens[i]
-        append(Packet(index[i], ts[i], datas[d:dn], wirelen[i], linktype[i], heads[h:hn], tails[t:tn]))
-        h, d, t = hn, dn, tn
+    records = list(
+        map(
+            Packet, index, ts, _cut(datas, data_lens), wirelen, linktype, _cut(heads, head_lens), _cut(tails, tail_lens)
+        )
+    )
     for i, block in blocks:
         records.insert(i, block)
     return records
+
+
+def _cut(joined: bytes, lengths) -> list:
+    """`joined` cut back into pieces of `lengths`."""
+    if not joined:
+        return [b""] * len(lengths)
+    ends = list(accumulate(lengths))
+    return [joined[a:b] for a, b in zip([0, *ends], ends)]
 
 
 def _widen(fd: int) -> None:

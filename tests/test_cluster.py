@@ -30,7 +30,9 @@ def test_local_cluster_matches_sequential_run(inputs):
     here, there = inputs / "here", inputs / "there"
     done = cli("run", inputs / "in", "-o", here, "--stages", "dedup", "-q")
     assert done.returncode == 1  # broken.pcap fails, the rest is written
-    done = cli("run", inputs / "in", "-o", there, "--stages", "dedup", "--workers", "2", "-q", "--report", inputs / "r.json")
+    done = cli(
+        "run", inputs / "in", "-o", there, "--stages", "dedup", "--workers", "2", "-q", "--report", inputs / "r.json"
+    )
     assert done.returncode == 1, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("pktmask-nb: error:")]
     assert len(errors) == 1 and "broken.pcap" in errors[0]
@@ -42,7 +44,16 @@ def test_local_cluster_matches_sequential_run(inputs):
 
 
 def test_unreachable_scheduler_is_a_usage_error(inputs, tmp_path):
-    done = cli("run", inputs / "in" / "c0.pcap", "-o", tmp_path / "o.pcap", "--stages", "dedup", "--scheduler", "tcp://127.0.0.1:9")
+    done = cli(
+        "run",
+        inputs / "in" / "c0.pcap",
+        "-o",
+        tmp_path / "o.pcap",
+        "--stages",
+        "dedup",
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+    )
     assert done.returncode == 2
     assert "cannot reach the Dask scheduler" in done.stderr.splitlines()[-1]
     assert not (tmp_path / "o.pcap").exists()

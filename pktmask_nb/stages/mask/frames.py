@@ -56,9 +56,7 @@ def plain_segments(records: list) -> list:
             where = plain_tcp(r.data, r.linktype) if r.__class__ is Packet else None
             out.append(None if where is None else segment(r.data, *where, b""))
         return out
-    plain = find_plain(
-        [r.data if r.__class__ is Packet and r.linktype == LINKTYPE_ETHERNET else b"" for r in records]
-    )
+    plain = find_plain([r.data if r.__class__ is Packet and r.linktype == LINKTYPE_ETHERNET else b"" for r in records])
     b = np.frombuffer(plain.buf, np.uint8)
     t, stop = plain.transport, plain.stop
     start = t + (b[t + 12] >> 4).astype(np.int64) * 4
