@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...proto.checksum import CK_KIND_UDP, adjust, patch, rotate8
+from ...proto.checksum import CK_KIND_UDP, ONES_MOD, adjust, patch
 
 WRITER_BATCH = 4096  # frames whose ranges are summed together (bounds the joined copy)
 ZEROS = memoryview(bytes(1 << 18))  # SPEC §3: no record is longer than 256 KiB
@@ -76,34 +76,26 @@ class ZeroWriter:
             if scope is None:
                 self._patch(packet, checksums, changes)
                 continue
-            k = self._zero(packet, scope, changes, sums, k)
-
-    def _zero(self, packet, scope, changes, sums, k: int) -> int:
-        """Zero the ranges whose word sum is not 0 (all-zero ranges sum to 0); returns the next sum's index.
-
-        `sums` are of little-endian words.
-        """
-        buf = None
-        total = 0
-        first, last = scope[1], scope[2]
-        for p, n in changes:
-            if n <= 0:
-                continue
-            s = sums[k]
-            k += 1
-            if s:
-                if buf is None:
-                    buf = bytearray(packet.data)
-                buf[p : p + n] = ZEROS[:n]
-                if first <= p and p + n <= last:
-                    total += s
-        if buf is not None:
-            packet.data = buf
-            self.changed += 1
-            total = rotate8(total)
-            if scope[0] >= 0 and total:
-                self._fix(buf, scope, total)
-        return k
+            # zero the ranges whose word sum is not 0 (all-zero ranges sum to 0)
+            buf = None
+            total = 0
+            first, last = scope[1], scope[2]
+            for p, n in changes:
+                if n > 0:
+                    s = sums[k]
+                    k += 1
+                    if s:
+                        if buf is None:
+                            buf = bytearray(packet.data)
+                        buf[p : p + n] = ZEROS[:n]
+                        if first <= p and p + n <= last:
+                            total += s
+            if buf is not None:
+                packet.data = buf
+                self.changed += 1
+                total = total * 256 % ONES_MOD  # rotate8: the sum of the big-endian words
+                if scope[0] >= 0 and total:
+                    self._fix(buf, scope, total)
 
     def _fix(self, buf: bytearray, scope, total: int) -> None:
         """Update the checksum at ``scope[0]`` after big-endian words summing to `total` became zero."""
