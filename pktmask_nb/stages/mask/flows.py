@@ -155,11 +155,14 @@ class FlowTable:
                 break
             self.evict(key, "idle")
 
-    def get(self, key):
-        """The flow of `key`, now the most recently used; None if unknown."""
-        flow = self.flows.pop(key, None)
+    def get(self, key, ts):
+        """The flow of `key`, now the most recently used (None if unknown), after time moved to `ts`."""
+        if ts is not None and ts > self.now:
+            self.tick(ts)
+        flows = self.flows
+        flow = flows.pop(key, None)
         if flow is not None:
-            self.flows[key] = flow
+            flows[key] = flow
         return flow
 
     def add(self, key, flow: Flow) -> None:

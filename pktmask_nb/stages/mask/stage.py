@@ -277,17 +277,6 @@ class MaskStage:
         self._write(packet, checksums, changes)
         return None
 
-    def _flow(self, key, ts):
-        """The flow of `key` (None if new), now the most recently used, after packet time moved to `ts`."""
-        table = self._flows
-        if ts is not None and ts > table.now:
-            table.tick(ts)
-        flows = table.flows
-        flow = flows.pop(key, None)  # least recently used order: re-insert (FlowTable.get, inlined)
-        if flow is not None:
-            flows[key] = flow
-        return flow
-
     def _new_flow(self, key, transport: int, side: int, client_is_sender: bool) -> Flow:
         """A flow whose sender is on canonical `side`; the client is the sender or the receiver."""
         client_side = side if client_is_sender else 1 - side
@@ -310,7 +299,7 @@ class MaskStage:
         inside the body of the current TLS record). Everything else goes to `_tcp_general`.
         """
         t, start, end, flags, seq, key, side = seg
-        flow = self._flow(key, packet.ts)
+        flow = self._flows.get(key, packet.ts)
         if flow is None or flags & (TCP_SYN | TCP_FIN | TCP_RST):
             return self._tcp_general(packet, seg, checksums, changes, flow)
         d = flow.dirs[side]
@@ -435,7 +424,7 @@ class MaskStage:
         ctx = context(data, layers) if layers.ip_index else b""
         t = layers.transport_offset
         key, side = flow_key(IPPROTO_UDP, ctx, bytes(src + data[t : t + 2]), bytes(dst + data[t + 2 : t + 4]))
-        flow = self._flow(key, packet.ts)
+        flow = self._flows.get(key, packet.ts)
         if flow is None:
             flow = self._new_flow(key, IPPROTO_UDP, side, True)
         flow.packets += 1
