@@ -63,20 +63,21 @@ def plain_segments(records: list) -> list:
     ok = ~plain.udp & (start >= t + 20) & (start <= stop)
     rows = np.flatnonzero(ok)
     t, start, stop, src, v6, base = t[rows], start[rows], stop[rows], plain.src[rows], plain.v6[rows], plain.start[rows]
-    keys: list = [None] * len(rows)
+    keys = np.empty(len(rows), object)
     sides = np.zeros(len(rows), np.int64)
     for size in (4, 16):
         part = np.flatnonzero(v6 == (size == 16))
         if len(part):
-            keys_part, sides[part] = _keys(b, src[part], t[part], size)
-            for i, key in zip(part.tolist(), keys_part):
-                keys[i] = key
+            keys[part], sides[part] = _keys(b, src[part], t[part], size)
     flags = b[t + 13]
     seq = (u16(b, t + 4) << 16) | u16(b, t + 6)
+    fields = (t - base, start - base, stop - base, flags, seq, keys, sides)
+    segments = list(zip(*(a.tolist() for a in fields)))
+    if len(rows) == len(records):
+        return segments
     out = [None] * len(records)
-    fields = (plain.index[rows], t - base, start - base, stop - base, flags, seq)
-    for i, tcp, payload, end, flag, number, key, side in zip(*(a.tolist() for a in fields), keys, sides.tolist()):
-        out[i] = (tcp, payload, end, flag, number, key, side)
+    for i, seg in zip(plain.index[rows].tolist(), segments):
+        out[i] = seg
     return out
 
 
@@ -94,9 +95,7 @@ def _keys(b: np.ndarray, src: np.ndarray, t: np.ndarray, size: int) -> tuple[lis
         [np.full((n, 1), IPPROTO_TCP, np.uint8), np.where(swap, receiver, sender), np.where(swap, sender, receiver)],
         axis=1,
     )
-    width = keys.shape[1]
-    raw = keys.tobytes()
-    return [raw[i : i + width] for i in range(0, len(raw), width)], side.astype(np.int64)
+    return keys.view(f"V{keys.shape[1]}").ravel().tolist(), side  # a void row's tolist() is its bytes
 
 
 def plain_tcp(data, linktype: int):
