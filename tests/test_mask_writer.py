@@ -1,0 +1,64 @@
+"""The mask's deferred zeroing (ZeroWriter) against the frame-by-frame RFC 1624 update of proto.checksum.patch."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pktmask_nb.proto.checksum import CK_KIND_UDP, patch
+from pktmask_nb.record import Packet
+from pktmask_nb.stages.mask.writer import ZeroWriter
+
+CK_KIND_TCP = 1
+
+
+@st.composite
+def frames(draw):
+    """A frame, one checksum (maybe cut off, maybe a UDP 0) and disjoint ranges to zero that do not cover it."""
+    n = draw(st.integers(24, 200))
+    data = bytearray(draw(st.binary(min_size=n, max_size=n)))
+    for _ in range(draw(st.integers(0, 2))):  # runs of zeros: ranges already zero change nothing
+        a, m = draw(st.integers(0, n - 1)), draw(st.integers(1, 40))
+        data[a : a + m] = bytes(len(data[a : a + m]))
+    data = bytes(data)
+    first = draw(st.integers(0, 12))
+    last = draw(st.integers(first + 4, n))
+    cut = draw(st.booleans()) and n > 30
+    position = n - 1 if cut else draw(st.integers(first, min(first + 3, last - 2)))  # cut: only one byte captured
+    kind = draw(st.sampled_from([CK_KIND_TCP, CK_KIND_UDP]))
+    if kind == CK_KIND_UDP and draw(st.booleans()) and not cut:
+        data = data[:position] + b"\0\0" + data[position + 2 :]
+    avoid = set(range(position, position + 2))
+    cuts = sorted(draw(st.sets(st.integers(0, n), min_size=2, max_size=6)))
+    changes = [
+        (a, b - a)
+        for a, b in zip(cuts[0::2], cuts[1::2])
+        if not avoid & set(range(a, b)) and (first <= a and b <= last or b <= first or a >= last)
+    ]  # each inside the checksummed region or wholly outside it
+    return data, (position, first, last, 0, kind), changes
+
+
+def reference(data: bytes, checksum: tuple, changes: list) -> tuple[bytes, int]:
+    buf = bytearray(data)
+    unfixable = patch(buf, [checksum], [(p, bytes(n), -1) for p, n in changes])
+    return bytes(buf), unfixable
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(frames(), min_size=1, max_size=12))
+def test_zero_writer_equals_frame_by_frame_patch(batch):
+    writer = ZeroWriter()
+    packets = []
+    for i, (data, checksum, changes) in enumerate(batch):
+        packet = Packet(i + 1, 0, data, len(data), 1, b"")
+        packets.append(packet)
+        writer.add(packet, [checksum], list(changes))
+    writer.apply()
+    unfixable = changed = 0
+    for packet, (data, checksum, changes) in zip(packets, batch):
+        want, cut = reference(data, checksum, changes)
+        assert bytes(packet.data) == want
+        unfixable += cut
+        changed += want != data
+    assert writer.changed == changed
+    assert writer.unfixable == unfixable
