@@ -87,12 +87,8 @@ class ChunkMetrics:
 
 def packet_bytes(records: list) -> tuple[int, int]:
     """How many packets `records` holds, and their captured bytes."""
-    count = size = 0
-    for r in records:
-        if r.__class__ is Packet:
-            count += 1
-            size += len(r.data)
-    return count, size
+    datas = [r.data for r in records if r.__class__ is Packet]
+    return len(datas), sum(map(len, datas))
 
 
 @dataclass
