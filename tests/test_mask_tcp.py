@@ -265,3 +265,34 @@ def test_flows_expire_on_idle_and_after_close():
     stage.process([Packet(i + 1, ts, f, len(f), 1, b"") for i, (ts, f) in enumerate(timeline)])
     assert stage.stats()["flows_evicted"] == {"idle": 1, "closed": 1, "lru": 0}
     assert [r["src"] for r in stage.tables()["flows"]] == ["10.0.0.3", "10.0.0.1", "10.0.0.4"]
+
+
+def _direction_after(stream: bytes):
+    """A client direction whose TLS walker has read `stream` (ISN 999, so stream offset 0 is seq 1000)."""
+    from pktmask_nb.stages.mask.detect import DetectWalker
+    from pktmask_nb.stages.mask.flows import TLS_COUNT_NAMES
+    from pktmask_nb.stages.mask.flows import Flow as FlowState
+    from pktmask_nb.stages.mask.stream import Direction
+
+    events = dict.fromkeys(("gap", "desync", "before_start", "forgotten", "fragment", "error", "truncated"), 0)
+    flow = FlowState(6, 0, (b"\1" * 4, 1), (b"\2" * 4, 443), 0, events)
+    d = Direction(flow, True, DetectWalker([0] * len(TLS_COUNT_NAMES), False))
+    d.place(999, 1, b"", 0, 0)  # the SYN
+    d.place(1000, 0, stream, 0, len(stream))
+    return d
+
+
+def test_direction_advance_takes_only_segments_it_can_decide_unread():
+    d = _direction_after(record(22, b"h" * 20) + record(23, b"x" * 3000)[:1005])  # 1000 body bytes seen
+    base = 1000 + 25 + 5 + 1000
+    assert d.advance(base, 1000) == (0, 0)  # inside the application data: all zero, not read
+    assert d.next == d.decided == 25 + 5 + 2000
+    assert d.advance(base + 1000, 1001) is None  # would cross the record's end: the walker must read it
+    assert d.advance(base, 500) is None  # a retransmission
+    assert d.advance(base + 2000, 10) is None  # past a gap
+    assert d.next == 25 + 5 + 2000
+    d = _direction_after(record(22, b"h" * 300)[:105])  # inside a handshake record
+    assert d.advance(1105, 100) == (100, 0)  # kept
+    assert d.zero_ranges(105, 205) == ([], 0)
+    d.zero_rest(205, "desync")  # a fail-closed event: everything after is zero and counted
+    assert d.advance(1205, 50) == (0, 50)

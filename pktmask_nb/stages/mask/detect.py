@@ -27,6 +27,9 @@ class DetectWalker:
         self.http = http  # HTTP/1.x structure is kept (--keep http-headers)
         self.counts = counts
 
+    def span(self, stop: int) -> None:
+        return None  # every byte is read (Direction.advance)
+
     def feed(self, d, data, offset: int) -> int:
         verdict = self._detect(d, data)
         if verdict is None:  # not enough bytes to tell

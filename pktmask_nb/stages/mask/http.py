@@ -54,6 +54,9 @@ class HttpWalker:
         self.chunked = False
         self.last_zero = False
 
+    def span(self, stop: int) -> None:
+        return None  # every byte is read (Direction.advance)
+
     def feed(self, d, data, offset: int) -> int:
         n, pos = len(data), 0
         while pos < n:

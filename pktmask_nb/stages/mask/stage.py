@@ -40,11 +40,9 @@ from .stream import (
     FAIL_FORGOTTEN,
     FAIL_FRAGMENT,
     FAIL_GAP,
-    SEQ_MOD,
     STREAM_END,
     Direction,
 )
-from .tls import TlsWalker
 from .wlan import wlan_body_start
 from .writer import ZeroWriter
 
@@ -295,8 +293,9 @@ class MaskStage:
 
         The common segments take a short path: those without payload, and those that
         continue their direction in order where the decision is already known for all
-        their bytes (the direction zeroes everything from here on, or the segment lies
-        inside the body of the current TLS record). Everything else goes to `_tcp_general`.
+        their bytes (`~.stream.Direction.advance`: the direction zeroes everything from
+        here on, or the segment lies inside the body of the current TLS record).
+        Everything else goes to `_tcp_general`.
         """
         t, start, end, flags, seq, key, side = seg
         flow = self._flows.get(key, packet.ts)
@@ -311,33 +310,17 @@ class MaskStage:
             if changes:
                 self._writer.add(packet, checksums, changes)
             return None
-        nxt = d.next
-        if (seq - d.base - nxt) % SEQ_MOD or d.ooo or d.tail:
+        taken = d.advance(seq, end - start)
+        if taken is None:
             return self._tcp_general(packet, seg, checksums, changes, flow)
-        # in order: offset == next (Direction.place), nothing buffered or pending
-        length = end - start
-        stop = nxt + length
-        walker = d.walker
-        if walker is None and (d.fail_from == STREAM_END or d.fail_from <= nxt):
-            d.next = stop  # everything from here on is zero (Direction.zero_rest), as a policy or fail-closed
-            failed = length if d.fail_from <= nxt else 0
-            kept = 0
-        elif walker.__class__ is TlsWalker and walker.record_end >= stop and d.fail_from == STREAM_END:
-            d.next = d.decided = stop  # inside the current record: TlsWalker.feed only keeps or not
-            failed = 0
-            if walker.keep_body:
-                d.keep(nxt, stop)
-                kept = length
-            else:
-                kept = 0
-        else:
-            return self._tcp_general(packet, seg, checksums, changes, flow)
+        kept, failed = taken
         flow.packets += 1
         flow.last_ts = self._flows.now
         s = self._s
         flow.kept += kept
         s["payload_bytes_kept"] += kept
         if not kept:
+            length = end - start
             changes.append((start, length))
             flow.zeroed += length
             s["payload_bytes_zeroed"] += length

@@ -86,6 +86,9 @@ class PreludeWalker:
         self.counts = counts
         self.masked = masked
 
+    def span(self, stop: int) -> None:
+        return None  # every byte is read (Direction.advance)
+
     def feed(self, d, data, offset: int) -> int:
         flow = d.flow
         if flow.starttls or self.masked:

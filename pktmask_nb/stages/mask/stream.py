@@ -47,7 +47,9 @@ class Direction:
     walker : object or None
         Decides in-order bytes: ``walker.feed(direction, data, offset)`` records kept
         ranges with `keep` and returns how many trailing bytes of `data` it cannot decide
-        yet (a header cut by the segment's end); None = all zero.
+        yet (a header cut by the segment's end); None = all zero. ``walker.span(stop)``
+        says, without reading them, that the bytes from `next` up to `stop` are all kept
+        (True) or all zero (False), or None when it must read them (see `advance`).
     tail : bytes
         Those undecided trailing bytes, fed again in front of the next in-order bytes.
     """
@@ -158,6 +160,37 @@ class Direction:
             if self.ooo:
                 self._drain()
         return offset
+
+    def advance(self, seq: int, length: int) -> tuple[int, int] | None:
+        """The short path of `place` for a segment whose decision is known without reading it.
+
+        When the segment (no SYN) starts at `next`, nothing waits in the tail or the
+        out-of-order buffer, and either everything from `next` on is zero (`zero_rest`)
+        or the walker vouches for the whole segment (``walker.span``), the stream moves
+        past it and the result is ``(kept, fail_closed)`` byte counts (kept bytes are
+        recorded with `keep`; the rest are zero). Otherwise nothing changes: None.
+        """
+        nxt = self.next
+        if (seq - self.base - nxt) % SEQ_MOD or self.ooo or self.tail:
+            return None
+        stop = nxt + length
+        walker = self.walker
+        if walker is None:
+            if self.fail_from <= nxt:
+                self.next = stop
+                return 0, length
+            if self.fail_from == STREAM_END:
+                self.next = stop
+                return 0, 0
+            return None
+        kept = walker.span(stop)
+        if kept is None or self.fail_from != STREAM_END:
+            return None
+        self.next = self.decided = stop
+        if kept:
+            self.keep(nxt, stop)
+            return length, 0
+        return 0, 0
 
     def _buffer(self, offset: int, payload: bytes) -> None:
         """Keep the parts of an out-of-order segment that no earlier copy covers."""

@@ -42,6 +42,10 @@ class TlsWalker:
         self.ssl2 = 1 if ssl2 else 0
         self.counts = counts  # records seen by type 20..24, then SSLv2 records (shared with the flow)
 
+    def span(self, stop: int):
+        """Inside the current record's body up to `stop`: kept (True) or zero (False); else None."""
+        return self.keep_body if self.record_end >= stop else None
+
     def feed(self, d, data, offset: int) -> int:
         n = len(data)
         end = offset + n
