@@ -89,7 +89,7 @@ class ZeroWriter:
         total = total * 256 % ONES_MOD  # rotate8: from little-endian to big-endian words (RFC 1071 §2(B))
         for a, z in zip(start[nonzero].tolist(), end[nonzero].tolist()):
             buf[a:z] = ZEROS[: z - a]
-        changed = np.unique(owner[nonzero]).tolist()
+        changed = np.flatnonzero(np.bincount(owner[nonzero], minlength=len(frames))).tolist()
         self.changed += len(changed)
         self._fix(b, [frames[k] for k in changed], total[changed])
         for k in changed:
