@@ -169,6 +169,7 @@ class Direction:
         or the walker vouches for the whole segment (``walker.span``), the stream moves
         past it and the result is ``(kept, fail_closed)`` byte counts (kept bytes are
         recorded with `keep`; the rest are zero). Otherwise nothing changes: None.
+        Needs `base`, as `offset_of`.
         """
         nxt = self.next
         if (seq - self.base - nxt) % SEQ_MOD or self.ooo or self.tail:
