@@ -72,6 +72,12 @@ def add_run_parser(commands) -> None:
         help="forget a flow after S seconds without a packet (default 300)",
     )
     p.add_argument(
+        "--mask-udp-idle-timeout",
+        type=float,
+        metavar="S",
+        help="the same for UDP flows, which keep no stream state (default 60)",
+    )
+    p.add_argument(
         "--mask-hold-packets", type=int, metavar="N", help="out-of-order packets held back at most (default 2048)"
     )
     p.add_argument("--mask-hold-bytes", type=int, metavar="B", help="bytes held back at most (default 8 MiB)")
@@ -186,6 +192,7 @@ def read_key(args) -> bytes | None:
 MASK_LIMITS = {  # CLI option -> MaskConfig field
     "mask_max_flows": "max_flows",
     "mask_idle_timeout": "idle_timeout",
+    "mask_udp_idle_timeout": "udp_idle_timeout",
     "mask_hold_packets": "max_held_packets",
     "mask_hold_bytes": "max_held_bytes",
 }

@@ -112,6 +112,11 @@ class MaskConfig:
         Flow table size; the least recently used flow is evicted beyond it.
     idle_timeout : float
         Seconds without a packet after which a flow is forgotten.
+    udp_idle_timeout : float
+        The same for UDP flows (at most `idle_timeout`). A UDP flow carries no stream state
+        (every datagram, DTLS included, is decided alone), so forgetting it sooner changes
+        no output byte; it keeps the DNS exchanges of a long capture from filling the table
+        and pushing TCP flows out. A 5-tuple seen again later starts a new report row.
     """
 
     keep: tuple[str, ...] = ()
@@ -120,6 +125,7 @@ class MaskConfig:
     max_held_bytes: int = 8 * 1024 * 1024
     max_flows: int = 200_000
     idle_timeout: float = 300.0
+    udp_idle_timeout: float = 60.0
 
     def __post_init__(self):
         object.__setattr__(self, "keep", tuple(self.keep))
@@ -130,6 +136,7 @@ class MaskConfig:
         _check(self.max_held_bytes >= 0, "mask max_held_bytes must be >= 0")
         _check(self.max_flows >= 1, "mask max_flows must be >= 1")
         _check(self.idle_timeout > 0, "mask idle_timeout must be > 0")
+        _check(self.udp_idle_timeout > 0, "mask udp_idle_timeout must be > 0")
 
     @property
     def http_headers(self) -> bool:

@@ -104,6 +104,7 @@ def test_existing_output_needs_force(tmp_path):
         (["--keep", "everything"], "mask keep must be among"),
         (["--mask-max-flows", "0"], "mask max_flows must be >= 1"),
         (["--mask-idle-timeout", "0"], "mask idle_timeout must be > 0"),
+        (["--mask-udp-idle-timeout", "-1"], "mask udp_idle_timeout must be > 0"),
         (["--mask-hold-packets", "-1"], "mask max_held_packets must be >= 0"),
     ],
 )
@@ -281,7 +282,8 @@ def test_mask_limits_reach_the_stage(tmp_path):
     tracked flow at a time the others are evicted (counted)."""
     src = DATA / "tls_http.pcap"
     outs = []
-    for extra in ([], ["--mask-max-flows", "1", "--mask-idle-timeout", "2.5", "--mask-hold-packets", "0"]):
+    limits = ["--mask-max-flows", "1", "--mask-idle-timeout", "2.5", "--mask-udp-idle-timeout", "1.5"]
+    for extra in ([], [*limits, "--mask-hold-packets", "0"]):
         out, report = tmp_path / f"o{len(extra)}.pcap", tmp_path / f"r{len(extra)}.json"
         done = cli("run", src, "-o", out, "--stages", "mask", "--report", report, "-q", *extra)
         assert done.returncode == 0, done.stderr
@@ -290,5 +292,7 @@ def test_mask_limits_reach_the_stage(tmp_path):
     assert default["config"]["mask"]["max_flows"] == 200_000
     assert limited["config"]["mask"]["max_flows"] == 1
     assert limited["config"]["mask"]["idle_timeout"] == 2.5
+    assert limited["config"]["mask"]["udp_idle_timeout"] == 1.5
+    assert default["config"]["mask"]["udp_idle_timeout"] == 60.0
     assert limited["config"]["mask"]["max_held_packets"] == 0
     assert limited["stages"]["mask"]["flows_evicted"]["lru"] > 0 == default["stages"]["mask"]["flows_evicted"]["lru"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import craft
 import mask_model
 import pytest
-from craft import Flow, app_data, handshake, record
+from craft import Flow, app_data, dtls_record, handshake, record
 from scapy.layers.inet import IP, TCP, fragment
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
@@ -296,3 +296,30 @@ def test_direction_advance_takes_only_segments_it_can_decide_unread():
     assert d.zero_ranges(105, 205) == ([], 0)
     d.zero_rest(205, "desync")  # a fail-closed event: everything after is zero and counted
     assert d.advance(1205, 50) == (0, 50)
+
+
+def test_udp_flows_expire_after_their_own_idle_timeout_without_changing_the_output():
+    """A DNS-like UDP flow is forgotten after udp_idle_timeout while a TCP flow idle as long
+    stays; a UDP datagram decides alone, so the bytes are those of a run that never forgets."""
+    a = Flow()
+    second = 1_000_000_000
+    timeline = [
+        (0, a.handshake()[0]),
+        (0, craft.udp_frame(dtls_record(22, b"\x01" + bytes(40)), src=("10.0.0.7", 5353), dst=("10.0.0.8", 53))),
+        (1 * second, craft.udp_frame(b"\x12" * 30, src=("10.0.0.8", 53), dst=("10.0.0.7", 5353))),
+        (70 * second, craft.udp_frame(b"\x34" * 30, src=("10.0.0.9", 5353), dst=("10.0.0.8", 53))),  # ticks: 69 s idle
+        (71 * second, craft.udp_frame(b"\x56" * 30, src=("10.0.0.8", 53), dst=("10.0.0.7", 5353))),  # a new flow row
+        (72 * second, a.frame(True, handshake(20))),  # the TCP flow (idle 72 s) is still known
+    ]
+    outputs = []
+    for udp_idle in (60, 300):
+        stage = MaskStage(MaskConfig(udp_idle_timeout=udp_idle))
+        packets = [Packet(i + 1, ts, f, len(f), 1, b"") for i, (ts, f) in enumerate(timeline)]
+        done = stage.process(packets) + stage.flush()
+        outputs.append([bytes(p.data) for p in done])
+        stats = stage.stats()
+        if udp_idle == 60:  # only the first UDP flow goes, though the older TCP flow heads the LRU order
+            assert stats["flows_evicted"]["idle"] == 1 and stats["flows"] == 4
+        else:
+            assert stats["flows_evicted"]["idle"] == 0 and stats["flows"] == 3
+    assert outputs[0] == outputs[1]

@@ -17,6 +17,7 @@ MASK_CLOSE_LINGER = 5.0  # seconds a flow is kept after RST or both FINs, for re
 MASK_REPORT_MAX_FLOWS = 10_000  # rows kept for the report; later flows are only counted
 EXPIRY_CHECK_NS = 1_000_000_000  # idle expiry is checked when packet time advanced this much
 
+IPPROTO_UDP = 17
 PROTOCOL_RANK = {"": 0, "other": 1, "text": 2, "dtls": 3, "http": 4, "tls": 5}
 TLS_COUNT_NAMES = ("change_cipher_spec", "alert", "handshake", "application_data", "heartbeat", "sslv2")
 
@@ -117,12 +118,17 @@ class FlowTable:
         Seconds without a packet after which a flow is evicted.
     on_evict : callable
         Called with each evicted `Flow` (to settle its held-back bytes).
+    udp_idle_timeout : float, optional
+        The idle timeout of UDP flows (at most `idle_timeout`); they are also kept in an
+        order of their own so that expiry finds them behind younger TCP flows.
     """
 
-    def __init__(self, max_flows: int, idle_timeout: float, on_evict):
+    def __init__(self, max_flows: int, idle_timeout: float, on_evict, udp_idle_timeout: float | None = None):
         self.flows: dict = {}
+        self.udp: dict = {}  # keys of the UDP flows, least recently used first
         self.max_flows = max_flows
         self.idle_ns = int(idle_timeout * 1e9)
+        self.udp_idle_ns = int(min(idle_timeout, udp_idle_timeout or idle_timeout) * 1e9)
         self.linger_ns = int(min(idle_timeout, MASK_CLOSE_LINGER) * 1e9)
         self.on_evict = on_evict
         self.closing: deque = deque()  # (closed at, key) in closing order
@@ -154,6 +160,12 @@ class FlowTable:
             if ts - flows[key].last_ts <= self.idle_ns:
                 break
             self.evict(key, "idle")
+        udp = self.udp
+        while udp:
+            key = next(iter(udp))
+            if ts - flows[key].last_ts <= self.udp_idle_ns:
+                break
+            self.evict(key, "idle")
 
     def get(self, key, ts):
         """The flow of `key`, now the most recently used (None if unknown), after time moved to `ts`."""
@@ -163,6 +175,10 @@ class FlowTable:
         flow = flows.pop(key, None)
         if flow is not None:
             flows[key] = flow
+            if flow.transport == IPPROTO_UDP:
+                udp = self.udp
+                del udp[key]
+                udp[key] = None
         return flow
 
     def add(self, key, flow: Flow) -> None:
@@ -170,6 +186,8 @@ class FlowTable:
         while len(flows) >= self.max_flows:
             self.evict(next(iter(flows)), "lru")
         flows[key] = flow
+        if flow.transport == IPPROTO_UDP:
+            self.udp[key] = None
 
     def close(self, key, flow: Flow) -> None:
         """Mark a flow closed (RST, both FINs): it goes MASK_CLOSE_LINGER seconds later.
@@ -188,6 +206,7 @@ class FlowTable:
 
     def evict(self, key, why: str) -> None:
         flow = self.flows.pop(key)
+        self.udp.pop(key, None)
         self.evicted[why] += 1
         self.on_evict(flow)
         self._report(flow)

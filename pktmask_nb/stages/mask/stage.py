@@ -86,7 +86,7 @@ class MaskStage:
         self.config = config = config or MaskConfig()
         self._http = config.http_headers
         self._http_zeroed = frozenset(h.encode() for h in config.sensitive_headers)
-        self._flows = FlowTable(config.max_flows, config.idle_timeout, self._evicted)
+        self._flows = FlowTable(config.max_flows, config.idle_timeout, self._evicted, config.udp_idle_timeout)
         self._queue: deque = deque()
         self._writer = ZeroWriter()
         self._held_packets = self._held_bytes = 0
