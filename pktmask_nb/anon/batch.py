@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..proto.plain import Plain, u16
+from ..proto.checksum import adjust, adjust_transport
+from ..proto.plain import Plain, u16, write16
 
 
 def addresses(plain: Plain, rows: np.ndarray, size: int) -> np.ndarray:
@@ -22,13 +23,6 @@ def addresses(plain: Plain, rows: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(b[both[:, None] + np.arange(size)]).view(f"V{size}").reshape(-1)
 
 
-def adjust(checksum: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """`~pktmask_nb.proto.checksum.adjust` on arrays (RFC 1624 eqn. 3)."""
-    x = (~checksum & 0xFFFF) + delta % 0xFFFF
-    x = (x & 0xFFFF) + (x >> 16)
-    return ~((x & 0xFFFF) + (x >> 16)) & 0xFFFF
-
-
 def apply(plain: Plain, rows: np.ndarray, size: int, new: np.ndarray, delta: np.ndarray) -> None:
     """Write addresses `new` (``(len(rows), 2*size)`` bytes) and adjust checksums by `delta`."""
     b = np.frombuffer(plain.buf, np.uint8)
@@ -37,16 +31,6 @@ def apply(plain: Plain, rows: np.ndarray, size: int, new: np.ndarray, delta: np.
     adjusting = delta % 0xFFFF != 0
     src, delta, rows = src[adjusting], delta[adjusting], rows[adjusting]
     if size == 4:  # the IPv4 header checksum sits 2 bytes before the source address
-        _write16(b, src - 2, adjust(u16(b, src - 2), delta))
-    position, udp = plain.checksum[rows], plain.udp[rows]
-    old = u16(b, position)
-    keep = udp & (old == 0)  # UDP without checksum stays without (RFC 768)
-    checksum = adjust(old, delta)
-    checksum[udp & (checksum == 0)] = 0xFFFF
-    position, checksum = position[~keep], checksum[~keep]
-    _write16(b, position, checksum)
-
-
-def _write16(b: np.ndarray, at: np.ndarray, value: np.ndarray) -> None:
-    b[at] = value >> 8
-    b[at + 1] = value & 0xFF
+        write16(b, src - 2, adjust(u16(b, src - 2), delta))
+    position = plain.checksum[rows]
+    write16(b, position, adjust_transport(u16(b, position), delta, plain.udp[rows]))

@@ -30,6 +30,17 @@ def adjust(checksum: int, delta: int) -> int:
     return ~((x & 0xFFFF) + (x >> 16)) & 0xFFFF
 
 
+def adjust_transport(old, delta, udp):
+    """`adjust` on arrays of TCP/UDP checksums, with `patch`'s UDP rules (RFC 768).
+
+    `udp` marks UDP checksums: one of 0 (none) stays 0, a new 0 is written 0xFFFF.
+    """
+    new = adjust(old, delta)
+    new[udp & (new == 0)] = 0xFFFF
+    new[udp & (old == 0)] = 0
+    return new
+
+
 def internet_checksum(data, start: int = 0, end: int | None = None, initial: int = 0) -> int:
     """The RFC 1071 checksum of ``data[start:end]`` with `initial` (e.g. a pseudo-header sum) added."""
     end = len(data) if end is None else end

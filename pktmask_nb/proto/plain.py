@@ -47,7 +47,14 @@ class Plain:
 
 
 def u16(b: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The big-endian 16-bit values at offsets `at` of `b`."""
     return (b[at].astype(np.int64) << 8) | b[at + 1]
+
+
+def write16(b: np.ndarray, at: np.ndarray, value: np.ndarray) -> None:
+    """Write `value` as big-endian 16-bit values at offsets `at` of `b`."""
+    b[at] = value >> 8
+    b[at + 1] = value & 0xFF
 
 
 def find_plain(datas: list) -> Plain:

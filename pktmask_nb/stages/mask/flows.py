@@ -11,13 +11,13 @@ from __future__ import annotations
 import ipaddress
 from collections import deque
 
+from ...proto.dissect import IPPROTO_UDP
 from .stream import FAIL_EVENTS
 
 MASK_CLOSE_LINGER = 5.0  # seconds a flow is kept after RST or both FINs, for retransmissions
 MASK_REPORT_MAX_FLOWS = 10_000  # rows kept for the report; later flows are only counted
 EXPIRY_CHECK_NS = 1_000_000_000  # idle expiry is checked when packet time advanced this much
 
-IPPROTO_UDP = 17
 PROTOCOL_RANK = {"": 0, "other": 1, "text": 2, "dtls": 3, "http": 4, "tls": 5}
 TLS_COUNT_NAMES = ("change_cipher_spec", "alert", "handshake", "application_data", "heartbeat", "sslv2")
 

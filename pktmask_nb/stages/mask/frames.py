@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...proto.dissect import IPPROTO_TCP, IPPROTO_UDP
 from ...proto.plain import BATCH_MIN_PACKETS, find_plain, u16
 from ...record import Packet
 
@@ -21,8 +22,7 @@ LINKTYPE_ETHERNET = 1
 ETH_IPV4 = b"\x08\x00"
 ETH_IPV6 = b"\x86\xdd"
 ETH_8021Q = b"\x81\x00"
-IPPROTO_TCP = 6
-KEY_PREFIX = {proto: bytes((proto,)) for proto in (6, 17)}  # TCP, UDP
+KEY_PREFIX = {proto: bytes((proto,)) for proto in (IPPROTO_TCP, IPPROTO_UDP)}
 
 
 def flow_key(transport: int, ctx: bytes, a: bytes, b: bytes) -> tuple:

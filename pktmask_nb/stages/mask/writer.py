@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...proto.checksum import CK_KIND_UDP, ONES_MOD, adjust, patch
+from ...proto.checksum import CK_KIND_UDP, ONES_MOD, adjust_transport, patch
+from ...proto.plain import u16, write16
 
 WRITER_BATCH = 4096  # frames changed together (bounds the joined copy)
 ZEROS = memoryview(bytes(1 << 18))  # SPEC §3: no record is longer than 256 KiB
@@ -106,14 +107,8 @@ class ZeroWriter:
         cut = due & (position + 2 > length)
         self.unfixable += int(cut.sum())
         due &= ~cut
-        at, udp, total = at[due], udp[due], total[due]
-        old = (b[at].astype(np.int64) << 8) | b[at + 1]
-        new = adjust(old, -total)
-        new[udp & (new == 0)] = 0xFFFF
-        keep = udp & (old == 0)  # a UDP checksum of 0 means none (RFC 768)
-        new[keep] = 0
-        b[at] = new >> 8
-        b[at + 1] = new & 0xFF
+        at = at[due]
+        write16(b, at, adjust_transport(u16(b, at), -total[due], udp[due]))
 
     def _patch(self, packet, checksums, changes) -> None:
         data = packet.data
