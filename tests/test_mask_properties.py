@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import struct
+import tracemalloc
 
 import craft
 from craft import Flow, app_data, handshake, record
@@ -142,6 +143,65 @@ def test_flow_table_cap_bounds_memory():
     assert out == 300_000 and stats["flows_live"] <= 5_000 and stats["flows_evicted"]["lru"] >= 95_000
     assert len(stage.tables()["flows"]) <= 10_000 and stats["flows_unlisted"] > 0
     assert peak < 150 * 2**20, f"{peak / 2**20:.0f} MiB with a 5k-flow table"
+
+
+def raw_udp(i: int, payload: bytes) -> bytes:
+    src = struct.pack("!I", 0x0A000000 + i)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + len(payload), 0, 0, 64, 17, 0, src, b"\xc0\x00\x02\x01")
+    return ETH + ip + struct.pack("!HHHH", 1024 + i % 60000, 53, 8 + len(payload), 0) + payload
+
+
+def live_flow_bytes(flows: int, make) -> float:
+    """Python heap (tracemalloc) held by the mask stage per live flow after each flow's frames ``make(i)``."""
+    stage = MaskStage()
+    stage.process([Packet(1, 1_700_000_000_000_000_000, raw_udp(0, b"warm"), 40, 1, b"")])  # lazy imports, first tables
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        n = 1
+        for start in range(0, flows, 1000):
+            batch = []
+            for i in range(start + 1, min(flows, start + 1000) + 1):
+                for data in make(i):
+                    n += 1
+                    batch.append(Packet(n, 1_700_000_000_000_000_000 + n, data, len(data), 1, b""))
+            stage.process(batch)
+        del batch, data
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert stage.stats()["flows_live"] == flows + 1
+    return grown / flows
+
+
+def test_live_flows_cost_under_2_kb_of_state():
+    """What a live flow costs decides the memory of long captures (flows linger after FIN and
+    DNS exchanges stay until the UDP idle timeout): a TLS flow after its handshake and 40
+    records of application data (which it remembers for retransmissions), a DNS-like flow."""
+    first = handshake(100)
+    records = app_data(200) * 40
+
+    def tls(i):
+        return [raw_tcp(i, 999, 0x02), raw_tcp(i, 1000, 0x18, first), raw_tcp(i, 1000 + len(first), 0x18, records)]
+
+    tcp = live_flow_bytes(5_000, tls)
+    udp = live_flow_bytes(5_000, lambda i: [raw_udp(i, b"\x12\x34" + bytes(30))])
+    assert tcp < 2_000 and udp < 500, f"{tcp:.0f} bytes per TLS flow, {udp:.0f} per UDP flow"  # were 3 688 and 799
+
+
+def test_flows_live_at_the_end_are_reported_and_freed():
+    """At the end of the input every live flow ends: the report lists it, its state goes."""
+    frames = [raw_tcp(i, 999, 0x02) for i in range(50)] + [raw_udp(i, b"\x01\x02") for i in range(30)]
+    stage = MaskStage()
+    stage.process([Packet(n, n, data, len(data), 1, b"") for n, data in enumerate(frames, 1)])
+    rows = stage.tables()["flows"]
+    stage.flush()
+    stats = stage.stats()
+    assert stats["flows_live"] == len(rows) == 80 and stats["flows"] == 80
+    assert stage.tables()["flows"] == rows and [r["transport"] for r in rows] == ["tcp"] * 50 + ["udp"] * 30
+    assert not stage._flows.flows and not stage._flows.udp
 
 
 def test_unknown_link_types_and_wlan():

@@ -13,6 +13,7 @@ from scapy.packet import Raw
 from pktmask_nb.config import MaskConfig
 from pktmask_nb.record import Packet
 from pktmask_nb.stages.mask import MaskStage
+from pktmask_nb.stages.mask.stream import KEEP_MAX_INTERVALS
 
 
 def mask_frames(frames: list[bytes], chunk_size: int = 1000, linktype: int = 1, **options):
@@ -267,15 +268,39 @@ def test_flows_expire_on_idle_and_after_close():
     assert [r["src"] for r in stage.tables()["flows"]] == ["10.0.0.3", "10.0.0.1", "10.0.0.4"]
 
 
+def test_a_segment_with_more_records_than_a_direction_remembers_keeps_every_header():
+    """A large (GRO/TSO) segment can carry more records than a direction remembers for
+    retransmissions (KEEP_MAX_INTERVALS): forgetting old decisions must not reach its own."""
+    f = Flow()
+    stream = handshake(100) + app_data(20) * (2 * KEEP_MAX_INTERVALS + 5)
+    frames = f.handshake() + f.stream(True, stream, [len(stream)])
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)  # exact: every header kept
+    assert stage.stats()["fail_closed_events"] == 0
+
+
+def test_a_held_segment_keeps_its_decisions_while_later_segments_add_many():
+    """A segment ending inside a record header waits for the next one; when that one brings
+    more records than a direction remembers, the waiting segment's decisions still hold."""
+    f = Flow()
+    stream = handshake(100) + app_data(20) * (2 * KEEP_MAX_INTERVALS + 5)
+    cut = len(handshake(100)) + 2
+    frames = f.handshake() + f.stream(True, stream, [cut, len(stream) - cut])
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert stage.stats()["packets_held"] == 1 and stage.stats()["fail_closed_events"] == 0
+
+
 def _direction_after(stream: bytes):
     """A client direction whose TLS walker has read `stream` (ISN 999, so stream offset 0 is seq 1000)."""
     from pktmask_nb.stages.mask.detect import DetectWalker
     from pktmask_nb.stages.mask.flows import TLS_COUNT_NAMES
     from pktmask_nb.stages.mask.flows import Flow as FlowState
+    from pktmask_nb.stages.mask.frames import flow_key
     from pktmask_nb.stages.mask.stream import Direction
 
     events = dict.fromkeys(("gap", "desync", "before_start", "forgotten", "fragment", "error", "truncated"), 0)
-    flow = FlowState(6, 0, (b"\1" * 4, 1), (b"\2" * 4, 443), 0, events)
+    flow = FlowState(6, 0, flow_key(6, b"", b"\1" * 4 + b"\0\1", b"\2" * 4 + b"\1\xbb")[0], 0, events)
     d = Direction(flow, True, DetectWalker([0] * len(TLS_COUNT_NAMES), False))
     d.place(999, 1, b"", 0, 0)  # the SYN
     d.place(1000, 0, stream, 0, len(stream))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ipaddress
 from collections import deque
 
-from ...proto.dissect import IPPROTO_UDP
+from ...proto.dissect import IPPROTO_TCP, IPPROTO_UDP
+from .frames import key_ends
 from .stream import FAIL_EVENTS
 
 MASK_CLOSE_LINGER = 5.0  # seconds a flow is kept after RST or both FINs, for retransmissions
@@ -20,6 +21,14 @@ EXPIRY_CHECK_NS = 1_000_000_000  # idle expiry is checked when packet time advan
 
 PROTOCOL_RANK = {"": 0, "other": 1, "text": 2, "dtls": 3, "http": 4, "tls": 5}
 TLS_COUNT_NAMES = ("change_cipher_spec", "alert", "handshake", "application_data", "heartbeat", "sslv2")
+FLOW_COLUMNS = (
+    ("transport", "src", "sport", "dst", "dport", "protocol", "packets", "first_ts", "last_ts")
+    + tuple(f"tls_{name}" for name in TLS_COUNT_NAMES)
+    + ("http_messages", "bytes_kept", "bytes_zeroed", "held_back", "fail_closed_bytes", "fail_closed")
+    + tuple(f"fail_{name}" for name in FAIL_EVENTS)
+)  # the report's columns (SPEC §6), one `Flow.values` each
+NO_DIRECTIONS = (None, None)  # `Flow.dirs` of a UDP flow, which has no stream state
+NO_METHODS = ()  # `Flow.http_methods` until a request waits
 
 
 class Flow:
@@ -29,8 +38,7 @@ class Flow:
         "transport",
         "client_side",
         "totals",
-        "client",
-        "server",
+        "key",
         "first_ts",
         "last_ts",
         "dirs",
@@ -50,23 +58,34 @@ class Flow:
         "closed",
     )
 
-    def __init__(self, transport: int, client_side: int, client: tuple, server: tuple, ts: int, totals: dict):
+    def __init__(self, transport: int, client_side: int, key, ts: int, totals: dict):
         self.transport = transport
         self.client_side = client_side  # canonical side (0 or 1) of the client: the SYN sender, else the first sender
         self.totals = totals  # the stage's fail-closed event totals
-        self.client, self.server = client, server  # (address bytes, port)
+        self.key = key  # the flow key (`~.frames.flow_key`): the ends are read from it when asked for
         self.first_ts = self.last_ts = ts
-        self.dirs = [None, None]  # Direction by canonical side, created on first use
+        # Direction by canonical side, created on first use (TCP only)
+        self.dirs = [None, None] if transport == IPPROTO_TCP else NO_DIRECTIONS
         self.protocol = ""
         self.tls_counts = [0] * len(TLS_COUNT_NAMES)
         self.starttls = False
-        self.http_methods: list[bytes] = []
+        self.http_methods = NO_METHODS  # requests waiting for their response (`~.http`), a list once there are some
         self.http_messages = 0
         self.http_zeroed = frozenset()
         self.events = None  # event name -> count, created on the first fail-closed event
         self.kept = self.zeroed = self.failed = self.held = self.packets = 0
         self.fins = 0
         self.closed = False
+
+    @property
+    def client(self) -> tuple:
+        """``(address bytes, port)`` of the client."""
+        return key_ends(self.key)[self.client_side]
+
+    @property
+    def server(self) -> tuple:
+        """``(address bytes, port)`` of the server."""
+        return key_ends(self.key)[1 - self.client_side]
 
     def set_protocol(self, name: str) -> None:
         if PROTOCOL_RANK[name] > PROTOCOL_RANK[self.protocol]:
@@ -78,26 +97,29 @@ class Flow:
         self.events[event] += n
         self.totals[event] += n
 
-    def row(self) -> dict:
-        """The report row (SPEC §6): 5-tuple as seen in the output, protocol, records, bytes, events."""
+    def values(self) -> tuple:
+        """The report row (SPEC §6) in `FLOW_COLUMNS` order: 5-tuple as seen in the output, protocol, records, bytes, events."""
         events = self.events or dict.fromkeys(FAIL_EVENTS, 0)
-        row = {
-            "transport": "tcp" if self.transport == 6 else "udp",
-            "src": _address(self.client[0]),
-            "sport": self.client[1],
-            "dst": _address(self.server[0]),
-            "dport": self.server[1],
-            "protocol": self.protocol or "other",
-            "packets": self.packets,
-            "first_ts": self.first_ts,
-            "last_ts": self.last_ts,
-        }
-        row.update({f"tls_{name}": count for name, count in zip(TLS_COUNT_NAMES, self.tls_counts)})
-        row["http_messages"] = self.http_messages
-        row.update(bytes_kept=self.kept, bytes_zeroed=self.zeroed, held_back=self.held, fail_closed_bytes=self.failed)
-        row["fail_closed"] = sum(events.values())
-        row.update({f"fail_{name}": count for name, count in events.items()})
-        return row
+        client, server = self.client, self.server
+        return (
+            "tcp" if self.transport == IPPROTO_TCP else "udp",
+            _address(client[0]),
+            client[1],
+            _address(server[0]),
+            server[1],
+            self.protocol or "other",
+            self.packets,
+            self.first_ts,
+            self.last_ts,
+            *self.tls_counts,
+            self.http_messages,
+            self.kept,
+            self.zeroed,
+            self.held,
+            self.failed,
+            sum(events.values()),
+            *events.values(),
+        )
 
 
 def _address(raw: bytes) -> str:
@@ -134,12 +156,15 @@ class FlowTable:
         self.closing: deque = deque()  # (closed at, key) in closing order
         self.now = 0
         self._checked = 0
-        self.rows: list[dict] = []
+        self.rows: list[tuple] = []  # `Flow.values` of ended flows
         self.unlisted = 0  # flows ended beyond MASK_REPORT_MAX_FLOWS
         self.evicted = {"idle": 0, "closed": 0, "lru": 0}
+        self.live_at_end = None  # flows live when the input ended (`finish`)
+        self.tls_ended = [0] * len(TLS_COUNT_NAMES)  # TLS records of ended flows, by type
 
     def __len__(self) -> int:
-        return len(self.flows)
+        """Live flows (those live when the input ended, after `finish`)."""
+        return len(self.flows) if self.live_at_end is None else self.live_at_end
 
     def tick(self, ts) -> None:
         """Advance packet time to `ts` (ns) and expire idle and closed flows."""
@@ -174,6 +199,7 @@ class FlowTable:
         flows = self.flows
         flow = flows.pop(key, None)
         if flow is not None:
+            key = flow.key  # one key object per flow, however many frames brought an equal one
             flows[key] = flow
             if flow.transport == IPPROTO_UDP:
                 udp = self.udp
@@ -209,23 +235,41 @@ class FlowTable:
         self.udp.pop(key, None)
         self.evicted[why] += 1
         self.on_evict(flow)
-        self._report(flow)
+        self._end(flow)
+
+    def finish(self) -> None:
+        """The input ended: every live flow ends, in least-recently-used order; its state is freed."""
+        self.live_at_end = len(self.flows)
+        for flow in self.flows.values():
+            self._end(flow)
+        self.flows.clear()
+        self.udp.clear()
+        self.closing.clear()
+
+    def _end(self, flow: Flow) -> None:
+        """Report an ended flow, count its TLS records and break its cycles."""
+        if len(self.rows) < MASK_REPORT_MAX_FLOWS:
+            self.rows.append(flow.values())
+        else:
+            self.unlisted += 1
+        self.tls_ended = [a + b for a, b in zip(self.tls_ended, flow.tls_counts)]
         # a Direction points back at its flow: without this the pair would wait for the cycle
         # collector, which the pipeline runs rarely (pipeline.relaxed_gc), and memory would
         # grow with every flow ever seen
-        flow.dirs = [None, None]
+        flow.dirs = NO_DIRECTIONS
 
-    def _report(self, flow: Flow) -> None:
-        if len(self.rows) < MASK_REPORT_MAX_FLOWS:
-            self.rows.append(flow.row())
-        else:
-            self.unlisted += 1
+    def tls_records(self) -> list[int]:
+        """TLS records by type (`TLS_COUNT_NAMES`) of every flow, ended or live."""
+        tls = self.tls_ended
+        for flow in self.flows.values():
+            tls = [a + b for a, b in zip(tls, flow.tls_counts)]
+        return tls
 
     def table(self) -> list[dict]:
         """Rows of ended flows, then of live ones, at most MASK_REPORT_MAX_FLOWS in all."""
-        rows = list(self.rows)
+        rows = self.rows[:MASK_REPORT_MAX_FLOWS]
         for flow in self.flows.values():
             if len(rows) >= MASK_REPORT_MAX_FLOWS:
                 break
-            rows.append(flow.row())
-        return rows
+            rows.append(flow.values())
+        return [dict(zip(FLOW_COLUMNS, values)) for values in rows]

@@ -132,8 +132,11 @@ class HttpWalker:
             if method is None:
                 return False
             self.method = method
-            if len(self.flow.http_methods) < HTTP_PENDING_METHODS_MAX:
-                self.flow.http_methods.append(method)
+            methods = self.flow.http_methods
+            if not methods:
+                self.flow.http_methods = [method]
+            elif len(methods) < HTTP_PENDING_METHODS_MAX:
+                methods.append(method)
         self.flow.http_messages += 1
         d.keep(at, at + len(line))
         self.state = S_HEADERS

@@ -30,7 +30,7 @@ from .control import control_keeps
 from .detect import DetectWalker
 from .dtls import dtls_keeps
 from .flows import TLS_COUNT_NAMES, Flow, FlowTable
-from .frames import addresses, context, flow_key, key_ends, plain_segments, segment, zero_outside
+from .frames import addresses, context, flow_key, plain_segments, segment, zero_outside
 from .icmp import quoted_changes, quoted_checksums
 from .stream import (
     FAIL_BEFORE_START,
@@ -93,7 +93,6 @@ class MaskStage:
         self._flushing = False
         self._current = None  # the direction being fed, for the fail-closed handler
         self._events = dict.fromkeys(FAIL_EVENTS, 0)
-        self._tls_ended = [0] * len(TLS_COUNT_NAMES)
         self._s = dict.fromkeys(
             (
                 "packets",
@@ -151,6 +150,7 @@ class MaskStage:
         self._flushing = True
         self._release(out)
         self._writer.apply()
+        self._flows.finish()
         return out
 
     def stats(self) -> dict:
@@ -162,10 +162,7 @@ class MaskStage:
         s["flows_unlisted"] = self._flows.unlisted
         s["fail_closed"] = dict(self._events)
         s["fail_closed_events"] = sum(self._events.values())
-        tls = list(self._tls_ended)
-        for flow in self._flows.flows.values():
-            tls = [a + b for a, b in zip(tls, flow.tls_counts)]
-        s["tls_records"] = dict(zip(TLS_COUNT_NAMES, tls))
+        s["tls_records"] = dict(zip(TLS_COUNT_NAMES, self._flows.tls_records()))
         s["keep"] = list(self.config.keep)
         return s
 
@@ -205,7 +202,6 @@ class MaskStage:
         for d in flow.dirs:
             if d is not None and d.decided != STREAM_END and (d.ooo or d.decided < d.next):
                 d.zero_rest(d.decided, FAIL_GAP)
-        self._tls_ended = [a + b for a, b in zip(self._tls_ended, flow.tls_counts)]
 
     # -- one packet ----------------------------------------------------------------------
 
@@ -278,8 +274,7 @@ class MaskStage:
     def _new_flow(self, key, transport: int, side: int, client_is_sender: bool) -> Flow:
         """A flow whose sender is on canonical `side`; the client is the sender or the receiver."""
         client_side = side if client_is_sender else 1 - side
-        ends = key_ends(key)
-        flow = Flow(transport, client_side, ends[client_side], ends[1 - client_side], self._flows.now, self._events)
+        flow = Flow(transport, client_side, key, self._flows.now, self._events)
         flow.http_zeroed = self._http_zeroed
         self._flows.add(key, flow)
         self._s["flows"] += 1
@@ -373,10 +368,12 @@ class MaskStage:
             self._decide(packet, d, offset, start, end - start, checksums, changes)
             return None
         flow.held += 1
+        d.held += 1
         return _Held(checksums, changes, d, offset, start, end - start)
 
     def _finish(self, packet: Packet, held: _Held) -> None:
         """Apply a held packet's decisions, now known."""
+        held.d.held -= 1
         self._decide(packet, held.d, held.offset, held.start, held.length, held.checksums, held.changes)
 
     def _decide(self, packet: Packet, d, offset: int, start: int, length: int, checksums, changes: list) -> None:

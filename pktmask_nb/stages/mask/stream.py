@@ -9,12 +9,14 @@ in a small out-of-order buffer until the gap fills or the stage gives up (fail c
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right, insort
 
 SEQ_MOD = 1 << 32
 SEQ_HALF = 1 << 31
 STREAM_END = 1 << 62  # `decided` once nothing more can be kept: everything is zero
 KEEP_MAX_INTERVALS = 32  # kept intervals remembered per direction for retransmissions
+NO_PIECES = ()  # `Direction.ooo` while nothing waits past a gap (most directions, most of the time)
 
 # fail-closed events (SPEC §2.4, §6), counted per flow and in the stage stats
 FAIL_GAP = "gap"  # a gap that never filled within the hold window, or at the end of input
@@ -38,10 +40,15 @@ class Direction:
         Stream offset of the first byte not yet fed to the walker.
     decided : int
         Every byte below it has a final decision; `STREAM_END` once all later bytes are zero.
-    keeps : list of int
-        Kept intervals as a flat sorted list ``[start0, end0, start1, end1, ...]``.
+    keeps : array of int
+        Kept intervals as a flat sorted array ``[start0, end0, start1, end1, ...]`` (8 bytes an
+        offset: a direction remembers up to KEEP_MAX_INTERVALS of them for each live flow).
     forgotten : int
         Decisions below this offset were dropped (bounded memory): such bytes are zero.
+        Dropping happens when the next segment arrives and none of this direction's packets
+        waits for its decisions (`held`), so a segment's own decisions are never dropped.
+    held : int
+        Packets of this direction held back, waiting for decisions (counted by the stage).
     fail_from : int
         Offset from which bytes are zero because of a fail-closed event (`STREAM_END` if none).
     walker : object or None
@@ -68,6 +75,7 @@ class Direction:
         "tail",
         "ooo",
         "fin",
+        "held",
     )
 
     def __init__(self, flow, client: bool, walker):
@@ -77,13 +85,14 @@ class Direction:
         self.syn_seq = None
         self.next = 0
         self.decided = 0
-        self.keeps: list[int] = []
+        self.keeps = array("q")
         self.forgotten = 0
         self.fail_from = STREAM_END
         self.walker = walker
         self.tail = b""
-        self.ooo: list[tuple[int, bytes]] = []  # (offset, bytes) pieces past a gap, no overlaps
+        self.ooo = NO_PIECES  # (offset, bytes) pieces past a gap, sorted, no overlaps: a list once there are some
         self.fin = False
+        self.held = 0
 
     # -- decisions (called by walkers) -------------------------------------------------
 
@@ -96,8 +105,13 @@ class Direction:
             return
         keeps.append(start)
         keeps.append(end)
-        if len(keeps) > 2 * KEEP_MAX_INTERVALS:
-            cut = KEEP_MAX_INTERVALS  # drop the older half (an even count of ints)
+
+    def _forget(self) -> None:
+        """Drop the older half of the kept intervals past KEEP_MAX_INTERVALS, unless a held packet needs them."""
+        keeps = self.keeps
+        if len(keeps) > 2 * KEEP_MAX_INTERVALS and not self.held:
+            over = len(keeps) - 2 * KEEP_MAX_INTERVALS
+            cut = -(-over // KEEP_MAX_INTERVALS) * KEEP_MAX_INTERVALS  # older halves (whole intervals) until within
             self.forgotten = keeps[cut - 1]
             del keeps[:cut]
 
@@ -106,7 +120,7 @@ class Direction:
         self.walker = None
         self.decided = STREAM_END
         self.tail = b""
-        self.ooo.clear()
+        self.ooo = NO_PIECES
         if event is not None:
             if offset < self.fail_from:
                 self.fail_from = offset
@@ -144,6 +158,8 @@ class Direction:
         """
         if self.base is None:
             self.base = (seq + syn) % SEQ_MOD
+        if len(self.keeps) > 2 * KEEP_MAX_INTERVALS:
+            self._forget()
         nxt = self.next
         offset = nxt + ((seq + syn - self.base) % SEQ_MOD - nxt + SEQ_HALF) % SEQ_MOD - SEQ_HALF
         end = offset + stop - start
@@ -189,6 +205,8 @@ class Direction:
             return None
         self.next = self.decided = stop
         if kept:
+            if len(self.keeps) > 2 * KEEP_MAX_INTERVALS:
+                self._forget()
             self.keep(nxt, stop)
             return length, 0
         return 0, 0
@@ -208,6 +226,8 @@ class Direction:
                 if b > stop:
                     cut.append((max(a, stop), b))
             pieces = cut
+        if not self.ooo:
+            self.ooo = []
         for a, b in pieces:
             if a < b:
                 insort(self.ooo, (a, payload[a - offset : b - offset]))
