@@ -54,7 +54,6 @@ class Flow:
         "failed",
         "held",
         "packets",
-        "fins",
         "closed",
     )
 
@@ -74,7 +73,6 @@ class Flow:
         self.http_zeroed = frozenset()
         self.events = None  # event name -> count, created on the first fail-closed event
         self.kept = self.zeroed = self.failed = self.held = self.packets = 0
-        self.fins = 0
         self.closed = False
 
     @property
