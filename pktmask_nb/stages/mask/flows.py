@@ -29,6 +29,7 @@ FLOW_COLUMNS = (
 )  # the report's columns (SPEC §6), one `Flow.values` each
 NO_DIRECTIONS = (None, None)  # `Flow.dirs` of a UDP flow, which has no stream state
 NO_METHODS = ()  # `Flow.http_methods` until a request waits
+NO_RECORDS = (0,) * len(TLS_COUNT_NAMES)  # `Flow.tls_counts` of a UDP flow until its first DTLS record
 
 
 class Flow:
@@ -66,7 +67,7 @@ class Flow:
         # Direction by canonical side, created on first use (TCP only)
         self.dirs = [None, None] if transport == IPPROTO_TCP else NO_DIRECTIONS
         self.protocol = ""
-        self.tls_counts = [0] * len(TLS_COUNT_NAMES)
+        self.tls_counts = [0] * len(TLS_COUNT_NAMES) if transport == IPPROTO_TCP else NO_RECORDS  # by TLS_COUNT_NAMES
         self.starttls = False
         self.http_methods = NO_METHODS  # requests waiting for their response (`~.http`), a list once there are some
         self.http_messages = 0

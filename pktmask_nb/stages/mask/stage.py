@@ -29,7 +29,7 @@ from ...record import Packet
 from .control import control_keeps
 from .detect import DetectWalker
 from .dtls import dtls_keeps
-from .flows import TLS_COUNT_NAMES, Flow, FlowTable
+from .flows import NO_RECORDS, TLS_COUNT_NAMES, Flow, FlowTable
 from .frames import addresses, context, flow_key, plain_segments, segment, zero_outside
 from .icmp import quoted_changes, quoted_checksums
 from .stream import (
@@ -410,7 +410,12 @@ class MaskStage:
         flow.packets += 1
         flow.last_ts = self._flows.now
         start, end = layers.payload_start, layers.payload_end
-        keeps, broken = dtls_keeps(data, start, end, flow.tls_counts)
+        counts = flow.tls_counts
+        if counts is NO_RECORDS:
+            counts = [0] * len(TLS_COUNT_NAMES)
+        keeps, broken = dtls_keeps(data, start, end, counts)
+        if keeps:
+            flow.tls_counts = counts
         pos = zero_outside(changes, keeps, start, end)
         kept = sum(b - a for a, b in keeps)
         flow.set_protocol("dtls" if keeps else "other")
