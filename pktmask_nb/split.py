@@ -4,8 +4,10 @@ The pipeline stays one pass with data flowing one way. This process reads chunks
 the stages before the split point; a child process (`CHILD_MAIN` in a fresh
 interpreter, safe with threads as in Jupyter, and never re-running the caller's script as
 multiprocessing's spawn would) runs the rest and writes the output. Chunks travel as a
-few columns (joined bytes plus lengths) through a pipe; a blocking pipe is the bounded
-queue, so this process is at most one chunk ahead of the child and memory stays flat.
+few columns (joined bytes plus lengths) through a pipe, with the child's first stage's
+``prepare`` of the chunk made here (mask's NumPy parse: this side has time to spare); a
+blocking pipe is the bounded queue, so this process is at most one chunk ahead of the
+child and memory stays flat.
 The child answers each chunk with its part of the metrics and, at the end, its stages'
 statistics and tables.
 
@@ -37,6 +39,7 @@ from .record import Packet
 PIPE_BYTES = 2**20  # /proc/sys/fs/pipe-max-size's default
 SPLIT_MIN_BYTES = 32 * 2**20  # smaller inputs finish before a child has started (~0.5 s)
 SPLIT_STAGES = ("dedup", "anonymize", "mask")
+SPLIT_PREPARED = "prepare"  # stage_seconds key of the `prepare` made on this side, until the child's answer
 
 
 def split_point(stages: list) -> int | None:
@@ -152,8 +155,8 @@ def _child(chunks: Connection, results: Connection) -> None:
                 message = chunks.recv()
                 if message is None:  # the reader side failed: leave nothing behind
                     raise _Aborted
-                number, flushing, columns = message
-                records, stage_seconds = run_stages(stages, unpack(columns, chunks.recv_bytes()), flushing)
+                number, flushing, columns, prepared = message
+                records, stage_seconds = run_stages(stages, unpack(columns, chunks.recv_bytes()), flushing, prepared)
                 t0 = time.perf_counter()
                 if records:
                     writer.write(records)
@@ -199,6 +202,7 @@ class SplitRun:
     def __init__(self, stages: list, config, output, chunk_size: int):
         self.split = split_point(stages)
         self.here = stages[: self.split]
+        self.prepare = getattr(stages[self.split], "prepare", None)  # of the child's first stage
         self.config, self.output, self.chunk_size = config, output, chunk_size
         self.metrics: list[ChunkMetrics] = []
         self.stats: dict = {}
@@ -240,13 +244,18 @@ class SplitRun:
 
     def _feed(self, reader, chunks_out, results_in, on_chunk) -> None:
         for step in steps(self.here, reader, self.chunk_size):
+            prepared = None
+            if self.prepare is not None and step.records:
+                t0 = time.perf_counter()
+                prepared = self.prepare(step.records)
+                step.stage_seconds[SPLIT_PREPARED] = time.perf_counter() - t0
             columns, datas = pack(step.records)
             step.records = None  # sent: the child has them now
             self._pending[step.number] = step
             while results_in.poll():
                 self._receive(results_in, on_chunk)
             try:
-                chunks_out.send((step.number, step.flushing, columns))
+                chunks_out.send((step.number, step.flushing, columns, prepared))
                 chunks_out.send_bytes(datas)
             except OSError:  # the child is gone: its error explains why
                 while True:
@@ -268,6 +277,10 @@ class SplitRun:
         if step.flushing and not wrote:
             return kind
         stage_seconds = {**step.stage_seconds, **child_seconds}
+        prepared = stage_seconds.pop(SPLIT_PREPARED, 0.0)  # the child's first stage's work done here
+        if prepared:
+            first = next(iter(child_seconds))
+            stage_seconds[first] += prepared
         metrics = step.metrics(
             packets_out, bytes_out, stage_seconds, write_seconds, current_rss() + child_rss, self._start
         )

@@ -14,9 +14,12 @@ import pktmask_nb
 from pktmask_nb import Config
 from pktmask_nb.config import AnonymizeConfig
 from pktmask_nb.errors import TruncatedFile, UsageError
+from pktmask_nb.pipeline import run_stages
 from pktmask_nb.record import Block, Packet
 from pktmask_nb.split import SplitRun, pack, should_split, unpack
 from pktmask_nb.stages import build_stages
+from pktmask_nb.stages.mask import MaskStage
+from pktmask_nb.stages.mask.frames import plain_segments
 
 KEY = bytes(range(32))
 
@@ -89,6 +92,28 @@ def test_pack_round_trip_keeps_blocks_order_and_every_field():
             )
         else:
             assert (a.kind, a.raw, a.order) == (b.kind, b.raw, b.order)
+
+
+def test_prepared_work_goes_to_the_first_stage_only():
+    """The child's first stage gets the `prepare` made on the reader's side; later stages
+    compute their own; mask's `prepare` is the parse its `process` would make."""
+    calls = []
+
+    class Recorder:
+        def __init__(self, name):
+            self.name = name
+
+        def process(self, chunk, prepared=None):
+            calls.append((self.name, prepared))
+            return chunk
+
+    records = [Packet(1, 0, frame(1), 60, 1, b"")]
+    out, seconds = run_stages([Recorder("a"), Recorder("b")], records, False, prepared="parsed")
+    assert out == records and calls == [("a", "parsed"), ("b", None)] and set(seconds) == {"a", "b"}
+    with pktmask_nb.open_capture(DATA / "tls_http.pcap") as reader:
+        chunk = next(reader.chunks(4096))
+    prepared = MaskStage().prepare(chunk)
+    assert prepared == plain_segments(chunk) and sum(seg is not None for seg in prepared) > 64
 
 
 def test_pcapng_with_simple_packets_and_two_sections(tmp_path):

@@ -15,6 +15,11 @@ class Stage(Protocol):
     buffer, and hold records back while it waits for more input (mask), which `flush`
     then returns at the end of the input. Blocks are passed on untouched unless the stage
     owns container metadata. Output must not depend on where chunks are cut (SPEC §2.3).
+
+    A stage may also offer ``prepare(chunk)``: the part of its work on a chunk that needs
+    none of its state (parsing), whose result ``process(chunk, prepared)`` then takes
+    instead of computing it. A two-process run (`~pktmask_nb.split`) calls it on the
+    reader's side for the first stage of the child, where a core has time to spare.
     """
 
     name: str

@@ -117,10 +117,15 @@ class MaskStage:
 
     # -- the stage contract ----------------------------------------------------------------
 
-    def process(self, chunk: list) -> list:
+    def prepare(self, chunk: list) -> list:
+        """The NumPy parse of the chunk's plain TCP frames (`~.frames.plain_segments`): stateless."""
+        return plain_segments(chunk)
+
+    def process(self, chunk: list, prepared: list | None = None) -> list:
         out: list = []
         queue, mask, s = self._queue, self._mask, self._s
-        for record, seg in zip(chunk, plain_segments(chunk)):
+        segments = plain_segments(chunk) if prepared is None else prepared
+        for record, seg in zip(chunk, segments):
             if record.__class__ is not Packet:
                 if queue:
                     queue.append((record, None))
