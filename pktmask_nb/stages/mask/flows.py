@@ -158,12 +158,12 @@ class FlowTable:
         self.rows: list[tuple] = []  # `Flow.values` of ended flows
         self.unlisted = 0  # flows ended beyond MASK_REPORT_MAX_FLOWS
         self.evicted = {"idle": 0, "closed": 0, "lru": 0}
-        self.live_at_end = None  # flows live when the input ended (`finish`)
+        self.finished = 0  # flows that were live when the input ended (`finish`)
         self.tls_ended = [0] * len(TLS_COUNT_NAMES)  # TLS records of ended flows, by type
 
     def __len__(self) -> int:
-        """Live flows (those live when the input ended, after `finish`)."""
-        return len(self.flows) if self.live_at_end is None else self.live_at_end
+        """Live flows, counting those that were live when the input ended (`finish`)."""
+        return len(self.flows) + self.finished
 
     def tick(self, ts) -> None:
         """Advance packet time to `ts` (ns) and expire idle and closed flows."""
@@ -238,7 +238,7 @@ class FlowTable:
 
     def finish(self) -> None:
         """The input ended: every live flow ends, in least-recently-used order; its state is freed."""
-        self.live_at_end = len(self.flows)
+        self.finished += len(self.flows)
         for flow in self.flows.values():
             self._end(flow)
         self.flows.clear()
