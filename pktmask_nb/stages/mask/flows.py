@@ -30,6 +30,7 @@ FLOW_COLUMNS = (
 NO_DIRECTIONS = (None, None)  # `Flow.dirs` of a UDP flow, which has no stream state
 NO_METHODS = ()  # `Flow.http_methods` until a request waits
 NO_RECORDS = (0,) * len(TLS_COUNT_NAMES)  # `Flow.tls_counts` of a UDP flow until its first DTLS record
+NO_HEADERS = frozenset()  # `Flow.http_zeroed` until the stage sets its own
 
 
 class Flow:
@@ -71,7 +72,7 @@ class Flow:
         self.starttls = False
         self.http_methods = NO_METHODS  # requests waiting for their response (`~.http`), a list once there are some
         self.http_messages = 0
-        self.http_zeroed = frozenset()
+        self.http_zeroed = NO_HEADERS
         self.events = None  # event name -> count, created on the first fail-closed event
         self.kept = self.zeroed = self.failed = self.held = self.packets = 0
         self.closed = False
