@@ -57,8 +57,9 @@ def should_split(processes: int | None, path: str, stages: list) -> bool:
     children.
 
     Handing a chunk over costs about 3 µs of CPU per packet on both sides together. Measured
-    on 1 GB (BENCHMARKS.md), only dedup + anonymize here and mask in the child gains (24.1 s
-    → 20.3 s); mask alone (18.2 → 21.5 s) and dedup alone (4.7 → 7.2 s) lose.
+    on 1 GB (BENCHMARKS.md), only dedup + anonymize here and mask in the child gains (12.57 s
+    → 9.21 s at 31c3f3a); mask alone breaks even (9.60 → 9.47 s) and dedup alone loses
+    (4.7 → 7.2 s, earlier).
     """
     point = split_point(stages)
     if processes == 1 or point is None:
