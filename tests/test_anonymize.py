@@ -465,3 +465,20 @@ def test_addresses_inside_ip_headers_are_rewritten(frame, inside):
     assert_checksums_valid(out)
     counts = stage.stats()["addresses_rewritten"]
     assert counts["ipv4_option"] + counts["ipv6_routing"] == len(inside)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([4, 16]), st.lists(st.binary(min_size=1, max_size=3), min_size=1, max_size=300))
+def test_batch_unique_equals_numpy_unique_of_the_address_bytes(size, seeds):
+    """The batch path's distinct addresses (sorted as integers for IPv4) come out in byte
+    order with the same first occurrences and inverse as np.unique of the raw bytes."""
+    import numpy as np
+
+    from pktmask_nb.anon.batch import unique
+
+    raw = b"".join(s.ljust(size, b"\x00") for s in seeds)  # few distinct values, many repeats
+    occurrences = np.frombuffer(raw, f"V{size}")
+    expected = np.unique(occurrences, return_index=True, return_inverse=True)
+    got = unique(occurrences)
+    assert got[0].tolist() == expected[0].tolist() == sorted(set(expected[0].tolist()))
+    assert got[1].tolist() == expected[1].tolist() and got[2].reshape(-1).tolist() == expected[2].reshape(-1).tolist()

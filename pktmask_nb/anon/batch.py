@@ -23,6 +23,20 @@ def addresses(plain: Plain, rows: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(b[both[:, None] + np.arange(size)]).view(f"V{size}").reshape(-1)
 
 
+def unique(occurrences: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(occurrences, return_index=True, return_inverse=True)`` of ``V{size}`` addresses.
+
+    IPv4 addresses are sorted as big-endian 32-bit integers, which orders them as their
+    bytes do and is ~3x faster than sorting 4-byte void values.
+    """
+    if occurrences.dtype.itemsize != 4:
+        return np.unique(occurrences, return_index=True, return_inverse=True)
+    values, first, inverse = np.unique(
+        occurrences.view(">u4").astype(np.uint32), return_index=True, return_inverse=True
+    )
+    return values.astype(">u4").view("V4"), first, inverse
+
+
 def apply(plain: Plain, rows: np.ndarray, size: int, new: np.ndarray, delta: np.ndarray) -> None:
     """Write addresses `new` (``(len(rows), 2*size)`` bytes) and adjust checksums by `delta`."""
     b = np.frombuffer(plain.buf, np.uint8)

@@ -139,7 +139,7 @@ class AnonymizeStage:
     def _batch_rewrite(self, packets: list, plain, rows: np.ndarray, size: int) -> np.ndarray:
         """Map the addresses of the plain frames `rows` (all of one `size`); True where one changed."""
         occurrences = batch.addresses(plain, rows, size)  # src, dst of each row in turn
-        unique, first, inverse = np.unique(occurrences, return_index=True, return_inverse=True)
+        unique, first, inverse = batch.unique(occurrences)
         inverse = inverse.reshape(-1)
         repeat = np.ones(len(occurrences), np.int64)
         repeat[1::2] = occurrences[0::2] != occurrences[1::2]  # an address twice in a frame counts once
