@@ -39,7 +39,6 @@ from .record import Packet
 PIPE_BYTES = 2**20  # /proc/sys/fs/pipe-max-size's default
 SPLIT_MIN_BYTES = 32 * 2**20  # smaller inputs finish before a child has started (~0.5 s)
 SPLIT_STAGES = ("dedup", "anonymize", "mask")
-SPLIT_PREPARED = "prepare"  # stage_seconds key of the `prepare` made on this side, until the child's answer
 
 
 def split_point(stages: list) -> int | None:
@@ -203,7 +202,8 @@ class SplitRun:
     def __init__(self, stages: list, config, output, chunk_size: int):
         self.split = split_point(stages)
         self.here = stages[: self.split]
-        self.prepare = getattr(stages[self.split], "prepare", None)  # of the child's first stage
+        first = stages[self.split]  # the child's first stage: its `prepare`, if any, runs here
+        self.prepare, self.prepared_name = getattr(first, "prepare", None), first.name
         self.config, self.output, self.chunk_size = config, output, chunk_size
         self.metrics: list[ChunkMetrics] = []
         self.stats: dict = {}
@@ -249,7 +249,7 @@ class SplitRun:
             if self.prepare is not None and step.records:
                 t0 = time.perf_counter()
                 prepared = self.prepare(step.records)
-                step.stage_seconds[SPLIT_PREPARED] = time.perf_counter() - t0
+                step.stage_seconds[self.prepared_name] = time.perf_counter() - t0
             columns, datas = pack(step.records)
             step.records = None  # sent: the child has them now
             self._pending[step.number] = step
@@ -277,11 +277,9 @@ class SplitRun:
         step = self._pending.pop(number)
         if step.flushing and not wrote:
             return kind
-        stage_seconds = {**step.stage_seconds, **child_seconds}
-        prepared = stage_seconds.pop(SPLIT_PREPARED, 0.0)  # the child's first stage's work done here
-        if prepared:
-            first = next(iter(child_seconds))
-            stage_seconds[first] += prepared
+        stage_seconds = dict(step.stage_seconds)  # a stage's seconds on both sides (`prepare` here) add up
+        for name, seconds in child_seconds.items():
+            stage_seconds[name] = stage_seconds.get(name, 0.0) + seconds
         metrics = step.metrics(
             packets_out, bytes_out, stage_seconds, write_seconds, current_rss() + child_rss, self._start
         )

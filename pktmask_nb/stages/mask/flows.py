@@ -102,7 +102,8 @@ class Flow:
     def values(self) -> tuple:
         """The report row (SPEC §6) in `FLOW_COLUMNS` order: 5-tuple as seen in the output, protocol, records, bytes, events."""
         events = self.events or dict.fromkeys(FAIL_EVENTS, 0)
-        client, server = self.client, self.server
+        ends = key_ends(self.key)
+        client, server = ends[self.client_side], ends[1 - self.client_side]
         return (
             "tcp" if self.transport == IPPROTO_TCP else "udp",
             _address(client[0]),
