@@ -6,10 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pktmask_nb.proto.checksum import CK_KIND_UDP, patch
+from pktmask_nb.proto.dissect import CK_TCP
 from pktmask_nb.record import Packet
 from pktmask_nb.stages.mask.writer import ZeroWriter
-
-CK_KIND_TCP = 1
 
 
 @st.composite
@@ -25,7 +24,7 @@ def frames(draw):
     last = draw(st.integers(first + 4, n))
     cut = draw(st.booleans()) and n > 30
     position = n - 1 if cut else draw(st.integers(first, min(first + 3, last - 2)))  # cut: only one byte captured
-    kind = draw(st.sampled_from([CK_KIND_TCP, CK_KIND_UDP]))
+    kind = draw(st.sampled_from([CK_TCP, CK_KIND_UDP]))
     if kind == CK_KIND_UDP and draw(st.booleans()) and not cut:
         data = data[:position] + b"\0\0" + data[position + 2 :]
     avoid = set(range(position, position + 2))
