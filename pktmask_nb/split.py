@@ -5,9 +5,10 @@ the stages before the split point; a child process (`CHILD_MAIN` in a fresh
 interpreter, safe with threads as in Jupyter, and never re-running the caller's script as
 multiprocessing's spawn would) runs the rest and writes the output. Chunks travel as a
 few columns (joined bytes plus lengths) through a pipe, with the child's first stage's
-``prepare`` of the chunk made here (mask's NumPy parse: this side has time to spare); a
-blocking pipe is the bounded queue, so this process is at most one chunk ahead of the
-child and memory stays flat.
+``prepare`` of the chunk made here (mask's NumPy parse: this side has time to spare). A
+thread writes them to the pipe from a bounded queue, so this process runs at most
+SPLIT_AHEAD chunks ahead of the child (the child never waits for a chunk this side could
+have made already) and memory stays flat.
 The child answers each chunk with its part of the metrics and, at the end, its stages'
 statistics and tables.
 
@@ -20,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from array import array
@@ -39,6 +42,7 @@ from .record import Packet
 PIPE_BYTES = 2**20  # /proc/sys/fs/pipe-max-size's default
 SPLIT_MIN_BYTES = 32 * 2**20  # smaller inputs finish before a child has started (~0.5 s)
 SPLIT_STAGES = ("dedup", "anonymize", "mask")
+SPLIT_AHEAD = 2  # chunks packed and waiting for the pipe while the child works (~4 MB each)
 
 
 def split_point(stages: list) -> int | None:
@@ -190,6 +194,38 @@ class _Aborted(Exception):
     pass
 
 
+class _Sender(threading.Thread):
+    """Writes packed chunks to the child's pipe, in order, while this side makes the next ones.
+
+    `put` blocks while SPLIT_AHEAD chunks wait. After a failed write (``failed``: the
+    exception, an OSError when the child is gone) the chunks still queued are dropped.
+    """
+
+    def __init__(self, chunks_out: Connection):
+        super().__init__(name="pktmask-nb-split-sender", daemon=True)
+        self.chunks_out = chunks_out
+        self.queue: queue.Queue = queue.Queue(SPLIT_AHEAD)
+        self.failed: BaseException | None = None
+
+    def put(self, message: tuple, datas: bytes) -> None:
+        self.queue.put((message, datas))
+
+    def run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.failed is None:
+                try:
+                    self.chunks_out.send(item[0])
+                    self.chunks_out.send_bytes(item[1])
+                except BaseException as e:  # noqa: BLE001 - handed to the feeding thread
+                    self.failed = e
+
+    def close(self) -> None:
+        """Wait until every queued chunk is written (or dropped after a failure)."""
+        if self.is_alive():
+            self.queue.put(None)
+            self.join()
+
+
 # -- this side --------------------------------------------------------------------------------
 class SplitRun:
     """Run `stages` with stages[split:] and the writer in a child process.
@@ -223,17 +259,21 @@ class SplitRun:
         os.close(results_w)
         chunks_out, results_in = Connection(chunks_w, readable=False), Connection(results_r, writable=False)
         self._start = time.perf_counter()
+        sender = _Sender(chunks_out)
         try:
             chunks_out.send((self.config, self.output, self.split))
+            sender.start()
             with relaxed_gc():
-                self._feed(reader, chunks_out, results_in, on_chunk)
+                self._feed(reader, sender, results_in, on_chunk)
                 while self._receive(results_in, on_chunk) != "done":
                     pass
         except BaseException:
+            sender.close()  # the chunks already queued go first, then the abort
             with contextlib.suppress(OSError):  # the child may be gone already
                 chunks_out.send(None)
             raise
         finally:
+            sender.close()
             chunks_out.close()
             try:
                 child.wait(timeout=60)
@@ -243,7 +283,7 @@ class SplitRun:
             results_in.close()
         return self.metrics
 
-    def _feed(self, reader, chunks_out, results_in, on_chunk) -> None:
+    def _feed(self, reader, sender, results_in, on_chunk) -> None:
         for step in steps(self.here, reader, self.chunk_size):
             prepared = None
             if self.prepare is not None and step.records:
@@ -255,12 +295,15 @@ class SplitRun:
             self._pending[step.number] = step
             while results_in.poll():
                 self._receive(results_in, on_chunk)
-            try:
-                chunks_out.send((step.number, step.flushing, columns, prepared))
-                chunks_out.send_bytes(datas)
-            except OSError:  # the child is gone: its error explains why
-                while True:
-                    self._receive(results_in, on_chunk)
+            sender.put((step.number, step.flushing, columns, prepared), datas)
+            if sender.failed:
+                break
+        sender.close()
+        if isinstance(sender.failed, OSError):  # the child is gone: its error explains why
+            while True:
+                self._receive(results_in, on_chunk)
+        if sender.failed:
+            raise sender.failed
 
     def _receive(self, results_in, on_chunk) -> str:
         try:

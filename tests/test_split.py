@@ -16,7 +16,7 @@ from pktmask_nb.config import AnonymizeConfig
 from pktmask_nb.errors import TruncatedFile, UsageError
 from pktmask_nb.pipeline import run_stages
 from pktmask_nb.record import Block, Packet
-from pktmask_nb.split import SplitRun, pack, should_split, unpack
+from pktmask_nb.split import SplitRun, pack, should_split, split_point, unpack
 from pktmask_nb.stages import build_stages
 from pktmask_nb.stages.mask import MaskStage
 from pktmask_nb.stages.mask.frames import plain_segments
@@ -141,6 +141,20 @@ def test_an_error_in_the_second_process_is_raised_here_with_its_file(tmp_path):
         SplitRun(build_stages(cfg), cfg, str(missing), cfg.chunk_size).run(reader)
     assert "output directory does not exist" in str(error.value)
     assert str(missing.parent) in str(error.value)
+
+
+def test_a_chunk_that_cannot_be_sent_fails_here_and_leaves_no_output(tmp_path):
+    """The thread that writes chunks to the pipe hands its error to the feeding thread."""
+    src = tmp_path / "in.pcap"
+    src.write_bytes(pcap([frame(i) for i in range(20)]))
+    out = tmp_path / "out" / "o.pcap"
+    out.parent.mkdir()
+    cfg = config(2)
+    stages = build_stages(cfg)
+    stages[split_point(stages)].prepare = lambda chunk: [lambda: None]  # a local function does not pickle
+    with pktmask_nb.capture.open_capture(src) as reader, pytest.raises(AttributeError, match="pickle"):
+        SplitRun(stages, cfg, str(out), cfg.chunk_size).run(reader)
+    assert os.listdir(out.parent) == []
 
 
 def test_automatic_choice(tmp_path, monkeypatch):
