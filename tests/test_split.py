@@ -92,6 +92,8 @@ def test_pack_round_trip_keeps_blocks_order_and_every_field():
             )
         else:
             assert (a.kind, a.raw, a.order) == (b.kind, b.raw, b.order)
+    empty = [Packet(i, i, b"", 0, 1, b"", b"") for i in (1, 2)]  # no lengths sent: still two packets
+    assert [(p.index, p.data, p.head, p.tail) for p in unpack(*pack(empty))] == [(1, b"", b"", b""), (2, b"", b"", b"")]
 
 
 def test_prepared_work_goes_to_the_first_stage_only():
