@@ -348,3 +348,16 @@ def test_udp_flows_expire_after_their_own_idle_timeout_without_changing_the_outp
         else:
             assert stats["flows_evicted"]["idle"] == 0 and stats["flows"] == 3
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [bytes(4), b"\xff" * 4, bytes([10, 0, 0, 1]), bytes([192, 168, 1, 200]), bytes(16), bytes(range(16)), b"\1\2"],
+)
+def test_report_addresses_are_written_as_ipaddress_writes_them(raw):
+    import ipaddress
+
+    from pktmask_nb.stages.mask.flows import _address
+
+    expected = str(ipaddress.ip_address(raw)) if len(raw) in (4, 16) else raw.hex()
+    assert _address(raw) == expected

@@ -11,6 +11,7 @@ state; at the end of the input `FlowTable.finish` reports every flow and frees t
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections import deque
 
 from ...proto.dissect import IPPROTO_TCP, IPPROTO_UDP
@@ -126,6 +127,8 @@ class Flow:
 
 
 def _address(raw: bytes) -> str:
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw)  # as ipaddress writes it, 10x faster
     try:
         return str(ipaddress.ip_address(bytes(raw)))
     except ValueError:
