@@ -275,6 +275,20 @@ def test_starttls_prelude_keeps_only_framing(tmp_path):
     assert [(f.frame, f.kind) for f in report.findings] == [(5, "payload")]
 
 
+def test_an_s_kept_after_a_starttls_line_is_a_finding(tmp_path):
+    """Only a PostgreSQL SSLRequest makes a server's first byte "S" protocol framing."""
+    from test_mask_protocols import dialogue
+
+    flow = Flow(client=(CLIENT, 40000), server=(SERVER, 2500))
+    frames = dialogue(flow, [(True, b"STARTTLS\r\n"), (False, b"Sure\r\n")], then_tls=False)
+    src = craft.write(tmp_path / "in.pcap", frames)
+    out = sanitize(src, tmp_path / "out.pcap")
+    assert audit(src, out).ok
+    plant(out, payload_at(out, 5), b"S")
+    report = audit(src, out, raise_on_findings=False)
+    assert [(f.frame, f.kind) for f in report.findings] == [(5, "payload")]
+
+
 def test_http_headers_sensitive_values_and_bodies(tmp_path):
     request = b"POST /form HTTP/1.1\r\nCookie: session=s3cr3t\r\nContent-Length: 9\r\n\r\nuser=pass"
     f = Flow(client=(CLIENT, 40000), server=(SERVER, 80))

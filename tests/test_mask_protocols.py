@@ -57,6 +57,15 @@ def test_starttls_refused_stays_zero():
     assert stage.tables()["flows"][0]["tls_handshake"] == 0
 
 
+@pytest.mark.parametrize("port", [25, 2500])
+def test_an_s_answer_is_kept_after_a_postgres_sslrequest_only(port):
+    """A server's first byte "S" accepts a PostgreSQL SSLRequest; after a STARTTLS line it is text (zeroed)."""
+    frames = dialogue(Flow(server=("10.0.0.2", port)), [(True, b"STARTTLS\r\n"), (False, b"Sure\r\n")], False)
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert payload(out[4])[:4] == bytes(4)
+
+
 def test_smtp_starttls_tshark_sees_tls(tmp_path, tshark):
     f = Flow(server=("10.0.0.2", 25))
     frames = dialogue(f, SMTP)

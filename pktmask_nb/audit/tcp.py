@@ -27,7 +27,7 @@ class Flow:
         self.dirs = [None, None]
         self.client_side = client_side  # canonical side of the SYN sender (else the first sender)
         self.server_port = server_port
-        self.starttls = False  # the client asked for TLS (STARTTLS line, PostgreSQL SSLRequest)
+        self.starttls = False  # the client asked for TLS: True (STARTTLS line) or PG_SSL_REQUESTED (SSLRequest)
         self.methods: list[bytes] = []  # HTTP request methods awaiting their responses
 
 

@@ -31,6 +31,7 @@ SSL2_HELLO_TYPES = frozenset((1, 2, 4))  # client hello, client master key, serv
 SSL2_ENCRYPTING = frozenset((2, 4))  # after these, the direction's SSLv2 records are encrypted
 PG_SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"  # PostgreSQL: length 8, code 80877103
 PG_SSL_YES = 0x53  # "S"
+PG_SSL_REQUESTED = 2  # `flow.starttls` after an SSLRequest (True after a STARTTLS command line)
 STARTTLS_LINE_MAX = 128
 STATUS_TOKEN = re.compile(rb"\d{3}[ -]?|\+OK|-ERR|[^ \0]{0,16} (?:" + b"|".join(IMAP_STATUS) + rb")", re.IGNORECASE)
 
@@ -118,10 +119,10 @@ class DetectWalk:
         if first == 0 and d.client and PG_SSL_REQUEST.startswith(bytes(data[:8])) and n < 8:
             return n
         if d.client and data[:8] == PG_SSL_REQUEST:
-            d.flow.starttls = True
+            d.flow.starttls = PG_SSL_REQUESTED
             return self._skip(d, data, offset, 8)
         if first == PG_SSL_YES and not d.client:
-            if d.flow.starttls:
+            if d.flow.starttls == PG_SSL_REQUESTED:
                 return self._skip(d, data, offset, 1)
             if not d.peer_known():  # the SSLRequest it answers may be in the client's unaudited bytes
                 return d.give_up(offset)

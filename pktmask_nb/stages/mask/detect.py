@@ -12,6 +12,7 @@ from .starttls import STARTTLS_PORTS, PreludeWalker
 from .tls import TlsWalker
 
 POSTGRES_SSL_YES = 0x53  # "S": the server accepts the SSLRequest
+POSTGRES_SSL_REQUESTED = 2  # `Flow.starttls` after an SSLRequest (True after a STARTTLS command line)
 
 TEXT_FIRST_BYTES = frozenset(range(0x21, 0x7F))  # a printable first byte: maybe a text protocol
 PRELUDE_MASKED_MIN = 8  # zero bytes that start a direction masked before (see PreludeWalker)
@@ -56,9 +57,9 @@ class DetectWalker:
         if first == 0 and d.client and n < len(POSTGRES_SSL_REQUEST) and POSTGRES_SSL_REQUEST.startswith(bytes(data)):
             return None
         if first == 0 and d.client and data[: len(POSTGRES_SSL_REQUEST)] == POSTGRES_SSL_REQUEST:
-            d.flow.starttls = True
+            d.flow.starttls = POSTGRES_SSL_REQUESTED
             return "tls", DetectWalker(self.counts, False), len(POSTGRES_SSL_REQUEST)
-        if first == POSTGRES_SSL_YES and not d.client and d.flow.starttls:
+        if first == POSTGRES_SSL_YES and not d.client and d.flow.starttls == POSTGRES_SSL_REQUESTED:
             return "tls", DetectWalker(self.counts, False), 1
         if self.http:
             found = looks_like_http(data)

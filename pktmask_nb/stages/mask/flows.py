@@ -72,7 +72,7 @@ class Flow:
         self.dirs = [None, None] if transport == IPPROTO_TCP else NO_DIRECTIONS
         self.protocol = ""
         self.tls_counts = [0] * len(TLS_COUNT_NAMES) if transport == IPPROTO_TCP else NO_RECORDS  # by TLS_COUNT_NAMES
-        self.starttls = False
+        self.starttls = False  # the client asked for TLS: True, or `~.detect.POSTGRES_SSL_REQUESTED`
         self.http_methods = NO_METHODS  # requests waiting for their response (`~.http`), a list once there are some
         self.http_messages = 0
         self.http_zeroed = NO_HEADERS
