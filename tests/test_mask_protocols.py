@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import struct
+from unittest import mock
 
 import craft
 import pytest
 import tshark as ts
 from craft import Flow, app_data, dtls_record, handshake, record
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_mask_tcp import check, mask_frames, payload
+
+from pktmask_nb.stages.mask import starttls
 
 SMTP = [(False, b"220 mx.example.org ESMTP secret-host\r\n"), (True, b"EHLO client.example.com\r\n")] + [
     (False, b"250-mx.example.org\r\n250 STARTTLS\r\n"),
@@ -229,3 +234,36 @@ def test_proto_http_parsers():
     assert parse_status_line(b"HTTP/1.1 304 Not Modified\r\n") == 304 and parse_status_line(b"HTTP/1.1 20x\r\n") is None
     assert parse_chunk_size(b"1A;name=v\r\n") == 26 and parse_chunk_size(b"zz\r\n") is None
     assert has_chunked(b"gzip, chunked") and not has_chunked(b"chunked, gzip")
+
+
+TEXT_LINES = [
+    b"STARTTLS\r\n",
+    b"a1 starttls\r\n",
+    b"stls\n",
+    b"AUTH TLS\r\n",
+    b"auth ssl\r\n",
+    b"  StartTLS \r\n",
+    b"MAIL FROM:<a@b.example>\r\n",
+    b"250 TLS go ahead\r\n",
+    b"hello SSL world\r\n",
+    b"no line end ",
+    b"\0\0\0\r\n",
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.booleans(), st.lists(st.sampled_from(TEXT_LINES), min_size=1, max_size=4)), max_size=8),
+    st.sampled_from([25, 2500]),
+    st.booleans(),
+)
+def test_prelude_skips_only_segments_that_cannot_ask_for_tls(turns, port, then_tls):
+    """`may_ask_for_tls` lets the prelude walker skip a segment's lines: the output is the
+    same as reading every line, and what the model expects."""
+    assert all(starttls.may_ask_for_tls(command) for command in starttls.STARTTLS_COMMANDS)
+    frames = dialogue(Flow(server=("10.0.0.2", port)), [(c, b"".join(lines)) for c, lines in turns], then_tls)
+    out, stage = mask_frames(frames)
+    with mock.patch.object(starttls, "may_ask_for_tls", lambda data: True):
+        every_line, reference = mask_frames(frames)
+    assert out == every_line and stage.stats() == reference.stats() and stage.tables() == reference.tables()
+    check(frames, out, stage)

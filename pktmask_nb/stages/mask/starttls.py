@@ -39,6 +39,12 @@ def is_starttls_command(line: bytes) -> bool:
     return rest == b"STARTTLS"
 
 
+def may_ask_for_tls(data) -> bool:
+    """False when no line of `data` can be a STARTTLS command (`is_starttls_command`): each one names TLS or SSL."""
+    upper = data.upper()
+    return b"TLS" in upper or b"SSL" in upper
+
+
 def command_len(line: bytes) -> int:
     """Length of a client line's command verb and the space after it (an IMAP tag before), 0 if none."""
     words = line.rstrip(b"\r\n").replace(b"\0", b" ").split(b" ", 2)  # NUL: masked before
@@ -95,6 +101,8 @@ class PreludeWalker:
             undecided = self._tls_at(d, data, 0, offset)
             if undecided is not None:
                 return undecided
+        elif not self.framing and not (d.client and may_ask_for_tls(data)):
+            return self._count_seen(d, len(data), offset)  # no line of it can matter: nothing kept, nothing starts
         n, pos = len(data), 0
         while pos < n:
             nl = data.find(b"\n", pos)
@@ -113,8 +121,12 @@ class PreludeWalker:
                 undecided = self._tls_at(d, data, pos, offset)
                 if undecided is not None:
                     return undecided
+        return self._count_seen(d, n, offset)
+
+    def _count_seen(self, d, n: int, offset: int) -> int:
+        """`n` bytes at `offset` went by: past PRELUDE_MAX_BYTES with no STARTTLS, the rest of the stream is zero."""
         self.seen += n
-        if self.seen > PRELUDE_MAX_BYTES and not (flow.starttls or self.masked):
+        if self.seen > PRELUDE_MAX_BYTES and not (d.flow.starttls or self.masked):
             return d.zero_rest(offset + n)
         return 0
 
