@@ -81,11 +81,6 @@ class Flow:
         self.closed = False
 
     @property
-    def client(self) -> tuple:
-        """``(address bytes, port)`` of the client."""
-        return key_ends(self.key)[self.client_side]
-
-    @property
     def server(self) -> tuple:
         """``(address bytes, port)`` of the server."""
         return key_ends(self.key)[1 - self.client_side]
