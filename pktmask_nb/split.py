@@ -22,6 +22,7 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import struct
 import subprocess
 import sys
 import threading
@@ -43,6 +44,8 @@ PIPE_BYTES = 2**20  # /proc/sys/fs/pipe-max-size's default
 SPLIT_MIN_BYTES = 32 * 2**20  # smaller inputs finish before a child has started (~0.5 s)
 SPLIT_STAGES = ("dedup", "anonymize", "mask")
 SPLIT_AHEAD = 1  # chunks waiting while another goes through the pipe (2: ~0.1 s less wait at 1 GB, ~8 MB more)
+DATA_HEADER = struct.Struct("<Q")  # the length of a chunk's joined packet data, which follows it
+DATA_BUFFER_MAX = 64 * 2**20  # the child keeps a receive buffer up to this size for the next chunks
 
 
 def split_point(stages: list) -> int | None:
@@ -141,6 +144,42 @@ def _cut(joined: bytes, lengths: array, count: int) -> list:
     return [joined[a:b] for a, b in zip([0, *ends], ends)]
 
 
+def send_data(fd: int, data: bytes) -> None:
+    """Write `data` to `fd` after its length (`DATA_HEADER`), for a `DataReceiver` at the other end."""
+    os.write(fd, DATA_HEADER.pack(len(data)))
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class DataReceiver:
+    """Reads what `send_data` wrote, into a buffer it keeps: a pipe read costs half of
+    `Connection.recv_bytes`'s, which takes a fresh buffer of the whole size for every read
+    and copies it twice more (1.6–1.9 against 0.9–1.0 s of CPU per GB in 4 MiB messages)."""
+
+    def __init__(self, fd: int):
+        self._file = open(fd, "rb", buffering=0, closefd=False)  # noqa: SIM115 - the Connection owns the fd
+        self._buffer = memoryview(bytearray())
+
+    def recv(self) -> bytes:
+        (size,) = DATA_HEADER.unpack(self._read(DATA_HEADER.size))
+        return self._read(size)
+
+    def _read(self, size: int) -> bytes:
+        view = self._buffer
+        if size > len(view):
+            view = memoryview(bytearray(size))
+            if size <= DATA_BUFFER_MAX:
+                self._buffer = view
+        got = 0
+        while got < size:
+            n = self._file.readinto(view[got:size])
+            if not n:
+                raise EOFError
+            got += n
+        return bytes(view[:size])
+
+
 def _widen(fd: int) -> None:
     """Ask for a pipe buffer of PIPE_BYTES (Linux): fewer wake-ups per chunk."""
     set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl else None
@@ -164,6 +203,7 @@ def _child(chunks: Connection, results: Connection) -> None:
     from .stages import build_stages, stage_stats, stage_tables
 
     writer = None
+    data = DataReceiver(chunks.fileno())
     try:
         config, output, split = chunks.recv()
         stages = build_stages(config)[split:]
@@ -174,7 +214,7 @@ def _child(chunks: Connection, results: Connection) -> None:
                 if message is None:  # the reader side failed: leave nothing behind
                     raise _Aborted
                 number, flushing, columns, prepared = message
-                records, stage_seconds = run_stages(stages, unpack(columns, chunks.recv_bytes()), flushing, prepared)
+                records, stage_seconds = run_stages(stages, unpack(columns, data.recv()), flushing, prepared)
                 t0 = time.perf_counter()
                 if records:
                     writer.write(records)
@@ -229,7 +269,7 @@ class _Sender(threading.Thread):
             if self.failed is None:
                 try:
                     self.chunks_out.send(item[0])
-                    self.chunks_out.send_bytes(item[1])
+                    send_data(self.chunks_out.fileno(), item[1])
                 except BaseException as e:  # noqa: BLE001 - handed to the feeding thread
                     self.failed = e
 

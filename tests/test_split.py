@@ -12,12 +12,12 @@ from captures import epb, frame, idb, pcap, shb, spb
 from conftest import DATA
 
 import pktmask_nb
-from pktmask_nb import Config
+from pktmask_nb import Config, split
 from pktmask_nb.config import AnonymizeConfig
 from pktmask_nb.errors import TruncatedFile, UsageError
 from pktmask_nb.pipeline import run_stages
 from pktmask_nb.record import Block, Packet
-from pktmask_nb.split import SplitRun, pack, should_split, split_point, unpack
+from pktmask_nb.split import DataReceiver, SplitRun, pack, send_data, should_split, split_point, unpack
 from pktmask_nb.stages import build_stages
 from pktmask_nb.stages.mask import MaskStage
 from pktmask_nb.stages.mask.frames import plain_segments
@@ -95,6 +95,35 @@ def test_pack_round_trip_keeps_blocks_order_and_every_field():
             assert (a.kind, a.raw, a.order) == (b.kind, b.raw, b.order)
     empty = [Packet(i, i, b"", 0, 1, b"", b"") for i in (1, 2)]  # no lengths sent: still two packets
     assert [(p.index, p.data, p.head, p.tail) for p in unpack(*pack(empty))] == [(1, b"", b"", b""), (2, b"", b"", b"")]
+
+
+def test_data_goes_through_a_pipe_whole_in_order_and_ends_with_eoferror(monkeypatch):
+    """`send_data` / `DataReceiver` across a real pipe, by a writer thread as the sender does:
+    sizes below and above the pipe's buffer, empty messages, a message larger than the
+    buffer the receiver keeps, and a writer that stops in the middle of one."""
+    import threading
+
+    monkeypatch.setattr(split, "DATA_BUFFER_MAX", 3 * 2**20)
+    messages = [b"", b"x", os.urandom(70_000), b"", os.urandom(5 * 2**20), os.urandom(2 * 2**20), b"yz"]
+    r, w = os.pipe()
+
+    def write():
+        for m in messages:
+            send_data(w, m)
+        os.write(w, split.DATA_HEADER.pack(10) + b"cut")  # 3 of 10 bytes, then the end
+        os.close(w)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    receiver = DataReceiver(r)
+    try:
+        got = [receiver.recv() for _ in messages]
+        with pytest.raises(EOFError):
+            receiver.recv()
+    finally:
+        writer.join()
+        os.close(r)
+    assert got == messages and all(type(m) is bytes for m in got)
 
 
 def test_prepared_work_goes_to_the_first_stage_only():
