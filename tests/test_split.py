@@ -145,7 +145,9 @@ def test_prepared_work_goes_to_the_first_stage_only():
     with pktmask_nb.open_capture(DATA / "tls_http.pcap") as reader:
         chunk = next(reader.chunks(4096))
     prepared = MaskStage().prepare(chunk)
-    assert prepared == plain_segments(chunk) and sum(seg is not None for seg in prepared) > 64
+    rows = plain_segments(chunk)
+    assert pickle.loads(pickle.dumps(prepared)).rows() == prepared.rows() == rows
+    assert sum(seg is not None for seg in rows) > 64 and None in rows
 
 
 def test_pcapng_with_simple_packets_and_two_sections(tmp_path):

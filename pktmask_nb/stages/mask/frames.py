@@ -1,6 +1,6 @@
 """Frame helpers of the mask stage: plain TCP segments, flow keys, ranges to zero.
 
-`plain_segments` parses the common frame, Ethernet [802.1Q] / IPv4 or IPv6 / TCP, of a
+`PlainSegments` parses the common frame, Ethernet [802.1Q] / IPv4 or IPv6 / TCP, of a
 whole chunk in one NumPy pass (`~pktmask_nb.proto.plain.find_plain`), `plain_tcp` the same
 frame alone; anything else (tunnels, IPv4 options, extension headers, fragments,
 truncation, other link types) takes `~pktmask_nb.proto.dissect.dissect`.
@@ -50,39 +50,76 @@ def segment(data, t: int, start: int, end: int, src, dst, ctx: bytes) -> tuple:
 
 def plain_segments(records: list) -> list:
     """For each record of a chunk, the `segment` of a plain TCP frame (see `plain_tcp`), else None."""
-    if len(records) < BATCH_MIN_PACKETS:
-        out = []
-        for r in records:
-            where = plain_tcp(r.data, r.linktype) if r.__class__ is Packet else None
-            out.append(None if where is None else segment(r.data, *where, b""))
+    return PlainSegments(records).rows()
+
+
+class PlainSegments:
+    """The `segment` of each plain TCP frame of a chunk (see `plain_tcp`), found in one NumPy pass.
+
+    The result stays in columns, which pickle in a few buffers (a list of tuples pickles
+    object by object), until `rows` makes the tuples: a chunk goes to another process
+    parsed (`~pktmask_nb.split`) and the tuples are made there. A chunk shorter than
+    BATCH_MIN_PACKETS is parsed frame by frame.
+    """
+
+    __slots__ = ("count", "index", "fields", "v6", "keys4", "keys6", "listed")
+
+    def __init__(self, records: list):
+        self.count = len(records)
+        self.listed = None
+        if len(records) < BATCH_MIN_PACKETS:
+            out = []
+            for r in records:
+                where = plain_tcp(r.data, r.linktype) if r.__class__ is Packet else None
+                out.append(None if where is None else segment(r.data, *where, b""))
+            self.listed = out
+            return
+        plain = find_plain(
+            [r.data if r.__class__ is Packet and r.linktype == LINKTYPE_ETHERNET else b"" for r in records]
+        )
+        b = np.frombuffer(plain.buf, np.uint8)
+        t, stop = plain.transport, plain.stop
+        start = t + (b[t + 12] >> 4).astype(np.int64) * 4
+        ok = ~plain.udp & (start >= t + 20) & (start <= stop)
+        rows = np.flatnonzero(ok)
+        t, start, stop, src, v6, base = (
+            t[rows],
+            start[rows],
+            stop[rows],
+            plain.src[rows],
+            plain.v6[rows],
+            plain.start[rows],
+        )
+        self.index, self.v6 = plain.index[rows], v6
+        sides = np.zeros(len(rows), np.int64)
+        keys = []
+        for size in (4, 16):
+            part = np.flatnonzero(v6 == (size == 16))
+            found, sides[part] = _keys(b, src[part], t[part], size)
+            keys.append(found)
+        self.keys4, self.keys6 = keys
+        seq = (u16(b, t + 4) << 16) | u16(b, t + 6)
+        self.fields = np.stack([t - base, start - base, stop - base, b[t + 13], seq, sides]).astype(np.uint32)
+
+    def rows(self) -> list:
+        """`segment` tuples, one for each record (None for a record that is not a plain TCP frame)."""
+        if self.listed is not None:
+            return self.listed
+        keys = np.empty(len(self.index), object)
+        keys[~self.v6], keys[self.v6] = self.keys4.tolist(), self.keys6.tolist()  # a void row's tolist() is its bytes
+        t, start, stop, flags, seq, side = self.fields.tolist()
+        segments = list(zip(t, start, stop, flags, seq, keys.tolist(), side))
+        if len(segments) == self.count:
+            return segments
+        out = [None] * self.count
+        for i, seg in zip(self.index.tolist(), segments):
+            out[i] = seg
         return out
-    plain = find_plain([r.data if r.__class__ is Packet and r.linktype == LINKTYPE_ETHERNET else b"" for r in records])
-    b = np.frombuffer(plain.buf, np.uint8)
-    t, stop = plain.transport, plain.stop
-    start = t + (b[t + 12] >> 4).astype(np.int64) * 4
-    ok = ~plain.udp & (start >= t + 20) & (start <= stop)
-    rows = np.flatnonzero(ok)
-    t, start, stop, src, v6, base = t[rows], start[rows], stop[rows], plain.src[rows], plain.v6[rows], plain.start[rows]
-    keys = np.empty(len(rows), object)
-    sides = np.zeros(len(rows), np.int64)
-    for size in (4, 16):
-        part = np.flatnonzero(v6 == (size == 16))
-        if len(part):
-            keys[part], sides[part] = _keys(b, src[part], t[part], size)
-    flags = b[t + 13]
-    seq = (u16(b, t + 4) << 16) | u16(b, t + 6)
-    fields = (t - base, start - base, stop - base, flags, seq, keys, sides)
-    segments = list(zip(*(a.tolist() for a in fields)))
-    if len(rows) == len(records):
-        return segments
-    out = [None] * len(records)
-    for i, seg in zip(plain.index[rows].tolist(), segments):
-        out[i] = seg
-    return out
 
 
-def _keys(b: np.ndarray, src: np.ndarray, t: np.ndarray, size: int) -> tuple[list, np.ndarray]:
-    """Flow keys and sender sides (as `flow_key`) of TCP frames with `size`-byte addresses at `src`, ports at `t`."""
+def _keys(b: np.ndarray, src: np.ndarray, t: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flow keys (one void row each) and sender sides (as `flow_key`) of TCP frames with
+    `size`-byte addresses at `src`, ports at `t`."""
     n = len(src)
     sender = np.concatenate([b[src[:, None] + np.arange(size)], b[t[:, None] + np.arange(2)]], axis=1)
     receiver = np.concatenate([b[src[:, None] + np.arange(size, 2 * size)], b[t[:, None] + np.arange(2, 4)]], axis=1)
@@ -95,7 +132,7 @@ def _keys(b: np.ndarray, src: np.ndarray, t: np.ndarray, size: int) -> tuple[lis
         [np.full((n, 1), IPPROTO_TCP, np.uint8), np.where(swap, receiver, sender), np.where(swap, sender, receiver)],
         axis=1,
     )
-    return keys.view(f"V{keys.shape[1]}").ravel().tolist(), side  # a void row's tolist() is its bytes
+    return keys.view(f"V{keys.shape[1]}").ravel(), side
 
 
 def plain_tcp(data, linktype: int):

@@ -30,7 +30,7 @@ from .control import control_keeps
 from .detect import DetectWalker
 from .dtls import dtls_keeps
 from .flows import NO_RECORDS, TLS_COUNT_NAMES, Flow, FlowTable
-from .frames import addresses, context, flow_key, plain_segments, segment, zero_outside
+from .frames import PlainSegments, addresses, context, flow_key, segment, zero_outside
 from .icmp import quoted_changes, quoted_checksums
 from .stream import (
     FAIL_BEFORE_START,
@@ -117,14 +117,14 @@ class MaskStage:
 
     # -- the stage contract ----------------------------------------------------------------
 
-    def prepare(self, chunk: list) -> list:
-        """The NumPy parse of the chunk's plain TCP frames (`~.frames.plain_segments`): stateless."""
-        return plain_segments(chunk)
+    def prepare(self, chunk: list) -> PlainSegments:
+        """The NumPy parse of the chunk's plain TCP frames (`~.frames.PlainSegments`): stateless."""
+        return PlainSegments(chunk)
 
-    def process(self, chunk: list, prepared: list | None = None) -> list:
+    def process(self, chunk: list, prepared: PlainSegments | None = None) -> list:
         out: list = []
         queue, mask, s = self._queue, self._mask, self._s
-        segments = plain_segments(chunk) if prepared is None else prepared
+        segments = (PlainSegments(chunk) if prepared is None else prepared).rows()
         for record, seg in zip(chunk, segments):
             if record.__class__ is not Packet:
                 if queue:
