@@ -294,8 +294,9 @@ class MaskStage:
         The common segments take a short path: those without payload, and those that
         continue their direction in order where the decision is already known for all
         their bytes (`~.stream.Direction.advance`: the direction zeroes everything from
-        here on, or the segment lies inside the body of the current TLS record).
-        Everything else goes to `_tcp_general`.
+        here on, or the segment lies inside the body of the current TLS record). Other
+        segments of a direction under way go to `_place`; new flows and directions and
+        SYN/FIN/RST segments to `_tcp_general`.
         """
         t, start, end, flags, seq, key, side = seg
         flow = self._flows.get(key, packet.ts)
@@ -304,18 +305,16 @@ class MaskStage:
         d = flow.dirs[side]
         if d is None or d.base is None:
             return self._tcp_general(packet, seg, checksums, changes, flow)
+        flow.packets += 1
+        flow.last_ts = self._flows.now
         if start >= end:
-            flow.packets += 1
-            flow.last_ts = self._flows.now
             if changes:
                 self._writer.add(packet, checksums, changes)
             return None
         taken = d.advance(seq, end - start)
         if taken is None:
-            return self._tcp_general(packet, seg, checksums, changes, flow)
+            return self._place(packet, d, seq, 0, start, end, checksums, changes)
         kept, failed = taken
-        flow.packets += 1
-        flow.last_ts = self._flows.now
         s = self._s
         flow.kept += kept
         s["payload_bytes_kept"] += kept
@@ -334,7 +333,6 @@ class MaskStage:
     def _tcp_general(self, packet: Packet, seg: tuple, checksums, changes: list, flow):
         """Any TCP segment (see `_tcp`): connection state, placement in the stream, decision or holding back."""
         t, start, end, flags, seq, key, side = seg
-        data = packet.data
         syn = flags & TCP_SYN
         if flow is not None and syn and not flags & TCP_ACK:
             d = flow.dirs[side]
@@ -366,13 +364,17 @@ class MaskStage:
             flow.zeroed += 1
             self._write(packet, checksums, changes + [(start, 1)])
             return None
+        return self._place(packet, d, seq, 1 if syn else 0, start, end, checksums, changes)
+
+    def _place(self, packet: Packet, d, seq: int, syn: int, start: int, end: int, checksums, changes: list):
+        """Place the payload ``[start, end)`` in `d`'s stream; decide it now, or hold it back (a `_Held`)."""
         self._current = d
-        offset = d.place(seq, 1 if syn else 0, data, start, end)
+        offset = d.place(seq, syn, packet.data, start, end)
         self._current = None
         if offset + end - start <= d.decided:
             self._decide(packet, d, offset, start, end - start, checksums, changes)
             return None
-        flow.held += 1
+        d.flow.held += 1
         d.held += 1
         return _Held(checksums, changes, d, offset, start, end - start)
 

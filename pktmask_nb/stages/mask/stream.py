@@ -274,9 +274,8 @@ class Direction:
                 ranges.append((pos, end))
                 break
         failed = 0
-        if ranges:
-            fail_from = min(self.fail_from, self.decided)
-            lo, hi = max(start, 0, self.forgotten), min(end, fail_from)
+        lo, hi = max(start, 0, self.forgotten), min(end, self.fail_from, self.decided)
+        if ranges and (lo > start or hi < end):  # some of [start, end) counts as fail-closed
             for a, b in ranges:
                 failed += (b - a) - max(0, min(b, hi) - max(a, lo))
         return ranges, failed
