@@ -167,13 +167,8 @@ class FlowTable:
         """Live flows, counting those that were live when the input ended (`finish`)."""
         return len(self.flows) + self.finished
 
-    def tick(self, ts) -> None:
-        """Advance packet time to `ts` (ns) and expire idle and closed flows."""
-        if ts is None or ts <= self.now:
-            return
-        self.now = ts
-        if ts - self._checked < EXPIRY_CHECK_NS:
-            return
+    def _expire(self, ts: int) -> None:
+        """Expire idle and closed flows at packet time `ts` (ns)."""
         self._checked = ts
         flows, closing = self.flows, self.closing
         while closing and ts - closing[0][0] > self.linger_ns:
@@ -196,7 +191,9 @@ class FlowTable:
     def get(self, key, ts):
         """The flow of `key`, now the most recently used (None if unknown), after time moved to `ts`."""
         if ts is not None and ts > self.now:
-            self.tick(ts)
+            self.now = ts
+            if ts - self._checked >= EXPIRY_CHECK_NS:
+                self._expire(ts)
         flows = self.flows
         flow = flows.pop(key, None)
         if flow is not None:
