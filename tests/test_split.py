@@ -17,7 +17,7 @@ from pktmask_nb.config import AnonymizeConfig
 from pktmask_nb.errors import TruncatedFile, UsageError
 from pktmask_nb.pipeline import run_stages
 from pktmask_nb.record import Block, Packet
-from pktmask_nb.split import DataReceiver, SplitRun, pack, send_data, should_split, split_point, unpack
+from pktmask_nb.split import DataReceiver, Ring, SplitRun, pack, send_data, should_split, split_point, unpack
 from pktmask_nb.stages import build_stages
 from pktmask_nb.stages.mask import MaskStage
 from pktmask_nb.stages.mask.frames import plain_segments
@@ -95,6 +95,50 @@ def test_pack_round_trip_keeps_blocks_order_and_every_field():
             assert (a.kind, a.raw, a.order) == (b.kind, b.raw, b.order)
     empty = [Packet(i, i, b"", 0, 1, b"", b"") for i in (1, 2)]  # no lengths sent: still two packets
     assert [(p.index, p.data, p.head, p.tail) for p in unpack(*pack(empty))] == [(1, b"", b"", b""), (2, b"", b"", b"")]
+
+
+def test_ring_places_chunks_in_order_wraps_around_and_reuses_only_freed_space():
+    ring = Ring(100)
+    try:
+        assert ring.put(0, b"a" * 40) == 0 and ring.put(1, b"b" * 40) == 40
+        assert not ring.fits(40)  # 20 bytes left at the end, and the start is chunk 0's
+        ring.free(0)
+        assert ring.fits(40) and not ring.fits(61)
+        assert ring.put(2, b"c" * 40) == 0  # wrapped: chunk 1 still holds [40, 80)
+        assert ring.map[:80] == b"c" * 40 + b"b" * 40
+        assert not ring.fits(21)
+        ring.free(1)
+        assert ring.fits(40) and not ring.fits(41)  # [80, 100), skipped by chunk 2, stays taken with it
+        assert ring.put(3, b"") == 40 and ring.put(4, b"d" * 40) == 40
+        ring.free(99)  # never placed (went through the pipe): nothing changes
+        assert not ring.fits(1)
+        ring.free(4)  # chunk 4 and everything before it: empty
+        assert ring.fits(100) and ring.put(5, b"e" * 100) == 0 and ring.map[:] == b"e" * 100
+    finally:
+        ring.close()
+
+
+@pytest.mark.parametrize("ring_bytes", [0, 300, 5_000])
+def test_two_processes_with_a_small_ring_or_none(tmp_path, monkeypatch, ring_bytes):
+    """Chunks' data larger than the ring go through the pipe; a small ring wraps around and
+    makes this side wait for the child's results; without a ring (not Linux) it is all pipe."""
+    if ring_bytes:
+        monkeypatch.setattr(split, "RING_BYTES", ring_bytes)
+    else:
+        monkeypatch.setattr(Ring, "create", classmethod(lambda cls: None))
+    ringed, piped = [], []
+    put, send = Ring.put, split.send_data
+    monkeypatch.setattr(Ring, "put", lambda self, number, data: ringed.append(len(data)) or put(self, number, data))
+    monkeypatch.setattr(split, "send_data", lambda fd, data: piped.append(len(data)) or send(fd, data))
+    assert_same(*both(tmp_path, DATA / "tls_http.pcap", chunk_size=3))
+    if ring_bytes == 0:
+        assert not ringed and piped
+        return
+    assert all(n <= ring_bytes for n in ringed) and all(n > ring_bytes for n in piped)
+    if ring_bytes == 300:
+        assert ringed and piped
+    else:  # every chunk (3 frames) fits, and the ring went round many times
+        assert not piped and sum(ringed) > 5 * ring_bytes
 
 
 def test_data_goes_through_a_pipe_whole_in_order_and_ends_with_eoferror(monkeypatch):
