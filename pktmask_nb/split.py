@@ -49,6 +49,7 @@ SPLIT_AHEAD = 1  # chunks waiting while another goes through the pipe (2: ~0.1 s
 DATA_HEADER = struct.Struct("<Q")  # the length of a chunk's joined packet data, which follows it
 DATA_BUFFER_MAX = 64 * 2**20  # the child keeps a receive buffer up to this size for the next chunks
 RING_BYTES = 24 * 2**20  # memory shared with the child for chunks' packet data (6 chunks of 4096 bench frames)
+RING_POLL_SECONDS = 0.05  # while waiting for room in the ring, how often to check that the sender still works
 
 
 def split_point(stages: list) -> int | None:
@@ -430,8 +431,8 @@ class SplitRun:
             where = None
             ring = self._ring
             if ring is not None and len(datas) <= ring.size:
-                while not ring.fits(len(datas)):  # the child's results free space
-                    self._receive(results_in, on_chunk)
+                if not self._wait_for_room(ring, len(datas), sender, results_in, on_chunk):
+                    break
                 where = ring.put(step.number, datas), len(datas)
                 datas = None
             sender.put((step.number, step.flushing, columns, prepared, where), datas)
@@ -443,6 +444,16 @@ class SplitRun:
                 self._receive(results_in, on_chunk)
         if sender.failed:
             raise sender.failed
+
+    def _wait_for_room(self, ring: Ring, n: int, sender, results_in, on_chunk) -> bool:
+        """Take the child's results until `n` bytes fit in the ring. False if the sender failed
+        meanwhile: the child never got that chunk, so it will not answer it."""
+        while not ring.fits(n):
+            if sender.failed:
+                return False
+            if results_in.poll(RING_POLL_SECONDS):
+                self._receive(results_in, on_chunk)
+        return True
 
     def _receive(self, results_in, on_chunk) -> str:
         try:

@@ -221,8 +221,15 @@ def test_an_error_in_the_second_process_is_raised_here_with_its_file(tmp_path):
     assert str(missing.parent) in str(error.value)
 
 
-def test_a_chunk_that_cannot_be_sent_fails_here_and_leaves_no_output(tmp_path):
-    """The thread that writes chunks to the pipe hands its error to the feeding thread."""
+@pytest.mark.parametrize("ring_bytes", [None, 400])
+def test_a_chunk_that_cannot_be_sent_fails_here_and_leaves_no_output(tmp_path, monkeypatch, ring_bytes):
+    """The thread that writes chunks to the pipe hands its error to the feeding thread, also
+    while that thread waits for room in a ring (400 bytes: one chunk of 5 frames at a time)
+    for a result the child will never send."""
+    import threading
+
+    if ring_bytes is not None:
+        monkeypatch.setattr(split, "RING_BYTES", ring_bytes)
     src = tmp_path / "in.pcap"
     src.write_bytes(pcap([frame(i) for i in range(20)]))
     out = tmp_path / "out" / "o.pcap"
@@ -230,11 +237,21 @@ def test_a_chunk_that_cannot_be_sent_fails_here_and_leaves_no_output(tmp_path):
     cfg = config(2)
     stages = build_stages(cfg)
     stages[split_point(stages)].prepare = lambda chunk: [lambda: None]  # a local function does not pickle
-    with (
-        pktmask_nb.capture.open_capture(src) as reader,
-        pytest.raises((AttributeError, pickle.PicklingError), match="pickle"),
-    ):
-        SplitRun(stages, cfg, str(out), cfg.chunk_size).run(reader)
+    raised = []
+
+    def run():
+        with pktmask_nb.capture.open_capture(src) as reader:
+            try:
+                SplitRun(stages, cfg, str(out), cfg.chunk_size).run(reader)
+            except Exception as e:  # noqa: BLE001 - checked below
+                raised.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the run hangs"
+    assert len(raised) == 1 and isinstance(raised[0], AttributeError | pickle.PicklingError)
+    assert "pickle" in str(raised[0])
     assert os.listdir(out.parent) == []
 
 
