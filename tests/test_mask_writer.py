@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pktmask_nb.proto.checksum import CK_KIND_UDP, patch
 from pktmask_nb.proto.dissect import CK_TCP
 from pktmask_nb.record import Packet
-from pktmask_nb.stages.mask.writer import ZeroWriter
+from pktmask_nb.stages.mask.writer import SUM32_MAX_BYTES, ZeroWriter
 
 
 @st.composite
@@ -61,3 +62,19 @@ def test_zero_writer_equals_frame_by_frame_patch(batch):
         changed += want != data
     assert writer.changed == changed
     assert writer.unfixable == unfixable
+
+
+@pytest.mark.parametrize("length", [SUM32_MAX_BYTES - 1, SUM32_MAX_BYTES, SUM32_MAX_BYTES + 1, 2 * SUM32_MAX_BYTES])
+@pytest.mark.parametrize("at", [20, 21])
+def test_long_ranges_of_0xff_sum_exactly(length, at):
+    """The largest sums a range can have (all bytes 0xFF), around the length where the sums
+    move from 32-bit to 64-bit words, at even and odd offsets, beside a short range."""
+    n = at + length + 10
+    data = bytes(range(20)) + b"\xff" * (n - 20)
+    checksum = (16, 0, n, 0, CK_TCP)
+    changes = [(at, length), (n - 6, 3)]
+    packet = Packet(1, 0, data, n, 1, b"")
+    writer = ZeroWriter()
+    writer.add(packet, [checksum], list(changes))
+    writer.apply()
+    assert bytes(packet.data) == reference(data, checksum, changes)[0]
