@@ -187,8 +187,8 @@ class DataReceiver:
 class Ring:
     """Chunks' joined packet data in memory shared with the child (a Linux memfd), instead of the pipe.
 
-    A copy in here and one out there cost ~0.1 s of CPU per GB where the pipe's write and
-    read cost ~1.4 s. Space is taken in order, wrapping around, and a chunk's space is
+    A copy in here and one out there cost ~0.3 s of CPU per GB together, where the pipe's
+    write and read cost ~1.4 s. Space is taken in order, wrapping around, and a chunk's space is
     freed when the child's result for that chunk arrives: the child copies the data out as
     soon as it receives the chunk. `put` needs `fits`; data larger than the ring goes
     through the pipe. The bytes a chunk skips at the end of the map stay taken until that
