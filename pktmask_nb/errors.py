@@ -60,6 +60,10 @@ class CorruptedFile(CaptureError):
     """A length or field is impossible (absurd caplen, block length mismatch, bad gzip data)."""
 
 
+class ProcessDied(PktmaskError):
+    """The second process of a two-process run ended without a result (killed: out of memory, a signal)."""
+
+
 class AuditFailed(PktmaskError):
     """The leak audit (SPEC §8) found something; `report` is its `~pktmask_nb.audit.AuditReport`.
 

@@ -39,6 +39,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
+from .errors import ProcessDied
 from .pipeline import ChunkMetrics, Step, current_rss, packet_bytes, peak_rss, relaxed_gc, run_stages, steps
 from .record import Packet
 
@@ -276,6 +277,7 @@ def _child(chunks: Connection, results: Connection, ring: mmap.mmap | None) -> N
         config, output, split = chunks.recv()
         stages = build_stages(config)[split:]
         writer = open_writer(output)
+        results.send(("started", getattr(writer, "temp_path", None)))  # for the other side to remove if this one dies
         with relaxed_gc():
             while True:
                 message = chunks.recv()
@@ -373,6 +375,8 @@ class SplitRun:
         self.child_peak_rss = 0
         self._pending: dict[int, Step] = {}
         self._ring: Ring | None = None
+        self._child: subprocess.Popen | None = None
+        self._child_temp: str | None = None  # the child's temporary output file, once it has one
 
     def run(self, reader, on_chunk=None) -> list[ChunkMetrics]:
         chunks_r, chunks_w = os.pipe()
@@ -381,7 +385,7 @@ class SplitRun:
         self._ring = ring = Ring.create()
         fds = (chunks_r, results_w) if ring is None else (chunks_r, results_w, ring.fd)
         try:
-            child = subprocess.Popen([sys.executable, "-c", CHILD_MAIN, *map(str, fds)], pass_fds=fds)
+            self._child = child = subprocess.Popen([sys.executable, "-c", CHILD_MAIN, *map(str, fds)], pass_fds=fds)
         except BaseException:
             if ring is not None:
                 ring.close()
@@ -445,6 +449,18 @@ class SplitRun:
         if sender.failed:
             raise sender.failed
 
+    def _died(self) -> ProcessDied:
+        """The child ended without a result: remove its temporary output and say how it ended."""
+        try:
+            code = self._child.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # pragma: no cover - it closed the pipe but lives on
+            code = None
+        if self._child_temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._child_temp)
+        how = "" if code is None else f" (killed by signal {-code})" if code < 0 else f" (exit status {code})"
+        return ProcessDied(f"the pipeline's second process ended without a result{how}", path=self.output)
+
     def _wait_for_room(self, ring: Ring, n: int, sender, results_in, on_chunk) -> bool:
         """Take the child's results until `n` bytes fit in the ring. False if the sender failed
         meanwhile: the child never got that chunk, so it will not answer it."""
@@ -459,8 +475,11 @@ class SplitRun:
         try:
             message = results_in.recv()
         except EOFError:
-            raise RuntimeError("the pipeline's second process ended without a result") from None
+            raise self._died() from None
         kind = message[0]
+        if kind == "started":
+            self._child_temp = message[1]
+            return kind
         if kind == "error":
             raise message[1]
         if kind == "done":

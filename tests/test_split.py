@@ -14,7 +14,7 @@ from conftest import DATA
 import pktmask_nb
 from pktmask_nb import Config, split
 from pktmask_nb.config import AnonymizeConfig
-from pktmask_nb.errors import TruncatedFile, UsageError
+from pktmask_nb.errors import ProcessDied, TruncatedFile, UsageError
 from pktmask_nb.pipeline import run_stages
 from pktmask_nb.record import Block, Packet
 from pktmask_nb.split import DataReceiver, Ring, SplitRun, pack, send_data, should_split, split_point, unpack
@@ -253,6 +253,58 @@ def test_a_chunk_that_cannot_be_sent_fails_here_and_leaves_no_output(tmp_path, m
     assert len(raised) == 1 and isinstance(raised[0], AttributeError | pickle.PicklingError)
     assert "pickle" in str(raised[0])
     assert os.listdir(out.parent) == []
+
+
+def test_a_second_process_that_is_killed_leaves_no_file_and_says_so(tmp_path):
+    """A child killed (out of memory, a signal) cannot remove its temporary output: this side
+    does, and raises a one-line ProcessDied that says how the child ended."""
+    import signal
+    import threading
+    import time
+
+    out = tmp_path / "out" / "o.pcap"
+    out.parent.mkdir()
+    cfg = config(2)
+    run = SplitRun(build_stages(cfg), cfg, str(out), cfg.chunk_size)
+    go = threading.Event()
+
+    class Paused:
+        """A reader that hands out one chunk, then waits for the test."""
+
+        def __init__(self, reader):
+            self.reader = reader
+
+        def chunks(self, size):
+            for i, chunk in enumerate(self.reader.chunks(size)):
+                if i == 1:
+                    go.wait(60)
+                yield chunk
+
+        def position(self):
+            return self.reader.position()
+
+    raised = []
+
+    def target():
+        with pktmask_nb.capture.open_capture(DATA / "tls_http.pcap") as reader:
+            try:
+                run.run(Paused(reader))
+            except Exception as e:  # noqa: BLE001 - checked below
+                raised.append(e)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not list(out.parent.iterdir()) and time.monotonic() < deadline:  # the child's temporary file
+        time.sleep(0.01)
+    assert [p.suffix for p in out.parent.iterdir()] == [".part"]
+    os.kill(run._child.pid, signal.SIGKILL)
+    go.set()
+    thread.join(60)
+    assert not thread.is_alive(), "the run hangs"
+    assert len(raised) == 1 and isinstance(raised[0], ProcessDied), raised
+    assert str(raised[0]) == f"{out}: the pipeline's second process ended without a result (killed by signal 9)"
+    assert list(out.parent.iterdir()) == []
 
 
 def test_automatic_choice(tmp_path, monkeypatch):
