@@ -4,7 +4,16 @@ from .api import RunResult, run
 from .audit import AuditReport, audit  # the function shadows the subpackage name on purpose
 from .capture import open_capture
 from .config import Config, DedupConfig
-from .errors import AuditFailed, BadMagic, CaptureError, CorruptedFile, PktmaskError, TruncatedFile, UsageError
+from .errors import (
+    AuditFailed,
+    BadMagic,
+    CaptureError,
+    CorruptedFile,
+    PktmaskError,
+    ProcessDied,
+    TruncatedFile,
+    UsageError,
+)
 
 __version__ = "0.1.0"
 
@@ -17,6 +26,7 @@ __all__ = [
     "CorruptedFile",
     "DedupConfig",
     "PktmaskError",
+    "ProcessDied",
     "RunResult",
     "TruncatedFile",
     "UsageError",

@@ -111,8 +111,9 @@ def run(
     Raises
     ------
     PktmaskError
-        Bad arguments (`UsageError`) or an unreadable capture (`CaptureError`); no output
-        file is left behind.
+        Bad arguments (`UsageError`), an unreadable capture (`CaptureError`) or, in two
+        processes, a second process that was killed (`ProcessDied`); no output file is left
+        behind.
     """
     config = config or Config()
     input = os.fspath(input)
