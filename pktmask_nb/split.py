@@ -311,8 +311,11 @@ def _child(chunks: Connection, results: Connection, ring: mmap.mmap | None) -> N
         if not isinstance(e, _Aborted | EOFError):
             try:
                 results.send(("error", e))
+            except OSError:  # the other side is gone (killed): nobody to tell
+                pass
             except Exception:  # noqa: BLE001 - an exception that does not pickle
-                results.send(("error", RuntimeError("".join(traceback.format_exception(e)))))
+                with contextlib.suppress(OSError):
+                    results.send(("error", RuntimeError("".join(traceback.format_exception(e)))))
 
 
 class _Aborted(Exception):

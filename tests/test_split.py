@@ -6,6 +6,7 @@ import os
 import pickle
 import subprocess
 import sys
+from multiprocessing.connection import Connection
 
 import pytest
 from captures import epb, frame, idb, pcap, shb, spb
@@ -305,6 +306,61 @@ def test_a_second_process_that_is_killed_leaves_no_file_and_says_so(tmp_path):
     assert len(raised) == 1 and isinstance(raised[0], ProcessDied), raised
     assert str(raised[0]) == f"{out}: the pipeline's second process ended without a result (killed by signal 9)"
     assert list(out.parent.iterdir()) == []
+
+
+def test_a_reader_side_that_is_killed_leaves_no_file_and_no_noise(tmp_path):
+    """The child of a killed run removes its temporary output and ends without a word."""
+    import signal
+    import time
+
+    out = tmp_path / "out" / "o.pcap"
+    out.parent.mkdir()
+    script = f"""
+import sys, threading
+from pktmask_nb import Config, open_capture
+from pktmask_nb.config import AnonymizeConfig
+from pktmask_nb.split import SplitRun
+from pktmask_nb.stages import build_stages
+
+class Paused:  # hands out two chunks, then waits for ever
+    def __init__(self, reader):
+        self.reader = reader
+    def chunks(self, size):
+        for i, chunk in enumerate(self.reader.chunks(size)):
+            if i == 2:
+                threading.Event().wait()
+            yield chunk
+    def position(self):
+        return self.reader.position()
+
+config = Config(processes=2, chunk_size=5, anonymize=AnonymizeConfig(key={KEY!r}))
+with open_capture(sys.argv[1]) as reader:
+    SplitRun(build_stages(config), config, sys.argv[2], 5).run(Paused(reader))
+"""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(DATA / "tls_http.pcap"), str(out)], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not list(out.parent.iterdir()) and time.monotonic() < deadline:  # the child's temporary file
+        time.sleep(0.01)
+    time.sleep(0.2)  # the parent is now waiting in on_chunk
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(60)
+    noise = parent.stderr.read()  # returns once the child, which shares this stderr, has ended too
+    assert noise == ""
+    assert list(out.parent.iterdir()) == []
+
+
+def test_a_child_whose_reader_side_is_gone_removes_its_file_without_raising(tmp_path):
+    """Every message to a reader side that is gone fails (EPIPE): the child cleans up and ends."""
+    out = tmp_path / "o.pcap"
+    chunks_r, chunks_w = os.pipe()
+    results_r, results_w = os.pipe()
+    os.close(results_r)  # the reader side is gone
+    with Connection(chunks_w, readable=False) as chunks_out:
+        chunks_out.send((config(2), str(out), 2))
+    split._child(Connection(chunks_r, writable=False), Connection(results_w, readable=False), None)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_automatic_choice(tmp_path, monkeypatch):
