@@ -39,6 +39,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
+from .capture.writer import reserve_temp
 from .errors import ProcessDied
 from .pipeline import ChunkMetrics, Step, current_rss, packet_bytes, peak_rss, relaxed_gc, run_stages, steps
 from .record import Packet
@@ -257,16 +258,18 @@ def _widen(fd: int) -> None:
 
 
 # -- the child --------------------------------------------------------------------------------
-CHILD_MAIN = "import sys; from pktmask_nb.split import child_main; child_main(*map(int, sys.argv[1:]))"
+CHILD_MAIN = "import sys; from pktmask_nb.split import child_main; child_main(*sys.argv[1:])"
 
 
-def child_main(chunks_fd: int, results_fd: int, ring_fd: int = -1) -> None:
-    """Entry point of the child process: the two pipe ends it was given, and the `Ring`'s memory (-1: none)."""
-    ring = mmap.mmap(ring_fd, 0, access=mmap.ACCESS_READ) if ring_fd >= 0 else None
-    _child(Connection(chunks_fd, writable=False), Connection(results_fd, readable=False), ring)
+def child_main(chunks_fd: str, results_fd: str, ring_fd: str, temp: str) -> None:
+    """Entry point of the child process: the two pipe ends it was given, the `Ring`'s memory
+    (-1: none) and the temporary output file to write ("": none)."""
+    ring = mmap.mmap(int(ring_fd), 0, access=mmap.ACCESS_READ) if int(ring_fd) >= 0 else None
+    chunks, results = Connection(int(chunks_fd), writable=False), Connection(int(results_fd), readable=False)
+    _child(chunks, results, ring, temp or None)
 
 
-def _child(chunks: Connection, results: Connection, ring: mmap.mmap | None) -> None:
+def _child(chunks: Connection, results: Connection, ring: mmap.mmap | None, temp: str | None) -> None:
     """Run stages[split:] of the config received on the chunks received, and write them."""
     from .capture import open_writer
     from .stages import build_stages, stage_stats, stage_tables
@@ -276,8 +279,7 @@ def _child(chunks: Connection, results: Connection, ring: mmap.mmap | None) -> N
     try:
         config, output, split = chunks.recv()
         stages = build_stages(config)[split:]
-        writer = open_writer(output)
-        results.send(("started", getattr(writer, "temp_path", None)))  # for the other side to remove if this one dies
+        writer = open_writer(output, temp)
         with relaxed_gc():
             while True:
                 message = chunks.recv()
@@ -308,6 +310,9 @@ def _child(chunks: Connection, results: Connection, ring: mmap.mmap | None) -> N
     except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent
         if writer is not None:
             writer.abort()
+        elif temp is not None:  # the reader side failed before this side opened the file
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
         if not isinstance(e, _Aborted | EOFError):
             try:
                 results.send(("error", e))
@@ -379,16 +384,27 @@ class SplitRun:
         self._pending: dict[int, Step] = {}
         self._ring: Ring | None = None
         self._child: subprocess.Popen | None = None
-        self._child_temp: str | None = None  # the child's temporary output file, once it has one
 
     def run(self, reader, on_chunk=None) -> list[ChunkMetrics]:
+        # the child writes this temporary file and renames it; whatever becomes of the child,
+        # the file does not outlive the run
+        temp = None if self.output is None else reserve_temp(self.output)
+        try:
+            return self._run(reader, on_chunk, temp)
+        finally:
+            if temp is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+
+    def _run(self, reader, on_chunk, temp: str | None) -> list[ChunkMetrics]:
         chunks_r, chunks_w = os.pipe()
         results_r, results_w = os.pipe()
         _widen(chunks_w)
         self._ring = ring = Ring.create()
         fds = (chunks_r, results_w) if ring is None else (chunks_r, results_w, ring.fd)
+        args = [*map(str, fds[:2]), str(fds[2] if ring else -1), temp or ""]
         try:
-            self._child = child = subprocess.Popen([sys.executable, "-c", CHILD_MAIN, *map(str, fds)], pass_fds=fds)
+            self._child = child = subprocess.Popen([sys.executable, "-c", CHILD_MAIN, *args], pass_fds=fds)
         except BaseException:
             if ring is not None:
                 ring.close()
@@ -453,14 +469,11 @@ class SplitRun:
             raise sender.failed
 
     def _died(self) -> ProcessDied:
-        """The child ended without a result: remove its temporary output and say how it ended."""
+        """The child ended without a result: say how (`run` removes its temporary output)."""
         try:
             code = self._child.wait(timeout=60)
         except subprocess.TimeoutExpired:  # pragma: no cover - it closed the pipe but lives on
             code = None
-        if self._child_temp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._child_temp)
         how = "" if code is None else f" (killed by signal {-code})" if code < 0 else f" (exit status {code})"
         return ProcessDied(f"the pipeline's second process ended without a result{how}", path=self.output)
 
@@ -480,9 +493,6 @@ class SplitRun:
         except EOFError:
             raise self._died() from None
         kind = message[0]
-        if kind == "started":
-            self._child_temp = message[1]
-            return kind
         if kind == "error":
             raise message[1]
         if kind == "done":

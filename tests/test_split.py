@@ -296,9 +296,9 @@ def test_a_second_process_that_is_killed_leaves_no_file_and_says_so(tmp_path):
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
-    while not list(out.parent.iterdir()) and time.monotonic() < deadline:  # the child's temporary file
+    while run._child is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert [p.suffix for p in out.parent.iterdir()] == [".part"]
+    assert [p.suffix for p in out.parent.iterdir()] == [".part"]  # made here, written there
     os.kill(run._child.pid, signal.SIGKILL)
     go.set()
     thread.join(60)
@@ -359,7 +359,21 @@ def test_a_child_whose_reader_side_is_gone_removes_its_file_without_raising(tmp_
     os.close(results_r)  # the reader side is gone
     with Connection(chunks_w, readable=False) as chunks_out:
         chunks_out.send((config(2), str(out), 2))
-    split._child(Connection(chunks_r, writable=False), Connection(results_w, readable=False), None)
+    split._child(Connection(chunks_r, writable=False), Connection(results_w, readable=False), None, None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_child_whose_reader_side_ends_before_the_config_removes_the_temporary_file(tmp_path):
+    """This side makes the temporary output before it starts the child; if it fails before
+    the child opens the file, the child removes it."""
+    from pktmask_nb.capture.writer import reserve_temp
+
+    temp = reserve_temp(tmp_path / "o.pcap")
+    chunks_r, chunks_w = os.pipe()
+    results_r, results_w = os.pipe()
+    os.close(chunks_w)  # nothing comes: end of file
+    split._child(Connection(chunks_r, writable=False), Connection(results_w, readable=False), None, temp)
+    os.close(results_r)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -28,6 +28,26 @@ def check_output(inputs, output, *, force: bool = False) -> None:
         raise UsageError("output exists; use --force to replace it", path=output)
 
 
+def reserve_temp(path) -> str:
+    """Create the (empty) temporary file beside output `path` that a `CaptureWriter` fills; its name.
+
+    Raises
+    ------
+    UsageError
+        The output directory does not exist.
+    """
+    fd, temp_path = _make_temp(path)
+    os.close(fd)
+    return temp_path
+
+
+def _make_temp(path) -> tuple[int, str]:
+    directory, name = os.path.split(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(directory):
+        raise UsageError("output directory does not exist", path=directory)
+    return tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
+
+
 def _is_same_file(a, b) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -45,15 +65,19 @@ class CaptureWriter:
     ----------
     path : str or os.PathLike
         Final output path. Its directory must exist.
+    temp_path : str, optional
+        The temporary file to write, made by `reserve_temp` (another process may then remove
+        it if this one dies); by default one is made here.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, temp_path: str | None = None):
         self.path = os.fspath(path)
-        directory, name = os.path.split(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise UsageError("output directory does not exist", path=directory)
-        fd, self.temp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
-        self._file = os.fdopen(fd, "wb")
+        if temp_path is None:
+            fd, self.temp_path = _make_temp(self.path)
+            self._file = os.fdopen(fd, "wb")
+        else:
+            self.temp_path = temp_path
+            self._file = open(temp_path, "wb")  # noqa: SIM115 - closed by commit or abort
         self._stream = (
             gzip.GzipFile(fileobj=self._file, mode="wb", compresslevel=6, mtime=0)
             if self.path.endswith(".gz")
@@ -122,6 +146,6 @@ class NullWriter:
         pass
 
 
-def open_writer(path) -> CaptureWriter | NullWriter:
-    """A `CaptureWriter` for `path`, or a `NullWriter` when `path` is None."""
-    return NullWriter() if path is None else CaptureWriter(path)
+def open_writer(path, temp_path: str | None = None) -> CaptureWriter | NullWriter:
+    """A `CaptureWriter` for `path` (writing `temp_path` if given), or a `NullWriter` when `path` is None."""
+    return NullWriter() if path is None else CaptureWriter(path, temp_path)
