@@ -402,7 +402,12 @@ class SplitRun:
         _widen(chunks_w)
         self._ring = ring = Ring.create()
         fds = (chunks_r, results_w) if ring is None else (chunks_r, results_w, ring.fd)
-        args = [*map(str, fds[:2]), str(fds[2] if ring else -1), temp or ""]
+        args = [
+            str(chunks_r),
+            str(results_w),
+            str(-1 if ring is None else ring.fd),
+            temp or "",
+        ]  # as child_main takes them
         try:
             self._child = child = subprocess.Popen([sys.executable, "-c", CHILD_MAIN, *args], pass_fds=fds)
         except BaseException:
