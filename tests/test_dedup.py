@@ -18,7 +18,7 @@ from scapy.layers.l2 import Ether
 
 import pktmask_nb
 from pktmask_nb import Config, DedupConfig
-from pktmask_nb.stages.digest_index import YOUNG_MAX, DigestIndex
+from pktmask_nb.stages.digest_index import YOUNG_MAX, YOUNG_SLOTS, YOUNG_STRAGGLERS, DigestIndex
 
 
 def reference_exact(frames: list[bytes]) -> list[bytes]:
@@ -187,8 +187,22 @@ def test_digest_index_spills_into_runs_and_still_finds_everything():
     assert index.add(digests[::997].tobytes()).all()
     fresh = rng.integers(0, 2**63, size=(1000, 2), dtype=np.uint64)
     assert not index.add(fresh.tobytes()).any()
-    bytes_per_entry = (index.nbytes - 2 * 8 * 2 * YOUNG_MAX) / len(index)
+    bytes_per_entry = (index.nbytes - 16 * YOUNG_SLOTS) / len(index)  # apart from the young table
     assert bytes_per_entry <= 20  # 16 in the runs, at most 4 in their directories
+
+
+def test_digest_index_probes_past_a_crowded_slot_in_numpy_and_one_by_one():
+    """40 digests aimed at one slot of the young table: NumPy lands one per pass until
+    YOUNG_STRAGGLERS are left, which are probed one by one; all are found again after."""
+    assert 40 > 2 * YOUNG_STRAGGLERS
+    hi = (np.arange(40, dtype=np.uint64) << np.uint64(32)) | np.uint64(5)
+    digests = np.stack([hi, np.arange(40, dtype=np.uint64)], axis=1)
+    index = DigestIndex()
+    assert not index.add(digests[:30].tobytes()).any()
+    assert len(index) == 30
+    assert index.add(digests[::-1].tobytes()).tolist() == [False] * 10 + [True] * 30
+    assert index.add(digests.tobytes()).all()
+    assert len(index) == 40
 
 
 def test_digest_index_tells_digests_with_equal_high_halves_apart():

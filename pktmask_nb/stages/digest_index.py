@@ -1,6 +1,6 @@
 """A compact set of 128-bit digests for whole-file dedup: at most 20 bytes per entry (SPEC §4).
 
-Recent digests live in a small open-addressing table of fixed size; when it is half full
+Recent digests live in a small open-addressing table of fixed size; when it is a quarter full
 its entries are sorted and merged into sorted runs. Each run has a directory: for every
 value of the top bits of the digest (about one bucket per entry), where its entries start.
 A lookup probes the table, then in each run reads the few entries of its bucket, batch by
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-YOUNG_SLOTS = 1 << 17  # open-addressing table size (2 MiB)
-YOUNG_MAX = YOUNG_SLOTS // 2  # spill to the runs at this load
+YOUNG_SLOTS = 1 << 18  # open-addressing table size (4 MiB)
+YOUNG_MAX = YOUNG_SLOTS // 4  # spill to the runs at this load: probes stay short
+YOUNG_STRAGGLERS = 16  # keys still probing that are finished one by one rather than in NumPy
 RUN_MAX = 1 << 22  # entries per sorted run (64 MiB); a merge copies at most one run
 
 
@@ -77,13 +78,12 @@ class DigestIndex:
     def _spill(self) -> None:
         """Move the young table's entries into the runs."""
         used = self._table[self._table[:, 0] != 0]
-        used = used[np.argsort(used[:, 0], kind="stable")]
+        used = used[np.argsort(used[:, 0])]  # equal high halves may come in any order
         hi, lo = used[:, 0].copy(), used[:, 1].copy()
         if self._runs and len(self._runs[-1].hi) + len(hi) <= RUN_MAX:
-            run = self._runs.pop()
-            at = np.searchsorted(run.hi, hi)
-            hi, lo = np.insert(run.hi, at, hi), np.insert(run.lo, at, lo)
-        self._runs.append(Run(hi, lo))
+            self._runs.append(self._runs.pop().merged(hi, lo))
+        else:
+            self._runs.append(Run(hi, lo))
         self._table[:] = 0
         self._young = 0
 
@@ -91,29 +91,44 @@ class DigestIndex:
     def _insert_young(self, keys: np.ndarray) -> np.ndarray:
         """Find-or-insert distinct keys with linear probing; True where a key was found."""
         table = self._table
-        mask = np.uint64(YOUNG_SLOTS - 1)
-        slot = (keys[:, 0] & mask).astype(np.intp)
+        wrap = YOUNG_SLOTS - 1
+        slot = (keys[:, 0] & np.uint64(wrap)).astype(np.intp)
         found = np.zeros(len(keys), dtype=bool)
         todo = np.arange(len(keys))
-        while todo.size:
+        while todo.size > YOUNG_STRAGGLERS:
             at = slot[todo]
             rows = table[at]
             want = keys[todo]
             hit = (rows[:, 0] == want[:, 0]) & (rows[:, 1] == want[:, 1])
             empty = rows[:, 0] == 0
             found[todo[hit]] = True
-            # several keys may race for one empty slot: the first of each slot wins
+            # several keys may race for one empty slot: one of them lands, the others probe on
             racers = np.flatnonzero(empty)
-            _, first = np.unique(at[racers], return_index=True)
-            winners = racers[first]
-            table[at[winners]] = want[winners]
-            self._young += len(winners)
-            done = hit.copy()
-            done[winners] = True
-            occupied = ~hit & ~empty  # by another key: probe the next slot
-            slot[todo[occupied]] = (at[occupied] + 1) & (YOUNG_SLOTS - 1)
+            table[at[racers]] = want[racers]
+            landed = table[at[racers], 1] == want[racers, 1]  # keys are distinct: the low half tells
+            self._young += int(landed.sum())
+            done = hit
+            done[racers[landed]] = True
+            slot[todo[~done]] = (at[~done] + 1) & wrap
             todo = todo[~done]
+        for i in todo.tolist():  # the last few, whose probes run long, one by one
+            key, at = keys[i].tolist(), int(slot[i])
+            while True:
+                row = table[at].tolist()
+                if row == key:
+                    found[i] = True
+                    break
+                if not row[0]:
+                    table[at] = key
+                    self._young += 1
+                    break
+                at = (at + 1) & wrap
         return found
+
+
+def _bucket_bits(entries: int) -> int:
+    """Bits of a run's directory: 2^bits <= entries, so one or two entries per bucket."""
+    return max(1, entries.bit_length() - 1)
 
 
 class Run:
@@ -121,14 +136,30 @@ class Run:
 
     __slots__ = ("hi", "lo", "shift", "starts", "widest")
 
-    def __init__(self, hi: np.ndarray, lo: np.ndarray):
+    def __init__(self, hi: np.ndarray, lo: np.ndarray, starts: np.ndarray | None = None):
         self.hi, self.lo = hi, lo
-        bits = max(1, len(hi).bit_length() - 1)  # 2^bits <= entries: one or two per bucket
-        self.shift = np.uint64(64 - bits)
-        counts = np.bincount((hi >> self.shift).astype(np.intp), minlength=1 << bits)
-        self.starts = np.zeros((1 << bits) + 1, dtype=np.uint32 if len(hi) < 2**32 else np.int64)
-        np.cumsum(counts, out=self.starts[1:])
-        self.widest = int(counts.max()) if len(counts) else 0
+        self.shift = np.uint64(64 - _bucket_bits(len(hi)))
+        if starts is None:  # where each bucket's entries start, and the end
+            starts = np.zeros(
+                len(hi) and (1 << _bucket_bits(len(hi))) + 1, dtype=np.uint32 if len(hi) < 2**32 else np.int64
+            )
+            np.cumsum(self._counts(hi, len(starts) - 1), out=starts[1:])
+        self.starts = starts
+        self.widest = int(np.diff(starts).max()) if len(hi) else 0
+
+    def _counts(self, hi: np.ndarray, buckets: int) -> np.ndarray:
+        return np.bincount((hi >> self.shift).astype(np.intp), minlength=buckets)
+
+    def merged(self, hi: np.ndarray, lo: np.ndarray) -> Run:
+        """This run with the sorted `hi` (and their `lo`) added; while the number of buckets
+        stays the same, the directory is moved on by the new entries' counts, not rebuilt."""
+        at = np.searchsorted(self.hi, hi)
+        all_hi, all_lo = np.insert(self.hi, at, hi), np.insert(self.lo, at, lo)
+        if _bucket_bits(len(all_hi)) != _bucket_bits(len(self.hi)) or len(all_hi) >= 2**32:
+            return Run(all_hi, all_lo)
+        starts = self.starts.copy()
+        starts[1:] += np.cumsum(self._counts(hi, len(starts) - 1), dtype=starts.dtype)
+        return Run(all_hi, all_lo, starts)
 
     @property
     def nbytes(self) -> int:
