@@ -194,7 +194,7 @@ def test_digest_index_spills_into_runs_and_still_finds_everything():
 def test_digest_index_probes_past_a_crowded_slot_in_numpy_and_one_by_one():
     """40 digests aimed at one slot of the young table: NumPy lands one per pass until
     YOUNG_STRAGGLERS are left, which are probed one by one; all are found again after."""
-    assert 40 > 2 * YOUNG_STRAGGLERS
+    assert 2 * YOUNG_STRAGGLERS < 40
     hi = (np.arange(40, dtype=np.uint64) << np.uint64(32)) | np.uint64(5)
     digests = np.stack([hi, np.arange(40, dtype=np.uint64)], axis=1)
     index = DigestIndex()
