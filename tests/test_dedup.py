@@ -205,6 +205,13 @@ def test_digest_index_probes_past_a_crowded_slot_in_numpy_and_one_by_one():
     assert len(index) == 40
 
 
+def test_digest_index_spills_an_empty_table():
+    index = DigestIndex()
+    index._spill()
+    assert index.add(bytes(16)).tolist() == [False]
+    assert index.add(bytes(16)).tolist() == [True]
+
+
 def test_digest_index_tells_digests_with_equal_high_halves_apart():
     index = DigestIndex()
     a = np.array([[7, 1]], dtype=np.uint64).tobytes()

@@ -105,7 +105,7 @@ class DigestIndex:
             # several keys may race for one empty slot: one of them lands, the others probe on
             racers = np.flatnonzero(empty)
             table[at[racers]] = want[racers]
-            landed = table[at[racers], 1] == want[racers, 1]  # keys are distinct: the low half tells
+            landed = (table[at[racers]] == want[racers]).all(axis=1)
             self._young += int(landed.sum())
             done = hit
             done[racers[landed]] = True
@@ -140,12 +140,10 @@ class Run:
         self.hi, self.lo = hi, lo
         self.shift = np.uint64(64 - _bucket_bits(len(hi)))
         if starts is None:  # where each bucket's entries start, and the end
-            starts = np.zeros(
-                len(hi) and (1 << _bucket_bits(len(hi))) + 1, dtype=np.uint32 if len(hi) < 2**32 else np.int64
-            )
+            starts = np.zeros((1 << _bucket_bits(len(hi))) + 1, dtype=np.uint32 if len(hi) < 2**32 else np.int64)
             np.cumsum(self._counts(hi, len(starts) - 1), out=starts[1:])
         self.starts = starts
-        self.widest = int(np.diff(starts).max()) if len(hi) else 0
+        self.widest = int(np.diff(starts).max())
 
     def _counts(self, hi: np.ndarray, buckets: int) -> np.ndarray:
         return np.bincount((hi >> self.shift).astype(np.intp), minlength=buckets)
