@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from pktmask_nb.proto.checksum import CK_KIND_UDP, patch
 from pktmask_nb.proto.dissect import CK_TCP
 from pktmask_nb.record import Packet
+from pktmask_nb.stages.mask import writer as writer_module
 from pktmask_nb.stages.mask.writer import SUM32_MAX_BYTES, ZeroWriter
 
 
@@ -47,6 +50,18 @@ def reference(data: bytes, checksum: tuple, changes: list) -> tuple[bytes, int]:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(frames(), min_size=1, max_size=12))
 def test_zero_writer_equals_frame_by_frame_patch(batch):
+    check_against_patch(batch)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(frames(), min_size=1, max_size=12))
+def test_zero_writer_in_batches_of_three_frames_equals_frame_by_frame_patch(batch):
+    """A chunk larger than WRITER_BATCH frames is zeroed batch by batch, each with its own ranges."""
+    with mock.patch.object(writer_module, "WRITER_BATCH", 3):
+        check_against_patch(batch)
+
+
+def check_against_patch(batch):
     writer = ZeroWriter()
     packets = []
     for i, (data, checksum, changes) in enumerate(batch):
