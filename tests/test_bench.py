@@ -20,7 +20,7 @@ from pktmask_nb.bench.baseline import run_baseline
 from pktmask_nb.bench.generate import generate_capture
 from pktmask_nb.bench.measure import RSS_GNU_TIME, RSS_RUSAGE, RunFailed, find_gnu_time, measure
 from pktmask_nb.bench.suite import RUN_NAMES, BenchOptions, run_suite
-from pktmask_nb.bench.summary import derive, format_summary
+from pktmask_nb.bench.summary import derive, format_runs, format_summary
 from pktmask_nb.cli import main
 from pktmask_nb.config import AnonymizeConfig, Config
 
@@ -79,6 +79,7 @@ def test_every_run_has_the_report_schema_and_consistent_fields(suite):
     assert pipeline["dedup"]["packets_out"] == capture["packets"] - capture["duplicates"]
     assert pipeline["passthrough"]["output_bytes"] == capture["bytes"]
     assert {r["processes"] for r in pipeline.values()} == {1}  # automatic: one process below 32 MiB
+    assert {r["cpu_seconds_second_process"] for r in doc["runs"]} == {None}
 
 
 def test_a_run_in_two_processes_reports_the_sum_of_their_peaks(tmp_path):
@@ -89,6 +90,10 @@ def test_a_run_in_two_processes_reports_the_sum_of_their_peaks(tmp_path):
     assert run["peak_rss_bytes"] == run["counted_peak_rss_bytes"] > run["process_peak_rss_bytes"]
     # rchar also counts the pipe between the two processes and the second interpreter's start-up
     assert run["counted_bytes_read"] == run["input_bytes"] < run["bytes_read"]
+    # each side's CPU time: the second process ran mask and the writer, the first the rest
+    assert 0 < run["cpu_seconds_second_process"] < run["cpu_seconds"]
+    first, second = run["cpu_seconds"] - run["cpu_seconds_second_process"], run["cpu_seconds_second_process"]
+    assert format_runs([run])[1].endswith(f"{first:.2f}/{second:.2f}")
 
 
 def test_our_runs_read_the_input_once_and_write_the_output_once(suite):

@@ -82,16 +82,22 @@ def format_runs(runs: list[dict]) -> list[str]:
     """One line per run: seconds, throughput, peak RSS, CPU, bytes read / input and written / output."""
     lines = [
         f"{'size':>6} {'run':<22} {'seconds':>8} {'MB/s':>8} {'pkt/s':>9} {'peak MB':>8} {'CPU %':>6} "
-        f"{'read/in':>8} {'written/out':>11} {'procs':>5}"
+        f"{'read/in':>8} {'written/out':>11} {'procs':>5} {'CPU s 1st/2nd':>13}"
     ]
     for r in runs:
         lines.append(
             f"{r['size_label']:>6} {r['tool'] + '/' + r['name']:<22} {r['seconds']:>8.3f} {r['mb_per_second']:>8.1f} "
             f"{r['packets_per_second']:>9.0f} {r['peak_rss_bytes'] / 1e6:>8.1f} {r['cpu_percent']:>6.0f} "
             f"{_io(r['bytes_read'], r['input_bytes']):>8} {_io(r['bytes_written'], r['output_bytes']):>11} "
-            f"{r.get('processes') or '-':>5}"
+            f"{r.get('processes') or '-':>5} {_split_cpu(r):>13}"
         )
     return lines
+
+
+def _split_cpu(run: dict) -> str:
+    """CPU seconds of the reading side and of the second process, for a run in two processes."""
+    second = run.get("cpu_seconds_second_process")
+    return "-" if second is None else f"{run['cpu_seconds'] - second:.2f}/{second:.2f}"
 
 
 def format_summary(doc: dict) -> str:
