@@ -82,7 +82,7 @@ def test_every_run_has_the_report_schema_and_consistent_fields(suite):
     assert {r["cpu_seconds_second_process"] for r in doc["runs"]} == {None}
 
 
-def test_a_run_in_two_processes_reports_the_sum_of_their_peaks(tmp_path):
+def test_a_run_in_two_processes_reports_the_sum_of_their_peaks_and_each_ones_cpu(tmp_path):
     options = BenchOptions(sizes=("1MB",), runs=("full",), cache_dir=tmp_path, processes=2)
     (run,) = run_suite(options, log=lambda line: None)["runs"]
     assert run["processes"] == 2 and run["rss_source"] == "vmhwm-sum"
