@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import craft
 import mask_model
 import pytest
@@ -13,7 +15,7 @@ from scapy.packet import Raw
 from pktmask_nb.config import MaskConfig
 from pktmask_nb.record import Packet
 from pktmask_nb.stages.mask import MaskStage
-from pktmask_nb.stages.mask.stream import KEEP_MAX_INTERVALS
+from pktmask_nb.stages.mask.stream import KEEP_MAX_INTERVALS, STREAM_END
 
 
 def mask_frames(frames: list[bytes], chunk_size: int = 1000, linktype: int = 1, **options):
@@ -321,6 +323,44 @@ def test_direction_advance_takes_only_segments_it_can_decide_unread():
     assert d.zero_ranges(105, 205) == ([], 0)
     d.zero_rest(205, "desync")  # a fail-closed event: everything after is zero and counted
     assert d.advance(1205, 50) == (0, 50)
+
+
+def test_direction_follow_feeds_in_order_segments_and_returns_what_to_zero():
+    """`follow` is `place` then `zero_ranges` for an in-order segment: the same ranges, or FED
+    when the segment ends inside a header (undecided) or the walker gives up (fail-closed)."""
+    from pktmask_nb.stages.mask.stream import FED
+
+    tail = record(23, b"y" * 40) + record(21, b"a" * 2) + record(23, b"z" * 50)
+    followed = 0
+    # the last 10 bytes of a record whose body is zeroed or kept, then every split of `tail` in two
+    for body, cut in itertools.product(
+        (record(22, b"h" * 20) + record(23, b"x" * 30), record(22, b"h" * 40)), range(len(tail) + 1)
+    ):
+        start = 1000 + len(body) - 10
+        segments = [tail[:cut], tail[cut:]]
+        d, e = _direction_after(body[:-10]), _direction_after(body[:-10])
+        seq = start
+        for payload in filter(None, [body[-10:] + segments[0], segments[1]]):  # (never an empty payload)
+            got = d.follow(seq, payload, 0, len(payload))
+            if got is None:  # an undecided tail waits: `place` takes the segment
+                assert d.tail
+                d.place(seq, 0, payload, 0, len(payload))
+            offset = e.place(seq, 0, payload, 0, len(payload))
+            assert (d.next, d.decided, list(d.keeps), d.tail) == (e.next, e.decided, list(e.keeps), e.tail)
+            if got is not None and e.decided >= offset + len(payload):
+                assert got == e.zero_ranges(offset, offset + len(payload))[0]
+            elif got is not None:  # a header cut by the segment's end: decided with the next segment
+                assert got is FED and d.tail
+            seq += len(payload)
+            followed += got is not None and got is not FED
+    assert followed > 2 * len(tail)
+    body = record(22, b"h" * 20)
+    d = _direction_after(body)
+    assert d.follow(1000 + len(body) + 5, b"x" * 10, 0, 10) is None  # past a gap: nothing changes
+    assert d.follow(1000 + len(body) - 5, b"x" * 10, 0, 10) is None  # a retransmission
+    assert d.next == len(body)
+    assert d.follow(1000 + len(body), b"\xff" * 10, 0, 10) is FED  # not a record header: desync
+    assert d.decided == STREAM_END and d.zero_ranges(len(body), len(body) + 10) == ([(len(body), len(body) + 10)], 10)
 
 
 def test_udp_flows_expire_after_their_own_idle_timeout_without_changing_the_output():

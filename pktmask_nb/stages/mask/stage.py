@@ -40,6 +40,7 @@ from .stream import (
     FAIL_FORGOTTEN,
     FAIL_FRAGMENT,
     FAIL_GAP,
+    FED,
     STREAM_END,
     Direction,
 )
@@ -313,7 +314,7 @@ class MaskStage:
             return None
         taken = d.advance(seq, end - start)
         if taken is None:
-            return self._place(packet, d, seq, 0, start, end, checksums, changes)
+            return self._follow(packet, d, seq, start, end, checksums, changes)
         kept, failed = taken
         s = self._s
         flow.kept += kept
@@ -378,6 +379,25 @@ class MaskStage:
         d.held += 1
         return _Held(checksums, changes, d, offset, start, end - start)
 
+    def _follow(self, packet: Packet, d, seq: int, start: int, end: int, checksums, changes: list):
+        """A segment continuing `d` in order whose bytes the walker must read (`~.stream.Direction.follow`),
+        else any other segment of a direction under way (`_place`)."""
+        self._current = d
+        ranges = d.follow(seq, packet.data, start, end)
+        self._current = None
+        if ranges is None:
+            return self._place(packet, d, seq, 0, start, end, checksums, changes)
+        offset = d.next - (end - start)
+        if ranges is not FED:
+            self._apply(packet, d, offset, start, end - start, checksums, changes, ranges, 0)
+        elif d.decided >= d.next:  # the walker gave up: zero_ranges counts the fail-closed bytes
+            self._decide(packet, d, offset, start, end - start, checksums, changes)
+        else:
+            d.flow.held += 1
+            d.held += 1
+            return _Held(checksums, changes, d, offset, start, end - start)
+        return None
+
     def _finish(self, packet: Packet, held: _Held) -> None:
         """Apply a held packet's decisions, now known."""
         held.d.held -= 1
@@ -386,6 +406,10 @@ class MaskStage:
     def _decide(self, packet: Packet, d, offset: int, start: int, length: int, checksums, changes: list) -> None:
         """Zero what `d` does not keep of the payload at `start` (stream ``offset``) and write the changes."""
         ranges, failed = d.zero_ranges(offset, offset + length)
+        self._apply(packet, d, offset, start, length, checksums, changes, ranges, failed)
+
+    def _apply(self, packet: Packet, d, offset: int, start: int, length: int, checksums, changes, ranges, failed):
+        """Zero the stream `ranges` of the payload at `start` (stream ``offset``), `failed` bytes of them fail-closed."""
         zeroed = 0
         for a, b in ranges:
             changes.append((start + a - offset, b - a))

@@ -17,6 +17,7 @@ SEQ_HALF = 1 << 31
 STREAM_END = 1 << 62  # `decided` once nothing more can be kept: everything is zero
 KEEP_MAX_INTERVALS = 32  # kept intervals remembered per direction for retransmissions
 NO_PIECES = ()  # `Direction.ooo` while nothing waits past a gap (most directions, most of the time)
+FED = object()  # `Direction.follow`: the segment was fed, but its decision must be asked for (or waited for)
 
 # fail-closed events (SPEC §2.4, §6), counted per flow and in the stage stats
 FAIL_GAP = "gap"  # a gap that never filled within the hold window, or at the end of input
@@ -210,6 +211,45 @@ class Direction:
             self.keep(nxt, stop)
             return length, 0
         return 0, 0
+
+    def follow(self, seq: int, data, start: int, stop: int):
+        """The in-order path of `place` followed by `zero_ranges`, for a segment that `advance` could not take.
+
+        When the segment (no SYN) starts at `next`, nothing waits in the tail or the
+        out-of-order buffer and no fail-closed event happened, its payload ``data[start:stop]``
+        is fed to the walker and the result is the stream ranges of it to zero (the
+        complement of what the walker kept), or `FED` when some of it is still undecided
+        or the walker gave up (the caller then holds it back, or asks `zero_ranges`).
+        Otherwise nothing changes: None (use `place`). Needs `base`, as `offset_of`.
+        """
+        nxt = self.next
+        if (seq - self.base - nxt) % SEQ_MOD or self.ooo or self.tail or self.walker is None:
+            return None
+        if self.fail_from != STREAM_END:
+            return None
+        keeps = self.keeps
+        if len(keeps) > 2 * KEEP_MAX_INTERVALS:
+            self._forget()
+        first = len(keeps)  # the kept intervals that can reach into the segment: the last one on
+        if first and keeps[-1] >= nxt:
+            first -= 2
+        end = nxt + stop - start
+        self.next = end
+        self._feed(data[start:stop], nxt)
+        if self.decided < end or self.fail_from != STREAM_END:
+            return FED
+        ranges = []
+        pos = nxt
+        for i in range(first, len(keeps), 2):
+            kept = keeps[i]
+            if kept > pos:
+                ranges.append((pos, kept))
+            kept = keeps[i + 1]
+            if kept > pos:
+                pos = kept
+        if pos < end:
+            ranges.append((pos, end))
+        return ranges
 
     def _buffer(self, offset: int, payload: bytes) -> None:
         """Keep the parts of an out-of-order segment that no earlier copy covers."""
