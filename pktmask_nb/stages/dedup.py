@@ -110,10 +110,8 @@ class DedupStage:
         if not packets:
             return chunk
         key, top = self._key, self._top
-        if key is frame_key:  # the usual key: no call per frame
-            digests = [digest128(p.data) for p in packets]
-        else:
-            digests = [digest128(key(p)) for p in packets]
+        # the usual key without a call per frame
+        digests = [digest128(p.data) for p in packets] if key is frame_key else [digest128(key(p)) for p in packets]
         duplicate = (
             self._duplicates_windowed(packets, digests) if self._index is None else self._duplicates_exact(digests)
         )
