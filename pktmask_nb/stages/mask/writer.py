@@ -74,8 +74,8 @@ class ZeroWriter:
         self._clear()
         for packet, checksums, changes in several:
             self._patch(packet, checksums, changes)
-        scope = np.array(scopes, np.int64).reshape(-1, 5)
-        zero = np.array(ranges, np.int64).reshape(-1, 3)
+        scope = np.fromiter(scopes, np.int64, len(scopes)).reshape(-1, 5)  # from a list of ints: 2x np.array's speed
+        zero = np.fromiter(ranges, np.int64, len(ranges)).reshape(-1, 3)
         for lo in range(0, len(packets), WRITER_BATCH):
             hi = min(lo + WRITER_BATCH, len(packets))
             a, b = np.searchsorted(zero[:, 0], [lo, hi]).tolist()
