@@ -70,6 +70,24 @@ def test_two_processes_on_the_bundled_samples(tmp_path, name, stages):
     assert_same(*both(tmp_path, DATA / name, chunk_size=16, stages=stages))
 
 
+def test_the_child_runs_openblas_on_one_thread_unless_the_user_chose(tmp_path, monkeypatch):
+    """OpenBLAS's idle threads would spin on the reading side's core while the child starts."""
+    started, popen = [], subprocess.Popen
+
+    def spy(*args, **kwargs):  # the environment the child is started with
+        started.append(kwargs.get("env", os.environ))
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("PKTMASK_TEST_MARK", "inherited")
+    pktmask_nb.run(DATA / "tls_http.pcap", tmp_path / "a.pcap", config(2))
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    pktmask_nb.run(DATA / "tls_http.pcap", tmp_path / "b.pcap", config(2))
+    assert [env.get("OPENBLAS_NUM_THREADS") for env in started] == ["1", "3"]
+    assert all(env.get("PKTMASK_TEST_MARK") == "inherited" for env in started)
+
+
 def test_pack_round_trip_keeps_blocks_order_and_every_field():
     records = [
         Block(0x0A0D0D0A, b"shb", "<"),
