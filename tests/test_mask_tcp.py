@@ -7,11 +7,14 @@ import itertools
 import craft
 import mask_model
 import pytest
+from conftest import DATA
 from craft import Flow, app_data, dtls_record, handshake, record
 from scapy.layers.inet import IP, TCP, fragment
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
+import pktmask_nb
+from pktmask_nb import Config
 from pktmask_nb.config import MaskConfig
 from pktmask_nb.record import Packet
 from pktmask_nb.stages.mask import MaskStage
@@ -291,6 +294,14 @@ def test_a_held_segment_keeps_its_decisions_while_later_segments_add_many():
     out, stage = mask_frames(frames)
     check(frames, out, stage)
     assert stage.stats()["packets_held"] == 1 and stage.stats()["fail_closed_events"] == 0
+    assert stage.stats()["packets"] == len(frames)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 4096])
+def test_the_packet_count_leaves_out_container_blocks(tmp_path, chunk_size):
+    config = Config(stages=("mask",), chunk_size=chunk_size, processes=1)
+    result = pktmask_nb.run(DATA / "two_interfaces.pcapng", tmp_path / "out.pcapng", config)
+    assert result.stages["mask"]["packets"] == result.packets_in > 0
 
 
 def _direction_after(stream: bytes):

@@ -112,8 +112,7 @@ class PlainSegments:
         if len(segments) == self.count:
             return segments
         out = [None] * self.count
-        for i, seg in zip(self.index.tolist(), segments):
-            out[i] = seg
+        any(map(out.__setitem__, self.index.tolist(), segments))  # (None each time: runs to the end)
         return out
 
 

@@ -126,14 +126,15 @@ class MaskStage:
         out: list = []
         queue, mask, s = self._queue, self._mask, self._s
         segments = (PlainSegments(chunk) if prepared is None else prepared).rows()
+        blocks = 0
         for record, seg in zip(chunk, segments):
             if record.__class__ is not Packet:
+                blocks += 1
                 if queue:
                     queue.append((record, None))
                 else:
                     out.append(record)
                 continue
-            s["packets"] += 1
             try:
                 held = mask(record, seg)
             except Exception:
@@ -148,6 +149,7 @@ class MaskStage:
             if held is not None:
                 s["packets_held"] += 1
             self._release(out)
+        s["packets"] += len(chunk) - blocks
         self._writer.apply()
         return out
 
