@@ -112,7 +112,7 @@ class PlainSegments:
         if len(segments) == self.count:
             return segments
         out = [None] * self.count
-        any(map(out.__setitem__, self.index.tolist(), segments))  # (None each time: runs to the end)
+        any(map(out.__setitem__, self.index.tolist(), segments))  # setitem returns None: any() runs through all
         return out
 
 

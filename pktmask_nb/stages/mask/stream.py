@@ -223,9 +223,9 @@ class Direction:
         Otherwise nothing changes: None (use `place`). Needs `base`, as `offset_of`.
         """
         nxt = self.next
-        if (seq - self.base - nxt) % SEQ_MOD or self.ooo or self.tail or self.walker is None:
+        if (seq - self.base - nxt) % SEQ_MOD or self.ooo or self.tail:
             return None
-        if self.fail_from != STREAM_END:
+        if self.walker is None or self.fail_from != STREAM_END:
             return None
         keeps = self.keeps
         if len(keeps) > 2 * KEEP_MAX_INTERVALS:
