@@ -46,6 +46,7 @@ def run_job(job: dict, config: Config) -> dict:
     if job["impl"] == "baseline":
         return run_baseline(job["input"], job["output"], config)
     result = api.run(job["input"], job["output"], config, force=True)
+    dedup = result.stages.get("dedup") or {}
     return {
         "packets_in": result.packets_in,
         "packets_out": result.packets_out,
@@ -53,6 +54,7 @@ def run_job(job: dict, config: Config) -> dict:
         "bytes_written": result.bytes_written,
         "peak_rss_bytes": result.peak_rss_bytes,
         "processes": result.processes,
+        "dedup_index_bytes": dedup.get("index_bytes"),  # None without whole-file dedup
     }
 
 
