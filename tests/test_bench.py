@@ -81,8 +81,8 @@ def test_every_run_has_the_report_schema_and_consistent_fields(suite):
     assert {r["processes"] for r in pipeline.values()} == {1}  # automatic: one process below 32 MiB
     assert {r["cpu_seconds_second_process"] for r in doc["runs"]} == {None}
     # the dedup index, which the memory target leaves out: in the runs with whole-file dedup only
-    assert pipeline["full"]["dedup_index_bytes"] == pipeline["dedup"]["dedup_index_bytes"] >= 4 << 20
-    assert {r["dedup_index_bytes"] for r in doc["runs"] if r["name"] not in ("full", "dedup")} == {None}
+    assert pipeline["full"]["dedup_index_peak_bytes"] == pipeline["dedup"]["dedup_index_peak_bytes"] >= 4 << 20
+    assert {r["dedup_index_peak_bytes"] for r in doc["runs"] if r["name"] not in ("full", "dedup")} == {None}
 
 
 def test_a_run_in_two_processes_reports_the_sum_of_their_peaks_and_each_ones_cpu(tmp_path):
@@ -95,7 +95,7 @@ def test_a_run_in_two_processes_reports_the_sum_of_their_peaks_and_each_ones_cpu
     assert run["counted_bytes_read"] == run["input_bytes"] < run["bytes_read"]
     # each side's CPU time: the second process ran mask and the writer, the first the rest
     assert 0 < run["cpu_seconds_second_process"] < run["cpu_seconds"]
-    assert run["dedup_index_bytes"] >= 4 << 20  # dedup ran on the reading side, its statistics came back
+    assert run["dedup_index_peak_bytes"] >= 4 << 20  # dedup ran on the reading side, its statistics came back
     first, second = run["cpu_seconds"] - run["cpu_seconds_second_process"], run["cpu_seconds_second_process"]
     assert format_runs([run])[1].endswith(f"{first:.2f}/{second:.2f}")
 
@@ -159,21 +159,21 @@ def test_peak_rss_growth_is_largest_over_smallest_size():
         "largest": "100MB",
         "input_ratio": 100.0,
         "peak_rss_ratio": 1.5,
-        "peak_rss_ratio_apart_from_dedup_index": None,  # no dedup_index_bytes in these rows
+        "peak_rss_ratio_apart_from_dedup_index": None,  # no dedup_index_peak_bytes in these rows
     }
 
 
 def test_peak_rss_growth_apart_from_the_dedup_index_takes_each_runs_index_off_its_peak():
     rows = [
         {"tool": "pktmask_nb", "name": "full", "size_label": label, "input_bytes": size, "peak_rss_bytes": rss}
-        | ({} if index is False else {"dedup_index_bytes": index})
+        | ({} if index is False else {"dedup_index_peak_bytes": index})
         for label, size, rss, index in (("1MB", 10**6, 40, 4), ("1GB", 10**9, 70, 34))
     ]
     (growth,) = derive(rows)["peak_rss_growth"]
     assert growth["peak_rss_ratio"] == 1.75 and growth["peak_rss_ratio_apart_from_dedup_index"] == 1.0
     line = format_summary({"runs": [], "derived": {"ratios": [], "peak_rss_growth": [growth]}})
     assert line.endswith("= 1.75 (input 1e+03x), apart from the dedup index 1")
-    rows[1]["dedup_index_bytes"] = None  # a run without whole-file dedup at one size: no such ratio
+    rows[1]["dedup_index_peak_bytes"] = None  # a run without whole-file dedup at one size: no such ratio
     assert derive(rows)["peak_rss_growth"][0]["peak_rss_ratio_apart_from_dedup_index"] is None
 
 

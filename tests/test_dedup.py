@@ -251,6 +251,51 @@ def test_bundled_sample_loses_exactly_its_known_duplicates(tmp_path, options, ki
     )
 
 
+@pytest.mark.parametrize("directory_slice", [8, 1 << 16])
+def test_a_merged_run_has_the_directory_of_one_built_whole(monkeypatch, directory_slice):
+    """Merging moves the old run's directory on in slices; the result must be the directory
+    (and fullest bucket) a run built from all the entries at once has."""
+    from pktmask_nb.stages import digest_index
+    from pktmask_nb.stages.digest_index import Run
+
+    monkeypatch.setattr(digest_index, "DIRECTORY_SLICE", directory_slice)
+    rng = np.random.default_rng(7)
+    keys = np.sort(rng.integers(0, 2**63, size=5000, dtype=np.uint64))
+    keys[100:140] = keys[100]  # one crowded bucket: equal high halves
+    run = Run(keys[:4000], np.arange(4000, dtype=np.uint64))
+    for new in (keys[4000:4600], keys[4600:4601], keys[4601:4601], keys[4601:]):  # the last one doubles the buckets
+        lo = np.arange(len(new), dtype=np.uint64) + 10**6
+        merged, whole_hi = run.merged(np.sort(new), lo), np.sort(np.concatenate([run.hi, new]))
+        whole = Run(whole_hi, np.zeros(len(whole_hi), np.uint64))
+        assert np.array_equal(merged.hi, whole.hi) and merged.starts.tolist() == whole.starts.tolist()
+        assert merged.widest == whole.widest
+        assert merged.contains(np.stack([new, lo], axis=1)).all()
+        run = merged
+
+
+def test_the_index_peak_counts_what_a_merge_holds_at_once():
+    """`peak_nbytes` (dedup's index_peak_bytes) against what tracemalloc saw NumPy allocate:
+    somewhat less, never more."""
+    import tracemalloc
+
+    rng = np.random.default_rng(8)
+    batches = [rng.integers(0, 2**63, size=(20_000, 2), dtype=np.uint64).tobytes() for _ in range(20)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        index = DigestIndex()
+        assert index.peak_nbytes == index.nbytes == 16 * YOUNG_SLOTS
+        tracemalloc.reset_peak()
+        for batch in batches:
+            index.add(batch)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert len(index._runs) == 1 and index.peak_nbytes > index.nbytes  # merges happened
+    # the arrays a merge holds at once; NumPy's smaller temporaries (a few MB) are not counted
+    assert 0.75 * peak <= index.peak_nbytes <= peak
+
+
 def test_digest_index_searches_every_run_when_runs_are_capped(monkeypatch):
     from pktmask_nb.stages import digest_index
 

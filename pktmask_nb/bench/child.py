@@ -54,7 +54,7 @@ def run_job(job: dict, config: Config) -> dict:
         "bytes_written": result.bytes_written,
         "peak_rss_bytes": result.peak_rss_bytes,
         "processes": result.processes,
-        "dedup_index_bytes": dedup.get("index_bytes"),  # None without whole-file dedup
+        "dedup_index_peak_bytes": dedup.get("index_peak_bytes"),  # None without whole-file dedup
     }
 
 

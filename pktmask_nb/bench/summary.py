@@ -36,13 +36,15 @@ def rss_growth(rows: list[dict]) -> dict | None:
 
     With whole-file dedup, also the same ratio apart from the dedup index
     (``peak_rss_ratio_apart_from_dedup_index``: each peak less its run's
-    ``dedup_index_bytes``), the figure SPEC §9's memory target is about; else None.
+    ``dedup_index_peak_bytes``), the figure SPEC §9's memory target is about; else None.
+    The index's peak and the process's need not be at the same moment, but the index is at
+    its largest in the last merge, when everything else has long been at its steady size.
     """
     rows = sorted(rows, key=lambda r: r["input_bytes"])
     small, large = rows[0], rows[-1]
     if small["size_label"] == large["size_label"]:
         return None
-    indexes = small.get("dedup_index_bytes"), large.get("dedup_index_bytes")
+    indexes = small.get("dedup_index_peak_bytes"), large.get("dedup_index_peak_bytes")
     apart = None
     if None not in indexes:
         apart = _ratio(large["peak_rss_bytes"] - indexes[1], small["peak_rss_bytes"] - indexes[0])

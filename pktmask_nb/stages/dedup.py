@@ -182,6 +182,7 @@ class DedupStage:
         cfg = self.config
         unique = len(self._index) if self._index is not None else None
         index_bytes = self._index.nbytes if self._index is not None else None
+        index_peak = self._index.peak_nbytes if self._index is not None else None
         return {
             "scope": "window" if cfg.windowed else "file",
             "key": cfg.key,
@@ -193,6 +194,7 @@ class DedupStage:
             "bytes_saved": self.bytes_saved,
             "index_entries": unique,
             "index_bytes": index_bytes,
+            "index_peak_bytes": index_peak,
             "top_exact": self._top.exact,
             "top": self._top.top(cfg.top),
         }

@@ -17,6 +17,7 @@ YOUNG_SLOTS = 1 << 18  # open-addressing table size (4 MiB)
 YOUNG_MAX = YOUNG_SLOTS // 4  # spill to the runs at this load: probes stay short
 YOUNG_STRAGGLERS = 16  # keys still probing that are finished one by one rather than in NumPy
 RUN_MAX = 1 << 22  # entries per sorted run (64 MiB); a merge copies at most one run
+DIRECTORY_SLICE = 1 << 16  # a merge moves a run's directory on this many buckets at a time (bounded temporaries)
 
 
 def as_keys(digests: bytes) -> np.ndarray:
@@ -42,6 +43,7 @@ class DigestIndex:
         self._table = np.zeros((YOUNG_SLOTS, 2), dtype=np.uint64)
         self._young = 0
         self._runs: list[Run] = []
+        self.peak_nbytes = self.nbytes  # the most the index held at once, a merge's copies included
 
     def __len__(self) -> int:
         return self._young + sum(len(run.hi) for run in self._runs)
@@ -80,10 +82,15 @@ class DigestIndex:
         used = self._table[self._table[:, 0] != 0]
         used = used[np.argsort(used[:, 0])]  # equal high halves may come in any order
         hi, lo = used[:, 0].copy(), used[:, 1].copy()
+        spilled = used.nbytes + hi.nbytes + lo.nbytes
         if self._runs and len(self._runs[-1].hi) + len(hi) <= RUN_MAX:
-            self._runs.append(self._runs.pop().merged(hi, lo))
+            old = self._runs.pop()
+            # alive until the merged run is made: the old entries, and NumPy's mask in `np.insert`
+            spilled += old.hi.nbytes + old.lo.nbytes + len(old.hi) + len(hi)
+            self._runs.append(old.merged(hi, lo))
         else:
             self._runs.append(Run(hi, lo))
+        self.peak_nbytes = max(self.peak_nbytes, self.nbytes + spilled)
         self._table[:] = 0
         self._young = 0
 
@@ -136,28 +143,49 @@ class Run:
 
     __slots__ = ("hi", "lo", "shift", "starts", "widest")
 
-    def __init__(self, hi: np.ndarray, lo: np.ndarray, starts: np.ndarray | None = None):
+    def __init__(self, hi: np.ndarray, lo: np.ndarray, starts: np.ndarray | None = None, widest: int | None = None):
         self.hi, self.lo = hi, lo
         self.shift = np.uint64(64 - _bucket_bits(len(hi)))
         if starts is None:  # where each bucket's entries start, and the end
-            starts = np.zeros((1 << _bucket_bits(len(hi))) + 1, dtype=np.uint32 if len(hi) < 2**32 else np.int64)
-            np.cumsum(self._counts(hi, len(starts) - 1), out=starts[1:])
+            starts = np.empty((1 << _bucket_bits(len(hi))) + 1, dtype=np.uint32 if len(hi) < 2**32 else np.int64)
+            widest = 0
+            for first in range(0, len(starts), DIRECTORY_SLICE):  # bounded temporaries, as in `merged`
+                last = min(first + DIRECTORY_SLICE, len(starts))
+                bounds = np.arange(first, last, dtype=np.uint64) << self.shift
+                starts[first:last] = np.searchsorted(hi, bounds)
+                if last == len(starts):
+                    starts[-1] = len(hi)  # the last bound wrapped to 0
+                widest = max(widest, int(np.diff(starts[max(first - 1, 0) : last]).max(initial=0)))
+        elif widest is None:
+            widest = int(np.diff(starts).max())
         self.starts = starts
-        self.widest = int(np.diff(starts).max())
+        self.widest = widest  # entries in the fullest bucket
 
-    def _counts(self, hi: np.ndarray, buckets: int) -> np.ndarray:
-        return np.bincount((hi >> self.shift).astype(np.intp), minlength=buckets)
+    def _buckets(self, hi: np.ndarray) -> np.ndarray:
+        return (hi >> self.shift).astype(np.intp)
 
     def merged(self, hi: np.ndarray, lo: np.ndarray) -> Run:
-        """This run with the sorted `hi` (and their `lo`) added; while the number of buckets
-        stays the same, the directory is moved on by the new entries' counts, not rebuilt."""
+        """This run with the sorted `hi` (and their `lo`) added; this run must not be used after.
+
+        While the number of buckets stays the same, the new run takes this one's directory
+        and moves it on in place by the new entries' counts, DIRECTORY_SLICE buckets at a
+        time: no temporary array as large as the directory (at 4 M entries one would be
+        16-32 MiB), only the new entries' own.
+        """
         at = np.searchsorted(self.hi, hi)
         all_hi, all_lo = np.insert(self.hi, at, hi), np.insert(self.lo, at, lo)
         if _bucket_bits(len(all_hi)) != _bucket_bits(len(self.hi)) or len(all_hi) >= 2**32:
             return Run(all_hi, all_lo)
-        starts = self.starts.copy()
-        starts[1:] += np.cumsum(self._counts(hi, len(starts) - 1), dtype=starts.dtype)
-        return Run(all_hi, all_lo, starts)
+        starts, buckets = self.starts, self._buckets(hi)  # sorted, as `hi` is
+        total = len(starts) - 1
+        for first in range(0, total, DIRECTORY_SLICE):
+            last = min(first + DIRECTORY_SLICE, total)
+            a, b = np.searchsorted(buckets, [first, last]).tolist()  # new entries in buckets [first, last)
+            moved = np.cumsum(np.bincount(buckets[a:b] - first, minlength=last - first)) + a
+            starts[first + 1 : last + 1] += moved.astype(starts.dtype)
+        touched = np.unique(buckets)  # only these buckets grew
+        widest = max(self.widest, int((starts[touched + 1] - starts[touched]).max(initial=0)))
+        return Run(all_hi, all_lo, starts, widest)
 
     @property
     def nbytes(self) -> int:
