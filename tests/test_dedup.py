@@ -253,24 +253,32 @@ def test_bundled_sample_loses_exactly_its_known_duplicates(tmp_path, options, ki
 
 @pytest.mark.parametrize("directory_slice", [8, 1 << 16])
 def test_a_merged_run_has_the_directory_of_one_built_whole(monkeypatch, directory_slice):
-    """Merging moves the old run's directory on in slices; the result must be the directory
-    (and fullest bucket) a run built from all the entries at once has."""
+    """Merging moves the old run's directory on in slices, and a new run's directory is made
+    in slices too; both must be the directory (and fullest bucket) of all the entries."""
     from pktmask_nb.stages import digest_index
     from pktmask_nb.stages.digest_index import Run
 
     monkeypatch.setattr(digest_index, "DIRECTORY_SLICE", directory_slice)
     rng = np.random.default_rng(7)
     keys = np.sort(rng.integers(0, 2**63, size=5000, dtype=np.uint64))
-    keys[100:140] = keys[100]  # one crowded bucket: equal high halves
+    keys[100:140] = keys[100]  # crowded buckets (equal high halves), the fullest one the last
+    keys[-60:] = np.uint64(2**64 - 1)  # in the very last bucket
     run = Run(keys[:4000], np.arange(4000, dtype=np.uint64))
+
+    def directory(hi):  # where each bucket starts (top bits of the high half), and the end; the fullest bucket
+        bits = max(1, len(hi).bit_length() - 1)
+        counts = np.bincount((hi >> np.uint64(64 - bits)).astype(np.intp), minlength=1 << bits)
+        return [0, *np.cumsum(counts).tolist()], int(counts.max())
+
     for new in (keys[4000:4600], keys[4600:4601], keys[4601:4601], keys[4601:]):  # the last one doubles the buckets
         lo = np.arange(len(new), dtype=np.uint64) + 10**6
         merged, whole_hi = run.merged(np.sort(new), lo), np.sort(np.concatenate([run.hi, new]))
-        whole = Run(whole_hi, np.zeros(len(whole_hi), np.uint64))
-        assert np.array_equal(merged.hi, whole.hi) and merged.starts.tolist() == whole.starts.tolist()
-        assert merged.widest == whole.widest
+        assert np.array_equal(merged.hi, whole_hi)
+        assert (merged.starts.tolist(), merged.widest) == directory(whole_hi)
         assert merged.contains(np.stack([new, lo], axis=1)).all()
         run = merged
+    fresh = Run(np.sort(keys), np.zeros(len(keys), np.uint64))  # a run built whole, in slices too
+    assert (fresh.starts.tolist(), fresh.widest) == directory(np.sort(keys))
 
 
 def test_the_index_peak_counts_what_a_merge_holds_at_once():

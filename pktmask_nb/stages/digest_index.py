@@ -133,6 +133,11 @@ class DigestIndex:
         return found
 
 
+def _slices(starts: np.ndarray) -> range:
+    """The first bucket of each DIRECTORY_SLICE of the directory `starts`."""
+    return range(0, len(starts) - 1, DIRECTORY_SLICE)
+
+
 def _bucket_bits(entries: int) -> int:
     """Bits of a run's directory: 2^bits <= entries, so one or two entries per bucket."""
     return max(1, entries.bit_length() - 1)
@@ -147,44 +152,40 @@ class Run:
         self.hi, self.lo = hi, lo
         self.shift = np.uint64(64 - _bucket_bits(len(hi)))
         if starts is None:  # where each bucket's entries start, and the end
-            starts = np.empty((1 << _bucket_bits(len(hi))) + 1, dtype=np.uint32 if len(hi) < 2**32 else np.int64)
-            widest = 0
-            for first in range(0, len(starts), DIRECTORY_SLICE):  # bounded temporaries, as in `merged`
-                last = min(first + DIRECTORY_SLICE, len(starts))
-                bounds = np.arange(first, last, dtype=np.uint64) << self.shift
-                starts[first:last] = np.searchsorted(hi, bounds)
-                if last == len(starts):
-                    starts[-1] = len(hi)  # the last bound wrapped to 0
-                widest = max(widest, int(np.diff(starts[max(first - 1, 0) : last]).max(initial=0)))
+            starts = np.zeros((1 << _bucket_bits(len(hi))) + 1, dtype=np.uint32 if len(hi) < 2**32 else np.int64)
+            self._move_on(starts, hi)
+            widest = max(int(np.diff(starts[a : a + DIRECTORY_SLICE + 1]).max()) for a in _slices(starts))
         elif widest is None:
             widest = int(np.diff(starts).max())
         self.starts = starts
         self.widest = widest  # entries in the fullest bucket
 
-    def _buckets(self, hi: np.ndarray) -> np.ndarray:
-        return (hi >> self.shift).astype(np.intp)
+    def _move_on(self, starts: np.ndarray, hi: np.ndarray) -> None:
+        """Add the sorted `hi` to the directory `starts` in place, DIRECTORY_SLICE buckets at a
+        time: no temporary as large as the directory (at 4 M entries, 16-32 MiB), only slices."""
+        total = len(starts) - 1
+        for first in _slices(starts):
+            last = min(first + DIRECTORY_SLICE, total)
+            a = int(np.searchsorted(hi, np.uint64(first) << self.shift))  # entries below bucket `first`
+            b = len(hi) if last == total else int(np.searchsorted(hi, np.uint64(last) << self.shift))
+            counts = np.bincount((hi[a:b] >> self.shift).astype(np.intp) - first, minlength=last - first)
+            starts[first + 1 : last + 1] += (np.cumsum(counts) + a).astype(starts.dtype)
 
     def merged(self, hi: np.ndarray, lo: np.ndarray) -> Run:
         """This run with the sorted `hi` (and their `lo`) added; this run must not be used after.
 
         While the number of buckets stays the same, the new run takes this one's directory
-        and moves it on in place by the new entries' counts, DIRECTORY_SLICE buckets at a
-        time: no temporary array as large as the directory (at 4 M entries one would be
-        16-32 MiB), only the new entries' own.
+        and moves it on by the new entries (`_move_on`); only their buckets can have become
+        the fullest.
         """
         at = np.searchsorted(self.hi, hi)
         all_hi, all_lo = np.insert(self.hi, at, hi), np.insert(self.lo, at, lo)
         if _bucket_bits(len(all_hi)) != _bucket_bits(len(self.hi)) or len(all_hi) >= 2**32:
             return Run(all_hi, all_lo)
-        starts, buckets = self.starts, self._buckets(hi)  # sorted, as `hi` is
-        total = len(starts) - 1
-        for first in range(0, total, DIRECTORY_SLICE):
-            last = min(first + DIRECTORY_SLICE, total)
-            a, b = np.searchsorted(buckets, [first, last]).tolist()  # new entries in buckets [first, last)
-            moved = np.cumsum(np.bincount(buckets[a:b] - first, minlength=last - first)) + a
-            starts[first + 1 : last + 1] += moved.astype(starts.dtype)
-        touched = np.unique(buckets)  # only these buckets grew
-        widest = max(self.widest, int((starts[touched + 1] - starts[touched]).max(initial=0)))
+        starts = self.starts
+        self._move_on(starts, hi)
+        grown = (hi >> self.shift).astype(np.intp)
+        widest = max(self.widest, int((starts[grown + 1] - starts[grown]).max(initial=0)))
         return Run(all_hi, all_lo, starts, widest)
 
     @property
