@@ -17,7 +17,7 @@ YOUNG_SLOTS = 1 << 18  # open-addressing table size (4 MiB)
 YOUNG_MAX = YOUNG_SLOTS // 4  # spill to the runs at this load: probes stay short
 YOUNG_STRAGGLERS = 16  # keys still probing that are finished one by one rather than in NumPy
 RUN_MAX = 1 << 22  # entries per sorted run (64 MiB); a merge copies at most one run
-DIRECTORY_SLICE = 1 << 16  # a merge moves a run's directory on this many buckets at a time (bounded temporaries)
+DIRECTORY_SLICE = 1 << 16  # a run's directory is made and moved on this many buckets at a time (bounded temporaries)
 
 
 def as_keys(digests: bytes) -> np.ndarray:
