@@ -374,12 +374,16 @@ class MaskStage:
         self._current = d
         offset = d.place(seq, syn, packet.data, start, end)
         self._current = None
-        if offset + end - start <= d.decided:
-            self._decide(packet, d, offset, start, end - start, checksums, changes)
+        return self._decide_or_hold(packet, d, offset, start, end - start, checksums, changes)
+
+    def _decide_or_hold(self, packet: Packet, d, offset: int, start: int, length: int, checksums, changes: list):
+        """Decide the payload at `start` (stream ``offset``) if `d` has decided all of it, else hold it back (a `_Held`)."""
+        if offset + length <= d.decided:
+            self._decide(packet, d, offset, start, length, checksums, changes)
             return None
         d.flow.held += 1
         d.held += 1
-        return _Held(checksums, changes, d, offset, start, end - start)
+        return _Held(checksums, changes, d, offset, start, length)
 
     def _follow(self, packet: Packet, d, seq: int, start: int, end: int, checksums, changes: list):
         """A segment continuing `d` in order whose bytes the walker must read (`~.stream.Direction.follow`),
@@ -389,15 +393,11 @@ class MaskStage:
         self._current = None
         if ranges is None:
             return self._place(packet, d, seq, 0, start, end, checksums, changes)
-        offset = d.next - (end - start)
-        if ranges is not FED:
-            self._apply(packet, d, offset, start, end - start, checksums, changes, ranges, 0)
-        elif d.decided >= d.next:  # the walker gave up: zero_ranges counts the fail-closed bytes
-            self._decide(packet, d, offset, start, end - start, checksums, changes)
-        else:
-            d.flow.held += 1
-            d.held += 1
-            return _Held(checksums, changes, d, offset, start, end - start)
+        length = end - start
+        offset = d.next - length
+        if ranges is FED:  # undecided, or the walker gave up (zero_ranges counts the fail-closed bytes)
+            return self._decide_or_hold(packet, d, offset, start, length, checksums, changes)
+        self._apply(packet, d, offset, start, length, checksums, changes, ranges, 0)
         return None
 
     def _finish(self, packet: Packet, held: _Held) -> None:
