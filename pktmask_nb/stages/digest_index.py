@@ -133,11 +133,6 @@ class DigestIndex:
         return found
 
 
-def _slices(starts: np.ndarray) -> range:
-    """The first bucket of each DIRECTORY_SLICE of the directory `starts`."""
-    return range(0, len(starts) - 1, DIRECTORY_SLICE)
-
-
 def _bucket_bits(entries: int) -> int:
     """Bits of a run's directory: 2^bits <= entries, so one or two entries per bucket."""
     return max(1, entries.bit_length() - 1)
@@ -148,28 +143,29 @@ class Run:
 
     __slots__ = ("hi", "lo", "shift", "starts", "widest")
 
-    def __init__(self, hi: np.ndarray, lo: np.ndarray, starts: np.ndarray | None = None, widest: int | None = None):
+    def __init__(self, hi: np.ndarray, lo: np.ndarray, starts: np.ndarray | None = None, widest: int = 0):
+        """`starts` and `widest`: the directory and fullest bucket of these entries (`merged`), else made here."""
         self.hi, self.lo = hi, lo
         self.shift = np.uint64(64 - _bucket_bits(len(hi)))
         if starts is None:  # where each bucket's entries start, and the end
             starts = np.zeros((1 << _bucket_bits(len(hi))) + 1, dtype=np.uint32 if len(hi) < 2**32 else np.int64)
-            self._move_on(starts, hi)
-            widest = max(int(np.diff(starts[a : a + DIRECTORY_SLICE + 1]).max()) for a in _slices(starts))
-        elif widest is None:
-            widest = int(np.diff(starts).max())
+            widest = self._move_on(starts, hi)
         self.starts = starts
         self.widest = widest  # entries in the fullest bucket
 
-    def _move_on(self, starts: np.ndarray, hi: np.ndarray) -> None:
+    def _move_on(self, starts: np.ndarray, hi: np.ndarray) -> int:
         """Add the sorted `hi` to the directory `starts` in place, DIRECTORY_SLICE buckets at a
-        time: no temporary as large as the directory (at 4 M entries, 16-32 MiB), only slices."""
-        total = len(starts) - 1
-        for first in _slices(starts):
+        time: no temporary as large as the directory (at 4 M entries, 16-32 MiB), only slices.
+        Returns the most entries of `hi` in one bucket."""
+        total, most = len(starts) - 1, 0
+        for first in range(0, total, DIRECTORY_SLICE):
             last = min(first + DIRECTORY_SLICE, total)
             a = int(np.searchsorted(hi, np.uint64(first) << self.shift))  # entries below bucket `first`
             b = len(hi) if last == total else int(np.searchsorted(hi, np.uint64(last) << self.shift))
             counts = np.bincount((hi[a:b] >> self.shift).astype(np.intp) - first, minlength=last - first)
             starts[first + 1 : last + 1] += (np.cumsum(counts) + a).astype(starts.dtype)
+            most = max(most, int(counts.max()))
+        return most
 
     def merged(self, hi: np.ndarray, lo: np.ndarray) -> Run:
         """This run with the sorted `hi` (and their `lo`) added; this run must not be used after.
