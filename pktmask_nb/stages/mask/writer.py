@@ -4,15 +4,12 @@ A frame's TCP/UDP checksum follows the zeroing incrementally (RFC 1624): it need
 one's-complement sum of the bytes that become zero, which costs microseconds per frame in
 Python (``int.from_bytes`` and a modulo over ~1.4 kB). Here `ZeroWriter.add` only notes a
 frame's checksum and ranges as numbers. At the end of the chunk the frames are
-concatenated, each placed so that its checksummed region starts at an even offset; one
-``reduceat`` over the buffer as 16-bit words sums every range, the checksums are adjusted
-as arrays, and each changed frame is cut back out. Frames whose changes touch more than
+concatenated; one ``reduceat`` over the buffer as 32-bit words sums every range, the
+checksums are adjusted as arrays, and each changed frame is cut back out. Frames whose changes touch more than
 one checksum (tunnels, ICMP quotes) go through `~pktmask_nb.proto.checksum.patch` instead.
 """
 
 from __future__ import annotations
-
-from itertools import chain
 
 import numpy as np
 
@@ -21,8 +18,6 @@ from ...proto.plain import u16, write16
 
 WRITER_BATCH = 4096  # frames changed together (bounds the joined copy)
 ZEROS = memoryview(bytes(1 << 18))  # SPEC §3: no record is longer than 256 KiB
-PADDING = (b"", b"\0")  # before a frame: none, or one byte to put its checksummed region on a word
-SUM32_MAX_BYTES = 131_070  # ranges up to this long (65 536 words of at most 0xFFFF) sum within uint32, 4x faster
 NO_CHECKSUM = (-1, 0, 0, -1, -1)
 
 
@@ -88,18 +83,12 @@ class ZeroWriter:
         datas = [p.data for p in packets]
         n = len(datas)
         lengths = np.fromiter(map(len, datas), np.int64, n)
-        first, last = scope[:, 1], scope[:, 2]
-        # frame k is padded so that at[k] + first[k] is even; so where frame k+1 would start
-        # unpadded, at[k] + lengths[k], has the parity of first[k] + lengths[k]
-        unpadded = np.zeros(n, np.int64)
-        unpadded[1:] = (first[:-1] + lengths[:-1]) & 1
-        pad = (unpadded + first) & 1
-        at = np.cumsum(pad + lengths) - lengths  # where each frame starts in the buffer
+        at = np.cumsum(lengths) - lengths  # where each frame starts in the buffer
         size = int(at[-1] + lengths[-1])
-        pieces = list(chain.from_iterable(zip(map(PADDING.__getitem__, pad.tolist()), datas)))
-        pieces.append(bytes(4 - (size & 1)))  # an even length, and a word past the last range
-        buf = bytearray().join(pieces)
+        datas.append(bytes(8 - (size & 3)))  # whole 32-bit words, and one past the last range
+        buf = bytearray().join(datas)
         b = np.frombuffer(buf, np.uint8)
+        first, last = scope[:, 1], scope[:, 2]
         owner, offset, length = zero[:, 0], zero[:, 1], zero[:, 2]
         start = at[owner] + offset
         end = start + length
@@ -108,8 +97,11 @@ class ZeroWriter:
         if not nonzero.any():
             return
         counted = nonzero & (first[owner] <= offset) & (offset + length <= last[owner])
-        total = np.bincount(owner[counted], weights=sums[counted], minlength=n).astype(np.int64)
-        total = total * 256 % ONES_MOD  # rotate8: from little-endian to big-endian words (RFC 1071 §2(B))
+        total = np.bincount(owner[counted], weights=sums[counted] % ONES_MOD, minlength=n).astype(np.int64)
+        # The sums are of little-endian words from even offsets of the buffer (mod 0xFFFF a 32-bit
+        # word sums as its two 16-bit halves). Where a frame's checksummed region starts at an
+        # even offset, they are its big-endian words byte-swapped: rotate8 (RFC 1071 §2(B)).
+        total = total * np.where((at + first) & 1, 1, 256) % ONES_MOD
         for a, z in zip(start[nonzero].tolist(), end[nonzero].tolist()):
             buf[a:z] = ZEROS[: z - a]
         changed = np.flatnonzero(np.bincount(owner[nonzero], minlength=n))
@@ -142,21 +134,19 @@ class ZeroWriter:
 
 
 def _range_sums(b: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Exact sums of bytes ``[start, end)`` of `b` as little-endian 16-bit words from even offsets.
+    """Exact sums of bytes ``[start, end)`` of `b` as little-endian 32-bit words from offsets divisible by 4.
 
     Zero exactly when the range is all zero. Each range is summed over the whole words
-    covering it, less the byte before it (when it starts at an odd offset) and the byte
-    after it (when it ends at one). `b` has an even length and a word past every range.
+    covering it, less the bytes of its first word before it and of its last word after it.
+    `b`'s length is a multiple of 4, with a word past every range.
     """
-    words = b.view("<u2")
+    words = b.view("<u4")
     index = np.empty(2 * len(start), np.int64)
-    index[0::2], index[1::2] = start >> 1, (end + 1) >> 1
-    wide = len(start) and int((end - start).max()) > SUM32_MAX_BYTES  # (the gaps between ranges may wrap: unused)
-    sums = np.add.reduceat(words, index, dtype=np.uint64 if wide else np.uint32)[0::2].astype(np.int64)
-    odd = (start & 1).astype(bool)
-    sums[odd] -= b[start[odd] - 1]
-    odd = (end & 1).astype(bool)
-    sums[odd] -= b[end[odd]].astype(np.int64) << 8
+    index[0::2], index[1::2] = start >> 2, (end + 3) >> 2
+    sums = np.add.reduceat(words, index, dtype=np.uint64)[0::2].astype(np.int64)  # (the gaps between: unused)
+    sums -= words[start >> 2] & ((1 << 8 * (start & 3)) - 1)  # the bytes before the range
+    tail = 8 * (end & 3)
+    sums -= words[end >> 2] & np.where(tail, -(1 << tail) & 0xFFFFFFFF, 0)  # the bytes after it
     return sums
 
 
