@@ -151,9 +151,9 @@ def raw_udp(i: int, payload: bytes) -> bytes:
     return ETH + ip + struct.pack("!HHHH", 1024 + i % 60000, 53, 8 + len(payload), 0) + payload
 
 
-def live_flow_bytes(flows: int, make) -> float:
-    """Python heap (tracemalloc) held by the mask stage per live flow after each flow's frames ``make(i)``."""
-    stage = MaskStage()
+def heap_per_flow(flows: int, make, config: MaskConfig | None = None) -> tuple[float, MaskStage]:
+    """Python heap (tracemalloc) the mask stage holds per flow after each flow's frames ``make(i)``, and the stage."""
+    stage = MaskStage(config)
     stage.process([Packet(1, 1_700_000_000_000_000_000, raw_udp(0, b"warm"), 40, 1, b"")])  # lazy imports, first tables
     gc.collect()
     tracemalloc.start()
@@ -172,8 +172,14 @@ def live_flow_bytes(flows: int, make) -> float:
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
+    return grown / flows, stage
+
+
+def live_flow_bytes(flows: int, make) -> float:
+    """Python heap held by the mask stage per live flow after each flow's frames ``make(i)``."""
+    grown, stage = heap_per_flow(flows, make)
     assert stage.stats()["flows_live"] == flows + 1
-    return grown / flows
+    return grown
 
 
 def test_live_flows_cost_under_2_kb_of_state():
@@ -189,6 +195,17 @@ def test_live_flows_cost_under_2_kb_of_state():
     tcp = live_flow_bytes(5_000, tls)
     udp = live_flow_bytes(5_000, lambda i: [raw_udp(i, b"\x12\x34" + bytes(30))])
     assert tcp < 2_000 and udp < 400, f"{tcp:.0f} bytes per TLS flow, {udp:.0f} per UDP flow"  # were 3 688 and 799
+
+
+def test_ended_flows_rows_cost_under_250_bytes():
+    """Up to MASK_REPORT_MAX_FLOWS ended flows keep their report row until the end: 10 000
+    of them must not weigh on memory (tuples with their strings cost ~700 bytes a row)."""
+    grown, stage = heap_per_flow(5_000, lambda i: [raw_udp(i, b"\x12\x34" + bytes(30))], MaskConfig(max_flows=1))
+    assert stage.stats()["flows_evicted"]["lru"] == 5_000 and len(stage._flows.rows) == 5_000
+    assert grown < 250, f"{grown:.0f} bytes per ended flow"
+    ended, live = stage.tables()["flows"][-2:]  # flow 4 999 was the last to end; 5 000 is live
+    assert (ended["src"], ended["sport"], ended["dport"], ended["packets"]) == ("10.0.19.135", 1024 + 4_999, 53, 1)
+    assert live["src"] == "10.0.19.136"
 
 
 def test_flows_live_at_the_end_are_reported_and_freed():
