@@ -158,7 +158,7 @@ class FlowTable:
         self.closing: deque = deque()  # (closed at, key) in closing order
         self.now = 0
         self._checked = 0
-        self.rows: list[bytes] = []  # `Flow.values` of ended flows, pickled: ~160 bytes, against ~700 as tuples
+        self.rows: list[bytes] = []  # `Flow.values` of ended flows, pickled: ~160 bytes, against 460-700 as tuples
         self.unlisted = 0  # flows ended beyond MASK_REPORT_MAX_FLOWS
         self.evicted = {"idle": 0, "closed": 0, "lru": 0}
         self.finished = 0  # flows that were live when the input ended (`finish`)

@@ -5,8 +5,9 @@ one's-complement sum of the bytes that become zero, which costs microseconds per
 Python (``int.from_bytes`` and a modulo over ~1.4 kB). Here `ZeroWriter.add` only notes a
 frame's checksum and ranges as numbers. At the end of the chunk the frames are
 concatenated; one ``reduceat`` over the buffer as 32-bit words sums every range, the
-checksums are adjusted as arrays, and each changed frame is cut back out. Frames whose changes touch more than
-one checksum (tunnels, ICMP quotes) go through `~pktmask_nb.proto.checksum.patch` instead.
+checksums are adjusted as arrays, and each changed frame is cut back out. Frames whose
+changes touch more than one checksum (tunnels, ICMP quotes) go through
+`~pktmask_nb.proto.checksum.patch` instead.
 """
 
 from __future__ import annotations
