@@ -72,6 +72,7 @@ def test_every_run_has_the_report_schema_and_consistent_fields(suite):
         assert run["memory_efficiency"] == pytest.approx(run["input_bytes"] / run["peak_rss_bytes"], rel=1e-5)
         assert run["cpu_percent"] == pytest.approx(100 * run["cpu_seconds"] / run["seconds"], rel=1e-4)
         assert run["peak_rss_bytes"] > 0 and run["seconds"] > 0 and run["seconds_all"] == [run["seconds"]]
+        assert run["peak_rss_bytes_all"] == [run["peak_rss_bytes"]]
         assert run["rss_source"] in (RSS_GNU_TIME, RSS_RUSAGE)
     pipeline = {r["name"]: r for r in rows_of(doc, tool="pktmask_nb")}
     assert set(pipeline) == {"full", "dedup", "anonymize", "mask", "passthrough"}
@@ -178,9 +179,12 @@ def test_peak_rss_growth_apart_from_the_dedup_index_takes_each_runs_index_off_it
 
 
 def test_measure_without_gnu_time_uses_a_fresh_intermediate(tmp_path, small):
+    """A command started from this (now large) process would inherit its memory high-water mark."""
     source = small / "small.pcap"
+    ballast = bytearray(300 << 20)  # noqa: F841 (held while measuring: the high-water mark a child would inherit)
+    ballast[:: 1 << 12] = b"\x01" * len(range(0, 300 << 20, 1 << 12))  # touched: resident
     m = measure(["cat", str(source)], tmp_path, stdout_path=tmp_path / "copy.pcap", gnu_time=None)
-    assert m.rss_source == RSS_RUSAGE and m.peak_rss_bytes > 0 and m.stdout == ""
+    assert m.rss_source == RSS_RUSAGE and 0 < m.peak_rss_bytes < 50 << 20 and m.stdout == ""
     assert filecmp.cmp(source, tmp_path / "copy.pcap", shallow=False)
     assert source.stat().st_size <= m.rchar and m.wchar >= source.stat().st_size
     with pytest.raises(RunFailed, match="status 1"):
@@ -236,8 +240,11 @@ def failed(current: dict) -> set[str]:
     return {c["metric"] for c in block["checks"] if not c["ok"]}
 
 
-def test_each_threshold_triggers_on_its_own():
-    assert failed(bench_doc(18.52, 100_000_000, 0.01)) == {"seconds"}
+def test_each_threshold_triggers():
+    """On the same capture throughput is bytes over seconds: it fails with the time, and
+    alone only in a document where the two disagree."""
+    assert failed(bench_doc(18.52, 100_000_000, 0.01 * 16.83 / 18.52)) == {"seconds"}  # 1.1004x, 0.909x
+    assert failed(bench_doc(18.71, 100_000_000, 0.01 * 16.83 / 18.71)) == {"seconds", "mb_per_second"}  # 0.8995x
     assert failed(bench_doc(16.83, 120_000_001, 0.01)) == {"peak_rss_bytes"}
     assert failed(bench_doc(16.83, 100_000_000, 0.00899)) == {"mb_per_second"}
     assert failed(bench_doc(20.0, 200_000_000, 0.005)) == {"seconds", "peak_rss_bytes", "mb_per_second"}
@@ -253,8 +260,50 @@ def test_runs_missing_from_the_saved_file_are_listed_not_checked():
     current = copy.deepcopy(SAVED)
     current["runs"].append({**SAVED["runs"][0], "size_label": "1GB"})
     current["runs"].append({**SAVED["runs"][0], "tool": "editcap"})  # peers are not our regressions
+    current["runs"].append({**SAVED["runs"][0], "input_bytes": 123})  # another capture of the same label
+    current["runs"].append({**SAVED["runs"][0], "processes": 2})  # two processes' peaks summed
     block = regress.regression_block(current, SAVED, "saved.json")
-    assert block["unmatched"] == ["full/1GB"] and len(block["checks"]) == 3 and block["ok"]
+    assert block["unmatched"] == ["full/1GB", "full/10MB", "full/10MB"] and len(block["checks"]) == 3 and block["ok"]
+    summary = format_summary({"runs": [], "derived": {"ratios": [], "peak_rss_growth": []}, "regression": block})
+    assert "not in the baseline (not checked): full/1GB, full/10MB, full/10MB" in summary
+
+
+def test_repetitions_picked_by_time_and_by_memory_on_their_own():
+    from pktmask_nb.bench.suite import MEMORY_FIELDS, pick_one
+
+    rows = [
+        {"seconds": s, "peak_rss_bytes": m, "memory_efficiency": 1e9 / m, "rss_source": "gnu-time", "mark": s}
+        | dict.fromkeys(MEMORY_FIELDS[3:], m)
+        for s, m in ((3.0, 50), (1.0, 90), (2.0, 70), (4.0, 60))
+    ]
+    median, best = pick_one(rows, "median"), pick_one(rows, "best")
+    assert (median["seconds"], median["mark"], median["peak_rss_bytes"]) == (2.0, 2.0, 60)
+    assert median["memory_efficiency"] == 1e9 / 60 and median["process_peak_rss_bytes"] == 60
+    assert (best["seconds"], best["peak_rss_bytes"], best["dedup_index_peak_bytes"]) == (1.0, 50, 50)
+    assert median["seconds_all"] == [3.0, 1.0, 2.0, 4.0] and median["peak_rss_bytes_all"] == [50, 90, 70, 60]
+    assert median["repeat"] == 4 and median["pick"] == "median"
+
+
+def test_a_run_output_is_kept_only_for_the_baseline_to_compare(tmp_path, monkeypatch):
+    """At 10 GB every output kept is 10 GB of disk: the full run's waits only for the baseline."""
+    from pktmask_nb.bench import suite as suite_module
+
+    seen, measure_ours = [], suite_module.measure_ours
+
+    def watched(options, tool, name, capture, work):
+        seen.append((tool, name, sorted(p.name for p in work.glob("*.pcap"))))  # outputs, not measure()'s files
+        return measure_ours(options, tool, name, capture, work)
+
+    monkeypatch.setattr(suite_module, "measure_ours", watched)
+    for runs in (("full", "mask"), ("full", "mask", "baseline")):
+        seen.clear()
+        options = BenchOptions(sizes=("1MB",), runs=runs, cache_dir=tmp_path)
+        doc = run_suite(options, log=lambda line: None)
+        kept = [files for tool, name, files in seen if (tool, name) != ("pktmask_nb", "full")]
+        full = ["pktmask_nb-full.pcap"] if "baseline" in runs else []
+        assert kept == [full] * len(kept) and len(kept) == len(runs) - 1
+    assert rows_of(doc, tool="baseline")[0]["output_matches_pipeline"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["synthetic-1MB-seed0.pcap", "synthetic-1MB-seed0.pcap.json"]
 
 
 # ---------------------------------------------------------------- the command line
@@ -309,14 +358,40 @@ def test_cli_writes_the_json_and_exits_1_on_a_regression(tmp_path, capsys):
         (["--baseline", "{dir}/missing.json"], "cannot read baseline"),
         (["--baseline", "{dir}/bad.json"], "baseline is not valid JSON"),
         (["--baseline", "{dir}/list.json"], "no list of runs"),
+        (["--baseline", "{dir}/runs-of-ints.json"], "a run is not an object"),
+        (["--baseline", "{dir}/no-seconds.json"], "baseline run pktmask_nb/full/1MB has no number for seconds"),
+        (["--baseline", "{dir}/true-seconds.json"], "has no number for seconds"),
         (["-o", "{dir}/nowhere/out.json"], "output directory does not exist"),
+        (["-o", "{dir}"], "output is a directory"),
+        (["-o", "{dir}/new/"], "output is a directory"),
+        (["--cache-dir", "{dir}/bad.json/sub"], "cannot use as the capture cache"),
         (["--pick", "worst"], "invalid choice"),
     ],
-    ids=["size", "run", "repeat", "missing-baseline", "bad-json", "not-bench-json", "output-dir", "pick"],
+    ids=[
+        "size",
+        "run",
+        "repeat",
+        "missing-baseline",
+        "bad-json",
+        "not-bench-json",
+        "baseline-run-not-object",
+        "baseline-run-without-seconds",
+        "baseline-seconds-true",
+        "output-dir",
+        "output-is-dir",
+        "output-slash",
+        "cache-dir-under-a-file",
+        "pick",
+    ],
 )
 def test_user_mistakes_are_one_line_errors_with_exit_2(tmp_path, capsys, args, message):
+    """Each refused before the run: no capture generated, no traceback."""
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "runs-of-ints.json").write_text('{"runs": [1]}')
+    run = {"tool": "pktmask_nb", "name": "full", "size_label": "1MB", "peak_rss_bytes": 1, "mb_per_second": 1}
+    (tmp_path / "no-seconds.json").write_text(json.dumps({"runs": [{"tool": "cat"}, run]}))
+    (tmp_path / "true-seconds.json").write_text(json.dumps({"runs": [{**run, "seconds": True}]}))
     args = [a.format(dir=tmp_path) for a in args]
     code = run_cli(["bench", "--cache-dir", str(tmp_path / "cache"), *args])
     err = capsys.readouterr().err
@@ -324,11 +399,30 @@ def test_user_mistakes_are_one_line_errors_with_exit_2(tmp_path, capsys, args, m
     assert not (tmp_path / "cache").exists()  # refused before generating anything
 
 
-def test_every_run_name_is_accepted_and_documented():
+def test_a_baseline_with_no_matching_run_is_an_error_after_the_results_are_written(tmp_path, capsys):
+    first = tmp_path / "first.json"
+    assert bench_cli(tmp_path, "-o", str(first)) == 0
+    other = json.loads(first.read_text())
+    other["runs"][0]["size_label"] = "1GB"
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    capsys.readouterr()
+    assert bench_cli(tmp_path, "--baseline", str(tmp_path / "other.json"), "-o", str(tmp_path / "new.json")) == 2
+    err = capsys.readouterr().err
+    assert "not in the baseline (not checked): passthrough/1MB" in err
+    assert err.splitlines()[-1].endswith("no run to compare: none of this benchmark's runs is in the baseline")
+    assert json.loads((tmp_path / "new.json").read_text())["regression"]["checks"] == []
+
+
+def test_every_run_name_is_accepted_and_documented(tmp_path):
+    from pktmask_nb.bench.command import options_from_args
     from pktmask_nb.cli import build_parser
 
-    help_text = build_parser()._subparsers._group_actions[0].choices["bench"].format_help()
-    assert all(name in help_text for name in RUN_NAMES)
+    parser = build_parser()
+    bench = parser._subparsers._group_actions[0].choices["bench"]
+    (runs_option,) = [a for a in bench._actions if "--runs" in a.option_strings]
+    assert all(name in runs_option.help for name in RUN_NAMES)
+    for name in RUN_NAMES:
+        assert options_from_args(parser.parse_args(["bench", "--runs", name])).runs == (name,)
 
 
 def test_report_reads_the_suite_output(suite, tmp_path):

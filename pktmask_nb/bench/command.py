@@ -6,6 +6,7 @@ Only argparse is imported at module level, so the ``pktmask-nb`` parser stays li
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -71,13 +72,45 @@ def options_from_args(args):
     )
 
 
+def check_output_path(path: str) -> None:
+    """Refuse a results path that cannot be written, before the long run (UsageError)."""
+    from ..errors import UsageError
+
+    if path.endswith(os.sep) or os.path.isdir(path):
+        raise UsageError("output is a directory, expected a file name", path=path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError("output directory does not exist", path=path)
+    if not os.access(directory, os.W_OK):
+        raise UsageError("output directory is not writable", path=path)
+
+
+def check_cache_dir(path: Path) -> None:
+    """Create the capture cache directory, or refuse it (UsageError), before the long run."""
+    from ..errors import UsageError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot use as the capture cache: {e.strerror}", path=str(path)) from None
+    if not os.access(path, os.W_OK):
+        raise UsageError("cannot use as the capture cache: not writable", path=str(path))
+
+
 def write_json(path: str, doc: dict) -> None:
-    """Write `doc` atomically."""
+    """Write `doc` atomically (PktmaskError if it cannot be; no partial file is left)."""
+    from ..errors import PktmaskError
+
     temp = f"{path}.part"
-    with open(temp, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    os.replace(temp, path)
+    try:
+        with open(temp, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        os.replace(temp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise PktmaskError(f"cannot write the results: {e.strerror}", path=path) from None
 
 
 def command_line(args) -> str:
@@ -104,11 +137,15 @@ def run_bench_command(args) -> int:
 
     options = options_from_args(args)
     saved = load_baseline(args.baseline) if args.baseline else None  # a bad file fails before the long run
-    if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
-        from ..errors import UsageError
+    if args.output:
+        check_output_path(args.output)
+    check_cache_dir(options.cache_dir)
+    try:
+        result = run_suite(options)
+    except OSError as e:  # a full disk while generating or writing a run's output, say
+        from ..errors import PktmaskError
 
-        raise UsageError("output directory does not exist", path=args.output)
-    result = run_suite(options)
+        raise PktmaskError(f"bench stopped: {e.strerror}", path=e.filename) from None
     doc = {"note": args.note, "machine": result.pop("machine"), "date": result.pop("date")}
     doc["command"] = command_line(args)
     doc.update(result)
@@ -117,6 +154,10 @@ def run_bench_command(args) -> int:
     if args.output:
         write_json(args.output, doc)
     print(format_summary(doc), file=sys.stderr)
-    if saved is not None and not doc["regression"]["ok"]:
-        return EXIT_REGRESSION
-    return EXIT_OK
+    if saved is None:
+        return EXIT_OK
+    if not doc["regression"]["checks"]:
+        from ..errors import UsageError
+
+        raise UsageError("no run to compare: none of this benchmark's runs is in the baseline", path=args.baseline)
+    return EXIT_OK if doc["regression"]["ok"] else EXIT_REGRESSION

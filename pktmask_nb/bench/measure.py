@@ -4,7 +4,9 @@ Peak RSS comes from GNU time (``/usr/bin/time -f %M``) when it is installed; oth
 ``getrusage(RUSAGE_CHILDREN)`` in a fresh intermediate Python process. A process started
 straight from the (large) benchmark process would inherit its memory high-water mark: Linux
 carries it over fork and exec into the child's rusage. The intermediate's own RSS (a few MB)
-is then a floor under what tiny tools such as ``cat`` can report.
+is then a floor under what tiny tools such as ``cat`` can report, and an external tool's
+seconds and bytes read include the intermediate's start-up (~15 ms and ~30 kB): a
+difference only for the fastest runs (``cat`` of 1 MB), which GNU time does not have.
 
 Bytes read and written are the kernel's counts, ``rchar`` and ``wchar`` of ``/proc/<pid>/io``
 (every byte ``read``/``write``/``copy_file_range`` moved, whatever the program believes it

@@ -1,7 +1,10 @@
 """The regression check of SPEC §9: this benchmark against a saved one, run by run.
 
 A pktmask_nb run regresses when its time is above 1.1x the saved one, its peak RSS above
-1.2x, or its throughput below 0.9x. Exactly at a limit is not a regression.
+1.2x, or its throughput below 0.9x. Exactly at a limit is not a regression. Runs are
+compared only with the saved run of the same name on a capture of the same size, label
+and bytes, in as many processes; on the same capture throughput is bytes over seconds, so
+its check fails together with the time's (a time above 1.1x is a throughput below 0.91x).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ def load_baseline(path) -> dict:
     Raises
     ------
     UsageError
-        The file cannot be read, is not JSON, or has no list of ``runs``.
+        The file cannot be read, is not JSON, has no list of ``runs``, or a pktmask_nb run
+        of it lacks a number the check needs: so a bad file fails before the long run.
     """
     path = os.fspath(path)
     try:
@@ -35,6 +39,16 @@ def load_baseline(path) -> dict:
         raise UsageError(f"baseline is not valid JSON ({e})", path=path) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
         raise UsageError("baseline is not a benchmark JSON: no list of runs", path=path)
+    for run in doc["runs"]:
+        if not isinstance(run, dict):
+            raise UsageError("baseline is not a benchmark JSON: a run is not an object", path=path)
+        if run.get("tool") != BENCH_TOOL:
+            continue
+        for metric, _, _ in REGRESSION_LIMITS:
+            value = run.get(metric)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                name = f"{run.get('name')}/{run.get('size_label')}"
+                raise UsageError(f"baseline run {BENCH_TOOL}/{name} has no number for {metric}", path=path)
     return doc
 
 
@@ -55,11 +69,15 @@ def check(name: str, metric: str, current: float, baseline: float, limit: float)
 
 
 def _key(run: dict) -> tuple:
-    return run.get("tool"), run.get("name"), run.get("size_label")
+    """What must agree for two runs to be compared: the run, its capture and its processes."""
+    return run.get("tool"), run.get("name"), run.get("size_label"), run.get("input_bytes"), run.get("processes")
 
 
 def compare_runs(current: list[dict], saved: list[dict]) -> tuple[list[dict], list[str]]:
-    """Checks of every pktmask_nb run present in both; and the current runs the saved file lacks."""
+    """Checks of every pktmask_nb run present in both (`_key`); and the current runs the saved file lacks.
+
+    `saved` is checked by `load_baseline`.
+    """
     by_key = {_key(r): r for r in saved}
     checks, unmatched = [], []
     for run in current:
@@ -71,8 +89,6 @@ def compare_runs(current: list[dict], saved: list[dict]) -> tuple[list[dict], li
             continue
         name = f"{run['name']}/{run['size_label']}"
         for metric, limit, _ in REGRESSION_LIMITS:
-            if not isinstance(old.get(metric), int | float):
-                raise UsageError(f"baseline run {BENCH_TOOL}/{name} has no number for {metric}")
             checks.append(check(name, metric, run[metric], old[metric], limit))
     return checks, unmatched
 

@@ -169,10 +169,33 @@ def external_command(tool: str, capture: Capture, output: Path) -> list[str]:
 
 
 def pick_one(rows: list[dict], pick: str) -> dict:
-    """The repetition to report, with every repetition's seconds in ``seconds_all``."""
-    ranked = sorted(rows, key=lambda r: r["seconds"])
-    chosen = ranked[0] if pick == "best" else ranked[(len(ranked) - 1) // 2]
-    return {**chosen, "repeat": len(rows), "pick": pick, "seconds_all": [r["seconds"] for r in rows]}
+    """The repetitions as one row: the median (or best) by seconds, with its memory fields
+    (MEMORY_FIELDS) from the median (or best) by peak RSS, picked on their own; every
+    repetition's seconds and peak RSS in ``seconds_all`` and ``peak_rss_bytes_all``."""
+
+    def chosen(metric: str) -> dict:
+        ranked = sorted(rows, key=lambda r: r[metric])
+        return ranked[0] if pick == "best" else ranked[(len(ranked) - 1) // 2]
+
+    by_memory = chosen("peak_rss_bytes")
+    return {
+        **chosen("seconds"),
+        **{field: by_memory[field] for field in MEMORY_FIELDS},
+        "repeat": len(rows),
+        "pick": pick,
+        "seconds_all": [r["seconds"] for r in rows],
+        "peak_rss_bytes_all": [r["peak_rss_bytes"] for r in rows],
+    }
+
+
+MEMORY_FIELDS = (  # a row's fields that come from its repetition picked by peak RSS
+    "peak_rss_bytes",
+    "memory_efficiency",
+    "rss_source",
+    "counted_peak_rss_bytes",
+    "process_peak_rss_bytes",
+    "dedup_index_peak_bytes",
+)
 
 
 def make_row(head: dict, capture: Capture, m: Measurement, inside: dict | None, output: Path) -> dict:
@@ -278,20 +301,22 @@ def baseline_obstacle(capture: Capture) -> str | None:
 def run_size(options: BenchOptions, capture: Capture, log: Callable[[str], None]) -> tuple[list, list]:
     """Every selected run on one capture; returns ``(rows, skipped)``."""
     rows, skipped = [], []
+    obstacle = baseline_obstacle(capture) if "baseline" in options.runs else None
+    compare = "baseline" in options.runs and obstacle is None  # keep the full run's output for the baseline's
     with tempfile.TemporaryDirectory(dir=options.cache_dir, prefix="run-") as tmp:
         work = Path(tmp)
         for name in PIPELINE_RUNS:
             if name in options.runs:
                 rows.append(log_row(log, measure_ours(options, BENCH_TOOL, name, capture, work)))
-                if name != "full":
+                if not (name == "full" and compare):
                     output_path(work, BENCH_TOOL, name).unlink()
-        if "baseline" in options.runs:
-            reason = baseline_obstacle(capture)
-            if reason:
-                skipped.append(log_skip(log, "baseline", capture, reason))
-            else:
-                row = measure_ours(options, "baseline", "full", capture, work)
-                rows.append(log_row(log, {**row, "output_matches_pipeline": same_output(work)}))
+        if obstacle:
+            skipped.append(log_skip(log, "baseline", capture, obstacle))
+        elif compare:
+            row = measure_ours(options, "baseline", "full", capture, work)
+            rows.append(log_row(log, {**row, "output_matches_pipeline": same_output(work)}))
+            for tool in (BENCH_TOOL, "baseline"):
+                output_path(work, tool, "full").unlink(missing_ok=True)
         for tool in EXTERNAL_TOOLS:
             if tool not in options.runs:
                 continue
@@ -342,6 +367,9 @@ DEFINITIONS = {
     "(the last stage and the writer, its interpreter's start-up and imports included: ~0.3 s); the rest is the "
     "reading side's. The run is as fast as the busier of the two",
     "memory_efficiency": "input_bytes / peak_rss_bytes",
+    "seconds_all, peak_rss_bytes_all": "every repetition's; with --repeat N the row is the median (or best, --pick) "
+    "repetition by seconds, and its memory fields (peak RSS, its source and the figures made from it) those of the "
+    "median (or best) repetition by peak RSS",
     "dedup_index_peak_bytes": "runs with whole-file dedup: the most its digest index held at once (it grows with "
     "the unique frames, 16-20 bytes each; a merge briefly holds the old run and the new one); SPEC §9's memory "
     "target leaves it out (see derived.peak_rss_growth)",

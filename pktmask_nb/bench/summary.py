@@ -140,4 +140,6 @@ def format_summary(doc: dict) -> str:
             f"limit {c['limit']})"
             for c in failed
         ]
+        if regression["unmatched"]:
+            lines.append(f"  not in the baseline (not checked): {', '.join(regression['unmatched'])}")
     return "\n".join(lines)
