@@ -2,7 +2,7 @@
 
 A pktmask_nb run regresses when its time is above 1.1x the saved one, its peak RSS above
 1.2x, or its throughput below 0.9x. Exactly at a limit is not a regression. Runs are
-compared only with the saved run of the same name on a capture of the same size, label
+compared only with the saved run of the same name on a capture of the same size label
 and bytes, in as many processes; on the same capture throughput is bytes over seconds, so
 its check fails together with the time's (a time above 1.1x is a throughput below 0.91x).
 """

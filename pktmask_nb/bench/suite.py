@@ -168,6 +168,16 @@ def external_command(tool: str, capture: Capture, output: Path) -> list[str]:
     }[tool]
 
 
+MEMORY_FIELDS = (  # a row's fields that come from its repetition picked by peak RSS
+    "peak_rss_bytes",
+    "memory_efficiency",
+    "rss_source",
+    "counted_peak_rss_bytes",
+    "process_peak_rss_bytes",
+    "dedup_index_peak_bytes",
+)
+
+
 def pick_one(rows: list[dict], pick: str) -> dict:
     """The repetitions as one row: the median (or best) by seconds, with its memory fields
     (MEMORY_FIELDS) from the median (or best) by peak RSS, picked on their own; every
@@ -186,16 +196,6 @@ def pick_one(rows: list[dict], pick: str) -> dict:
         "seconds_all": [r["seconds"] for r in rows],
         "peak_rss_bytes_all": [r["peak_rss_bytes"] for r in rows],
     }
-
-
-MEMORY_FIELDS = (  # a row's fields that come from its repetition picked by peak RSS
-    "peak_rss_bytes",
-    "memory_efficiency",
-    "rss_source",
-    "counted_peak_rss_bytes",
-    "process_peak_rss_bytes",
-    "dedup_index_peak_bytes",
-)
 
 
 def make_row(head: dict, capture: Capture, m: Measurement, inside: dict | None, output: Path) -> dict:
