@@ -83,6 +83,25 @@ def test_gzip_output_when_name_ends_in_gz(tmp_path):
     assert gzip.decompress((tmp_path / "y.pcap.gz").read_bytes()) == data
 
 
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_writer_chunk_by_chunk_with_and_without_blocks(tmp_path, fmt):
+    """Written chunk by chunk, some with blocks and some of packets only: the input's bytes
+    come out, and every packet is counted."""
+    data = pcap([frame(i, 60 + i) for i in range(7)]) if fmt == "pcap" else pcapng_sample("<")
+    path = write(tmp_path, f"x.{fmt}", data)
+    with open_capture(path) as reader:
+        chunks = list(reader.chunks(2 if fmt == "pcap" else 1))
+    kinds = {all(isinstance(r, Packet) for r in chunk) for chunk in chunks}
+    assert kinds == {True, False}  # both kinds of chunk
+    out = tmp_path / "chunked.out"
+    with CaptureWriter(out) as writer:
+        for chunk in chunks:
+            writer.write(chunk)
+    assert out.read_bytes() == data
+    assert writer.packets_written == sum(isinstance(r, Packet) for chunk in chunks for r in chunk)
+    assert writer.bytes_written == len(data)
+
+
 def pcapng_sample(order: str) -> bytes:
     """Two sections; interfaces with options; EPB with options, SPB, OPB; NRB, ISB, DSB, custom, unknown."""
     return b"".join(
