@@ -319,9 +319,10 @@ class MaskStage:
             return self._follow(packet, d, seq, start, end, checksums, changes)
         kept, failed = taken
         s = self._s
-        flow.kept += kept
-        s["payload_bytes_kept"] += kept
-        if not kept:
+        if kept:
+            flow.kept += kept
+            s["payload_bytes_kept"] += kept
+        else:
             length = end - start
             changes.append((start, length))
             flow.zeroed += length
