@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import deque
+from itertools import compress
 
+import numpy as np
 import xxhash
 
 from ..config import DedupConfig
@@ -116,11 +118,11 @@ class DedupStage:
             self._duplicates_windowed(packets, digests) if self._index is None else self._duplicates_exact(digests)
         )
         dropped = set()
-        for p, d, dup in zip(packets, digests, duplicate):
-            if dup:
-                dropped.add(p.index)
-                top.add(d, p)
-                self.bytes_saved += len(p.data)
+        for i in compress(range(len(packets)), duplicate):  # the duplicates only
+            p = packets[i]
+            dropped.add(p.index)
+            top.add(digests[i], p)
+            self.bytes_saved += len(p.data)
         self.packets_in += len(packets)
         self.packets_out += len(packets) - len(dropped)
         if not dropped:
@@ -128,18 +130,13 @@ class DedupStage:
         return [r for r in chunk if r.__class__ is not Packet or r.index not in dropped]
 
     def _duplicates_exact(self, digests: list[bytes]) -> list[bool]:
-        duplicate = [False] * len(digests)
-        first: dict[bytes, int] = {}
-        for i, d in enumerate(digests):
-            if d in first:
-                duplicate[i] = True
-            else:
-                first[d] = i
-        seen_before = self._index.add(b"".join(first)).tolist()
-        for i, seen in zip(first.values(), seen_before):
-            if seen:
-                duplicate[i] = True
-        return duplicate
+        n = len(digests)
+        first = dict(zip(reversed(digests), range(n - 1, -1, -1)))  # each digest's first position: the last written
+        where = np.fromiter(first.values(), np.intp, len(first))
+        duplicate = np.ones(n, dtype=bool)  # a repeat within the chunk,
+        duplicate[where] = False
+        duplicate[where[self._index.add(b"".join(first))]] = True  # or of an earlier chunk
+        return duplicate.tolist()
 
     def _duplicates_windowed(self, packets: list[Packet], digests: list[bytes]) -> list[bool]:
         cfg = self.config
