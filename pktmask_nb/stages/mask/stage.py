@@ -48,6 +48,7 @@ from .wlan import wlan_body_start
 from .writer import ZeroWriter
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
+TCP_SYN_FIN_RST = TCP_SYN | TCP_FIN | TCP_RST  # the flags that change a connection's state
 
 
 class _Held:
@@ -235,10 +236,11 @@ class MaskStage:
         data = packet.data
         if seg is not None:
             t, end = seg[0], seg[2]
-            changes = [(end, len(data) - end)] if end < len(data) else []
-            if changes:
-                self._s["trailer_bytes_zeroed"] += len(data) - end
-            return self._tcp(packet, seg, [(t + 16, t, end, 0, CK_TCP)], changes)
+            trailer = len(data) - end
+            if trailer:
+                self._s["trailer_bytes_zeroed"] += trailer
+                return self._tcp(packet, seg, [(t + 16, t, end, 0, CK_TCP)], [(end, trailer)])
+            return self._tcp(packet, seg, [(t + 16, t, end, 0, CK_TCP)], [])
         layers = dissect(data, packet.linktype)
         n = len(data)
         status, start, end = layers.status, layers.payload_start, layers.payload_end
@@ -303,7 +305,7 @@ class MaskStage:
         """
         t, start, end, flags, seq, key, side = seg
         flow = self._flows.get(key, packet.ts)
-        if flow is None or flags & (TCP_SYN | TCP_FIN | TCP_RST):
+        if flow is None or flags & TCP_SYN_FIN_RST:
             return self._tcp_general(packet, seg, checksums, changes, flow)
         d = flow.dirs[side]
         if d is None or d.base is None:
