@@ -132,9 +132,9 @@ class AnonymizeStage:
         for i, start, end in zip(*(a[changed].tolist() for a in (plain.index, plain.start, plain.end))):
             packets[i].data = buf[start:end]
         self.packets_rewritten += int(changed.sum())
-        done = np.zeros(len(packets), bool)
-        done[plain.index] = True
-        return [p for p, skip in zip(packets, done.tolist()) if not skip]
+        left = np.ones(len(packets), bool)
+        left[plain.index] = False
+        return [packets[i] for i in np.flatnonzero(left).tolist()]  # the few the batch did not take
 
     def _batch_rewrite(self, packets: list, plain, rows: np.ndarray, size: int) -> np.ndarray:
         """Map the addresses of the plain frames `rows` (all of one `size`); True where one changed."""
