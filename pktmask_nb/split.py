@@ -92,12 +92,10 @@ def should_split(processes: int | None, path: str, stages: list) -> bool:
 def pack(records: list) -> tuple[tuple, bytes]:
     """A chunk as columns: packet fields, joined byte strings with their lengths, and the blocks;
     the joined packet data apart, to go through the pipe without pickling."""
-    packets, blocks = [], []
-    for i, r in enumerate(records):
-        if r.__class__ is Packet:
-            packets.append(r)
-        else:
-            blocks.append((i, r))
+    packets = [r for r in records if r.__class__ is Packet]
+    blocks = (
+        [] if len(packets) == len(records) else [(i, r) for i, r in enumerate(records) if r.__class__ is not Packet]
+    )
     heads = [p.head for p in packets]
     datas = [p.data for p in packets]
     tails = [p.tail for p in packets]
