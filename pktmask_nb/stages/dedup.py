@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from itertools import compress
+from operator import not_
 
 import numpy as np
 import xxhash
@@ -127,6 +128,8 @@ class DedupStage:
         self.packets_out += len(packets) - len(dropped)
         if not dropped:
             return chunk
+        if len(packets) == len(chunk):  # no block among them: drop by position
+            return list(compress(chunk, map(not_, duplicate)))
         return [r for r in chunk if r.__class__ is not Packet or r.index not in dropped]
 
     def _duplicates_exact(self, digests: list[bytes]) -> list[bool]:
