@@ -1,6 +1,7 @@
 """``pktmask-nb bench``: its options, and the command that runs the suite, writes the JSON and checks regressions.
 
-Only argparse is imported at module level, so the ``pktmask-nb`` parser stays light.
+Only the standard library and `pktmask_nb.errors` are imported at module level, so the
+``pktmask-nb`` parser stays light.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import shlex
 import sys
 from pathlib import Path
+
+from ..errors import PktmaskError, UsageError
 
 DEFAULT_SIZES = "10MB,100MB"
 DEFAULT_CACHE = "~/.cache/pktmask_nb/bench"
@@ -74,8 +77,6 @@ def options_from_args(args):
 
 def check_output_path(path: str) -> None:
     """Refuse a results path that cannot be written, before the long run (UsageError)."""
-    from ..errors import UsageError
-
     if path.endswith(os.sep) or os.path.isdir(path):
         raise UsageError("output is a directory, expected a file name", path=path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -87,8 +88,6 @@ def check_output_path(path: str) -> None:
 
 def check_cache_dir(path: Path) -> None:
     """Create the capture cache directory, or refuse it (UsageError), before the long run."""
-    from ..errors import UsageError
-
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -99,8 +98,6 @@ def check_cache_dir(path: Path) -> None:
 
 def write_json(path: str, doc: dict) -> None:
     """Write `doc` atomically (PktmaskError if it cannot be; no partial file is left)."""
-    from ..errors import PktmaskError
-
     temp = f"{path}.part"
     try:
         with open(temp, "w", encoding="utf-8") as f:
@@ -143,8 +140,6 @@ def run_bench_command(args) -> int:
     try:
         result = run_suite(options)
     except OSError as e:  # a full disk while generating or writing a run's output, say
-        from ..errors import PktmaskError
-
         raise PktmaskError(f"bench stopped: {e.strerror}", path=e.filename) from None
     doc = {"note": args.note, "machine": result.pop("machine"), "date": result.pop("date")}
     doc["command"] = command_line(args)
@@ -157,7 +152,5 @@ def run_bench_command(args) -> int:
     if saved is None:
         return EXIT_OK
     if not doc["regression"]["checks"]:
-        from ..errors import UsageError
-
         raise UsageError("no run to compare: none of this benchmark's runs is in the baseline", path=args.baseline)
     return EXIT_OK if doc["regression"]["ok"] else EXIT_REGRESSION
