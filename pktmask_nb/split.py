@@ -5,11 +5,11 @@ the stages before the split point; a child process (`CHILD_MAIN` in a fresh
 interpreter, safe with threads as in Jupyter, and never re-running the caller's script as
 multiprocessing's spawn would) runs the rest and writes the output. Chunks travel as a
 few columns (lengths and small fields) through a pipe, with the child's first stage's
-``prepare`` of the chunk made here (mask's NumPy parse), and the joined packet data
-through memory shared with the child (`Ring`; the pipe where there is none). A thread
-writes them to the pipe from a bounded queue: this process runs a few chunks ahead of the
-child (one in the pipe, SPLIT_AHEAD waiting, one being made), so the child seldom waits
-for its next chunk, and memory stays flat.
+``prepare`` of the chunk made here (mask's NumPy parse), and the packet data through
+memory shared with the child (`Ring`, from which the child cuts its packets; joined through
+the pipe where there is none). A thread writes them to the pipe from a bounded queue:
+this process runs a few chunks ahead of the child (one in the pipe, SPLIT_AHEAD waiting,
+one being made), so the child seldom waits for its next chunk, and memory stays flat.
 The child answers each chunk with its part of the metrics and, at the end, its stages'
 statistics and tables.
 
@@ -51,6 +51,7 @@ SPLIT_AHEAD = 1  # chunks waiting while another goes through the pipe (2: ~0.1 s
 DATA_HEADER = struct.Struct("<Q")  # the length of a chunk's joined packet data, which follows it
 DATA_BUFFER_MAX = 64 * 2**20  # the child keeps a receive buffer up to this size for the next chunks
 RING_BYTES = 24 * 2**20  # memory shared with the child for chunks' packet data (6 chunks of 4096 bench frames)
+IOV_MAX = 1024  # pieces one pwritev takes (Linux's limit; the ring is Linux only)
 RING_POLL_SECONDS = 0.05  # while waiting for room in the ring, how often to check that the sender still works
 
 
@@ -89,9 +90,10 @@ def should_split(processes: int | None, path: str, stages: list) -> bool:
 
 
 # -- wire format ------------------------------------------------------------------------------
-def pack(records: list) -> tuple[tuple, bytes]:
+def pack(records: list) -> tuple[tuple, list, int]:
     """A chunk as columns: packet fields, joined byte strings with their lengths, and the blocks;
-    the joined packet data apart, to go through the pipe without pickling."""
+    the packet data apart, as a list of pieces with their total size, to go into the `Ring`
+    (or joined through the pipe) without pickling."""
     packets = [r for r in records if r.__class__ is Packet]
     blocks = (
         [] if len(packets) == len(records) else [(i, r) for i, r in enumerate(records) if r.__class__ is not Packet]
@@ -99,22 +101,28 @@ def pack(records: list) -> tuple[tuple, bytes]:
     heads = [p.head for p in packets]
     datas = [p.data for p in packets]
     tails = [p.tail for p in packets]
+    data_lens = _lengths(datas)
     return (
-        array("q", [p.index for p in packets]),
-        [p.ts for p in packets],
-        array("q", [p.wirelen for p in packets]),
-        array("i", [p.linktype for p in packets]),
-        _lengths(heads),
-        b"".join(heads),
-        _lengths(datas),
-        _lengths(tails),
-        b"".join(tails),
-        blocks,
-    ), b"".join(datas)
+        (
+            array("q", [p.index for p in packets]),
+            [p.ts for p in packets],
+            array("q", [p.wirelen for p in packets]),
+            array("i", [p.linktype for p in packets]),
+            _lengths(heads),
+            b"".join(heads),
+            data_lens,
+            _lengths(tails),
+            b"".join(tails),
+            blocks,
+        ),
+        datas,
+        sum(data_lens),
+    )
 
 
-def unpack(columns: tuple, datas: bytes) -> list:
-    """The records `pack` took apart, in their order."""
+def unpack(columns: tuple, datas, start: int = 0) -> list:
+    """The records `pack` took apart, in their order; their joined packet data is in `datas`
+    (bytes, or the `Ring`'s map) from `start` on."""
     index, ts, wirelen, linktype, head_lens, heads, data_lens, tail_lens, tails, blocks = columns
     n = len(index)
     records = list(
@@ -122,7 +130,7 @@ def unpack(columns: tuple, datas: bytes) -> list:
             Packet,
             index,
             ts,
-            _cut(datas, data_lens, n),
+            _cut(datas, data_lens, n, start),
             wirelen,
             linktype,
             _cut(heads, head_lens, n),
@@ -140,12 +148,13 @@ def _lengths(pieces: list) -> array:
     return array("q", lengths if any(lengths) else ())
 
 
-def _cut(joined: bytes, lengths: array, count: int) -> list:
-    """`joined` cut back into `count` pieces of `lengths` (`_lengths`: empty if all are)."""
+def _cut(joined, lengths: array, count: int, start: int = 0) -> list:
+    """`joined` from `start` on cut back into `count` pieces of `lengths` (`_lengths`: empty
+    if all are). Slicing a map gives bytes as slicing bytes does."""
     if not lengths:
         return [b""] * count
-    ends = list(accumulate(lengths))
-    return [joined[a:b] for a, b in zip([0, *ends], ends)]
+    ends = list(accumulate(lengths, initial=start))
+    return [joined[a:b] for a, b in zip(ends, ends[1:])]
 
 
 def send_data(fd: int, data: bytes) -> None:
@@ -185,21 +194,22 @@ class DataReceiver:
 
 
 class Ring:
-    """Chunks' joined packet data in memory shared with the child (a Linux memfd), instead of the pipe.
+    """Chunks' packet data in memory shared with the child (a Linux memfd), instead of the pipe.
 
-    A copy in here and one out there cost ~0.3 s of CPU per GB together, where the pipe's
-    write and read cost ~1.4 s. Space is taken in order, wrapping around, and a chunk's space is
-    freed when the child's result for that chunk arrives: the child copies the data out as
-    soon as it receives the chunk. `put` needs `fits`; data larger than the ring goes
-    through the pipe. The bytes a chunk skips at the end of the map stay taken until that
-    chunk is freed; once all are, the ring starts again at 0, so anything up to its size fits.
+    This side writes a chunk's pieces into the memfd with ``pwritev`` (no joined copy of
+    the chunk, and no map of the ring here); the child maps it and cuts its packets straight
+    from the map. That costs ~0.3 s of CPU per GB where the pipe's write and read cost ~1.4 s.
+    Space is taken in order, wrapping around, and a chunk's space is freed when the child's
+    result for that chunk arrives: the child has cut its packets out before it answers. `put`
+    needs `fits`; data larger than the ring goes through the pipe. The bytes a chunk skips at
+    the end of the ring stay taken until that chunk is freed; once all are, the ring starts
+    again at 0, so anything up to its size fits.
     """
 
     def __init__(self, size: int):
         self.fd = os.memfd_create("pktmask-nb-chunks")
         try:
             os.ftruncate(self.fd, size)
-            self.map = mmap.mmap(self.fd, size)
         except BaseException:
             os.close(self.fd)
             raise
@@ -218,19 +228,19 @@ class Ring:
             return None
 
     def _start(self, n: int) -> int:
-        """Where data of `n` bytes goes, in `head`'s terms: not across the end of the map."""
+        """Where data of `n` bytes goes, in `head`'s terms: not across the end of the ring."""
         at = self.head % self.size
         return self.head + (self.size - at if at + n > self.size else 0)
 
     def fits(self, n: int) -> bool:
         return self._start(n) + n - self.tail <= self.size
 
-    def put(self, number: int, data: bytes) -> int:
-        """Place chunk `number`'s data; returns its offset in the map."""
-        start = self._start(len(data))
+    def put(self, number: int, pieces: list, size: int) -> int:
+        """Place chunk `number`'s data, `pieces` of `size` bytes in all; returns its offset in the ring."""
+        start = self._start(size)
         at = start % self.size
-        self.map[at : at + len(data)] = data
-        self.head = start + len(data)
+        write_pieces(self.fd, pieces, at)
+        self.head = start + size
         self._ends[number] = self.head
         return at
 
@@ -243,8 +253,21 @@ class Ring:
                 self.head = self.tail = 0
 
     def close(self) -> None:
-        self.map.close()
         os.close(self.fd)
+
+
+def write_pieces(fd: int, pieces: list, offset: int) -> None:
+    """Write `pieces` one after another into file `fd` from `offset` on (``pwritev``, IOV_MAX at a time)."""
+    for i in range(0, len(pieces), IOV_MAX):
+        batch = pieces[i : i + IOV_MAX]
+        n = os.pwritev(fd, batch, offset)
+        want = sum(map(len, batch))
+        offset += n
+        if n < want:  # a short write (a signal): the rest of this batch by plain writes
+            rest = memoryview(b"".join(batch))[n:]
+            while rest:
+                n = os.pwrite(fd, rest, offset)
+                rest, offset = rest[n:], offset + n
 
 
 def _widen(fd: int) -> None:
@@ -296,8 +319,9 @@ def _child(chunks: Connection, results: Connection, ring: mmap.mmap | None, temp
                 if message is None:  # the reader side failed: leave nothing behind
                     raise _Aborted
                 number, flushing, columns, prepared, where = message
-                datas = data.recv() if where is None else ring[where[0] : where[0] + where[1]]
-                records, stage_seconds = run_stages(stages, unpack(columns, datas), flushing, prepared)
+                # cut straight from the ring's map: no copy of the whole chunk first
+                records = unpack(columns, data.recv()) if where is None else unpack(columns, ring, where)
+                records, stage_seconds = run_stages(stages, records, flushing, prepared)
                 t0 = time.perf_counter()
                 if records:
                     writer.write(records)
@@ -463,18 +487,20 @@ class SplitRun:
                 t0 = time.perf_counter()
                 prepared = self.prepare(step.records)
                 step.stage_seconds[self.prepared_name] = time.perf_counter() - t0
-            columns, datas = pack(step.records)
+            columns, datas, size = pack(step.records)
             step.records = None  # sent: the child has them now
             self._pending[step.number] = step
             while results_in.poll():
                 self._receive(results_in, on_chunk)
             where = None
             ring = self._ring
-            if ring is not None and len(datas) <= ring.size:
-                if not self._wait_for_room(ring, len(datas), sender, results_in, on_chunk):
+            if ring is not None and size <= ring.size:
+                if not self._wait_for_room(ring, size, sender, results_in, on_chunk):
                     break
-                where = ring.put(step.number, datas), len(datas)
+                where = ring.put(step.number, datas, size)
                 datas = None
+            else:
+                datas = b"".join(datas)
             sender.put((step.number, step.flushing, columns, prepared, where), datas)
             if sender.failed:
                 break

@@ -97,7 +97,9 @@ def test_pack_round_trip_keeps_blocks_order_and_every_field():
         Packet(3, 2**62, b"", 0, 1, b"head", b""),
         Block(5, b"isb", ">"),
     ]
-    back = unpack(*pack(records))
+    columns, datas, size = pack(records)
+    assert size == 5 and datas == [b"abc", bytearray(b"\x00\x01"), b""]
+    back = unpack(columns, b"".join(datas))
     assert [type(r) for r in back] == [type(r) for r in records]
     for a, b in zip(records, back):
         if isinstance(a, Packet):
@@ -112,29 +114,68 @@ def test_pack_round_trip_keeps_blocks_order_and_every_field():
             )
         else:
             assert (a.kind, a.raw, a.order) == (b.kind, b.raw, b.order)
+    # the data may start anywhere in what holds it (the ring's map, in the child)
+    assert [p.data for p in unpack(columns, b"xyz" + b"".join(datas) + b"!", 3) if isinstance(p, Packet)] == [
+        b"abc",
+        b"\x00\x01",
+        b"",
+    ]
     empty = [Packet(i, i, b"", 0, 1, b"", b"") for i in (1, 2)]  # no lengths sent: still two packets
-    assert [(p.index, p.data, p.head, p.tail) for p in unpack(*pack(empty))] == [(1, b"", b"", b""), (2, b"", b"", b"")]
+    columns, datas, size = pack(empty)
+    assert size == 0 and [(p.index, p.data, p.head, p.tail) for p in unpack(columns, b"")] == [
+        (1, b"", b"", b""),
+        (2, b"", b"", b""),
+    ]
 
 
 def test_ring_places_chunks_in_order_wraps_around_and_reuses_only_freed_space():
     ring = Ring(100)
+
+    def put(number, data):
+        return ring.put(number, [data[:7], data[7:]], len(data))  # in pieces, as `pack` gives them
+
+    def content(n):
+        return os.pread(ring.fd, n, 0)
+
     try:
-        assert ring.put(0, b"a" * 40) == 0 and ring.put(1, b"b" * 40) == 40
+        assert put(0, b"a" * 40) == 0 and put(1, b"b" * 40) == 40
         assert not ring.fits(40)  # 20 bytes left at the end, and the start is chunk 0's
         ring.free(0)
         assert ring.fits(40) and not ring.fits(61)
-        assert ring.put(2, b"c" * 40) == 0  # wrapped: chunk 1 still holds [40, 80)
-        assert ring.map[:80] == b"c" * 40 + b"b" * 40
+        assert put(2, b"c" * 40) == 0  # wrapped: chunk 1 still holds [40, 80)
+        assert content(80) == b"c" * 40 + b"b" * 40
         assert not ring.fits(21)
         ring.free(1)
         assert ring.fits(40) and not ring.fits(41)  # [80, 100), skipped by chunk 2, stays taken with it
-        assert ring.put(3, b"") == 40 and ring.put(4, b"d" * 40) == 40
+        assert put(3, b"") == 40 and put(4, b"d" * 40) == 40
         ring.free(99)  # never placed (went through the pipe): nothing changes
         assert not ring.fits(1)
         ring.free(4)  # chunk 4 and everything before it: empty
-        assert ring.fits(100) and ring.put(5, b"e" * 100) == 0 and ring.map[:] == b"e" * 100
+        assert ring.fits(100) and put(5, b"e" * 100) == 0 and content(100) == b"e" * 100
     finally:
         ring.close()
+
+
+def test_pieces_are_written_in_order_past_iov_max_and_after_a_short_write(tmp_path, monkeypatch):
+    """`write_pieces` writes more pieces than one ``pwritev`` takes, and finishes a batch
+    that the kernel wrote only in part."""
+    monkeypatch.setattr(split, "IOV_MAX", 3)
+    pieces = [bytes([i]) * (i % 5) for i in range(11)]
+    real = os.pwritev
+    short = []
+
+    def pwritev(fd, batch, offset):
+        if not short:  # the first call writes 2 bytes only
+            short.append(True)
+            return real(fd, [b"".join(batch)[:2]], offset)
+        return real(fd, batch, offset)
+
+    monkeypatch.setattr(os, "pwritev", pwritev)
+    with open(tmp_path / "f", "w+b") as f:
+        f.write(b"=" * 4)
+        split.write_pieces(f.fileno(), pieces, 4)
+        f.seek(0)
+        assert f.read() == b"=" * 4 + b"".join(pieces)
 
 
 @pytest.mark.parametrize("ring_bytes", [0, 300, 5_000])
@@ -147,7 +188,9 @@ def test_two_processes_with_a_small_ring_or_none(tmp_path, monkeypatch, ring_byt
         monkeypatch.setattr(Ring, "create", classmethod(lambda cls: None))
     ringed, piped = [], []
     put, send = Ring.put, split.send_data
-    monkeypatch.setattr(Ring, "put", lambda self, number, data: ringed.append(len(data)) or put(self, number, data))
+    monkeypatch.setattr(
+        Ring, "put", lambda self, number, pieces, size: ringed.append(size) or put(self, number, pieces, size)
+    )
     monkeypatch.setattr(split, "send_data", lambda fd, data: piped.append(len(data)) or send(fd, data))
     assert_same(*both(tmp_path, DATA / "tls_http.pcap", chunk_size=3))
     if ring_bytes == 0:
