@@ -361,7 +361,8 @@ DEFINITIONS = {
     "peak_rss_bytes": "the whole child process (interpreter included), see rss_source; a run in two processes "
     "(processes: 2): the sum of both peaks (rss_source vmhwm-sum), process_peak_rss_bytes the larger one",
     "processes": "pktmask_nb runs: 1, or 2 when the pipeline ran its last stage and the writer in a second process; "
-    "then bytes_read and bytes_written also count the pipe between the two and the second interpreter's start-up",
+    "then bytes_read and bytes_written also count the hand-off between the two (the pipe, and the packet data "
+    "written into the memory they share) and the second interpreter's start-up",
     "cpu_percent": "100 * cpu_seconds / seconds, over the same span as seconds",
     "cpu_seconds_second_process": "a run in two processes: the part of cpu_seconds spent in the second process "
     "(the last stage and the writer, its interpreter's start-up and imports included: ~0.3 s); the rest is the "
