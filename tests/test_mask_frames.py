@@ -6,9 +6,11 @@ import pytest
 
 from pktmask_nb.bench.generate import generate_capture
 from pktmask_nb.capture import open_capture
-from pktmask_nb.proto.plain import BATCH_MIN_PACKETS
+from pktmask_nb.config import AnonymizeConfig
+from pktmask_nb.proto.plain import BATCH_MIN_PACKETS, PlainChunk, parse_of
 from pktmask_nb.record import Packet
-from pktmask_nb.stages.mask.frames import flow_key, key_ends, plain_segments, plain_tcp, segment
+from pktmask_nb.stages.anonymize import AnonymizeStage
+from pktmask_nb.stages.mask.frames import PlainSegments, flow_key, key_ends, plain_segments, plain_tcp, segment
 
 
 def chunks(path, size=4096):
@@ -44,6 +46,46 @@ def test_batch_agrees_with_frame_by_frame_on_generated(tmp_path):
     path = tmp_path / "g.pcap"
     generate_capture(path, 2_000_000, seed=3)  # TLS, HTTP, DNS, VLAN, IPv6, duplicates
     assert check_agree(path) > 1000
+
+
+def check_hand_on(path) -> int:
+    """Anonymize hands its parse on with the chunk (`PlainChunk`); mask's segments from it are
+    those of a fresh parse of the rewritten frames: addresses, ports, offsets, sides."""
+    stage, found = AnonymizeStage(AnonymizeConfig(key=bytes(range(32)))), 0
+    for chunk in chunks(path):
+        packets = [r for r in chunk if r.__class__ is Packet]
+        if not packets:
+            continue
+        packets *= BATCH_MIN_PACKETS // len(packets) + 1  # long enough for the NumPy pass
+        packets = [Packet(p.index, p.ts, p.data, p.wirelen, p.linktype, p.head, p.tail) for p in packets]
+        out = stage.process(packets)
+        assert out.__class__ is PlainChunk and list(out) == packets
+        handed = PlainSegments(out).rows()
+        assert handed == PlainSegments(list(out)).rows()  # a plain list: parsed afresh
+        found += sum(s is not None for s in handed)
+    return found
+
+
+def test_anonymize_hands_on_a_parse_equal_to_a_fresh_one_on_shared(shared_capture):
+    check_hand_on(shared_capture)
+
+
+def test_anonymize_hands_on_a_parse_equal_to_a_fresh_one_on_generated(tmp_path):
+    path = tmp_path / "g.pcap"
+    generate_capture(path, 2_000_000, seed=4)
+    assert check_hand_on(path) > 1000
+
+
+def test_a_chunk_with_blocks_or_too_short_for_the_batch_carries_no_parse(tmp_path):
+    path = tmp_path / "g.pcap"
+    generate_capture(path, 200_000, seed=5)
+    stage = AnonymizeStage(AnonymizeConfig(key=bytes(range(32))))
+    with_header = next(chunks(path))  # the pcap file header comes first
+    assert with_header[0].__class__ is not Packet
+    assert parse_of(stage.process(with_header)) is None
+    packets = [r for r in with_header if r.__class__ is Packet]
+    assert parse_of(stage.process(packets[: BATCH_MIN_PACKETS - 1])) is None
+    assert parse_of(stage.process(packets)) is not None
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 Most frames are Ethernet[/802.1Q]/IPv4|IPv6/TCP|UDP. `find_plain` concatenates a chunk's
 frames and locates, for all of them at once, the IP header, the addresses, the transport
 header and its checksum; the anonymize and mask stages handle those frames in bulk and send
-every other frame down their general, per-frame path.
+every other frame down their general, per-frame path. Anonymize hands its parse on with the
+chunk (`PlainChunk`), so that mask after it does not make it again.
 """
 
 from __future__ import annotations
@@ -44,6 +45,28 @@ class Plain:
     """
 
     __slots__ = ("buf", "index", "start", "end", "src", "transport", "stop", "checksum", "udp", "v6")
+
+
+class PlainChunk(list):
+    """A chunk of packets (no blocks) that carries `plain`, the `find_plain` parse of its frames
+    as they are now, so that the next stage needing it skips the pass (`parse_of`).
+
+    The anonymize stage returns one: it rewrote the plain frames through the parse's buffer,
+    which therefore holds their current bytes, and changed no byte the parse depends on in
+    the others. A stage that returns a new list drops the parse; a stage that changes
+    frames' bytes must not return this list.
+    """
+
+    __slots__ = ("plain",)
+
+    def __init__(self, records: list, plain: Plain):
+        super().__init__(records)
+        self.plain = plain
+
+
+def parse_of(records: list) -> Plain | None:
+    """The `find_plain` parse `records` carry (a `PlainChunk`), else None."""
+    return records.plain if records.__class__ is PlainChunk else None
 
 
 def u16(b: np.ndarray, at: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ from ..proto.dissect import (
     dissect,
 )
 from ..proto.link import ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, LINKTYPE_ETHERNET
-from ..proto.plain import BATCH_MIN_PACKETS, find_plain
+from ..proto.plain import BATCH_MIN_PACKETS, PlainChunk, find_plain
 from ..record import Packet
 
 # Address kinds counted in stats (index into the counters)
@@ -110,19 +110,24 @@ class AnonymizeStage:
     fast_path = True  # tests turn it off to check that both paths write the same bytes
 
     def process(self, chunk: list) -> list:
+        """Rewrite the chunk's addresses; a chunk of packets only comes back as a `PlainChunk`
+        carrying the parse its plain frames were rewritten through (mask needs the same)."""
         packets = [r for r in chunk if r.__class__ is Packet]
         self.packets += len(packets)
+        only_packets, plain = len(packets) == len(chunk), None
         if self.fast_path and len(packets) >= BATCH_MIN_PACKETS:
-            packets = self._batch(packets)
+            plain = find_plain([p.data if p.linktype == LINKTYPE_ETHERNET else b"" for p in packets])
+            packets = self._batch(packets, plain)
         rewrite, fast = self._rewrite, self._fast if self.fast_path else None
         for packet in packets:
             if fast is None or packet.linktype != LINKTYPE_ETHERNET or not fast(packet):
                 rewrite(packet)
+        if plain is not None and only_packets:
+            return PlainChunk(chunk, plain)
         return chunk
 
-    def _batch(self, packets: list) -> list:
-        """Rewrite the plain frames of `packets` in one vectorized pass; return the others."""
-        plain = find_plain([p.data if p.linktype == LINKTYPE_ETHERNET else b"" for p in packets])
+    def _batch(self, packets: list, plain) -> list:
+        """Rewrite the plain frames of `packets` in one vectorized pass (`plain`: their parse); return the others."""
         changed = np.zeros(len(plain.index), bool)
         for size in (4, 16):
             rows = np.flatnonzero(plain.v6 == (size == 16))

@@ -1,8 +1,8 @@
 """Frame helpers of the mask stage: plain TCP segments, flow keys, ranges to zero.
 
 `PlainSegments` parses the common frame, Ethernet [802.1Q] / IPv4 or IPv6 / TCP, of a
-whole chunk in one NumPy pass (`~pktmask_nb.proto.plain.find_plain`), `plain_tcp` the same
-frame alone; anything else (tunnels, IPv4 options, extension headers, fragments,
+whole chunk in one NumPy pass (`~pktmask_nb.proto.plain.find_plain`, or the parse the
+anonymize stage hands on with the chunk), `plain_tcp` the same frame alone; anything else (tunnels, IPv4 options, extension headers, fragments,
 truncation, other link types) takes `~pktmask_nb.proto.dissect.dissect`.
 
 A flow key is the transport protocol, the outer addresses of a tunnel (`context`) and the
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...proto.dissect import IPPROTO_TCP, IPPROTO_UDP
-from ...proto.plain import BATCH_MIN_PACKETS, find_plain, u16
+from ...proto.plain import BATCH_MIN_PACKETS, find_plain, parse_of, u16
 from ...record import Packet
 
 LINKTYPE_ETHERNET = 1
@@ -74,9 +74,11 @@ class PlainSegments:
                 out.append(None if where is None else segment(r.data, *where, b""))
             self.listed = out
             return
-        plain = find_plain(
-            [r.data if r.__class__ is Packet and r.linktype == LINKTYPE_ETHERNET else b"" for r in records]
-        )
+        plain = parse_of(records)  # the anonymize stage's, when it ran just before
+        if plain is None:
+            plain = find_plain(
+                [r.data if r.__class__ is Packet and r.linktype == LINKTYPE_ETHERNET else b"" for r in records]
+            )
         b = np.frombuffer(plain.buf, np.uint8)
         t, stop = plain.transport, plain.stop
         start = t + (b[t + 12] >> 4).astype(np.int64) * 4
