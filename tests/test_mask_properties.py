@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import struct
 import tracemalloc
+from collections import OrderedDict
 
 import craft
 from craft import Flow, app_data, handshake, record
@@ -16,6 +17,8 @@ from pktmask_nb.config import MaskConfig
 from pktmask_nb.pipeline import current_rss
 from pktmask_nb.record import Packet
 from pktmask_nb.stages.mask import MaskStage
+from pktmask_nb.stages.mask import flows as mask_flows
+from pktmask_nb.stages.mask.frames import flow_key
 
 HTTP = (
     b"GET /a HTTP/1.1\r\nCookie: x=1\r\nContent-Length: 5\r\n\r\nhello"
@@ -281,3 +284,37 @@ def test_evicted_flows_are_freed_without_the_cycle_collector():
         gc.enable()
     assert stage.stats()["flows_evicted"]["lru"] >= 2_900
     assert alive <= 100 + 10, f"{alive} Flow objects alive with a 100-flow table"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["get", "get", "add", "evict"]), st.integers(0, 4)), max_size=80))
+def test_flow_table_finds_each_flow_and_keeps_lru_order(ops):
+    """`FlowTable` against an LRU model (an ordered dict moved on every use): the flow `get`
+    returns, the order of the table and of its UDP flows, and which flow a full table
+    evicts. Keys are equal but never the same objects, as frames bring them."""
+    evicted = []
+    table = mask_flows.FlowTable(max_flows=3, idle_timeout=1e6, on_evict=evicted.append)
+    model: OrderedDict = OrderedDict()
+    totals = dict.fromkeys(mask_flows.FAIL_EVENTS, 0)
+
+    def key(k):  # odd: UDP, which the table also keeps in an order of its own
+        return flow_key(6 + 11 * (k & 1), b"", bytes([10, 0, 0, k, 0, 80]), bytes([10, 0, 1, k, 0x1F, 0x90]))[0]
+
+    for op, k in ops:
+        if op == "get":
+            want = model.get(key(k))
+            if want is not None:
+                model.move_to_end(key(k))
+            assert table.get(key(k), None) is want
+        elif op == "add" and key(k) not in model:
+            flow = mask_flows.Flow(6 + 11 * (k & 1), 0, key(k), 0, totals)
+            oldest = model.popitem(last=False)[1] if len(model) >= 3 else None
+            table.add(key(k), flow)
+            model[key(k)] = flow
+            if oldest is not None:  # the table was full: the least recently used flow went
+                assert evicted[-1] is oldest
+        elif op == "evict" and key(k) in model:
+            table.evict(key(k), "idle")
+            del model[key(k)]
+        assert list(table.flows) == list(model)
+        assert list(table.udp) == [k for k, flow in model.items() if flow.transport == 17]

@@ -158,6 +158,7 @@ class FlowTable:
         self.closing: deque = deque()  # (closed at, key) in closing order
         self.now = 0
         self._checked = 0
+        self._last_key = self._last = None  # the flow `get` or `add` made the most recent, and its key
         self.rows: list[bytes] = []  # `Flow.values` of ended flows, pickled: ~160 bytes, against 460-700 as tuples
         self.unlisted = 0  # flows ended beyond MASK_REPORT_MAX_FLOWS
         self.evicted = {"idle": 0, "closed": 0, "lru": 0}
@@ -195,6 +196,8 @@ class FlowTable:
             self.now = ts
             if ts - self._checked >= EXPIRY_CHECK_NS:
                 self._expire(ts)
+        if key == self._last_key:  # the flow of the previous call, still the most recent
+            return self._last
         flows = self.flows
         flow = flows.pop(key, None)
         if flow is not None:
@@ -204,6 +207,7 @@ class FlowTable:
                 udp = self.udp
                 del udp[key]
                 udp[key] = None
+            self._last_key, self._last = key, flow
         return flow
 
     def add(self, key, flow: Flow) -> None:
@@ -213,6 +217,7 @@ class FlowTable:
         flows[key] = flow
         if flow.transport == IPPROTO_UDP:
             self.udp[key] = None
+        self._last_key, self._last = key, flow
 
     def close(self, key, flow: Flow) -> None:
         """Mark a flow closed (RST, both FINs): it goes MASK_CLOSE_LINGER seconds later.
@@ -231,6 +236,8 @@ class FlowTable:
 
     def evict(self, key, why: str) -> None:
         flow = self.flows.pop(key)
+        if flow is self._last:
+            self._last_key = self._last = None
         self.udp.pop(key, None)
         self.evicted[why] += 1
         self.on_evict(flow)
@@ -243,6 +250,7 @@ class FlowTable:
             self._end(flow)
         self.flows.clear()
         self.udp.clear()
+        self._last_key = self._last = None
         self.closing.clear()
 
     def _end(self, flow: Flow) -> None:
