@@ -272,6 +272,29 @@ def test_an_error_while_reading_leaves_no_output(tmp_path):
     assert os.listdir(out.parent) == []
 
 
+def test_a_failed_write_into_the_ring_leaves_no_output(tmp_path, monkeypatch):
+    """Writing a chunk's data into the shared memory fails (no memory left for it): the run
+    raises that error here, the child is told to stop, and no file is left."""
+    import errno
+
+    real, calls = split.write_pieces, []
+
+    def write_pieces(fd, pieces, offset):
+        calls.append(offset)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, pieces, offset)
+
+    monkeypatch.setattr(split, "write_pieces", write_pieces)
+    src = tmp_path / "in.pcap"
+    src.write_bytes(pcap([frame(i) for i in range(50)]))
+    out = tmp_path / "out" / "o.pcap"
+    out.parent.mkdir()
+    with pytest.raises(OSError, match="No space left"):
+        pktmask_nb.run(src, out, config(2))
+    assert len(calls) == 3 and os.listdir(out.parent) == []
+
+
 def test_an_error_in_the_second_process_is_raised_here_with_its_file(tmp_path):
     src = tmp_path / "in.pcap"
     src.write_bytes(pcap([frame(i) for i in range(20)]))
