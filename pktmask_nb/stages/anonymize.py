@@ -38,7 +38,7 @@ from ..proto.dissect import (
     dissect,
 )
 from ..proto.link import ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, LINKTYPE_ETHERNET
-from ..proto.plain import BATCH_MIN_PACKETS, PlainChunk, find_plain
+from ..proto.plain import BATCH_MIN_PACKETS, Plain, PlainChunk, find_plain
 from ..record import Packet
 
 # Address kinds counted in stats (index into the counters)
@@ -126,7 +126,7 @@ class AnonymizeStage:
             return PlainChunk(chunk, plain)
         return chunk
 
-    def _batch(self, packets: list, plain) -> list:
+    def _batch(self, packets: list, plain: Plain) -> list:
         """Rewrite the plain frames of `packets` in one vectorized pass (`plain`: their parse); return the others."""
         changed = np.zeros(len(plain.index), bool)
         for size in (4, 16):

@@ -2,8 +2,9 @@
 
 `PlainSegments` parses the common frame, Ethernet [802.1Q] / IPv4 or IPv6 / TCP, of a
 whole chunk in one NumPy pass (`~pktmask_nb.proto.plain.find_plain`, or the parse the
-anonymize stage hands on with the chunk), `plain_tcp` the same frame alone; anything else (tunnels, IPv4 options, extension headers, fragments,
-truncation, other link types) takes `~pktmask_nb.proto.dissect.dissect`.
+anonymize stage hands on with the chunk), `plain_tcp` the same frame alone; anything
+else (tunnels, IPv4 options, extension headers, fragments, truncation, other link types)
+takes `~pktmask_nb.proto.dissect.dissect`.
 
 A flow key is the transport protocol, the outer addresses of a tunnel (`context`) and the
 two (address, port) ends in canonical (sorted) order; untunnelled keys are one ``bytes``
