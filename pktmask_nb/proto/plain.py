@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..record import Packet
 from .dissect import IPPROTO_TCP, IPPROTO_UDP, UDP_PORT_GENEVE, UDP_PORT_GTPU, UDP_PORT_TEREDO, UDP_PORT_VXLAN
-from .link import ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6
+from .link import ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, LINKTYPE_ETHERNET
 
 BATCH_MIN_PACKETS = 64  # below this a chunk is cheaper frame by frame
 BATCH_PAD = 128  # zero bytes after the last frame, so header reads never leave the buffer
@@ -78,6 +79,13 @@ def write16(b: np.ndarray, at: np.ndarray, value: np.ndarray) -> None:
     """Write `value` as big-endian 16-bit values at offsets `at` of `b`."""
     b[at] = value >> 8
     b[at + 1] = value & 0xFF
+
+
+def find_plain_records(records: list) -> Plain:
+    """`find_plain` of the Ethernet frames of a chunk's `records`; blocks and frames of other
+    link types take part as empty frames, so the parse's positions are the records'. The
+    anonymize and mask stages both parse this way, so mask can take anonymize's parse."""
+    return find_plain([r.data if r.__class__ is Packet and r.linktype == LINKTYPE_ETHERNET else b"" for r in records])
 
 
 def find_plain(datas: list) -> Plain:

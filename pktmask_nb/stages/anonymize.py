@@ -38,7 +38,7 @@ from ..proto.dissect import (
     dissect,
 )
 from ..proto.link import ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, LINKTYPE_ETHERNET
-from ..proto.plain import BATCH_MIN_PACKETS, Plain, PlainChunk, find_plain
+from ..proto.plain import BATCH_MIN_PACKETS, Plain, PlainChunk, find_plain_records
 from ..record import Packet
 
 # Address kinds counted in stats (index into the counters)
@@ -116,7 +116,7 @@ class AnonymizeStage:
         self.packets += len(packets)
         only_packets, plain = len(packets) == len(chunk), None
         if self.fast_path and len(packets) >= BATCH_MIN_PACKETS:
-            plain = find_plain([p.data if p.linktype == LINKTYPE_ETHERNET else b"" for p in packets])
+            plain = find_plain_records(packets)
             packets = self._batch(packets, plain)
         rewrite, fast = self._rewrite, self._fast if self.fast_path else None
         for packet in packets:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...proto.dissect import IPPROTO_TCP, IPPROTO_UDP
-from ...proto.plain import BATCH_MIN_PACKETS, find_plain, parse_of, u16
+from ...proto.plain import BATCH_MIN_PACKETS, find_plain_records, parse_of, u16
 from ...record import Packet
 
 LINKTYPE_ETHERNET = 1
@@ -77,9 +77,7 @@ class PlainSegments:
             return
         plain = parse_of(records)  # the anonymize stage's, when it ran just before
         if plain is None:
-            plain = find_plain(
-                [r.data if r.__class__ is Packet and r.linktype == LINKTYPE_ETHERNET else b"" for r in records]
-            )
+            plain = find_plain_records(records)
         b = np.frombuffer(plain.buf, np.uint8)
         t, stop = plain.transport, plain.stop
         start = t + (b[t + 12] >> 4).astype(np.int64) * 4
