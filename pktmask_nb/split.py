@@ -89,6 +89,16 @@ def should_split(processes: int | None, path: str, stages: list) -> bool:
         return False
 
 
+def allow_views(stages: list) -> list:
+    """Let `stages` return packet data as views of their buffers, not copies (their ``views``,
+    `~pktmask_nb.stages.base.Stage`): on either side of the split, what they return is only
+    copied on, into the ring or the output file, or measured."""
+    for stage in stages:
+        if hasattr(stage, "views"):
+            stage.views = True
+    return stages
+
+
 # -- wire format ------------------------------------------------------------------------------
 def pack(records: list) -> tuple[tuple, list, int]:
     """A chunk as columns: packet fields, joined byte strings with their lengths, and the blocks;
@@ -311,7 +321,7 @@ def _child(chunks: Connection, results: Connection, ring: mmap.mmap | None, temp
     data = DataReceiver(chunks.fileno())
     try:
         config, output, split = chunks.recv()
-        stages = build_stages(config)[split:]
+        stages = allow_views(build_stages(config)[split:])  # what they return is only written
         writer = open_writer(output, temp)
         with relaxed_gc():
             while True:
@@ -406,7 +416,7 @@ class SplitRun:
 
     def __init__(self, stages: list, config, output, chunk_size: int):
         self.split = split_point(stages)
-        self.here = stages[: self.split]
+        self.here = allow_views(stages[: self.split])  # what they return is only copied into the ring
         first = stages[self.split]  # the child's first stage: its `prepare`, if any, runs here
         self.prepare, self.prepared_name = getattr(first, "prepare", None), first.name
         self.config, self.output, self.chunk_size = config, output, chunk_size

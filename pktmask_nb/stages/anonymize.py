@@ -108,6 +108,7 @@ class AnonymizeStage:
         self.partial_zeroed = self.arp_other_zeroed = self.checksums_not_updated = 0
 
     fast_path = True  # tests turn it off to check that both paths write the same bytes
+    views = False  # rewritten frames' data as views of the parse's buffer (`~pktmask_nb.stages.base.Stage`)
 
     def process(self, chunk: list) -> list:
         """Rewrite the chunk's addresses; a chunk of packets only comes back as a `PlainChunk`
@@ -133,7 +134,7 @@ class AnonymizeStage:
             rows = np.flatnonzero(plain.v6 == (size == 16))
             if len(rows):
                 changed[rows] = self._batch_rewrite(packets, plain, rows, size)
-        buf = plain.buf
+        buf = memoryview(plain.buf) if self.views else plain.buf
         for i, start, end in zip(*(a[changed].tolist() for a in (plain.index, plain.start, plain.end))):
             packets[i].data = buf[start:end]
         self.packets_rewritten += int(changed.sum())

@@ -20,6 +20,12 @@ class Stage(Protocol):
     none of its state (parsing), whose result ``process(chunk, prepared)`` then takes
     instead of computing it. A two-process run (`~pktmask_nb.split`) calls it on the
     reader's side for the first stage of the child, where a core has time to spare.
+
+    A stage with a ``views`` attribute, when it is True, may set ``Packet.data`` to a
+    ``memoryview`` of a buffer of its own instead of copying the bytes out (anonymize's
+    rewritten frames, mask's zeroed ones). A two-process run sets it on both sides, where
+    the records are only copied on (into the child's memory, or into the output file) or
+    measured; everywhere else data stays ``bytes`` or ``bytearray``, which the stages search.
     """
 
     name: str

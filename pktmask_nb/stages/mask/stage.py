@@ -123,6 +123,8 @@ class MaskStage:
         """The NumPy parse of the chunk's plain TCP frames (`~.frames.PlainSegments`): stateless."""
         return PlainSegments(chunk)
 
+    views = False  # zeroed frames' data as views of the writer's buffer (`~pktmask_nb.stages.base.Stage`)
+
     def process(self, chunk: list, prepared: PlainSegments | None = None) -> list:
         out: list = []
         queue, mask, s = self._queue, self._mask, self._s
@@ -151,14 +153,14 @@ class MaskStage:
                 s["packets_held"] += 1
             self._release(out)
         s["packets"] += len(chunk) - blocks
-        self._writer.apply()
+        self._writer.apply(self.views)
         return out
 
     def flush(self) -> list:
         out: list = []
         self._flushing = True
         self._release(out)
-        self._writer.apply()
+        self._writer.apply(self.views)
         self._flows.finish()
         return out
 

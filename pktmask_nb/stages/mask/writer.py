@@ -65,7 +65,9 @@ class ZeroWriter:
             if n > 0:
                 ranges += (k, p, n)
 
-    def apply(self) -> None:
+    def apply(self, views: bool = False) -> None:
+        """Zero what `add` noted; a changed frame's data becomes a copy of its new bytes, or with
+        `views` a view of them in the batch's buffer."""
         packets, scopes, ranges, several = self._packets, self._scopes, self._ranges, self._several
         self._clear()
         for packet, checksums, changes in several:
@@ -76,9 +78,9 @@ class ZeroWriter:
             hi = min(lo + WRITER_BATCH, len(packets))
             a, b = np.searchsorted(zero[:, 0], [lo, hi]).tolist()
             if a < b:
-                self._batch(packets[lo:hi], scope[lo:hi], zero[a:b] - [lo, 0, 0])
+                self._batch(packets[lo:hi], scope[lo:hi], zero[a:b] - [lo, 0, 0], views)
 
-    def _batch(self, packets: list, scope: np.ndarray, zero: np.ndarray) -> None:
+    def _batch(self, packets: list, scope: np.ndarray, zero: np.ndarray, views: bool) -> None:
         """Zero the ranges `zero` (frame, offset, length) of `packets` whose bytes are not all
         zero, and adjust the checksums `scope` of the frames."""
         datas = [p.data for p in packets]
@@ -109,6 +111,8 @@ class ZeroWriter:
         self.changed += len(changed)
         at, lengths = at[changed], lengths[changed]
         self._fix(b, at, lengths, scope[changed], total[changed])
+        if views:
+            buf = memoryview(buf)
         for k, a, z in zip(changed.tolist(), at.tolist(), (at + lengths).tolist()):
             packets[k].data = buf[a:z]
 
