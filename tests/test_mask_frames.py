@@ -7,7 +7,7 @@ import pytest
 from pktmask_nb.bench.generate import generate_capture
 from pktmask_nb.capture import open_capture
 from pktmask_nb.config import AnonymizeConfig
-from pktmask_nb.proto.plain import BATCH_MIN_PACKETS, PlainChunk, parse_of
+from pktmask_nb.proto.plain import BATCH_MIN_PACKETS, BATCH_PAD, BUFFER_STEP, PlainChunk, find_plain, parse_of
 from pktmask_nb.record import Packet
 from pktmask_nb.stages.anonymize import AnonymizeStage
 from pktmask_nb.stages.mask.frames import PlainSegments, flow_key, key_ends, plain_segments, plain_tcp, segment
@@ -72,6 +72,16 @@ def test_parses_agree_on_generated(tmp_path, parses):
     path = tmp_path / "g.pcap"
     generate_capture(path, 2_000_000, seed=3)  # TLS, HTTP, DNS, VLAN, IPv6, duplicates
     assert check(path, parses) > 1000
+
+
+@pytest.mark.parametrize("sizes", [[60] * 3, [BUFFER_STEP - BATCH_PAD], [BUFFER_STEP - BATCH_PAD + 1, 7], [], [0]])
+def test_the_parse_buffer_holds_the_frames_then_zeros_to_a_whole_step(sizes):
+    datas = [bytes([i + 1]) * n for i, n in enumerate(sizes)]
+    buf = find_plain(datas).buf
+    joined = b"".join(datas)
+    tail = buf[len(joined) :]
+    assert buf[: len(joined)] == joined and not any(tail)
+    assert len(tail) >= BATCH_PAD and len(buf) % BUFFER_STEP == 0 and len(tail) < BATCH_PAD + BUFFER_STEP
 
 
 def test_a_chunk_with_blocks_or_too_short_for_the_batch_carries_no_parse(tmp_path):

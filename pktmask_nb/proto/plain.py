@@ -17,6 +17,8 @@ from .link import ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, LINKTYPE_ETHERNET
 
 BATCH_MIN_PACKETS = 64  # below this a chunk is cheaper frame by frame
 BATCH_PAD = 128  # zero bytes after the last frame, so header reads never leave the buffer
+BUFFER_STEP = 1 << 19  # `Plain.buf`'s size is a multiple of this, so the C heap can reuse one freed for the next
+ZERO_PAD = memoryview(bytes(BATCH_PAD + BUFFER_STEP))  # the zeros after the frames
 BATCH_MIN_LEN = 14 + 20 + 8
 UDP_TUNNEL_PORTS = np.array(sorted((UDP_PORT_VXLAN, UDP_PORT_GENEVE, UDP_PORT_GTPU, UDP_PORT_TEREDO)))
 
@@ -27,7 +29,8 @@ class Plain:
     Attributes
     ----------
     buf : bytearray
-        The chunk's frames concatenated (then `BATCH_PAD` zero bytes); writable.
+        The chunk's frames concatenated, then zero bytes: at least `BATCH_PAD`, up to a
+        multiple of `BUFFER_STEP`; writable.
     index : ndarray
         Positions (in the list given to `find_plain`) of the plain frames.
     start, end : ndarray
@@ -100,7 +103,8 @@ def find_plain(datas: list) -> Plain:
     start = np.zeros(len(datas), np.int64)
     np.cumsum(lengths[:-1], out=start[1:])
     end = start + lengths
-    buf = bytearray().join(datas + [bytes(BATCH_PAD)])
+    size = int(end[-1]) if len(end) else 0
+    buf = bytearray().join(datas + [ZERO_PAD[: BATCH_PAD + -(size + BATCH_PAD) % BUFFER_STEP]])
     b = np.frombuffer(buf, np.uint8)
     ethertype = u16(b, start + 12)
     vlan = ethertype == ETH_P_8021Q
