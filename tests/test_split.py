@@ -130,6 +130,12 @@ def test_pack_round_trip_keeps_blocks_order_and_every_field():
         b"\x00\x01",
         b"",
     ]
+    same = [Packet(i, i, bytes([i]) * 3, 3, 1, bytes([i]) * 16) for i in range(1, 6)]  # pieces of one length
+    columns, datas, size = pack(same)
+    split._splitter.cache_clear()
+    back = unpack(columns, b"xy" + b"".join(datas), 2)
+    assert [(p.data, p.head, p.tail) for p in back] == [(p.data, p.head, p.tail) for p in same]
+    assert split._splitter.cache_info().currsize == 2  # data and heads, each cut by a cached Struct
     empty = [Packet(i, i, b"", 0, 1, b"", b"") for i in (1, 2)]  # no lengths sent: still two packets
     columns, datas, size = pack(empty)
     assert size == 0 and [(p.index, p.data, p.head, p.tail) for p in unpack(columns, b"")] == [
