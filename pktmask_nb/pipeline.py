@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import gc
 import os
 import time
@@ -60,6 +62,23 @@ def relaxed_gc():
         yield
     finally:
         gc.set_threshold(*thresholds)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None where the C library has none (macOS, musl, Windows)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+def release_free_memory() -> None:
+    """Hand the free pages of the C heap back to the system (glibc's ``malloc_trim``; elsewhere
+    nothing). It frees only what is free; pages used again later fault in afresh."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 @dataclass(slots=True)

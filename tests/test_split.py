@@ -219,6 +219,27 @@ def test_two_processes_with_a_small_ring_or_none(tmp_path, monkeypatch, ring_byt
         assert not piped and sum(ringed) > 5 * ring_bytes
 
 
+def test_the_reading_side_hands_free_heap_pages_back_every_few_chunks(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(split, "SPLIT_TRIM_CHUNKS", 4)
+    monkeypatch.setattr(split, "release_free_memory", lambda: calls.append(1))
+    result = pktmask_nb.run(DATA / "tls_http.pcap", tmp_path / "out.pcap", config(2, chunk_size=3))
+    chunks = -(-97 // 3)  # 97 frames; the flushing step comes after them
+    assert len(result.chunks) == chunks and len(calls) == chunks // 4
+
+
+def test_free_heap_pages_go_back_where_the_c_library_can_and_nothing_happens_elsewhere(monkeypatch):
+    import platform
+
+    from pktmask_nb import pipeline
+
+    if platform.libc_ver()[0] == "glibc":
+        assert pipeline._malloc_trim() is not None
+    pipeline.release_free_memory()  # no error, whatever the C library
+    monkeypatch.setattr(pipeline, "_malloc_trim", lambda: None)
+    pipeline.release_free_memory()
+
+
 def test_data_goes_through_a_pipe_whole_in_order_and_ends_with_eoferror(monkeypatch):
     """`send_data` / `DataReceiver` across a real pipe, by a writer thread as the sender does:
     sizes below and above the pipe's buffer, empty messages, a message larger than the
