@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from ...proto.dissect import IPPROTO_TCP, IPPROTO_UDP
+from ...proto.link import LINKTYPE_ETHERNET
 from ...proto.plain import BATCH_MIN_PACKETS, find_plain_records, parse_of, u16
 from ...record import Packet
 
-LINKTYPE_ETHERNET = 1
 ETH_IPV4 = b"\x08\x00"
 ETH_IPV6 = b"\x86\xdd"
 ETH_8021Q = b"\x81\x00"
