@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 
 from .errors import UsageError
+from .policy import HTTP_SENSITIVE_HEADERS
 
 STAGE_ORDER = ("dedup", "anonymize", "mask")  # SPEC §1: always in this order
 DEFAULT_CHUNK_SIZE = 4096  # packets per chunk
@@ -14,7 +15,6 @@ DEDUP_KEYS = ("frame", "l3")
 ANON_KEEP = ("special", "none")
 CRYPTOPAN_KEY_LEN = 32  # SPEC §5: AES-128 key + 16-byte pad
 MASK_KEEP = ("http-headers",)
-HTTP_SENSITIVE_HEADERS = ("cookie", "set-cookie", "authorization", "proxy-authorization")
 
 
 def _check(condition: bool, message: str) -> None:

@@ -221,17 +221,15 @@ def steps(stages: list, reader, chunk_size: int) -> Iterator[Step]:
         number += 1
 
 
-def run_stages(stages: list, records: list, flushing: bool, prepared=None) -> tuple[list, dict[str, float]]:
+def run_stages(stages: list, records: list, flushing: bool) -> tuple[list, dict[str, float]]:
     """Pass `records` through `stages` in order; when `flushing`, each stage's held-back
-    records join the ones going to the stages after it. `prepared`: the first stage's
-    ``prepare(records)``, made elsewhere (see `~pktmask_nb.stages.base.Stage`). Returns the
-    records and the seconds each stage took."""
+    records join the ones going to the stages after it. Returns the records and the seconds
+    each stage took."""
     stage_seconds = {}
     for stage in stages:
         t0 = time.perf_counter()
         if records:
-            records = stage.process(records) if prepared is None else stage.process(records, prepared)
-        prepared = None
+            records = stage.process(records)
         if flushing:
             records = records + stage.flush()
         stage_seconds[stage.name] = time.perf_counter() - t0

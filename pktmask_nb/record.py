@@ -18,8 +18,7 @@ class Packet:
     ts : int or None
         Capture time in nanoseconds since the epoch; None for pcapng Simple Packet Blocks.
     data : bytes or bytearray
-        The captured bytes (``caplen`` of them); a ``memoryview`` only where a stage was
-        allowed to return views (``views`` in `~pktmask_nb.stages.base.Stage`).
+        The captured bytes (``caplen`` of them).
     wirelen : int
         Original length on the wire.
     linktype : int

@@ -4,8 +4,7 @@ The pipeline stays one pass with data flowing one way. This process reads chunks
 the stages before the split point; a child process (`CHILD_MAIN` in a fresh
 interpreter, safe with threads as in Jupyter, and never re-running the caller's script as
 multiprocessing's spawn would) runs the rest and writes the output. Chunks travel as a
-few columns (lengths and small fields) through a pipe, with the child's first stage's
-``prepare`` of the chunk made here (mask's NumPy parse), and the packet data through
+few columns (lengths and small fields) through a pipe, and the packet data through
 memory shared with the child (`Ring`, from which the child cuts its packets; joined through
 the pipe where there is none). A thread writes them to the pipe from a bounded queue:
 this process runs a few chunks ahead of the child (one in the pipe, SPLIT_AHEAD waiting,
@@ -100,16 +99,6 @@ def should_split(processes: int | None, path: str, stages: list) -> bool:
         return os.path.getsize(path) >= SPLIT_MIN_BYTES
     except OSError:
         return False
-
-
-def allow_views(stages: list) -> list:
-    """Let `stages` return packet data as views of their buffers, not copies (their ``views``,
-    `~pktmask_nb.stages.base.Stage`): on either side of the split, what they return is only
-    copied on, into the ring or the output file, or measured."""
-    for stage in stages:
-        if hasattr(stage, "views"):
-            stage.views = True
-    return stages
 
 
 # -- wire format ------------------------------------------------------------------------------
@@ -342,17 +331,17 @@ def _child(chunks: Connection, results: Connection, ring: mmap.mmap | None, temp
     data = DataReceiver(chunks.fileno())
     try:
         config, output, split = chunks.recv()
-        stages = allow_views(build_stages(config)[split:])  # what they return is only written
+        stages = build_stages(config)[split:]
         writer = open_writer(output, temp)
         with relaxed_gc():
             while True:
                 message = chunks.recv()
                 if message is None:  # the reader side failed: leave nothing behind
                     raise _Aborted
-                number, flushing, columns, prepared, where = message
+                number, flushing, columns, where = message
                 # cut straight from the ring's map: no copy of the whole chunk first
                 records = unpack(columns, data.recv()) if where is None else unpack(columns, ring, where)
-                records, stage_seconds = run_stages(stages, records, flushing, prepared)
+                records, stage_seconds = run_stages(stages, records, flushing)
                 t0 = time.perf_counter()
                 if records:
                     writer.write(records)
@@ -444,9 +433,7 @@ class SplitRun:
 
     def __init__(self, stages: list, config, output, chunk_size: int):
         self.split = split_point(stages)
-        self.here = allow_views(stages[: self.split])  # what they return is only copied into the ring
-        first = stages[self.split]  # the child's first stage: its `prepare`, if any, runs here
-        self.prepare, self.prepared_name = getattr(first, "prepare", None), first.name
+        self.here = stages[: self.split]
         self.config, self.output, self.chunk_size = config, output, chunk_size
         self.metrics: list[ChunkMetrics] = []
         self.stats: dict = {}
@@ -522,11 +509,6 @@ class SplitRun:
         for step in steps(self.here, reader, self.chunk_size):
             if step.number % SPLIT_TRIM_CHUNKS == SPLIT_TRIM_CHUNKS - 1:  # the chunks before it are in the ring
                 release_free_memory()
-            prepared = None
-            if self.prepare is not None and step.records:
-                t0 = time.perf_counter()
-                prepared = self.prepare(step.records)
-                step.stage_seconds[self.prepared_name] = time.perf_counter() - t0
             columns, datas, size = pack(step.records)
             step.records = None  # sent: the child has them now
             self._pending[step.number] = step
@@ -541,7 +523,7 @@ class SplitRun:
                 datas = None
             else:
                 datas = b"".join(datas)
-            sender.put((step.number, step.flushing, columns, prepared, where), datas)
+            sender.put((step.number, step.flushing, columns, where), datas)
             if sender.failed:
                 break
         sender.close()

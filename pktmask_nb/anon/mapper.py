@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import embedded
 from .cryptopan import CryptoPAn
 from .ranges import IDENTITY, KeepPolicy, special_policies
 
@@ -22,20 +23,28 @@ class AddressMapper:
     -----
     The map is a pure function of the key and the options: no state, no cache (callers
     cache per address). See `~pktmask_nb.anon.ranges` for why it stays one-to-one and
-    prefix-preserving with kept ranges.
+    prefix-preserving with kept ranges, and `~pktmask_nb.anon.embedded` for IPv6 addresses
+    that carry an IPv4 address, which gets the IPv4 map either way.
     """
 
     def __init__(self, key: bytes, keep: str = "special", *, preserve_class: bool = False):
         self.cryptopan = CryptoPAn(key)
         self.policies: dict[int, KeepPolicy] = special_policies(keep, preserve_class)
+        self.keep_special = keep == "special"
 
     def anonymize_int(self, value: int, width: int) -> int:
         """Anonymize an integer address of `width` bits (32 or 128)."""
         policy = self.policies[width // 8]
         depth = policy.forced_depth(value) if policy else 0
-        if depth == IDENTITY:
-            return value
-        return value ^ self.cryptopan.flips(value, width, depth)
+        flips = 0 if depth == IDENTITY else self.cryptopan.flips(value, width, depth)
+        if width == 32:
+            return value ^ flips
+        flips &= ~embedded.forced_flips(value)
+        for first, inverted in embedded.windows(value, self.keep_special):
+            v4 = embedded.window_value(value, first, inverted)
+            mask = embedded.window_mask(first)
+            flips = (flips & ~mask) | ((v4 ^ self.anonymize_int(v4, 32)) << (embedded.IPV6_BITS - first - 32))
+        return value ^ flips
 
     def anonymize(self, address: bytes) -> bytes:
         """Anonymize a packed 4- or 16-byte address."""

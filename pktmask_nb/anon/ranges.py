@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from . import embedded
+
 # SPEC §5 special ranges: unspecified, loopback, link-local, multicast, broadcast
 SPECIAL_IPV4 = ("0.0.0.0/32", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32")
 SPECIAL_IPV6 = ("::/128", "::1/128", "fe80::/10", "ff00::/8")
@@ -74,8 +76,8 @@ class KeepPolicy:
     fixed : list of (value, length)
         Ranges whose addresses map to themselves.
     preserved : list of (value, length)
-        Prefixes that map onto themselves (prefix kept, rest anonymized); they must not
-        overlap a fixed range.
+        Prefixes that map onto themselves (prefix kept, rest anonymized); they may hold fixed
+        ranges but not lie inside one.
     """
 
     def __init__(self, width: int, fixed=(), preserved=()):
@@ -84,8 +86,8 @@ class KeepPolicy:
         self.preserved = [(v >> (width - n) << (width - n), n) for v, n in preserved]
         for value, length in self.preserved:
             for fvalue, flength in self.fixed:
-                if not (value ^ fvalue) >> (width - min(length, flength)):
-                    raise ValueError("a preserved prefix overlaps a fixed range")
+                if flength <= length and not (value ^ fvalue) >> (width - flength):
+                    raise ValueError("a preserved prefix lies inside a fixed range")
 
     def __bool__(self) -> bool:
         return bool(self.fixed or self.preserved)
@@ -124,7 +126,7 @@ def special_policies(keep: str = "special", preserve_class: bool = False) -> dic
         Also map private ranges (RFC 1918, RFC 4193) onto themselves.
     """
     fixed = {4: [], 16: []}
-    preserved = {4: [], 16: []}
+    preserved = {4: [], 16: list(embedded.FORM_PREFIXES)}  # IPv4 embedded in IPv6 keeps its form
     if keep == "special":
         fixed[4] = [_network(t)[:2] for t in SPECIAL_IPV4]
         solicited = _network(SOLICITED_NODE_IPV6)[:2]
@@ -132,7 +134,7 @@ def special_policies(keep: str = "special", preserve_class: bool = False) -> dic
         for text in SPECIAL_IPV6:
             net = _network(text)[:2]
             fixed[16] += subtract(net, solicited, 128) if net == multicast else [net]
-        preserved[16].append(solicited)
+        preserved[16] += [solicited, embedded.COMPATIBLE_NOT]
     elif keep != "none":
         raise ValueError(f"keep must be 'special' or 'none', not {keep!r}")
     if preserve_class:

@@ -26,9 +26,9 @@ from ..capture import TruncationWarning, open_capture
 from ..capture.pcapng import PCAPNG_SHB
 from ..config import ANON_KEEP, MAX_CHUNK_SIZE
 from ..errors import AuditFailed, UsageError
-from ..proto.dissect import IPPROTO_TCP, IPPROTO_UDP, dissect
 from ..record import PCAP_FILE_HEADER, Packet
 from .addresses import AddressScanner, address_fields, collect, show
+from .dissect import IPPROTO_TCP, IPPROTO_UDP, dissect
 from .frames import PayloadAuditor
 from .metadata import block_findings, packet_findings
 from .report import (

@@ -22,8 +22,8 @@ import numpy as np
 
 from ..anon.ranges import special_policies
 from ..capture import open_capture
-from ..proto.dissect import IPPROTO_ICMP, IPPROTO_ICMPV6, STATUS_NOT_DISSECTED, dissect
 from ..record import Packet
+from .dissect import IPPROTO_ICMP, IPPROTO_ICMPV6, STATUS_NOT_DISSECTED, dissect
 
 ARP_PTYPES = {(0x0800, 4), (0x86DD, 16)}  # RFC 826 / RFC 903 protocol type and length we map
 ICMP_REDIRECT = 5  # RFC 792: gateway address at bytes 4..7

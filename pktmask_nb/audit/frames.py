@@ -12,7 +12,7 @@ as unaudited.
 
 from __future__ import annotations
 
-from ..proto.dissect import (
+from .dissect import (
     FRAG_NONE,
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,

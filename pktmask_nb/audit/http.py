@@ -10,7 +10,7 @@ that breaks the syntax ends the structure: everything from it on must be zero.
 
 from __future__ import annotations
 
-from ..config import HTTP_SENSITIVE_HEADERS
+from ..policy import HTTP_SENSITIVE_HEADERS
 from ..proto.http import HTTP_MAX_LINE, has_chunked, parse_chunk_size, parse_request_line, parse_status_line
 from .walkers import DetectWalk
 

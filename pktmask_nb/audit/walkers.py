@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 
+from ..policy import IMAP_STATUS, PRELUDE_MAX_BYTES, PRELUDE_VERBS, STARTTLS_COMMANDS, STARTTLS_PORTS
 from ..proto.http import HTTP_DETECT_LEN, looks_like_http
-from ..stages.mask.starttls import IMAP_STATUS, PRELUDE_MAX_BYTES, PRELUDE_VERBS, STARTTLS_COMMANDS, STARTTLS_PORTS
 
 TLS_HLEN = 5
 TLS_MAX_LEN = 2**14 + 2048  # SPEC §6

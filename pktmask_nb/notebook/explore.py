@@ -7,27 +7,26 @@ import ipaddress
 import pandas as pd
 
 from ..capture import open_capture
-from ..proto.dissect import (
-    IPPROTO_ICMP,
-    IPPROTO_ICMPV6,
-    IPPROTO_TCP,
-    IPPROTO_UDP,
+from ..proto.dissect import dissect
+from ..proto.ip import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
+from ..proto.link import ETH_HLEN, LINKTYPE_ETHERNET, VLAN_TYPES
+from ..proto.spans import (
+    A_ARP,
+    PAYLOAD,
+    REASON_ACTIONS,
+    STATUS_FAILED,
     STATUS_NOT_DISSECTED,
     STATUS_OK,
     STATUS_TRUNCATED,
-    STATUS_UNKNOWN,
-    dissect,
 )
-from ..proto.link import ETH_HLEN, LINKTYPE_ETHERNET, VLAN_TYPES
 from ..record import Packet
 
 EXPLORE_CHUNK_PACKETS = 4096
 FOLD_PARTS = 32  # per-chunk aggregates kept before they are combined
 PROTOCOL_NAMES = {IPPROTO_TCP: "tcp", IPPROTO_UDP: "udp", IPPROTO_ICMP: "icmp", IPPROTO_ICMPV6: "icmpv6", 47: "gre"}
 STATUS_NAMES = {STATUS_OK: "ok", STATUS_NOT_DISSECTED: "not_dissected", STATUS_TRUNCATED: "truncated"}
-STATUS_NAMES[STATUS_UNKNOWN] = "unknown"
+STATUS_NAMES[STATUS_FAILED] = "unknown"
 TCP_FLAG_LETTERS = "FSRPAUEC"  # bit 0 (FIN) .. bit 7 (CWR), RFC 9293 §3.1
-ARP_HEADER = 8  # htype, ptype, hlen, plen, oper
 PACKET_COLUMNS = (
     "frame", "ts_ns", "caplen", "wirelen", "linktype", "vlan", "ip_version", "src", "dst", "ip_layers",
     "protocol", "ip_proto", "sport", "dport", "tcp_flags", "flags", "payload_len", "status", "flow",
@@ -74,32 +73,29 @@ class _Explorer:
             number = self.flows[key] = len(self.flows)
         return number
 
-    def endpoints(self, data, layers) -> tuple:
+    def endpoints(self, m) -> tuple:
         """``(version, src, dst)`` of the innermost IP header carrying the payload, or of an ARP packet."""
-        if layers.ip_index >= 0:
-            offset, version, _ = layers.ips[layers.ip_index]
-            start, size = (offset + 12, 4) if version == 4 else (offset + 8, 16)
-            return (
-                version,
-                self.address(data[start : start + size]),
-                self.address(data[start + size : start + 2 * size]),
-            )
-        if layers.arps:
-            offset = layers.arps[0]
-            hlen, plen = data[offset + 4], data[offset + 5]
-            sender = offset + ARP_HEADER + hlen
-            target = sender + plen + hlen
-            if plen == 4 and target + 4 <= len(data):
-                return None, self.address(data[sender : sender + 4]), self.address(data[target : target + 4])
+        if m.ip >= 0:
+            ip = m.ips[m.ip]
+            if ip.src >= 0 and ip.dst >= 0:
+                return ip.version, self._field(m, ip.src), self._field(m, ip.dst)
+            return ip.version, None, None
+        arp = [i for i, f in enumerate(m.fields) if f.kind == A_ARP]
+        if len(arp) == 2 and m.fields[arp[0]].size == 4:
+            return None, self._field(m, arp[0]), self._field(m, arp[1])
         return None, None, None
+
+    def _field(self, m, index: int) -> str:
+        field = m.fields[index]
+        return self.address(m.data[field.offset : field.offset + field.size])
 
     def row(self, packet: Packet) -> dict:
         data = packet.data
-        layers = dissect(data, packet.linktype)
-        version, src, dst = self.endpoints(data, layers)
-        proto = layers.transport if layers.ip_index >= 0 else None
+        m = dissect(data, packet.linktype, packet.wirelen)
+        version, src, dst = self.endpoints(m)
+        proto = m.transport if m.ip >= 0 else None
         sport = dport = flags = None
-        t = layers.transport_offset
+        t = m.l4
         if proto in (IPPROTO_TCP, IPPROTO_UDP) and t >= 0 and t + 4 <= len(data):
             sport, dport = (data[t] << 8) | data[t + 1], (data[t + 2] << 8) | data[t + 3]
             if proto == IPPROTO_TCP and t + 14 <= len(data):
@@ -109,6 +105,7 @@ class _Explorer:
             ends = sorted(((src, sport or 0), (dst, dport or 0)))
             flow = self.flow((proto, *ends))
         vlans = vlan_ids(data, packet.linktype)
+        payload = [(a, b) for a, b, r in m.iter_spans() if REASON_ACTIONS[r] == PAYLOAD] if proto is not None else []
         row = {
             "frame": packet.index,
             "ts_ns": packet.ts,
@@ -119,28 +116,28 @@ class _Explorer:
             "ip_version": version,
             "src": src,
             "dst": dst,
-            "ip_layers": sum(1 for ip in layers.ips if not ip[2]),
-            "protocol": _protocol_name(proto, layers),
+            "ip_layers": sum(1 for ip in m.ips if not ip.quoted),
+            "protocol": _protocol_name(proto, m),
             "ip_proto": proto,
             "sport": sport,
             "dport": dport,
             "tcp_flags": flags,
             "flags": "" if flags is None else tcp_flag_letters(flags & 0xFF),
-            "payload_len": max(layers.payload_end - layers.payload_start, 0) if proto is not None else 0,
-            "status": STATUS_NAMES.get(layers.status, str(layers.status)),
+            "payload_len": sum(b - a for a, b in payload),
+            "status": STATUS_NAMES.get(m.status, str(m.status)),
             "flow": flow,
         }
         if self.payload:
-            row["payload"] = bytes(data[layers.payload_start : layers.payload_end]) if proto is not None else b""
+            row["payload"] = b"".join(bytes(data[a:b]) for a, b in payload)
         return row
 
 
-def _protocol_name(proto, layers) -> str:
+def _protocol_name(proto, m) -> str:
     if proto is not None:
         return PROTOCOL_NAMES.get(proto, f"ip/{proto}")
-    if layers.arps:
+    if any(f.kind == A_ARP for f in m.fields):
         return "arp"
-    return "not_dissected" if layers.status == STATUS_NOT_DISSECTED else "other"
+    return "not_dissected" if m.status == STATUS_NOT_DISSECTED else "other"
 
 
 def _frame(columns: dict[str, list]) -> pd.DataFrame:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from .spans import CK_OPTIONAL, CK_UDP
+
+OPTIONAL_KINDS = frozenset((CK_UDP, CK_OPTIONAL))  # 0 means "no checksum" and stays 0 (RFC 768, RFC 4884 §7)
+
 ONES_MOD = 0xFFFF  # 2**16 ≡ 1 (mod 0xFFFF): a big-endian integer's value mod 0xFFFF is its 16-bit word sum
 
 
@@ -31,9 +35,9 @@ def adjust(checksum: int, delta: int) -> int:
 
 
 def adjust_transport(old, delta, udp):
-    """`adjust` on arrays of TCP/UDP checksums, with `patch`'s UDP rules (RFC 768).
+    """`adjust` on arrays of checksums, with `patch`'s rules for optional ones (RFC 768).
 
-    `udp` marks UDP checksums: one of 0 (none) stays 0, a new 0 is written 0xFFFF.
+    `udp` marks checksums where 0 means none (UDP's): one of 0 stays 0, a new 0 is written 0xFFFF.
     """
     new = adjust(old, delta)
     new[udp & (new == 0)] = 0xFFFF
@@ -53,26 +57,25 @@ def rotate8(value: int) -> int:
     return value * 256 % ONES_MOD
 
 
-CK_KIND_UDP = 2  # = dissect.CK_UDP: a UDP checksum of 0 means "none" and stays 0 (RFC 768)
-
-
-def patch(buf: bytearray, checksums: list, changes: list) -> int:
+def patch(buf: bytearray, checksums: list, changes: list, pseudo: dict | None = None) -> int:
     """Write byte changes into `buf` and update every checksum they affect (RFC 1624).
 
     Parameters
     ----------
     buf : bytearray
         The frame, changed in place.
-    checksums : list of (position, start, end, pseudo, kind)
-        As in `~pktmask_nb.proto.dissect.Layers.checksums`, outermost first.
-    changes : list of (offset, new_bytes, ip_index)
-        Bytes to write at `offset`; ``ip_index`` is the index (in ``Layers.ips``) of the IP
-        header whose address these bytes are, so pseudo-header checksums follow, or -1.
+    checksums : list of Checksum
+        As in `~pktmask_nb.proto.spans.FrameMap.checksums`, outermost first.
+    changes : list of (offset, new_bytes)
+        Bytes to write at `offset`.
+    pseudo : dict, optional
+        Word-sum change (mod 0xFFFF) of each address field (by index) whose value changed:
+        checksums whose pseudo-header holds that field follow it.
 
-    A checksum is updated when a change lies inside its covered range or in the addresses
-    of its pseudo-header, and again when an inner checksum field it covers changes. A
-    correct checksum stays correct, a wrong one stays wrong by the same amount, and a UDP
-    checksum of 0 stays 0.
+    A checksum is updated when a change lies inside its covered range or in an address of
+    its pseudo-header, and again when an inner checksum field it covers changes. A correct
+    checksum stays correct, a wrong one stays wrong by the same amount, and a UDP checksum
+    (or an RFC 4884 one) of 0 stays 0.
 
     Returns
     -------
@@ -80,36 +83,41 @@ def patch(buf: bytearray, checksums: list, changes: list) -> int:
         How many affected checksums could not be updated because the capture cut them off.
     """
     deltas = [0] * len(checksums)
-    for offset, new, ip_index in changes:
+    for offset, new in changes:
         stop = offset + len(new)
         delta = word_sum(new, 0, len(new)) - word_sum(buf, offset, stop)
         buf[offset:stop] = new
         if delta % ONES_MOD:
-            _spread(checksums, deltas, offset, stop, delta, ip_index)
+            _spread(checksums, deltas, offset, stop, delta)
+    if pseudo:
+        for j, checksum in enumerate(checksums):
+            for field in checksum.pseudo:
+                deltas[j] += pseudo.get(field, 0)
     unfixable = 0
     for j in range(len(checksums) - 1, -1, -1):
         if not deltas[j] % ONES_MOD:
             continue
-        position, _, _, _, kind = checksums[j]
+        checksum = checksums[j]
+        position = checksum.position
         if position + 2 > len(buf):
             unfixable += 1
             continue
         old = (buf[position] << 8) | buf[position + 1]
-        if kind == CK_KIND_UDP and old == 0:
+        optional = checksum.kind in OPTIONAL_KINDS
+        if optional and old == 0:
             continue
         new = adjust(old, deltas[j])
-        if kind == CK_KIND_UDP and new == 0:
+        if optional and new == 0:
             new = 0xFFFF
         buf[position] = new >> 8
         buf[position + 1] = new & 0xFF
-        _spread(checksums[:j], deltas, position, position + 2, new - old, -1)
+        _spread(checksums[:j], deltas, position, position + 2, new - old)
     return unfixable
 
 
-def _spread(checksums: list, deltas: list, start: int, stop: int, delta: int, ip_index: int) -> None:
-    """Add a change of `delta` (word sum, aligned at `start`) to the checksums it affects."""
-    for j, (_, first, last, pseudo, _) in enumerate(checksums):
-        if first <= start and stop <= last:
+def _spread(checksums: list, deltas: list, start: int, stop: int, delta: int) -> None:
+    """Add a change of `delta` (word sum, aligned at `start`) to the checksums covering it."""
+    for j, checksum in enumerate(checksums):
+        first = checksum.start
+        if first <= start and stop <= checksum.end:
             deltas[j] += rotate8(delta) if (start - first) & 1 else delta
-        if pseudo == ip_index >= 0:
-            deltas[j] += delta

@@ -1,10 +1,28 @@
 """Link layers (SPEC §3): from a frame's first byte to its first network header.
 
-Everything here is a pure function over ``bytes``/``bytearray`` returning offsets; nothing
-is copied or allocated beyond small ints.
+Ethernet II and 802.3/LLC/SNAP, 802.1Q/802.1ad/QinQ tags, MPLS label stacks (with the
+pseudowire control word of EoMPLS), PPPoE, Linux cooked captures v1/v2, BSD loopback and
+raw IP. LLDP, CDP and STP keep their skeleton (types, lengths, capability bits) with names
+and descriptions zeroed; their management addresses are address fields.
 """
 
 from __future__ import annotations
+
+from .ip import cut, plausible_ipv4, plausible_ipv6
+from .spans import (
+    A_CONTROL,
+    R_CONTROL,
+    R_FAIL,
+    R_IDENTIFIER,
+    R_LINK,
+    R_MAC,
+    R_OVERRUN,
+    R_TRAILER,
+    R_UNKNOWN,
+    STATUS_TRUNCATED,
+    FrameMap,
+)
+from .walk import ETHERTYPES, network, u16
 
 # LINKTYPE_* values (https://www.tcpdump.org/linktypes.html)
 LINKTYPE_NULL = 0
@@ -28,142 +46,324 @@ ETH_P_QINQ_9100 = 0x9100
 ETH_P_IPV6 = 0x86DD
 ETH_P_MPLS_UC = 0x8847
 ETH_P_MPLS_MC = 0x8848
+ETH_P_PPPOE_DISC = 0x8863
 ETH_P_PPPOE_SESS = 0x8864
-ETH_P_TEB = 0x6558  # transparent Ethernet bridging (GRE, NVGRE)
+ETH_P_LLDP = 0x88CC
+ETH_P_TEB = 0x6558  # transparent Ethernet bridging (GRE, NVGRE, Geneve)
 ETH_P_ERSPAN = 0x88BE  # ERSPAN type I/II over GRE
 ETH_P_ERSPAN3 = 0x22EB  # ERSPAN type III over GRE
 ETH_P_802_3_MIN = 0x0600  # below: an 802.3 length field, LLC follows
+ETH_P_802_2 = 0x0004  # Linux cooked capture: an 802.2 LLC frame follows
 
 ETH_HLEN = 14
+ETH_ALEN = 6
+VLAN_HLEN = 4
 VLAN_TYPES = frozenset((ETH_P_8021Q, ETH_P_8021AD, ETH_P_QINQ_9100))
-MPLS_TYPES = frozenset((ETH_P_MPLS_UC, ETH_P_MPLS_MC))
-IP_TYPES = frozenset((ETH_P_IP, ETH_P_IPV6))
+MPLS_ENTRY_LEN = 4
+MPLS_MAX_LABELS = 8  # a deeper stack is not believed (it may be an IP header read as labels)
+PW_CONTROL_WORD_LEN = 4  # RFC 4385: first nibble 0
 
-PPP_IP = 0x0021  # RFC 1332
-PPP_IPV6 = 0x0057  # RFC 5072
-PPP_TO_ETHERTYPE = {PPP_IP: ETH_P_IP, PPP_IPV6: ETH_P_IPV6}
-PPPOE_HLEN = 6  # RFC 2516 §4, then the 2-byte PPP protocol
+PPPOE_HLEN = 6  # RFC 2516 §4: version/type, code, session id, length
+PPPOE_VER_TYPE = 0x11
 
-LLC_SNAP = b"\xaa\xaa\x03"  # RFC 1042 encapsulation: 3-byte OUI and an EtherType follow
-
-# BSD loopback address families (either byte order is seen in NULL captures)
-AF_TO_ETHERTYPE = {2: ETH_P_IP, 24: ETH_P_IPV6, 28: ETH_P_IPV6, 30: ETH_P_IPV6}
+LLC_HLEN = 3
+LLC_SNAP = b"\xaa\xaa\x03"  # RFC 1042: 3-byte OUI and an EtherType follow
+SNAP_HLEN = 8
+LLC_STP = b"\x42\x42\x03"
+STP_BPDU_MAX = 36  # RSTP BPDU (IEEE 802.1D §9.3.3); MSTP's configuration name and MSTIs are not kept
+OUI_CISCO = b"\x00\x00\x0c"
+SNAP_PID_CDP = 0x2000
 
 SLL_HLEN = 16
 SLL2_HLEN = 20
 
+# BSD loopback address families (either byte order is seen in NULL captures)
+AF_TO_ETHERTYPE = {2: ETH_P_IP, 24: ETH_P_IPV6, 28: ETH_P_IPV6, 30: ETH_P_IPV6}
 
-def walk_ethertype(data, offset: int, ethertype: int) -> tuple[int, int]:
-    """Follow VLAN tags, MPLS labels, PPPoE and LLC/SNAP from `ethertype` at `offset`.
 
-    Returns
-    -------
-    (offset, ethertype)
-        Where the next header starts and what it is; ethertype 0 when it cannot be known
-        (truncated frame, MPLS payload that is neither IPv4 nor IPv6, LLC without SNAP).
+def ethernet(m: FrameMap, offset: int, end: int) -> None:
+    """An Ethernet II or 802.3 frame at `offset`."""
+    m.put(offset + 2 * ETH_ALEN, R_MAC)
+    m.put(offset + ETH_HLEN, R_LINK)
+    if offset + ETH_HLEN > end:
+        return cut(m, end)
+    ethertype = u16(m.data, offset + 12)
+    if ethertype >= ETH_P_802_3_MIN:
+        return network(m, offset + ETH_HLEN, ethertype, end)
+    stop = min(end, offset + ETH_HLEN + ethertype)  # an 802.3 length: padding may follow
+    llc(m, offset + ETH_HLEN, stop)
+    m.put(end, R_TRAILER)
+
+
+def llc(m: FrameMap, offset: int, end: int) -> None:
+    """An 802.2 LLC header: SNAP (an EtherType or Cisco's CDP follows) or STP; others are zeroed."""
+    data = m.data
+    head = bytes(data[offset : offset + LLC_HLEN])
+    if head == LLC_SNAP and offset + SNAP_HLEN <= end:
+        m.put(offset + SNAP_HLEN, R_LINK)
+        oui, pid = bytes(data[offset + 3 : offset + 6]), u16(data, offset + 6)
+        if oui == b"\0\0\0":
+            return network(m, offset + SNAP_HLEN, pid, end)
+        if oui == OUI_CISCO and pid == SNAP_PID_CDP:
+            return cdp(m, offset + SNAP_HLEN, end)
+        return m.fail(end, R_UNKNOWN)
+    if head == LLC_STP:
+        m.put(min(end, offset + LLC_HLEN + STP_BPDU_MAX), R_CONTROL)  # bridge ids hold MACs only
+        return m.put(end, R_UNKNOWN)
+    m.put(offset + LLC_HLEN, R_LINK)
+    m.fail(end, R_UNKNOWN)
+
+
+def vlan(m: FrameMap, offset: int, end: int) -> None:
+    """An 802.1Q/802.1ad tag: TCI, then the EtherType of what follows."""
+    m.put(offset + VLAN_HLEN, R_LINK)
+    if offset + VLAN_HLEN > end:
+        return cut(m, end)
+    network(m, offset + VLAN_HLEN, u16(m.data, offset + 2), end)
+
+
+def mpls(m: FrameMap, offset: int, end: int) -> None:
+    """An MPLS label stack (RFC 3032) and what its bottom carries, guessed by the first nibble.
+
+    The stack is believed only if what follows it parses: a frame that merely claims to
+    be MPLS would have its IP header read as labels, so on failure everything from the
+    first label on is zeroed.
     """
-    n = len(data)
-    while True:
-        if ethertype in IP_TYPES:  # the common case first
-            return offset, ethertype
-        if ethertype in VLAN_TYPES:
-            if offset + 4 > n:
-                return offset, 0
-            ethertype = (data[offset + 2] << 8) | data[offset + 3]
-            offset += 4
-        elif ethertype in MPLS_TYPES:
-            return walk_mpls(data, offset)
-        elif ethertype == ETH_P_PPPOE_SESS:
-            if offset + PPPOE_HLEN + 2 > n:
-                return offset, 0
-            protocol = (data[offset + 6] << 8) | data[offset + 7]
-            return offset + PPPOE_HLEN + 2, PPP_TO_ETHERTYPE.get(protocol, 0)
-        elif ethertype < ETH_P_802_3_MIN:
-            if data[offset : offset + 3] != LLC_SNAP or offset + 8 > n:
-                return offset, 0
-            ethertype = (data[offset + 6] << 8) | data[offset + 7]
-            offset += 8
-        else:
-            return offset, ethertype
-
-
-def walk_mpls(data, offset: int) -> tuple[int, int]:
-    """Skip MPLS labels to bottom-of-stack (RFC 3032) and guess IPv4/IPv6 by the first nibble."""
-    n = len(data)
-    while offset + 4 <= n:
-        bottom = data[offset + 2] & 1
-        offset += 4
+    data, mark = m.data, m.mark()
+    pos = offset
+    for _ in range(MPLS_MAX_LABELS):
+        if pos + MPLS_ENTRY_LEN > end:
+            m.put(end, R_LINK)
+            return cut(m, end)
+        bottom = data[pos + 2] & 1
+        pos += MPLS_ENTRY_LEN
+        m.put(pos, R_LINK)
         if bottom:
-            if offset >= n:
-                return offset, 0
-            version = data[offset] >> 4
-            return offset, ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0
-    return offset, 0
+            break
+    else:
+        m.rewind(mark)
+        return m.fail(end)
+    if pos >= end:
+        return cut(m, end)
+    nibble = data[pos] >> 4
+    if (nibble == 4 and plausible_ipv4(m, pos, end)) or (nibble == 6 and plausible_ipv6(m, pos, end)):
+        inner = m.mark()
+        network(m, pos, ETH_P_IP if nibble == 4 else ETH_P_IPV6, end)
+        if m.status == STATUS_TRUNCATED or not _failed_since(m, inner):
+            return
+    elif nibble == 0 and pos + PW_CONTROL_WORD_LEN + ETH_HLEN <= end:  # EoMPLS: control word, Ethernet
+        m.put(pos + PW_CONTROL_WORD_LEN, R_LINK)
+        inner = m.mark()
+        ethernet(m, pos + PW_CONTROL_WORD_LEN, end)
+        if not _failed_since(m, inner):
+            return
+    m.rewind(mark)
+    m.fail(end)
 
 
-def ethernet(data, offset: int = 0) -> tuple[int, int]:
-    """Network offset and EtherType of an Ethernet II / 802.3 frame starting at `offset`."""
-    if offset + ETH_HLEN > len(data):
-        return offset, 0
-    return walk_ethertype(data, offset + ETH_HLEN, (data[offset + 12] << 8) | data[offset + 13])
+def _failed_since(m: FrameMap, mark: tuple) -> bool:
+    """True if the walk since `mark` gave up on something (a fail-closed or overrun span)."""
+    spans = m.spans
+    return any(spans[i + 2] in (R_FAIL, R_OVERRUN) for i in range(max(mark[0] - 3, 0), len(spans), 3))
 
 
-def raw_ip(data, offset: int = 0) -> tuple[int, int]:
+def pppoe_session(m: FrameMap, offset: int, end: int) -> None:
+    """A PPPoE session header (RFC 2516 §4) and the PPP frame it carries."""
+    from .ppp import ppp
+
+    m.put(offset + PPPOE_HLEN, R_LINK)
+    if offset + PPPOE_HLEN > end:
+        return cut(m, end)
+    stop = min(end, offset + PPPOE_HLEN + u16(m.data, offset + 4))
+    ppp(m, offset + PPPOE_HLEN, stop, address_control=False)
+    m.put(end, R_TRAILER)
+
+
+def pppoe_discovery(m: FrameMap, offset: int, end: int) -> None:
+    """A PPPoE discovery packet: tags keep their type and length; names, cookies, ids are zeroed."""
+    data = m.data
+    m.put(offset + PPPOE_HLEN, R_LINK)
+    if offset + PPPOE_HLEN > end:
+        return cut(m, end)
+    stop = min(end, offset + PPPOE_HLEN + u16(data, offset + 4))
+    pos = offset + PPPOE_HLEN
+    while pos + 4 <= stop:
+        length = u16(data, pos + 2)
+        m.put(pos + 4, R_CONTROL)
+        m.put(min(pos + 4 + length, stop), R_IDENTIFIER)
+        pos += 4 + length
+    m.fail(stop, R_UNKNOWN)
+    m.put(end, R_TRAILER)
+
+
+LLDP_END, LLDP_CHASSIS_ID, LLDP_PORT_ID, LLDP_TTL, LLDP_CAPABILITIES, LLDP_MANAGEMENT = 0, 1, 2, 3, 7, 8
+LLDP_KEPT_VALUES = frozenset((LLDP_TTL, LLDP_CAPABILITIES))
+LLDP_SUBTYPED = frozenset((LLDP_CHASSIS_ID, LLDP_PORT_ID))
+LLDP_ORGANIZATIONAL = 127  # OUI and subtype kept, value zeroed
+IANA_AFI = {1: 4, 2: 16}  # address family numbers (IPv4, IPv6) -> address length
+
+
+def lldp(m: FrameMap, offset: int, end: int) -> None:
+    """LLDP (IEEE 802.1AB): every TLV keeps its header; TTL and capabilities keep their values,
+    chassis and port ids their subtype, the management address TLV its address (a field),
+    numbering subtype and interface number; names, descriptions and other values are zeroed."""
+    data, pos = m.data, offset
+    while pos + 2 <= end:
+        kind, length = data[pos] >> 1, ((data[pos] & 1) << 8) | data[pos + 1]
+        value, stop = pos + 2, min(pos + 2 + length, end)
+        m.put(value, R_CONTROL)
+        if kind in LLDP_KEPT_VALUES:
+            m.put(stop, R_CONTROL)
+        elif kind in LLDP_SUBTYPED:
+            m.put(value + 1, R_CONTROL)
+        elif kind == LLDP_ORGANIZATIONAL:
+            m.put(value + 4, R_CONTROL)
+        elif kind == LLDP_MANAGEMENT and length >= 2:
+            _lldp_management(m, value, stop)
+        m.put(stop, R_IDENTIFIER)
+        pos += 2 + length
+        if kind == LLDP_END:
+            break
+    m.put(end, R_TRAILER)
+
+
+def _lldp_management(m: FrameMap, value: int, stop: int) -> None:
+    data = m.data
+    size, afi = data[value] - 1, data[value + 1]
+    m.put(value + 2, R_CONTROL)
+    if IANA_AFI.get(afi) == size:
+        m.address(value + 2, size, size, A_CONTROL)
+    m.put(value + 1 + data[value], R_IDENTIFIER)
+    m.put(min(value + 1 + data[value] + 5, stop), R_CONTROL)  # interface numbering subtype and number
+
+
+CDP_HLEN = 4  # version, TTL, checksum
+CDP_ADDRESSES = frozenset((0x0002, 0x0016))  # Addresses, Management Addresses
+CDP_KEPT_VALUES = frozenset((0x0004, 0x000A, 0x000B))  # capabilities, native VLAN, duplex
+NLPID_IP = b"\x01\x01\xcc"  # protocol type NLPID, length 1, IP
+
+
+def cdp(m: FrameMap, offset: int, end: int) -> None:
+    """CDP: TLV headers and capabilities kept, IPv4 addresses mapped, names and versions zeroed."""
+    from .spans import CK_PLAIN
+
+    data = m.data
+    m.put(offset + CDP_HLEN, R_CONTROL)
+    if offset + CDP_HLEN > end:
+        return cut(m, end)
+    m.checksum(offset + 2, offset, end, CK_PLAIN)
+    pos = offset + CDP_HLEN
+    while pos + 4 <= end:
+        kind, length = u16(data, pos), u16(data, pos + 2)
+        if length < 4:
+            break
+        stop = min(pos + length, end)
+        m.put(pos + 4, R_CONTROL)
+        if kind in CDP_KEPT_VALUES:
+            m.put(stop, R_CONTROL)
+        elif kind in CDP_ADDRESSES:
+            _cdp_addresses(m, pos + 4, stop)
+        m.put(stop, R_IDENTIFIER)
+        pos += length
+    m.fail(end, R_UNKNOWN)
+
+
+def _cdp_addresses(m: FrameMap, pos: int, stop: int) -> None:
+    data = m.data
+    if pos + 4 > stop:
+        return
+    count = int.from_bytes(data[pos : pos + 4], "big")
+    m.put(pos + 4, R_CONTROL)
+    pos += 4
+    for _ in range(count):
+        if pos + 5 > stop:
+            return
+        plen = data[pos + 1]
+        head = pos + 2 + plen
+        if head + 2 > stop:
+            return
+        size = u16(data, head)
+        m.put(head + 2, R_CONTROL)
+        if bytes(data[pos : pos + 3]) == NLPID_IP and size == 4:
+            m.address(head + 2, 4, 4, A_CONTROL)
+        m.put(head + 2 + size, R_IDENTIFIER)
+        pos = head + 2 + size
+
+
+def unknown_ethertype(m: FrameMap, offset: int, end: int) -> None:
+    m.fail(end, R_UNKNOWN)
+
+
+# -- link types --------------------------------------------------------------------------
+
+
+def link_ethernet(m: FrameMap) -> None:
+    ethernet(m, 0, m.n)
+
+
+def link_raw(m: FrameMap) -> None:
     """Raw IP: the version nibble tells IPv4 from IPv6."""
-    if offset >= len(data):
-        return offset, 0
-    version = data[offset] >> 4
-    return offset, ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0
+    if not m.n:
+        return
+    version = m.data[0] >> 4
+    network(m, 0, ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0, m.n)
 
 
-def linux_sll(data) -> tuple[int, int]:
-    """Linux cooked capture v1: protocol type at bytes 14-15."""
-    if len(data) < SLL_HLEN:
-        return 0, 0
-    return walk_ethertype(data, SLL_HLEN, (data[14] << 8) | data[15])
+def link_sll(m: FrameMap) -> None:
+    """Linux cooked capture v1: packet type, ARPHRD, address length, address (8), protocol."""
+    m.put(6, R_LINK)
+    m.put(14, R_MAC)
+    m.put(SLL_HLEN, R_LINK)
+    if m.n < SLL_HLEN:
+        return cut(m, m.n)
+    _cooked(m, SLL_HLEN, u16(m.data, 14))
 
 
-def linux_sll2(data) -> tuple[int, int]:
-    """Linux cooked capture v2: protocol type at bytes 0-1."""
-    if len(data) < SLL2_HLEN:
-        return 0, 0
-    return walk_ethertype(data, SLL2_HLEN, (data[0] << 8) | data[1])
+def link_sll2(m: FrameMap) -> None:
+    """Linux cooked capture v2: protocol, reserved, ifindex, ARPHRD, type, address length, address."""
+    m.put(12, R_LINK)
+    m.put(SLL2_HLEN, R_MAC)
+    if m.n < SLL2_HLEN:
+        return cut(m, m.n)
+    _cooked(m, SLL2_HLEN, u16(m.data, 0))
 
 
-def bsd_loopback(data) -> tuple[int, int]:
+def _cooked(m: FrameMap, offset: int, protocol: int) -> None:
+    if protocol == ETH_P_802_2:
+        return llc(m, offset, m.n)
+    network(m, offset, protocol if protocol >= ETH_P_802_3_MIN else 0, m.n)
+
+
+def link_loopback(m: FrameMap) -> None:
     """NULL/LOOP: a 4-byte address family in host (NULL) or network (LOOP) byte order."""
-    if len(data) < 4:
-        return 0, 0
-    family = int.from_bytes(data[:4], "little")
+    m.put(4, R_LINK)
+    if m.n < 4:
+        return cut(m, m.n)
+    family = int.from_bytes(m.data[:4], "little")
     if family not in AF_TO_ETHERTYPE:
-        family = int.from_bytes(data[:4], "big")
-    return 4, AF_TO_ETHERTYPE.get(family, 0)
+        family = int.from_bytes(m.data[:4], "big")
+    network(m, 4, AF_TO_ETHERTYPE.get(family, 0), m.n)
 
 
-def _raw(data):
-    return raw_ip(data, 0)
-
-
-LINK_DISSECTORS = {
-    LINKTYPE_ETHERNET: ethernet,
-    LINKTYPE_RAW: _raw,
-    LINKTYPE_RAW_12: _raw,
-    LINKTYPE_RAW_14: _raw,
-    LINKTYPE_IPV4: _raw,
-    LINKTYPE_IPV6: _raw,
-    LINKTYPE_LINUX_SLL: linux_sll,
-    LINKTYPE_LINUX_SLL2: linux_sll2,
-    LINKTYPE_NULL: bsd_loopback,
-    LINKTYPE_LOOP: bsd_loopback,
+LINKTYPES = {
+    LINKTYPE_ETHERNET: link_ethernet,
+    LINKTYPE_RAW: link_raw,
+    LINKTYPE_RAW_12: link_raw,
+    LINKTYPE_RAW_14: link_raw,
+    LINKTYPE_IPV4: link_raw,
+    LINKTYPE_IPV6: link_raw,
+    LINKTYPE_LINUX_SLL: link_sll,
+    LINKTYPE_LINUX_SLL2: link_sll2,
+    LINKTYPE_NULL: link_loopback,
+    LINKTYPE_LOOP: link_loopback,
 }
 
-
-def network_header(data, linktype: int) -> tuple[int, int]:
-    """``(offset, ethertype)`` of the first network header of a frame; ethertype 0 if unknown.
-
-    Link types outside SPEC §3 (802.11, radiotap, ...) are not dissected: ``(0, 0)``.
-    """
-    dissect = LINK_DISSECTORS.get(linktype)
-    if dissect is None:
-        return 0, 0
-    return dissect(data)
+ETHERTYPES.update(dict.fromkeys(VLAN_TYPES, vlan))
+ETHERTYPES.update({
+    ETH_P_MPLS_UC: mpls,
+    ETH_P_MPLS_MC: mpls,
+    ETH_P_PPPOE_SESS: pppoe_session,
+    ETH_P_PPPOE_DISC: pppoe_discovery,
+    ETH_P_LLDP: lldp,
+    ETH_P_TEB: ethernet,
+})  # fmt: skip

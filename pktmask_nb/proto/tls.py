@@ -77,12 +77,57 @@ def ssl2_header(data, offset: int = 0) -> tuple[int, int]:
     return data[offset + 2], length
 
 
-def is_ssl2_hello(data, offset: int = 0) -> bool:
-    """True for an SSLv2-format ClientHello (or SSLv2 ServerHello); needs 5 bytes."""
-    message_type, length = ssl2_header(data, offset)
-    if message_type == SSL2_CLIENT_HELLO:
-        return data[offset + 3] in (0, 3) and length >= 9
-    return message_type == SSL2_SERVER_HELLO and length >= 11
+SSL2_CLIENT_HELLO_LEN = 11  # header, type, version, three lengths (RFC 6101 appendix E.1)
+SSL2_SERVER_HELLO_LEN = 13  # header, type, session id hit, certificate type, version, three lengths
+SSL2_HELLO_VERSIONS = frozenset((0x0002, 0x0300, 0x0301, 0x0302, 0x0303))
+
+
+def ssl2_client_hello(data, offset: int = 0) -> bool | None:
+    """Whether an SSLv2-format ClientHello starts at `offset`: None until 11 bytes are there.
+
+    Valid means: a 2-byte header, message type 1, a known version, a non-empty cipher list
+    of 3-byte specs, a session id of 0 or 16 bytes, a challenge of 16 to 32 bytes, and a
+    record length that is exactly their sum (RFC 6101 E.1, RFC 5246 E.2).
+    """
+    if len(data) - offset < SSL2_CLIENT_HELLO_LEN:
+        return None
+    b = data[offset : offset + SSL2_CLIENT_HELLO_LEN]
+    length = ((b[0] & 0x7F) << 8) | b[1]
+    ciphers, session, challenge = (b[5] << 8) | b[6], (b[7] << 8) | b[8], (b[9] << 8) | b[10]
+    return (
+        bool(b[0] & 0x80)
+        and b[2] == SSL2_CLIENT_HELLO
+        and (b[3] << 8) | b[4] in SSL2_HELLO_VERSIONS
+        and ciphers > 0
+        and ciphers % 3 == 0
+        and session in (0, 16)
+        and 16 <= challenge <= 32
+        and length == 9 + ciphers + session + challenge
+    )
+
+
+def ssl2_server_hello(data, offset: int = 0) -> bool | None:
+    """Whether an SSLv2 ServerHello starts at `offset`: None until 13 bytes are there.
+
+    Valid means: a 2-byte header, message type 4, a session id hit of 0 or 1, certificate
+    type X.509, version 2, a cipher list of 3-byte specs, a connection id of 16 to 32
+    bytes, and a record length that is exactly their sum.
+    """
+    if len(data) - offset < SSL2_SERVER_HELLO_LEN:
+        return None
+    b = data[offset : offset + SSL2_SERVER_HELLO_LEN]
+    length = ((b[0] & 0x7F) << 8) | b[1]
+    certificate, ciphers, connection = (b[7] << 8) | b[8], (b[9] << 8) | b[10], (b[11] << 8) | b[12]
+    return (
+        bool(b[0] & 0x80)
+        and b[2] == SSL2_SERVER_HELLO
+        and b[3] in (0, 1)
+        and b[4] == 1
+        and (b[5] << 8) | b[6] == 0x0002
+        and ciphers % 3 == 0
+        and 16 <= connection <= 32
+        and length == 11 + certificate + ciphers + connection
+    )
 
 
 def dtls_header(data, offset: int = 0) -> tuple[int, int]:

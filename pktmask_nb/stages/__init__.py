@@ -21,7 +21,7 @@ def build_stages(config: Config) -> list[Stage]:
     if "mask" in config.stages:
         from .mask import MaskStage
 
-        stages.append(MaskStage(config.mask))
+        stages.append(MaskStage(config.mask, anonymized="anonymize" in config.stages))
     if not config.keep_metadata and ("anonymize" in config.stages or "mask" in config.stages):
         from .scrub import ScrubStage
 

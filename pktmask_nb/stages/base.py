@@ -16,16 +16,9 @@ class Stage(Protocol):
     then returns at the end of the input. Blocks are passed on untouched unless the stage
     owns container metadata. Output must not depend on where chunks are cut (SPEC §2.3).
 
-    A stage may also offer ``prepare(chunk)``: the part of its work on a chunk that needs
-    none of its state (parsing), whose result ``process(chunk, prepared)`` then takes
-    instead of computing it. A two-process run (`~pktmask_nb.split`) calls it on the
-    reader's side for the first stage of the child, where a core has time to spare.
-
-    A stage with a ``views`` attribute, when it is True, may set ``Packet.data`` to a
-    ``memoryview`` of a buffer of its own instead of copying the bytes out (anonymize's
-    rewritten frames, mask's zeroed ones). A two-process run sets it on both sides, where
-    the records are only copied on (into the child's memory, or into the output file) or
-    measured; everywhere else data stays ``bytes`` or ``bytearray``, which the stages search.
+    A stage that writes packets (anonymize, mask) keeps a byte of a frame only where the
+    frame map (`~pktmask_nb.proto.spans`) gives it a reason to, and counts what it passes on
+    in its ledger (``stats()["ledger"]``).
     """
 
     name: str

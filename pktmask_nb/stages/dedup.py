@@ -10,8 +10,8 @@ import numpy as np
 import xxhash
 
 from ..config import DedupConfig
+from ..proto.dissect import dissect
 from ..proto.ip import IPV4_CHECKSUM, IPV4_TTL, IPV6_HOP_LIMIT, ipv4_datagram_end, ipv6_datagram_end
-from ..proto.link import ETH_P_IP, ETH_P_IPV6, network_header
 from ..record import Packet
 from .digest_index import DigestIndex
 
@@ -33,13 +33,16 @@ def l3_key(packet: Packet):
     packet captured on two links gets the same key.
     """
     data = packet.data
-    offset, ethertype = network_header(data, packet.linktype)
-    if ethertype == ETH_P_IP and len(data) >= offset + 12:
+    ips = dissect(data, packet.linktype).ips
+    if not ips:
+        return data
+    offset, version = ips[0].offset, ips[0].version
+    if version == 4 and len(data) >= offset + 12:
         key = bytearray(data[offset : ipv4_datagram_end(data, offset)])
         key[IPV4_TTL] = 0
         key[IPV4_CHECKSUM : IPV4_CHECKSUM + 2] = b"\0\0"
         return key
-    if ethertype == ETH_P_IPV6 and len(data) >= offset + 8:
+    if version == 6 and len(data) >= offset + 8:
         key = bytearray(data[offset : ipv6_datagram_end(data, offset)])
         key[IPV6_HOP_LIMIT] = 0
         return key

@@ -1,79 +1,150 @@
-"""What a TCP stream carries, from its first bytes: TLS, SSLv2 hello, HTTP, a STARTTLS prelude, or opaque.
+"""What a TCP stream carries, decided without guessing (SPEC §6).
 
-The first bytes of a direction stay undecided (their packets held back) until enough of them
-arrived to tell; then the direction switches to the walker that owns the protocol.
+A direction whose first byte is known (its SYN was seen, or a STARTTLS exchange or an HTTP
+CONNECT just completed) starts with `StartWalker`: a valid TLS record header there starts
+TLS; a valid SSLv2 ClientHello (or, answering one, ServerHello) starts SSLv2; the port of a
+STARTTLS protocol starts its prelude; PostgreSQL's SSLRequest and an HTTP/1.x start line are
+recognised by their fixed syntax. Anything else is zero.
+
+A direction that starts mid-stream takes `MidStreamWalker`: TLS only, and only through a
+chain of two valid record headers, each at the start of a segment, the first record ending
+exactly where the segment holding the second begins. Bytes before the chain are zero.
 """
 
 from __future__ import annotations
 
 from ...proto.http import HTTP_DETECT_LEN, looks_like_http
-from ...proto.tls import POSTGRES_SSL_REQUEST, TLS_HLEN, TLS_TYPES, is_ssl2_hello, record_header
-from .starttls import STARTTLS_PORTS, PreludeWalker
+from ...proto.tls import (
+    POSTGRES_SSL_REQUEST,
+    TLS_HLEN,
+    TLS_TYPES,
+    record_header,
+    ssl2_client_hello,
+    ssl2_server_hello,
+)
 from .tls import TlsWalker
 
-POSTGRES_SSL_YES = 0x53  # "S": the server accepts the SSLRequest
-POSTGRES_SSL_REQUESTED = 2  # `Flow.starttls` after an SSLRequest (True after a STARTTLS command line)
-
-TEXT_FIRST_BYTES = frozenset(range(0x21, 0x7F))  # a printable first byte: maybe a text protocol
-PRELUDE_MASKED_MIN = 8  # zero bytes that start a direction masked before (see PreludeWalker)
-MASKED_TEXT = b"\0\r\n"  # what a text prelude masked before is made of
+POSTGRES_SSL_YES, POSTGRES_SSL_NO = 0x53, 0x4E  # "S" / "N" answer to an SSLRequest
+DNS_PORT = 53
+MIDSTREAM_MAX_CANDIDATES = 16  # record headers at segment starts waiting for their second header
+MIDSTREAM_MAX_PENDING = 1 << 20  # bytes held while candidates wait; past it they are dropped (zero)
 
 
-class DetectWalker:
-    """The walker of a direction whose protocol is not known yet."""
+class StartWalker:
+    """The walker of a direction at a known stream start.
 
-    __slots__ = ("http", "counts")
+    Parameters
+    ----------
+    tls_only : bool
+        After STARTTLS or CONNECT: only TLS may follow (anything else desynchronises).
+    """
 
-    def __init__(self, counts: list[int], http: bool):
-        self.http = http  # HTTP/1.x structure is kept (--keep http-headers)
-        self.counts = counts
+    __slots__ = ("tls_only",)
 
-    def span(self, stop: int) -> None:
-        return None  # every byte is read (Direction.advance)
+    def __init__(self, tls_only: bool = False):
+        self.tls_only = tls_only
 
     def feed(self, d, data, offset: int) -> int:
         verdict = self._detect(d, data)
         if verdict is None:  # not enough bytes to tell
             return len(data)
-        d.flow.set_protocol(verdict[0])
-        walker, skip = verdict[1], verdict[2]
-        if skip:
-            d.keep(offset, offset + skip)
+        protocol, walker = verdict
+        d.flow.set_protocol(protocol)
         if walker is None:
+            if self.tls_only:
+                from .stream import FAIL_DESYNC
+
+                return d.zero_rest(offset, FAIL_DESYNC)
             return d.zero_rest(offset)
-        return d.switch(walker, data[skip:], offset + skip)
+        return d.switch(walker, data, offset)
 
     def _detect(self, d, data):
-        """``(protocol, walker, bytes_kept_first)`` or None when more bytes are needed."""
-        n, first = len(data), data[0]
-        if first in TLS_TYPES or first & 0x80:
+        """``(protocol, walker)`` (walker None: all zero), or None when more bytes are needed."""
+        flow, n, first = d.flow, len(data), data[0]
+        if first in TLS_TYPES:
             if n < TLS_HLEN:
                 return None
             if record_header(data, 0)[0] >= 0:
-                return "tls", TlsWalker(self.counts), 0
-            if is_ssl2_hello(data, 0):
-                return "tls", TlsWalker(self.counts, ssl2=True), 0
-            return "other", None, 0
-        if first == 0 and d.client and n < len(POSTGRES_SSL_REQUEST) and POSTGRES_SSL_REQUEST.startswith(bytes(data)):
-            return None
-        if first == 0 and d.client and data[: len(POSTGRES_SSL_REQUEST)] == POSTGRES_SSL_REQUEST:
-            d.flow.starttls = POSTGRES_SSL_REQUESTED
-            return "tls", DetectWalker(self.counts, False), len(POSTGRES_SSL_REQUEST)
-        if first == POSTGRES_SSL_YES and not d.client and d.flow.starttls == POSTGRES_SSL_REQUESTED:
-            return "tls", DetectWalker(self.counts, False), 1
-        if self.http:
-            found = looks_like_http(data)
-            if found is None and n < HTTP_DETECT_LEN:
+                return "tls", TlsWalker(flow.tls_counts)
+        if first & 0x80:
+            hello = ssl2_client_hello(data) if d.client else ssl2_server_hello(data) if flow.ssl2 else False
+            if hello is None:
                 return None
-            if found:
-                from .http import HttpWalker
+            if hello:
+                flow.ssl2 = True
+                return "tls", TlsWalker(flow.tls_counts, ssl2=True)
+        if self.tls_only:
+            return "other", None
+        from .starttls import PostgresAnswer, PostgresWalker, prelude_walker
 
-                return "http", HttpWalker(d.flow), 0
-        if first in TEXT_FIRST_BYTES:
-            return "text", PreludeWalker(self.counts, framing=d.flow.server[1] in STARTTLS_PORTS), 0
-        if bytes(data).translate(None, MASKED_TEXT):
-            return "other", None, 0
-        if n < PRELUDE_MASKED_MIN:
+        if d.client and first == 0:
+            if n < len(POSTGRES_SSL_REQUEST) and POSTGRES_SSL_REQUEST.startswith(bytes(data)):
+                return None
+            if data[: len(POSTGRES_SSL_REQUEST)] == POSTGRES_SSL_REQUEST:
+                return "text", PostgresWalker()
+        if not d.client and isinstance(flow.starttls, PostgresWalker):
+            return "text", PostgresAnswer()
+        if flow.server[1] == DNS_PORT:
+            from .datagrams import DnsTcpWalker
+
+            return "dns", DnsTcpWalker()
+        walker = prelude_walker(d)
+        if walker is not None:
+            return "text", walker
+        found = looks_like_http(data)
+        if found is None and n < HTTP_DETECT_LEN:
             return None
-        return "text", PreludeWalker(self.counts, masked=True, framing=d.flow.server[1] in STARTTLS_PORTS), 0
-        return "other", None, 0
+        if found:
+            from .http import HttpWalker
+
+            return "http", HttpWalker(d.flow)
+        return "other", None
+
+
+class MidStreamWalker:
+    """TLS in a stream joined mid-way: resynchronise on a chain of two record headers.
+
+    A valid header at the start of a segment is a candidate; it is confirmed when its record
+    ends exactly where a later segment starts, with a valid header there. Until then the
+    bytes from the oldest candidate on stay undecided (their packets held back); bytes before
+    every remaining candidate are zero.
+    """
+
+    __slots__ = ("candidates",)
+
+    def __init__(self):
+        self.candidates: list[int] = []  # stream offsets of record headers at segment starts
+
+    def feed(self, d, data, offset: int) -> int:
+        end = offset + len(data)
+        segment = d.segment
+        candidates = self.candidates
+        if offset <= segment < end and end - segment >= TLS_HLEN:
+            for start in list(candidates):
+                record_end = start + TLS_HLEN + record_header(data, start - offset)[1]
+                if record_end == segment and record_header(data, segment - offset)[0] >= 0:
+                    d.flow.set_protocol("tls")
+                    return d.switch(TlsWalker(d.flow.tls_counts), data[start - offset :], start)
+            if record_header(data, segment - offset)[0] >= 0 and len(candidates) < MIDSTREAM_MAX_CANDIDATES:
+                candidates.append(segment)
+        elif offset <= segment < end:
+            return end - min([segment, *candidates])  # a header cut by the segment's end: wait for it
+        # a candidate whose record ends inside what arrived (not at a segment start) is refuted
+        candidates[:] = [c for c in candidates if c + TLS_HLEN + record_header(data, c - offset)[1] >= end]
+        if not candidates or end - candidates[0] > MIDSTREAM_MAX_PENDING:
+            candidates.clear()
+            return 0
+        return end - candidates[0]
+
+
+class AwaitWalker:
+    """A client direction that asked for TLS (STARTTLS, SSLRequest): its next bytes wait for the
+    server's answer, which resumes it with the walker that follows (`~.flows.Flow.answer`)."""
+
+    __slots__ = ("refused",)
+
+    def __init__(self, refused):
+        self.refused = refused  # the walker to resume with if the server says no
+
+    def feed(self, d, data, offset: int) -> int:
+        return len(data)

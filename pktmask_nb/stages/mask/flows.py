@@ -15,7 +15,7 @@ import pickle
 import socket
 from collections import deque
 
-from ...proto.dissect import IPPROTO_TCP, IPPROTO_UDP
+from ...proto.ip import IPPROTO_TCP, IPPROTO_UDP
 from .frames import key_ends
 from .stream import FAIL_EVENTS
 
@@ -51,7 +51,9 @@ class Flow:
         "protocol",
         "tls_counts",
         "starttls",
+        "ssl2",
         "http_methods",
+        "http_keep",
         "http_messages",
         "http_zeroed",
         "events",
@@ -73,10 +75,12 @@ class Flow:
         self.dirs = [None, None] if transport == IPPROTO_TCP else NO_DIRECTIONS
         self.protocol = ""
         self.tls_counts = [0] * len(TLS_COUNT_NAMES) if transport == IPPROTO_TCP else NO_RECORDS  # by TLS_COUNT_NAMES
-        self.starttls = False  # the client asked for TLS: True, or `~.detect.POSTGRES_SSL_REQUESTED`
+        self.starttls = None  # the walker of the client's request for TLS, until the server answered
+        self.ssl2 = False  # the client spoke SSLv2: the server may answer with an SSLv2 ServerHello
         self.http_methods = NO_METHODS  # requests waiting for their response (`~.http`), a list once there are some
         self.http_messages = 0
         self.http_zeroed = NO_HEADERS
+        self.http_keep = False  # --keep http-headers
         self.events = None  # event name -> count, created on the first fail-closed event
         self.kept = self.zeroed = self.failed = self.held = self.packets = 0
         self.closed = False
@@ -89,6 +93,16 @@ class Flow:
     def set_protocol(self, name: str) -> None:
         if PROTOCOL_RANK[name] > PROTOCOL_RANK[self.protocol]:
             self.protocol = name
+
+    def answer(self, accepted: bool) -> None:
+        """The server answered the client's request for TLS (STARTTLS, SSLRequest): the client's
+        bytes after its request, waiting (`~.detect.AwaitWalker`), are TLS or more prelude."""
+        from .detect import AwaitWalker, StartWalker
+
+        self.starttls = None
+        d = self.dirs[self.client_side]
+        if d is not None and isinstance(d.walker, AwaitWalker):
+            d.resume(StartWalker(tls_only=True) if accepted else d.walker.refused)
 
     def count_event(self, event: str, n: int = 1) -> None:
         if self.events is None:

@@ -1,17 +1,23 @@
-"""The HTTP/1.x walker (``--keep http-headers``, SPEC §6): keep start lines and headers, zero the rest.
+"""The HTTP/1.x walker (SPEC §6): framing always followed, start lines and headers kept on request.
 
-Values of sensitive header fields are zeroed, and so is any Content-Encoding value, and
-any Content-Type value but a few plain-text types: the body they describe is zeroed, and
-Wireshark would report the zeros as a failed decompression or a broken image, JSON, XML
-document (SPEC §6, §2.6). Bodies are framed by Content-Length, chunked encoding (chunk-size
-lines kept, extensions and data zeroed) or the connection's close; pipelined messages
-follow each other. A line is undecided until its line feed arrives.
+With ``--keep http-headers`` start lines and header fields are kept, except: values of
+sensitive fields, any Content-Encoding value, and any Content-Type value but a few
+plain-text types (the body they describe is zeroed, and Wireshark would report the zeros
+as a failed decompression or a broken document, SPEC §2.6); and IPv4/IPv6 addresses written
+as text anywhere in a kept line (SPEC §5). Without it nothing is kept but the framing of a
+CONNECT exchange (method, version, status code, line ends), so that the TLS inside the
+tunnel is kept and found again when a masked capture is masked. Bodies are framed by
+Content-Length, chunked encoding (chunk-size lines kept on request, extensions and data
+zeroed) or the connection's close; pipelined messages follow each other. After a CONNECT
+request, or a 2xx answer to one, only TLS may follow; after 101 Switching Protocols
+(WebSocket, h2c) everything is zero. A line is undecided until its line feed arrives.
 """
 
 from __future__ import annotations
 
 from ...proto.http import (
     HTTP_MAX_LINE,
+    address_text,
     has_chunked,
     line_end_len,
     parse_chunk_size,
@@ -31,6 +37,8 @@ HTTP_CONTENT_TYPES_KEPT = (  # media types whose Wireshark dissectors take a zer
     b"application/x-www-form-urlencoded",
 )
 HTTP_PENDING_METHODS_MAX = 64  # requests remembered per flow for framing their responses
+KEEP_HEADER = "http-header"
+KEEP_FRAMING = "http-framing"
 
 S_START, S_HEADERS, S_BODY, S_CHUNK_SIZE, S_CHUNK_DATA, S_CHUNK_END, S_TRAILERS, S_CLOSE = range(8)
 
@@ -38,13 +46,14 @@ S_START, S_HEADERS, S_BODY, S_CHUNK_SIZE, S_CHUNK_DATA, S_CHUNK_END, S_TRAILERS,
 class HttpWalker:
     """Walk HTTP/1.x messages over in-order stream bytes of one direction."""
 
-    __slots__ = ("flow", "state", "remaining", "zeroed", "method", "code", "length", "chunked", "last_zero")
+    __slots__ = ("flow", "state", "remaining", "zeroed", "method", "code", "length", "chunked", "last_zero", "keeping")
 
     def __init__(self, flow):
         self.flow = flow
         self.state = S_START
         self.remaining = 0
         self.zeroed = flow.http_zeroed  # header names (lower case bytes) whose values are zeroed
+        self.keeping = flow.http_keep  # --keep http-headers
         self._reset_message()
 
     def _reset_message(self) -> None:
@@ -53,9 +62,6 @@ class HttpWalker:
         self.length = None
         self.chunked = False
         self.last_zero = False
-
-    def span(self, stop: int) -> None:
-        return None  # every byte is read (Direction.advance)
 
     def feed(self, d, data, offset: int) -> int:
         n, pos = len(data), 0
@@ -69,7 +75,6 @@ class HttpWalker:
                     self.state = S_CHUNK_END if state == S_CHUNK_DATA else S_START
                 continue
             if state == S_CLOSE:
-                pos = n
                 break
             nl = data.find(b"\n", pos)
             if nl < 0:
@@ -77,46 +82,62 @@ class HttpWalker:
                     return d.zero_rest(offset + pos, FAIL_DESYNC)
                 return n - pos  # a line not finished yet
             line = bytes(data[pos : nl + 1])
-            if not self._line(d, line, offset + pos):
+            follow = self._line(d, line, offset + pos)
+            if follow is False:
                 return d.zero_rest(offset + pos, FAIL_DESYNC)
             pos = nl + 1
-            if d.walker is not self:  # a tunnel took over (CONNECT, Upgrade)
-                return d.switch(d.walker, data[pos:], offset + pos) if d.walker is not None else 0
+            if follow is not True:  # a tunnel (CONNECT) or another protocol (101) takes over
+                return d.switch(follow, data[pos:], offset + pos) if follow is not None else d.zero_rest(offset + pos)
         return 0
 
-    def _line(self, d, line: bytes, at: int) -> bool:
-        """Decide one complete line at stream offset `at`; False if it breaks the syntax."""
+    def _keep(self, d, at: int, line: bytes, start: int = 0, end: int | None = None) -> None:
+        """Keep ``line[start:end]`` (at stream offset `at`) but the addresses written in it."""
+        end = len(line) if end is None else end
+        pos = start
+        for a, b in address_text(line[start:end]):
+            d.keep(at + pos, at + start + a, KEEP_HEADER)
+            pos = start + b
+        d.keep(at + pos, at + end, KEEP_HEADER)
+
+    def _line(self, d, line: bytes, at: int):
+        """Decide one complete line at stream offset `at`: True to go on, False if it breaks
+        the syntax, or the walker (None: all zero) that takes over after it."""
         state = self.state
         if state == S_START:
             return self._start_line(d, line, at)
         if state in (S_HEADERS, S_TRAILERS):
             if line in (b"\r\n", b"\n"):
-                d.keep(at, at + len(line))
-                return self._end_of_headers(d, at + len(line)) if state == S_HEADERS else self._done()
+                if self.keeping or self._connecting():
+                    d.keep(at, at + len(line), KEEP_FRAMING)
+                return self._end_of_headers() if state == S_HEADERS else self._done()
             return self._field(d, line, at)
         if state == S_CHUNK_SIZE:
             size = parse_chunk_size(line)
             if size is None:
                 return False
-            digits = line.find(b";")
-            if digits < 0:
-                d.keep(at, at + len(line))
-            else:
-                d.keep(at, at + digits)
-                d.keep(at + len(line) - line_end_len(line), at + len(line))
+            if self.keeping:
+                digits = line.find(b";")
+                d.keep(at, at + (len(line) if digits < 0 else digits), KEEP_FRAMING)
+                d.keep(at + len(line) - line_end_len(line), at + len(line), KEEP_FRAMING)
             self.state, self.remaining = (S_CHUNK_DATA, size) if size else (S_TRAILERS, 0)
             return True
         if state == S_CHUNK_END:
             if line not in (b"\r\n", b"\n"):
                 return False
-            d.keep(at, at + len(line))
+            if self.keeping:
+                d.keep(at, at + len(line), KEEP_FRAMING)
             self.state = S_CHUNK_SIZE
             return True
         return False
 
-    def _start_line(self, d, line: bytes, at: int) -> bool:
+    def _connecting(self) -> bool:
+        """The message is a CONNECT request or the answer to one (its framing is always kept)."""
+        return self.method == b"CONNECT"
+
+    def _start_line(self, d, line: bytes, at: int):
         if line in (b"\r\n", b"\n"):  # tolerated between messages (RFC 9112 §2.2)
-            d.keep(at, at + len(line))
+            if self.keeping:
+                d.keep(at, at + len(line), KEEP_FRAMING)
             return True
         self._reset_message()
         if line.startswith(b"HTTP/1."):
@@ -138,31 +159,49 @@ class HttpWalker:
             elif len(methods) < HTTP_PENDING_METHODS_MAX:
                 methods.append(method)
         self.flow.http_messages += 1
-        d.keep(at, at + len(line))
+        if self.keeping:
+            self._keep(d, at, line)
+        elif self._connecting():
+            self._keep_framing(d, line, at)
         self.state = S_HEADERS
         return True
+
+    def _keep_framing(self, d, line: bytes, at: int) -> None:
+        """A CONNECT start line without --keep: method or version and status code, separators, line end."""
+        eol = line_end_len(line)
+        first = line.find(b" ") + 1
+        if self.code:
+            d.keep(at, at + 13 if len(line) > 13 else at + first, KEEP_FRAMING)  # "HTTP/1.1 200 "
+        else:
+            last = line.rfind(b" ", 0, len(line) - eol)
+            d.keep(at, at + first, KEEP_FRAMING)  # "CONNECT "
+            d.keep(at + last, at + len(line) - eol, KEEP_FRAMING)  # " HTTP/1.1"
+        d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
 
     def _field(self, d, line: bytes, at: int) -> bool:
         eol = line_end_len(line)
         if line[0] in b" \t":  # obsolete line folding: a continuation of the previous value
-            if not self.last_zero:
-                d.keep(at, at + len(line))
-            else:
-                d.keep(at + len(line) - eol, at + len(line))
+            if self.keeping and not self.last_zero:
+                self._keep(d, at, line)
+            elif self.keeping:
+                d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
             return True
         colon = line.find(b":")
         if colon <= 0:
-            return False
+            return not line.strip(b"\0\r\n")  # a header line zeroed by an earlier pass
         name = line[:colon].strip().lower()
         value = line[colon + 1 : len(line) - eol].strip()
         self.last_zero = name in self.zeroed or name in HTTP_ALWAYS_ZEROED
         if name == b"content-type":
             self.last_zero = not value.lower().startswith(HTTP_CONTENT_TYPES_KEPT)
-        if self.last_zero:
-            d.keep(at, at + colon + 1)
-            d.keep(at + len(line) - eol, at + len(line))
+        if not self.keeping:
+            if self._connecting():
+                d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
+        elif self.last_zero:
+            d.keep(at, at + colon + 1, KEEP_HEADER)
+            d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
         else:
-            d.keep(at, at + len(line))
+            self._keep(d, at, line)
         if name == b"content-length":
             if not value.isdigit():
                 return False
@@ -171,16 +210,20 @@ class HttpWalker:
             self.chunked = has_chunked(value)
         return True
 
-    def _end_of_headers(self, d, at: int) -> bool:
-        """Pick the body framing (RFC 9112 §6.3) once the header block ended at `at`."""
+    def _end_of_headers(self):
+        """Pick the body framing (RFC 9112 §6.3) once the header block ended."""
+        from .detect import StartWalker
+
         code, method = self.code, self.method
         if code:  # a response
-            if code == 101 or (method == b"CONNECT" and 200 <= code < 300):
-                return self._tunnel(d)
+            if method == b"CONNECT" and 200 <= code < 300:
+                return StartWalker(tls_only=True)
+            if code == 101:
+                return None
             if code < 200 or code in (204, 304) or method == b"HEAD":
                 return self._done()
         elif method == b"CONNECT":
-            return self._tunnel(d)
+            return StartWalker(tls_only=True)
         if self.chunked:
             self.state = S_CHUNK_SIZE
         elif self.length:
@@ -193,11 +236,4 @@ class HttpWalker:
 
     def _done(self) -> bool:
         self.state = S_START
-        return True
-
-    def _tunnel(self, d) -> bool:
-        """What follows a CONNECT or a protocol switch is another stream: TLS is recognised, else zero."""
-        from .detect import DetectWalker
-
-        d.walker = DetectWalker(d.flow.tls_counts, False)
         return True

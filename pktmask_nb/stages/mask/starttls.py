@@ -1,155 +1,381 @@
-"""Cleartext preludes before TLS (SPEC §6): SMTP/IMAP/POP3/FTP/NNTP STARTTLS, PostgreSQL SSLRequest.
+"""Cleartext preludes before TLS (SPEC §6): the STARTTLS family and PostgreSQL's SSLRequest.
 
-The prelude is zeroed like any other payload, except the STARTTLS command line and, on
-the ports of STARTTLS protocols, its framing (line ends of text lines, command verbs from
-a fixed list, reply status codes), and PostgreSQL's fixed SSLRequest / ``S`` answer (protocol keywords, no user data:
-arguments such as names and passwords are zeroed). Wireshark needs them to follow the
-switch to TLS, and masking a masked capture finds the same TLS start (idempotence). Once the client
-asked for TLS, each direction looks for a TLS handshake record header at every segment
-start and line start; the first one switches the direction to the TLS walker.
+A prelude is zeroed like any payload, except what Wireshark needs to follow it and what
+decides the switch, so that masking a masked capture finds the same switch:
+
+- text protocols (SMTP, IMAP, POP3, FTP, NNTP, ManageSieve) keep line ends, a client's
+  command verb (with an IMAP tag) and a server's status token; the STARTTLS command line
+  whole. A command counts only in command position: not inside SMTP DATA/BDAT content,
+  NNTP articles or IMAP/Sieve literals. The client's bytes after its STARTTLS command wait
+  for the server's reply (`~.detect.AwaitWalker`); only a positive reply switches both
+  directions to TLS, at the byte after the command line and after the reply line;
+- LDAP keeps the StartTLS extended request and its response (without the diagnostic text);
+- XMPP keeps the ``<starttls/>`` and ``<proceed/>`` elements;
+- PostgreSQL keeps the SSLRequest and the one-byte answer.
 """
 
 from __future__ import annotations
 
-from ...proto.tls import TLS_HANDSHAKE, TLS_HLEN, record_header
-from .tls import TlsWalker
+import re
 
-PRELUDE_MAX_BYTES = 64 * 1024  # a text stream with no STARTTLS within this many bytes stays zeroed
-PRELUDE_MAX_LINE = 128  # longer lines are never commands
-STARTTLS_PORTS = frozenset((21, 25, 110, 119, 143, 433, 587, 2525, 4190))  # FTP SMTP POP3 NNTP IMAP SUBMISSION SIEVE
-PRELUDE_VERBS = frozenset(
-    b"HELO EHLO MAIL RCPT DATA BDAT RSET VRFY EXPN HELP NOOP QUIT AUTH STARTTLS "  # SMTP (RFC 5321)
-    b"CAPA USER PASS APOP STAT LIST RETR DELE TOP UIDL STLS "  # POP3 (RFC 1939, 2595)
-    b"CAPABILITY LOGIN AUTHENTICATE LOGOUT ID ENABLE SELECT EXAMINE "  # IMAP (RFC 9051)
-    b"FEAT SYST PWD TYPE ACCT MODE ARTICLE GROUP".split()  # FTP, NNTP
-)
-IMAP_STATUS = frozenset((b"OK", b"NO", b"BAD", b"BYE", b"PREAUTH", b"CAPABILITY"))
-PRELUDE_TEXT = bytes(range(0x20, 0x7F)) + b"\t\0"  # a line of these is text (NUL: masked before)
-STARTTLS_COMMANDS = (b"STARTTLS", b"STLS", b"AUTH TLS", b"AUTH SSL", b"AUTH TLS-C")  # RFC 3207, 2595, 4217, 4642
+from ...policy import STARTTLS_PORTS
+from .detect import AwaitWalker, StartWalker
+
+PRELUDE_MAX_LINE = 4096  # a longer line is content, never a command (zeroed, framing included)
+KEEP_COMMAND = "starttls-command"
+KEEP_FRAMING = "text-framing"
+KEEP_LDAP = "ldap-starttls"
+KEEP_XMPP = "xmpp-starttls"
+KEEP_POSTGRES = "postgres-ssl-request"
 
 
-def is_starttls_command(line: bytes) -> bool:
-    """True for a client line asking to start TLS: ``STARTTLS``, ``a001 STARTTLS``, ``STLS``, ``AUTH TLS``."""
-    words = line.strip().upper()
-    if not words or len(words) > PRELUDE_MAX_LINE:
-        return False
-    if words in STARTTLS_COMMANDS:
-        return True
-    _, _, rest = words.partition(b" ")  # IMAP: a tag first
-    return rest == b"STARTTLS"
+class TextProtocol:
+    """What a line protocol's STARTTLS exchange looks like.
 
-
-def may_ask_for_tls(data) -> bool:
-    """False when no line of `data` can be a STARTTLS command (`is_starttls_command`): each one names TLS or SSL."""
-    upper = data.upper()
-    return b"TLS" in upper or b"SSL" in upper
-
-
-def command_len(line: bytes) -> int:
-    """Length of a client line's command verb and the space after it (an IMAP tag before), 0 if none."""
-    words = line.rstrip(b"\r\n").replace(b"\0", b" ").split(b" ", 2)  # NUL: masked before
-    if words[0].upper() in PRELUDE_VERBS:
-        return len(words[0]) + (len(words) > 1)  # the separator too: Wireshark looks for it
-    if len(words) > 1 and words[1].upper() in PRELUDE_VERBS and len(words[0]) <= 16 and words[0].isalnum():
-        return len(words[0]) + 1 + len(words[1]) + (len(words) > 2)
-    return 0
-
-
-def response_status_len(line: bytes) -> int:
-    """Length of a server line's status token (``250-``, ``+OK``, ``* OK``, ``a001 OK``), 0 if none."""
-    if line[:3].isdigit():
-        return 4 if line[3:4] in (b" ", b"-") else 3
-    first, _, rest = line.replace(b"\0", b" ").partition(b" ")  # NUL: masked before
-    if first in (b"+OK", b"-ERR"):
-        return len(first)
-    word = rest.split(b" ", 1)[0].rstrip(b"\r\n")
-    if word.upper() in IMAP_STATUS and len(first) <= 16:
-        return len(first) + 1 + len(word)
-    return 0
-
-
-class PreludeWalker:
-    """Zero a text prelude, watch for STARTTLS, and hand over to `TlsWalker` where TLS starts.
-
-    Every segment start counts as a line start. A STARTTLS command line is kept whole. On
-    the ports of STARTTLS protocols (``framing``), of text lines within PRELUDE_MAX_BYTES
-    the line end, a client's command verb (an IMAP tag with it) and a server's status
-    token are kept too, so that Wireshark, which dissects by port, follows the dialogue to
-    the switch to TLS; a second masking pass finds the same TLS start either way.
-
-    Parameters
+    Attributes
     ----------
-    masked : bool
-        The stream's first segment was zeros and line ends: a prelude masked before. TLS is
-        looked for at every segment and line start without waiting for a command.
+    starttls : tuple of bytes
+        Client command lines (upper case, after any tag) that ask for TLS.
+    tagged : bool
+        Commands carry a tag that the final reply repeats (IMAP, not ManageSieve).
+    accept, refuse : tuple of bytes
+        Prefixes of the server's final reply line (after a tag) that accept or refuse.
+    content : tuple of bytes
+        Commands after which the client sends dot-terminated content (SMTP DATA, NNTP POST).
+    literals : bool
+        ``{n}`` / ``{n+}`` at a line's end announces n bytes of literal data (IMAP, Sieve).
     """
 
-    __slots__ = ("seen", "counts", "masked", "framing")
+    def __init__(self, starttls, accept, refuse, tagged=False, content=(), literals=False, continued=b"-"):
+        self.starttls, self.accept, self.refuse = starttls, accept, refuse
+        self.tagged, self.content, self.literals = tagged, content, literals
+        self.continued = continued  # a reply line whose code is followed by this is not the last one
 
-    def __init__(self, counts: list[int], masked: bool = False, framing: bool = False):
-        self.framing = framing  # a STARTTLS protocol's port: keep the dialogue's framing
-        self.seen = 0
-        self.counts = counts
-        self.masked = masked
 
-    def span(self, stop: int) -> None:
-        return None  # every byte is read (Direction.advance)
+SMTP = TextProtocol((b"STARTTLS",), (b"220",), (b"4", b"5"), content=(b"DATA",))  # RFC 3207
+POP3 = TextProtocol((b"STLS",), (b"+OK",), (b"-ERR",))  # RFC 2595 §4
+IMAP = TextProtocol((b"STARTTLS",), (b"OK",), (b"NO", b"BAD"), tagged=True, literals=True)  # RFC 9051 §6.2.1
+FTP = TextProtocol((b"AUTH TLS", b"AUTH SSL", b"AUTH TLS-C", b"AUTH TLS-P"), (b"234",), (b"4", b"5"))  # RFC 4217
+NNTP = TextProtocol((b"STARTTLS",), (b"382",), (b"4", b"5"), content=(b"POST", b"IHAVE", b"TAKETHIS"))  # RFC 4642
+SIEVE = TextProtocol((b"STARTTLS",), (b"OK",), (b"NO", b"BYE"), literals=True)  # RFC 5804 §2.2
+TEXT_PORTS = {25: SMTP, 587: SMTP, 2525: SMTP, 110: POP3, 143: IMAP, 21: FTP, 119: NNTP, 433: NNTP, 4190: SIEVE}
+LDAP_PORTS = frozenset((389, 3268))
+XMPP_PORTS = frozenset((5222, 5269))
+
+LITERAL = re.compile(rb"\{(\d{1,9})\+?\}\r?\n$")
+BDAT = re.compile(rb"BDAT +(\d{1,9})", re.IGNORECASE)
+STATUS_CODE = re.compile(rb"\d{3}[ -]?")
+
+
+def prelude_walker(d):
+    """The prelude walker for a direction of a flow on a STARTTLS protocol's port, else None."""
+    port = d.flow.server[1]
+    if port not in STARTTLS_PORTS:
+        return None
+    if port in TEXT_PORTS:
+        return TextPrelude(TEXT_PORTS[port], d.client)
+    if port in LDAP_PORTS:
+        return LdapWalker(d.client)
+    if port in XMPP_PORTS:
+        return XmppWalker(d.client)
+    return None
+
+
+def _tls_start():
+    return StartWalker(tls_only=True)
+
+
+class TextPrelude:
+    """One direction of a line protocol before TLS: framing kept, the switch found."""
+
+    __slots__ = ("protocol", "client", "skip", "content", "continuation", "tag", "long_line")
+
+    def __init__(self, protocol: TextProtocol, client: bool):
+        self.protocol, self.client = protocol, client
+        self.skip = 0  # literal or BDAT bytes still to come (zeroed)
+        self.content = False  # inside dot-terminated content
+        self.continuation = False  # the next line continues a command (after a literal)
+        self.tag = b""  # the tag of the client's STARTTLS command (IMAP)
+        self.long_line = False  # inside a line longer than PRELUDE_MAX_LINE (zeroed to its end)
 
     def feed(self, d, data, offset: int) -> int:
-        flow = d.flow
-        if flow.starttls or self.masked:
-            undecided = self._tls_at(d, data, 0, offset)
-            if undecided is not None:
-                return undecided
-        elif not self.framing and not (d.client and may_ask_for_tls(data)):
-            return self._count_seen(d, len(data), offset)  # no line of it can matter: nothing kept, nothing starts
         n, pos = len(data), 0
         while pos < n:
+            if self.skip:
+                take = min(self.skip, n - pos)
+                self.skip -= take
+                pos += take
+                continue
             nl = data.find(b"\n", pos)
             if nl < 0:
-                break
+                if n - pos > PRELUDE_MAX_LINE or self.long_line:
+                    self.long_line = True
+                    return 0
+                return n - pos  # a line not finished yet
+            if self.long_line:
+                self.long_line = False
+                pos = nl + 1
+                continue
             line = bytes(data[pos : nl + 1])
-            eol = 2 if line.endswith(b"\r\n") else 1
-            if not self.framing:
-                if d.client and is_starttls_command(line):
-                    flow.starttls = True
-                    d.keep(offset + pos, offset + nl + 1)
-            elif offset + nl < PRELUDE_MAX_BYTES and not line[: len(line) - eol].translate(None, PRELUDE_TEXT):
-                self._keep_framing(d, line, offset + pos, eol)
+            after = (
+                self._client_line(d, line, offset + pos) if self.client else self._server_line(d, line, offset + pos)
+            )
             pos = nl + 1
-            if pos < n and (flow.starttls or self.masked):
-                undecided = self._tls_at(d, data, pos, offset)
-                if undecided is not None:
-                    return undecided
-        return self._count_seen(d, n, offset)
-
-    def _count_seen(self, d, n: int, offset: int) -> int:
-        """`n` bytes at `offset` went by: past PRELUDE_MAX_BYTES with no STARTTLS, the rest of the stream is zero."""
-        self.seen += n
-        if self.seen > PRELUDE_MAX_BYTES and not (d.flow.starttls or self.masked):
-            return d.zero_rest(offset + n)
+            if after is not None:  # the walker changes here
+                if isinstance(after, AwaitWalker):
+                    d.walker = after
+                    return n - pos
+                return d.switch(after, data[pos:], offset + pos)
         return 0
 
-    def _keep_framing(self, d, line: bytes, at: int, eol: int) -> None:
-        """Keep a text line's end, command verb or status token; a STARTTLS command whole."""
-        if d.client and is_starttls_command(line):
-            d.flow.starttls = True
-            return d.keep(at, at + len(line))
-        token = command_len(line) if d.client else response_status_len(line)
-        if token:
-            d.keep(at, at + token)
-        d.keep(at + len(line) - eol, at + len(line))
+    def _client_line(self, d, line: bytes, at: int):
+        """Keep a client line's framing; the walker that follows it if it asks for TLS."""
+        eol = 2 if line.endswith(b"\r\n") else 1
+        body = line[: len(line) - eol]
+        protocol = self.protocol
+        if self.content:
+            if body == b".":
+                self.content = False
+                d.keep(at, at + len(line), KEEP_FRAMING)
+            return None
+        if not self.continuation:
+            words = body.split(b" ", 1) if protocol.tagged else [b"", body]
+            if len(words) == 2 and words[1].upper() in protocol.starttls and (not protocol.tagged or words[0]):
+                self.tag = words[0]
+                d.keep(at, at + len(line), KEEP_COMMAND)
+                d.flow.starttls = self
+                return AwaitWalker(refused=self)
+            verb = _verb(body, protocol.tagged)
+            if verb:
+                d.keep(at, at + len(verb) + (len(body) > len(verb)), KEEP_FRAMING)
+                self._command(body[len(verb) :].strip(), verb)
+        d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
+        literal = LITERAL.search(line) if protocol.literals else None
+        self.continuation = literal is not None
+        if literal is not None:
+            self.skip = int(literal.group(1))
+        return None
 
-    def _tls_at(self, d, data, pos: int, offset: int) -> int | None:
-        """Switch to TLS if a handshake record header starts at `pos` (returns the undecided tail
-        length), or wait for the rest of what may be one (the bytes from `pos`); None if not."""
-        n = len(data)
-        if n - pos < TLS_HLEN:
-            if data[pos] == TLS_HANDSHAKE and (n - pos < 2 or data[pos + 1] == 3):
+    def _command(self, arguments: bytes, verb: bytes) -> None:
+        word = verb.split(b" ")[-1].upper()
+        if word in self.protocol.content:
+            self.content = True
+        elif word == b"BDAT" and self.protocol is SMTP:
+            found = BDAT.match(b"BDAT " + arguments)
+            self.skip = int(found.group(1)) if found else 0
+
+    def _server_line(self, d, line: bytes, at: int):
+        """Keep a server line's status token and line end; TLS after a positive reply to STARTTLS."""
+        eol = 2 if line.endswith(b"\r\n") else 1
+        body = line[: len(line) - eol]
+        token = _status(body)
+        if token:
+            d.keep(at, at + len(token), KEEP_FRAMING)
+        d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
+        asked = d.flow.starttls
+        if not isinstance(asked, TextPrelude) or not token:
+            return None
+        protocol = asked.protocol
+        status = token.strip()
+        if protocol.tagged:
+            tag, _, status = status.partition(b" ")
+            if tag != asked.tag:
+                return None  # untagged or another command's reply
+        elif body[len(status) : len(status) + 1] == protocol.continued:
+            return None  # not the last line of a multi-line reply
+        if status.upper().startswith(protocol.accept):
+            d.flow.answer(True)
+            return _tls_start()
+        if status.upper().startswith(protocol.refuse):
+            d.flow.answer(False)
+        return None
+
+
+def _verb(body: bytes, tagged: bool) -> bytes:
+    """The leading command word of a client line (with an IMAP tag): letters only, short."""
+    words = body.replace(b"\0", b" ").split(b" ", 2)
+    if tagged:
+        if len(words) < 2 or not words[0] or len(words[0]) > 32 or not words[0].isalnum():
+            return b""
+        verb = words[1]
+        return words[0] + b" " + verb if verb.isalpha() and 0 < len(verb) <= 16 else b""
+    verb = words[0]
+    return verb if verb.isalpha() and 0 < len(verb) <= 16 else b""
+
+
+def _status(body: bytes) -> bytes:
+    """A server line's status token: ``250-``, ``+OK``, ``* OK``, ``a001 NO``, ``OK``; b"" if none."""
+    found = STATUS_CODE.match(body)
+    if found:
+        return found.group(0)
+    first, _, rest = body.partition(b" ")
+    if first in (b"+OK", b"-ERR", b"OK", b"NO", b"BYE"):
+        return first
+    word = rest.split(b" ", 1)[0]
+    if word.upper() in (b"OK", b"NO", b"BAD", b"BYE", b"PREAUTH", b"CAPABILITY") and 0 < len(first) <= 32:
+        return first + b" " + word
+    return b""
+
+
+class PostgresWalker:
+    """PostgreSQL's SSLRequest (client): kept, then the client's bytes wait for the answer."""
+
+    __slots__ = ()
+
+    def feed(self, d, data, offset: int) -> int:
+        from ...proto.tls import POSTGRES_SSL_REQUEST
+
+        d.keep(offset, offset + len(POSTGRES_SSL_REQUEST), KEEP_POSTGRES)
+        d.flow.starttls = self
+        d.walker = AwaitWalker(refused=None)
+        return len(data) - len(POSTGRES_SSL_REQUEST)
+
+
+class PostgresAnswer:
+    """The server's first byte after an SSLRequest: ``S`` switches to TLS, ``N`` does not."""
+
+    __slots__ = ()
+
+    def feed(self, d, data, offset: int) -> int:
+        from .detect import POSTGRES_SSL_NO, POSTGRES_SSL_YES
+
+        if data[0] not in (POSTGRES_SSL_YES, POSTGRES_SSL_NO):
+            d.flow.answer(False)
+            return d.zero_rest(offset)
+        d.keep(offset, offset + 1, KEEP_POSTGRES)
+        accepted = data[0] == POSTGRES_SSL_YES
+        d.flow.answer(accepted)
+        return d.switch(_tls_start(), data[1:], offset + 1) if accepted else d.zero_rest(offset + 1)
+
+
+# -- LDAP (RFC 4511 §4.14) --------------------------------------------------------------------
+
+LDAP_STARTTLS_OID = b"1.3.6.1.4.1.1466.20037"
+LDAP_EXTENDED_REQUEST, LDAP_EXTENDED_RESPONSE = 0x77, 0x78
+LDAP_MAX_MESSAGE = 1 << 16
+
+
+def _ber_length(data, pos: int) -> tuple[int, int]:
+    """``(length, header bytes after the tag)`` of a BER length at `pos`; (-1, 0) if not there yet or invalid."""
+    if pos >= len(data):
+        return -1, 0
+    first = data[pos]
+    if first < 0x80:
+        return first, 1
+    count = first & 0x7F
+    if not 0 < count <= 3 or pos + 1 + count > len(data):
+        return -1, 0
+    return int.from_bytes(data[pos + 1 : pos + 1 + count], "big"), 1 + count
+
+
+class LdapWalker:
+    """LDAP before TLS: messages are zeroed, except the StartTLS extended request and the
+    response to it, kept whole but for the matched DN and diagnostic message values."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, client: bool):
+        self.client = client
+
+    def feed(self, d, data, offset: int) -> int:
+        pos, n = 0, len(data)
+        while pos < n:
+            if data[pos] != 0x30:
+                return d.zero_rest(offset + pos)
+            length, size = _ber_length(data, pos + 1)
+            if length < 0:
+                return n - pos if n - pos < 8 else d.zero_rest(offset + pos)
+            stop = pos + 1 + size + length
+            if length > LDAP_MAX_MESSAGE:
+                return d.zero_rest(offset + pos)
+            if stop > n:
                 return n - pos
+            message = bytes(data[pos:stop])
+            switch = self._message(d, message, offset + pos)
+            pos = stop
+            if switch is not None:
+                if isinstance(switch, AwaitWalker):
+                    d.walker = switch
+                    return n - pos
+                return d.switch(switch, data[pos:], offset + pos)
+        return 0
+
+    def _message(self, d, message: bytes, at: int):
+        _, size = _ber_length(message, 1)
+        pos = 1 + size
+        if pos + 2 > len(message) or message[pos] != 0x02:  # messageID INTEGER
             return None
-        content_type, _ = record_header(data, pos)
-        if content_type != TLS_HANDSHAKE:
+        pos += 2 + message[pos + 1]
+        if pos >= len(message):
             return None
-        d.flow.set_protocol("tls")
-        return d.switch(TlsWalker(self.counts), data[pos:], offset + pos)
+        op = message[pos]
+        if self.client and op == LDAP_EXTENDED_REQUEST and LDAP_STARTTLS_OID in message[pos:]:
+            d.keep(at, at + len(message), KEEP_LDAP)
+            d.flow.starttls = self
+            return AwaitWalker(refused=LdapWalker(True))
+        if not self.client and op == LDAP_EXTENDED_RESPONSE and isinstance(d.flow.starttls, LdapWalker):
+            return self._response(d, message, at, pos)
+        return None
+
+    def _response(self, d, message: bytes, at: int, pos: int):
+        """The ExtendedResponse: resultCode, matchedDN, diagnosticMessage, [responseName]."""
+        _, size = _ber_length(message, pos + 1)
+        pos += 1 + size
+        if pos + 3 > len(message) or message[pos] != 0x0A:
+            return None
+        result = message[pos + 2]
+        d.keep(at, at + pos + 3, KEEP_LDAP)
+        pos += 3
+        for _ in range(2):  # matchedDN, diagnosticMessage: their tags and lengths kept
+            if pos + 2 > len(message) or message[pos] != 0x04:
+                return None
+            length, size = _ber_length(message, pos + 1)
+            d.keep(at + pos, at + pos + 1 + size, KEEP_LDAP)
+            pos += 1 + size + length
+        d.keep(at + pos, at + len(message), KEEP_LDAP)  # responseName: the StartTLS OID
+        d.flow.answer(result == 0)
+        return _tls_start() if result == 0 else None
+
+
+# -- XMPP (RFC 6120 §5.4) ---------------------------------------------------------------------
+
+XMPP_NS = rb"""xmlns=(['"])urn:ietf:params:xml:ns:xmpp-tls\1"""
+XMPP_STARTTLS = re.compile(rb"<starttls\s+" + XMPP_NS + rb"\s*/>")
+XMPP_PROCEED = re.compile(rb"<proceed\s+" + XMPP_NS + rb"\s*/>")
+XMPP_FAILURE = re.compile(rb"<failure\s+" + XMPP_NS + rb"\s*/>")
+XMPP_MAX_PRELUDE = 1 << 16
+
+
+class XmppWalker:
+    """XMPP before TLS: everything zeroed but the client's ``<starttls/>`` and the server's
+    ``<proceed/>`` (or ``<failure/>``), after which both directions switch to TLS."""
+
+    __slots__ = ("client", "seen")
+
+    def __init__(self, client: bool):
+        self.client = client
+        self.seen = 0
+
+    def feed(self, d, data, offset: int) -> int:
+        text = bytes(data)
+        pattern = XMPP_STARTTLS if self.client else XMPP_PROCEED
+        found = pattern.search(text)
+        if found is not None and (self.client or isinstance(d.flow.starttls, XmppWalker)):
+            d.keep(offset + found.start(), offset + found.end(), KEEP_XMPP)
+            rest = found.end()
+            if self.client:
+                d.flow.starttls = self
+                d.walker = AwaitWalker(refused=None)
+                return len(text) - rest
+            d.flow.answer(True)
+            return d.switch(_tls_start(), data[rest:], offset + rest)
+        failure = None if self.client else XMPP_FAILURE.search(text)
+        if failure is not None:
+            d.keep(offset + failure.start(), offset + failure.end(), KEEP_XMPP)
+            d.flow.answer(False)
+            return d.zero_rest(offset + failure.end())
+        self.seen += len(text)
+        if self.seen > XMPP_MAX_PRELUDE:
+            return d.zero_rest(offset + len(text))
+        keep_back = text.rfind(b"<")  # an element may be cut by the segment's end
+        return len(text) - keep_back if keep_back >= 0 and b">" not in text[keep_back:] else 0

@@ -13,12 +13,17 @@ from ...proto.tls import (
     SSL2_HANDSHAKE_TYPES,
     SSL2_HLEN,
     SSL2_SERVER_HELLO,
-    TLS_APPLICATION_DATA,
     TLS_HLEN,
     record_header,
     ssl2_header,
 )
 from .stream import FAIL_DESYNC
+
+# ledger reasons of kept bytes (SPEC §2.4), by content type for record bodies
+KEEP_HEADER = "tls-record-header"
+KEEP_BODY = {20: "tls-change-cipher-spec", 21: "tls-alert", 22: "tls-handshake", 23: None, 24: "tls-heartbeat"}
+KEEP_SSL2_HEADER = "sslv2-record-header"
+KEEP_SSL2_BODY = "sslv2-handshake"
 
 
 class TlsWalker:
@@ -28,8 +33,8 @@ class TlsWalker:
     ----------
     record_end : int
         Stream offset where the current record ends.
-    keep_body : bool
-        Whether the current record's body is kept.
+    keep_body : str or None
+        Why the current record's body is kept (a ledger reason), None if it is zeroed.
     ssl2 : int
         0: no SSLv2; 1: SSLv2 records in the clear; 2: SSLv2 records encrypted.
     """
@@ -38,13 +43,9 @@ class TlsWalker:
 
     def __init__(self, counts: list[int], ssl2: bool = False):
         self.record_end = 0
-        self.keep_body = False
+        self.keep_body = None
         self.ssl2 = 1 if ssl2 else 0
         self.counts = counts  # records seen by type 20..24, then SSLv2 records (shared with the flow)
-
-    def span(self, stop: int):
-        """Inside the current record's body up to `stop`: kept (True) or zero (False); else None."""
-        return self.keep_body if self.record_end >= stop else None
 
     def feed(self, d, data, offset: int) -> int:
         n = len(data)
@@ -56,7 +57,7 @@ class TlsWalker:
             if record_end > offset + pos:
                 stop = record_end if record_end < end else end
                 if keep_body:
-                    keep(offset + pos, stop)
+                    keep(offset + pos, stop, keep_body)
                 pos = stop - offset
                 if pos >= n:
                     break
@@ -67,7 +68,7 @@ class TlsWalker:
                 header, length, keep_body = self._ssl2(data, pos)
                 if header < 0:
                     return d.zero_rest(offset + pos, FAIL_DESYNC)
-                keep(offset + pos, offset + pos + header)
+                keep(offset + pos, offset + pos + header, KEEP_SSL2_HEADER)
                 record_end = offset + pos + header + length
                 pos += header
                 continue
@@ -75,14 +76,14 @@ class TlsWalker:
             if content_type < 0:
                 return d.zero_rest(offset + pos, FAIL_DESYNC)
             counts[content_type - 20] += 1
-            keep(offset + pos, offset + pos + TLS_HLEN)
-            keep_body = content_type != TLS_APPLICATION_DATA
+            keep(offset + pos, offset + pos + TLS_HLEN, KEEP_HEADER)
+            keep_body = KEEP_BODY[content_type]
             record_end = offset + pos + TLS_HLEN + length
             pos += TLS_HLEN
         self.record_end, self.keep_body = record_end, keep_body
         return undecided
 
-    def _ssl2(self, data, pos: int) -> tuple[int, int, bool]:
+    def _ssl2(self, data, pos: int) -> tuple[int, int, str | None]:
         """``(header_length, body_length, keep_body)`` of an SSLv2 record; header_length -1 if invalid.
 
         The 2-byte form (high bit set) may hold a cleartext hello or master key; the 3-byte
@@ -91,13 +92,13 @@ class TlsWalker:
         if not data[pos] & 0x80:
             length = ((data[pos] & 0x3F) << 8) | data[pos + 1]
             if not length or self.ssl2 != 2:
-                return -1, 0, False
+                return -1, 0, None
             self.counts[5] += 1
-            return SSL2_HLEN + 1, length, False
+            return SSL2_HLEN + 1, length, None
         message_type, length = ssl2_header(data, pos)
         if message_type < 0:
-            return -1, 0, False
-        keep_body = self.ssl2 == 1 and message_type in SSL2_HANDSHAKE_TYPES
+            return -1, 0, None
+        keep_body = KEEP_SSL2_BODY if self.ssl2 == 1 and message_type in SSL2_HANDSHAKE_TYPES else None
         if message_type in (SSL2_CLIENT_MASTER_KEY, SSL2_SERVER_HELLO):
             self.ssl2 = 2  # what follows in this direction is encrypted
         self.counts[5] += 1

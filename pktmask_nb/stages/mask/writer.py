@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...proto.checksum import CK_KIND_UDP, ONES_MOD, adjust_transport, patch
-from ...proto.plain import u16, write16
+from ...proto.checksum import ONES_MOD, OPTIONAL_KINDS, adjust_transport, patch
 
 WRITER_BATCH = 4096  # frames changed together (bounds the joined copy)
 ZEROS = memoryview(bytes(1 << 18))  # SPEC §3: no record is longer than 256 KiB
@@ -49,7 +48,8 @@ class ZeroWriter:
         if not changes:
             return
         if len(checksums) == 1:
-            scope = checksums[0]
+            c = checksums[0]
+            scope = (c.position, c.start, c.end, -1, 1 if c.kind in OPTIONAL_KINDS else 0)
         elif not checksums:
             scope = NO_CHECKSUM
         else:
@@ -65,9 +65,8 @@ class ZeroWriter:
             if n > 0:
                 ranges += (k, p, n)
 
-    def apply(self, views: bool = False) -> None:
-        """Zero what `add` noted; a changed frame's data becomes a copy of its new bytes, or with
-        `views` a view of them in the batch's buffer."""
+    def apply(self) -> None:
+        """Zero what `add` noted; a changed frame's data becomes a copy of its new bytes."""
         packets, scopes, ranges, several = self._packets, self._scopes, self._ranges, self._several
         self._clear()
         for packet, checksums, changes in several:
@@ -78,9 +77,9 @@ class ZeroWriter:
             hi = min(lo + WRITER_BATCH, len(packets))
             a, b = np.searchsorted(zero[:, 0], [lo, hi]).tolist()
             if a < b:
-                self._batch(packets[lo:hi], scope[lo:hi], zero[a:b] - [lo, 0, 0], views)
+                self._batch(packets[lo:hi], scope[lo:hi], zero[a:b] - [lo, 0, 0])
 
-    def _batch(self, packets: list, scope: np.ndarray, zero: np.ndarray, views: bool) -> None:
+    def _batch(self, packets: list, scope: np.ndarray, zero: np.ndarray) -> None:
         """Zero the ranges `zero` (frame, offset, length) of `packets` whose bytes are not all
         zero, and adjust the checksums `scope` of the frames."""
         datas = [p.data for p in packets]
@@ -111,8 +110,6 @@ class ZeroWriter:
         self.changed += len(changed)
         at, lengths = at[changed], lengths[changed]
         self._fix(b, at, lengths, scope[changed], total[changed])
-        if views:
-            buf = memoryview(buf)
         for k, a, z in zip(changed.tolist(), at.tolist(), (at + lengths).tolist()):
             packets[k].data = buf[a:z]
 
@@ -125,7 +122,7 @@ class ZeroWriter:
         self.unfixable += int(cut.sum())
         due &= ~cut
         where = (at + position)[due]
-        udp = scope[due, 4] == CK_KIND_UDP
+        udp = scope[due, 4] == 1  # 0 means "no checksum"
         write16(b, where, adjust_transport(u16(b, where), -total[due], udp))
 
     def _patch(self, packet, checksums, changes) -> None:
@@ -133,7 +130,7 @@ class ZeroWriter:
         todo = [(p, bytes(n)) for p, n in changes if n > 0 and data.count(0, p, p + n) != n]
         if todo:
             buf = bytearray(data)
-            self.unfixable += patch(buf, checksums, [(p, z, -1) for p, z in todo])
+            self.unfixable += patch(buf, checksums, todo)
             packet.data = buf
             self.changed += 1
 
@@ -156,13 +153,24 @@ def _range_sums(b: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray
 
 
 def _scope(checksums, changes):
-    """The one checksum the changes lie in (NO_CHECKSUM if none); None if several: use `patch`."""
+    """The one checksum the changes lie in, as a scope row (NO_CHECKSUM if none); None if several: use `patch`."""
     found = NO_CHECKSUM
-    for checksum in checksums:
-        first, last = checksum[1], checksum[2]
+    for c in checksums:
+        first, last = c.start, c.end
         inside = [p + n <= last for p, n in changes if first <= p < last]
         if inside:
             if found is not NO_CHECKSUM or not all(inside):
                 return None  # several checksums, or a range running past one's end
-            found = checksum
+            found = (c.position, first, last, -1, 1 if c.kind in OPTIONAL_KINDS else 0)
     return found
+
+
+def u16(b: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The big-endian 16-bit values at offsets `at` of `b`."""
+    return (b[at].astype(np.int64) << 8) | b[at + 1]
+
+
+def write16(b: np.ndarray, at: np.ndarray, value: np.ndarray) -> None:
+    """Write `value` as big-endian 16-bit values at offsets `at` of `b`."""
+    b[at] = value >> 8
+    b[at + 1] = value & 0xFF

@@ -1,0 +1,98 @@
+"""IPv4 addresses embedded in IPv6 addresses (SPEC §5): their bits take the IPv4 mapping.
+
+An IPv6 address of one of these forms carries an IPv4 address in a fixed *window* of bits:
+
+- IPv4-mapped ``::ffff:0:0/96`` and the NAT64 well-known prefix ``64:ff9b::/96`` (RFC 4291
+  §2.5.5.2, RFC 6052): bits 96-127;
+- IPv4-compatible ``::/96`` (RFC 4291 §2.5.5.1, deprecated): bits 96-127, except that with
+  the special ranges kept ``::/104`` is not one (it holds ``::`` and ``::1``);
+- 6to4 ``2002::/16`` (RFC 3056): bits 16-47;
+- Teredo ``2001::/32`` (RFC 4380 §4): the server at bits 32-63, the client at 96-127 with
+  every bit inverted;
+- ISATAP (RFC 5214 §6.1): interface identifier ``0:5efe`` or ``200:5efe`` then the IPv4
+  address, under any non-multicast /64.
+
+The forms' prefixes (and the ISATAP identifier pattern under every /64) map onto
+themselves, and the window gets the flips the IPv4 map gives the embedded address, so
+``::ffff:a.b.c.d`` becomes ``::ffff:A.B.C.D`` where ``a.b.c.d`` becomes ``A.B.C.D``. Every
+flip is still a function of the address bits before it, so the map stays one-to-one and
+prefix-preserving (see `~pktmask_nb.anon.ranges`); an address not of a form never lands in
+one, because the flips along a form's prefix or pattern are forced to 0.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+IPV6_BITS = 128
+WINDOW_BITS = 32
+MASK32 = (1 << WINDOW_BITS) - 1
+
+
+def _prefix(text: str) -> tuple[int, int]:
+    net = ipaddress.ip_network(text)
+    return int(net.network_address), net.prefixlen
+
+
+MAPPED = _prefix("::ffff:0:0/96")
+NAT64 = _prefix("64:ff9b::/96")
+COMPATIBLE = _prefix("::/96")
+COMPATIBLE_NOT = _prefix("::/104")  # ::, ::1 and the rest of ::0.0.0.0/8: not IPv4-compatible when specials are kept
+SIX_TO_FOUR = _prefix("2002::/16")
+TEREDO = _prefix("2001::/32")
+MULTICAST = _prefix("ff00::/8")
+ISATAP_PATTERNS = (0x00005EFE, 0x02005EFE)  # bits 64-95
+ISATAP_AT = 64
+
+# (prefix, length, windows): each window is (first bit, inverted)
+PREFIX_FORMS = (
+    (MAPPED, ((96, False),)),
+    (NAT64, ((96, False),)),
+    (SIX_TO_FOUR, ((16, False),)),
+    (TEREDO, ((32, False), (96, True))),
+    (COMPATIBLE, ((96, False),)),
+)
+FORM_PREFIXES = tuple(prefix for prefix, _ in PREFIX_FORMS)
+
+
+def _inside(value: int, prefix: tuple[int, int]) -> bool:
+    base, length = prefix
+    return not (value ^ base) >> (IPV6_BITS - length)
+
+
+def windows(value: int, keep_special: bool) -> tuple:
+    """The IPv4 windows ``(first bit, inverted)`` of the IPv6 address `value`; () if none."""
+    for prefix, found in PREFIX_FORMS:
+        if _inside(value, prefix):
+            if prefix == COMPATIBLE and keep_special and _inside(value, COMPATIBLE_NOT):
+                return ()
+            return found
+    if _isatap_common(value) == WINDOW_BITS and not _inside(value, MULTICAST):
+        return ((96, False),)
+    return ()
+
+
+def _isatap_common(value: int) -> int:
+    """How many leading bits of bits 64-95 agree with an ISATAP pattern (32: it is one)."""
+    middle = (value >> 32) & MASK32
+    return max(WINDOW_BITS - (middle ^ pattern).bit_length() for pattern in ISATAP_PATTERNS)
+
+
+def forced_flips(value: int) -> int:
+    """Flip bits forced to 0 to keep the ISATAP pattern: every depth from 64 while the address
+    still follows a pattern, and the depth where it leaves it (none for multicast)."""
+    if _inside(value, MULTICAST):
+        return 0
+    common = _isatap_common(value)
+    depths = min(common + 1, WINDOW_BITS)  # depths 64 .. 64 + common
+    return ((1 << depths) - 1) << (IPV6_BITS - ISATAP_AT - depths)
+
+
+def window_value(value: int, first: int, inverted: bool) -> int:
+    """The 32 bits of `value` at ``first`` (inverted back if `inverted`)."""
+    bits = (value >> (IPV6_BITS - first - WINDOW_BITS)) & MASK32
+    return bits ^ MASK32 if inverted else bits
+
+
+def window_mask(first: int) -> int:
+    return MASK32 << (IPV6_BITS - first - WINDOW_BITS)

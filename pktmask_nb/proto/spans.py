@@ -1,0 +1,361 @@
+"""The frame map (SPEC §2.4): a reason for every byte of a frame, the address fields, the checksums.
+
+A dissector walks a frame from its first byte and gives every byte one *reason*, as a
+contiguous run of spans covering the whole frame. Each reason has an *action*:
+
+- ``KEEP``: structure the dissector understood and that carries no identifier;
+- ``ADDRESS``: an IP address field, rewritten by anonymize (listed in `FrameMap.fields`);
+- ``PAYLOAD``: transport payload, decided by mask (anonymize-only runs keep it);
+- ``ZERO``: bytes nobody may keep — unknown option data, lengths that overrun, padding,
+  anything past the point where the walk stopped understanding the frame.
+
+The stages only ever keep a byte for a reason listed here, so the allowlist is the frame
+map; the ledger (`Ledger`) counts written bytes by reason.
+"""
+
+from __future__ import annotations
+
+KEEP, ADDRESS, PAYLOAD, ZERO = range(4)
+ACTION_NAMES = ("kept", "rewritten", "payload", "zeroed")
+
+# (name, action) of every reason; a span's code is its index here.
+REASONS = (
+    ("link-header", KEEP),
+    ("mac-address", KEEP),  # hardware addresses: kept (SPEC §5: MACs are rewritten only on request)
+    ("ip-header", KEEP),
+    ("ip-option", KEEP),  # known IPv4 options and IPv6 extension headers/options
+    ("tcp-header", KEEP),
+    ("tcp-option", KEEP),
+    ("udp-header", KEEP),
+    ("icmp-header", KEEP),  # ICMP/ICMPv6 messages' fixed fields, NDP/extension object headers
+    ("tunnel-header", KEEP),
+    ("arp-header", KEEP),
+    ("control-header", KEEP),  # PPP control, LLDP/CDP/STP/DHCP skeletons: types and lengths
+    ("wlan-header", KEEP),  # radiotap and 802.11 MAC headers (not dissected further)
+    ("ip-address", ADDRESS),
+    ("payload", PAYLOAD),  # the TCP/UDP payload mask walks
+    ("data", PAYLOAD),  # other payload: ICMP echo data, payloads quoted in ICMP errors
+    ("fragment", PAYLOAD),  # payload of a non-first IP fragment
+    ("unknown-option", ZERO),  # data of an option, extension header or TLV we do not know
+    ("identifier", ZERO),  # a known field holding an identifier we cannot rewrite (names, digests of originals)
+    ("padding", ZERO),
+    ("overrun", ZERO),  # bytes a length field claims past its frame or datagram
+    ("fail-closed", ZERO),  # past the last header the walk could understand
+    ("not-dissected", ZERO),  # bodies of link types we do not dissect (802.11)
+    ("trailer", ZERO),  # bytes after a datagram (Ethernet padding, trailers)
+    ("encrypted", ZERO),  # ESP, MACsec: ciphertext (or NULL-encrypted cleartext)
+    ("truncated", ZERO),  # the part of an address field the capture cut off
+)
+REASON_CODES = {name: code for code, (name, _) in enumerate(REASONS)}
+REASON_ACTIONS = tuple(action for _, action in REASONS)
+
+(
+    R_LINK,
+    R_MAC,
+    R_IP,
+    R_IP_OPTION,
+    R_TCP,
+    R_TCP_OPTION,
+    R_UDP,
+    R_ICMP,
+    R_TUNNEL,
+    R_ARP,
+    R_CONTROL,
+    R_WLAN,
+    R_ADDRESS,
+    R_PAYLOAD,
+    R_DATA,
+    R_FRAGMENT,
+    R_UNKNOWN,
+    R_IDENTIFIER,
+    R_PADDING,
+    R_OVERRUN,
+    R_FAIL,
+    R_NOT_DISSECTED,
+    R_TRAILER,
+    R_ENCRYPTED,
+    R_TRUNCATED,
+) = range(len(REASONS))
+
+# Address field kinds (`Field.kind`): where the address sits, for the anonymize stage's counters
+(
+    A_OUTER,
+    A_INNER,
+    A_QUOTED,
+    A_ARP,
+    A_OPTION,  # inside IP options / IPv6 extension headers (routes, HAO, mobility, HIP)
+    A_ICMP,  # ICMP/ICMPv6 bodies: redirects, NDP targets and prefixes, MLD, RFC 4884/5837/8335
+    A_TCP_OPTION,  # MPTCP ADD_ADDR
+    A_TUNNEL,  # Teredo origin indication
+    A_CONTROL,  # PPP IPCP, LLDP/CDP management addresses
+) = range(9)
+ADDRESS_KINDS = ("outer", "inner", "quoted", "arp", "ip_option", "icmp", "tcp_option", "tunnel", "control")
+
+# `Field.form`: how the bytes encode the address
+FORM_PLAIN = 0  # `size` bytes, the whole address (or its last bytes, see `Field.prefix_at`)
+FORM_OBSCURED = 1  # Teredo: the IPv4 address with every bit inverted (RFC 4380 §4)
+FORM_PREFIX = 2  # an IPv6 prefix of `Field.bits` bits, zero beyond (NDP prefix, route information)
+
+# Checksum kinds (`Checksum.kind`)
+CK_IPV4_HEADER, CK_TCP, CK_UDP, CK_ICMP, CK_ICMPV6, CK_GRE, CK_PLAIN = range(7)
+CK_OPTIONAL = 7  # like CK_PLAIN, but 0 means "not computed" and stays 0 (RFC 4884 §7), as UDP's
+# CK_PLAIN: an RFC 1071 sum over its range with no pseudo-header (CDP, Shim6)
+
+# FrameMap.status
+STATUS_OK = 0
+STATUS_NOT_DISSECTED = 1  # link type outside SPEC §3 (802.11, radiotap, ...)
+STATUS_TRUNCATED = 2  # the capture (snaplen) ends inside a header
+STATUS_FAILED = 3  # the walk stopped at something it could not understand (zeroed)
+
+# FrameMap.fragment
+FRAG_NONE, FRAG_FIRST, FRAG_LATER = range(3)
+
+
+class Field:
+    """An address field: anonymize maps it, mask keeps it.
+
+    Attributes
+    ----------
+    offset, size : int
+        Where its bytes are in the frame (all captured).
+    width : int
+        4 (IPv4) or 16 (IPv6): the address the bytes are (part of).
+    kind : int
+        An A_* constant.
+    form : int
+        FORM_PLAIN, FORM_OBSCURED or FORM_PREFIX.
+    prefix_at : int
+        For a compressed address (``size < width``, RFC 6554): the frame offset of the full
+        address whose first ``width - size`` bytes it shares; -1 otherwise.
+    bits : int
+        For FORM_PREFIX: the prefix length.
+    """
+
+    __slots__ = ("offset", "size", "width", "kind", "form", "prefix_at", "bits")
+
+    def __init__(self, offset, size, width, kind, form=FORM_PLAIN, prefix_at=-1, bits=0):
+        self.offset, self.size, self.width, self.kind = offset, size, width, kind
+        self.form, self.prefix_at, self.bits = form, prefix_at, bits
+
+    def __repr__(self) -> str:
+        return f"Field({self.offset}, {self.size}, width={self.width}, kind={ADDRESS_KINDS[self.kind]})"
+
+
+class Checksum:
+    """An Internet checksum field and what it covers.
+
+    Attributes
+    ----------
+    position : int
+        Offset of the 2-byte field (may be past the captured bytes).
+    start, end : int
+        The covered bytes (``end`` may lie past the captured bytes).
+    kind : int
+        A CK_* constant.
+    pseudo : tuple of int
+        Indices into `FrameMap.fields` of the addresses in its pseudo-header (source and
+        destination as the transport sees them: a Home Address option or a route's final
+        destination instead of the IP header's); empty for checksums without one.
+    """
+
+    __slots__ = ("position", "start", "end", "kind", "pseudo")
+
+    def __init__(self, position, start, end, kind, pseudo=()):
+        self.position, self.start, self.end, self.kind, self.pseudo = position, start, end, kind, pseudo
+
+    def __repr__(self) -> str:
+        return f"Checksum({self.position}, [{self.start}:{self.end}), kind={self.kind}, pseudo={self.pseudo})"
+
+
+class IpLayer:
+    """One IP header on the walk: its offset, version, address fields and pseudo-header addresses."""
+
+    __slots__ = ("offset", "version", "src", "dst", "pseudo", "quoted", "end", "index")
+
+    def __init__(self, offset, version, quoted):
+        self.offset, self.version, self.quoted = offset, version, quoted
+        self.index = 0  # its position in FrameMap.ips
+        self.src = self.dst = -1  # indices into FrameMap.fields (-1: cut off by the capture)
+        self.pseudo = ()  # (source, destination) field indices for transport checksums
+        self.end = offset  # where its datagram ends on the wire (past the captured bytes if cut)
+
+
+class FrameMap:
+    """What a dissector found in one frame (see the module docstring).
+
+    Attributes
+    ----------
+    spans : list of int
+        Flat ``[start, end, reason, start, end, reason, ...]``, contiguous from 0 to the
+        frame's length.
+    fields : list of Field
+    checksums : list of Checksum
+        Outermost first: an inner checksum field lies inside an outer one's range.
+    ips : list of IpLayer
+        Every IP header in walk order (quoted ones included).
+    status : int
+        STATUS_*.
+    transport : int
+        IP protocol of the innermost datagram that is not quoted (-1 without IP).
+    l4 : int
+        Offset of its TCP/UDP header (-1 if none).
+    ip : int
+        Index in `ips` of the IP header carrying it (-1 if none).
+    payload_start, payload_end : int
+        Its TCP/UDP payload (the "payload" span); equal when there is none.
+    fragment : int
+        FRAG_* of that datagram.
+    frag_id : int
+        Where the identification of that fragmented datagram is (-1 if not fragmented).
+    quote : tuple or None
+        The innermost TCP/UDP datagram quoted by an ICMP error: ``(protocol, transport
+        offset, index in ips of its IP header, payload start, payload end)``.
+    """
+
+    __slots__ = (
+        "data",
+        "n",
+        "truncated",
+        "pos",
+        "spans",
+        "fields",
+        "checksums",
+        "ips",
+        "status",
+        "transport",
+        "l4",
+        "ip",
+        "payload_start",
+        "payload_end",
+        "fragment",
+        "quoting",
+        "depth",
+        "limit",
+        "frag_id",
+        "quote",
+    )
+
+    def __init__(self, data, truncated: bool = False):
+        self.data = data
+        self.n = len(data)
+        self.truncated = truncated  # the capture cut the frame (caplen < wire length)
+        self.pos = 0
+        self.spans: list[int] = []
+        self.fields: list[Field] = []
+        self.checksums: list[Checksum] = []
+        self.ips: list[IpLayer] = []
+        self.status = STATUS_OK
+        self.transport = -1
+        self.l4 = -1
+        self.ip = -1
+        self.payload_start = self.payload_end = 0
+        self.fragment = FRAG_NONE
+        self.quoting = 0  # > 0 while walking a datagram quoted by an ICMP error
+        self.depth = 0  # encapsulations followed so far
+        self.limit = self.n  # the end of the bytes the current handler may describe (`put` stops there)
+        self.frag_id = -1  # offset of the fragment's identification (2 bytes IPv4, 4 IPv6), if fragmented
+        self.quote = None  # (protocol, transport offset, ip index, payload start, payload end) quoted by an ICMP error
+
+    def __repr__(self) -> str:
+        spans = self.spans
+        parts = [f"{spans[i]}-{spans[i + 1]}:{REASONS[spans[i + 2]][0]}" for i in range(0, len(spans), 3)]
+        return f"FrameMap({', '.join(parts)}; status={self.status})"
+
+    # -- building (dissectors) -------------------------------------------------------------
+
+    def put(self, end: int, reason: int) -> None:
+        """Give the bytes from `pos` to `end` (clipped to the current handler's bytes) the `reason`."""
+        if end > self.limit:
+            end = self.limit
+        pos = self.pos
+        if end <= pos:
+            return
+        spans = self.spans
+        if spans and spans[-1] == reason and spans[-2] == pos:
+            spans[-2] = end
+        else:
+            spans += (pos, end, reason)
+        self.pos = end
+
+    def address(self, offset: int, size: int, width: int, kind: int, form=FORM_PLAIN, prefix_at=-1, bits=0) -> int:
+        """An address field at `offset` (bytes before it must already have reasons); its index, or -1.
+
+        A field the capture cuts short cannot be mapped: its captured bytes are zeroed.
+        """
+        end = offset + size
+        if end > self.limit:
+            self.put(offset, R_FAIL)
+            self.put(end, R_TRUNCATED)
+            return -1
+        self.put(offset, R_FAIL)  # nothing may lie unexplained before a field
+        self.put(end, R_ADDRESS)
+        self.fields.append(Field(offset, size, width, kind, form, prefix_at, bits))
+        return len(self.fields) - 1
+
+    def checksum(self, position: int, start: int, end: int, kind: int, pseudo=()) -> None:
+        self.checksums.append(Checksum(position, start, end, kind, pseudo))
+
+    def mark(self) -> tuple:
+        """A point to `rewind` to when a tentative parse turns out wrong."""
+        return (len(self.spans), self.pos, len(self.fields), len(self.checksums), len(self.ips))
+
+    def rewind(self, mark: tuple) -> None:
+        """Forget everything found since `mark` (an extended span is cut back to where it was)."""
+        nspans, pos, nfields, nchecksums, nips = mark
+        del self.spans[nspans:]
+        if self.spans and self.spans[-2] > pos:
+            self.spans[-2] = pos
+        self.pos = pos
+        del self.fields[nfields:]
+        del self.checksums[nchecksums:]
+        del self.ips[nips:]
+
+    def fail(self, end: int, reason: int = R_FAIL) -> None:
+        """Zero everything from `pos` to `end`: the walk cannot understand it."""
+        if self.pos < min(end, self.limit) and self.status == STATUS_OK:
+            self.status = STATUS_FAILED
+        self.put(end, reason)
+
+    # -- reading (stages) --------------------------------------------------------------------
+
+    def iter_spans(self):
+        """``(start, end, reason)`` of every span, in order."""
+        spans = self.spans
+        for i in range(0, len(spans), 3):
+            yield spans[i], spans[i + 1], spans[i + 2]
+
+    def ranges(self, action: int) -> list[tuple[int, int, int]]:
+        """``(start, end, reason)`` of the spans whose reason has `action`."""
+        spans, actions = self.spans, REASON_ACTIONS
+        return [
+            (spans[i], spans[i + 1], spans[i + 2]) for i in range(0, len(spans), 3) if actions[spans[i + 2]] == action
+        ]
+
+
+class Ledger:
+    """Bytes written, by verdict and reason (SPEC §2.4): the kept-bytes ledger of a run.
+
+    Verdicts are ``kept``, ``rewritten`` (address fields) and ``zeroed``; reasons are the
+    frame map's (`REASONS`) and the mask stage's payload reasons (``tls-handshake``, ...).
+    The totals add up to the captured bytes of the packets written.
+    """
+
+    __slots__ = ("counts",)
+
+    def __init__(self):
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def add(self, verdict: str, reason: str, n: int) -> None:
+        if n > 0:
+            key = (verdict, reason)
+            self.counts[key] = self.counts.get(key, 0) + n
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def to_dict(self) -> dict[str, dict[str, int]]:
+        """``{verdict: {reason: bytes}}``, reasons sorted."""
+        out: dict[str, dict[str, int]] = {}
+        for (verdict, reason), n in sorted(self.counts.items()):
+            out.setdefault(verdict, {})[reason] = n
+        return out

@@ -1,0 +1,306 @@
+"""Tunnels (SPEC §3): GRE (RFC 2784, 2890, 1701 routing; PPTP's version 1, RFC 2637), ERSPAN
+I/II/III, VXLAN (RFC 7348, also on udp/8472 and with the I flag clear), VXLAN-GPE, Geneve
+(RFC 8926), GTP-U (3GPP TS 29.281), Teredo (RFC 4380, with authentication and origin
+indication), L2TPv2 (RFC 2661), GRE-in-UDP and MPLS-in-UDP (RFC 8086, 7510).
+
+Tunnel headers keep their fields; option data the walk does not know (Geneve options,
+unknown GTP-U extension headers, L2TP AVP values but the message type) is zeroed. A UDP
+handler returns False when the payload turns out not to be its protocol (Teredo without a
+believable IPv6 header), so the datagram stays plain UDP payload.
+"""
+
+from __future__ import annotations
+
+from .ip import cut, plausible_ipv6
+from .spans import (
+    A_TUNNEL,
+    CK_GRE,
+    FORM_OBSCURED,
+    R_IDENTIFIER,
+    R_OVERRUN,
+    R_PADDING,
+    R_TUNNEL,
+    R_UNKNOWN,
+    FrameMap,
+)
+from .walk import IP_PROTOCOLS, UDP_PORTS, network, u16
+
+IPPROTO_GRE = 47
+ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, ETH_P_MPLS_UC = 0x0800, 0x86DD, 0x6558, 0x8847
+ETH_P_ERSPAN, ETH_P_ERSPAN3, ETH_P_PPP = 0x88BE, 0x22EB, 0x880B
+
+GRE_CHECKSUM, GRE_ROUTING, GRE_KEY, GRE_SEQUENCE, GRE_ACK = 0x8000, 0x4000, 0x2000, 0x1000, 0x0080
+GRE_VERSION = 0x0007
+GRE_SRE_AF_IP = 0x0800
+ERSPAN2_HLEN = 8
+ERSPAN3_HLEN = 12
+ERSPAN3_SUBHEADER = 8
+
+UDP_PORT_VXLAN, UDP_PORT_VXLAN_LINUX, UDP_PORT_VXLAN_GPE = 4789, 8472, 4790
+UDP_PORT_GENEVE = 6081
+UDP_PORT_GTPU = 2152
+UDP_PORT_TEREDO = 3544
+UDP_PORT_L2TP = 1701
+UDP_PORT_GRE = 4754
+UDP_PORT_MPLS = 6635
+VXLAN_HLEN = 8
+GPE_PROTOCOLS = {1: ETH_P_IP, 2: ETH_P_IPV6, 3: ETH_P_TEB, 5: ETH_P_MPLS_UC}
+GENEVE_HLEN = 8
+GENEVE_OPTION_HLEN = 4
+GTPU_HLEN = 8
+GTPU_T_PDU = 0xFF
+GTPU_KNOWN_EXTENSIONS = frozenset((0x20, 0x40, 0x81, 0x82, 0x85, 0xC0))  # content kept
+TEREDO_AUTH, TEREDO_ORIGIN = 0x0001, 0x0000
+TEREDO_ORIGIN_LEN = 8
+L2TP_TYPE, L2TP_LENGTH, L2TP_SEQUENCE, L2TP_OFFSET = 0x8000, 0x4000, 0x0800, 0x0200
+L2TP_VERSION_2 = 2
+L2TP_AVP_HLEN = 6
+L2TP_MESSAGE_TYPE = 0
+
+
+def gre(m: FrameMap, offset: int, end: int, ip) -> None:
+    """GRE: optional checksum, offset, key, sequence (and PPTP's acknowledgment), source
+    route entries (IPv4 addresses mapped), then the payload by protocol type."""
+    data = m.data
+    if offset + 4 > end:
+        m.put(end, R_TUNNEL)
+        return cut(m, end)
+    flags, protocol = u16(data, offset), u16(data, offset + 2)
+    version = flags & GRE_VERSION
+    if version > 1:
+        m.put(offset + 4, R_TUNNEL)
+        return m.fail(end, R_UNKNOWN)
+    pos = offset + 4
+    if flags & (GRE_CHECKSUM | GRE_ROUTING):
+        if flags & GRE_CHECKSUM:
+            m.checksum(pos, offset, end if ip is None else ip.end, CK_GRE)
+        pos += 4
+    pos += 4 * bool(flags & GRE_KEY) + 4 * bool(flags & GRE_SEQUENCE) + 4 * bool(version and flags & GRE_ACK)
+    m.put(pos, R_TUNNEL)
+    if pos > end:
+        return m.fail(end, R_OVERRUN)
+    if flags & GRE_ROUTING:
+        pos = _source_routes(m, pos, end)
+        if pos < 0:
+            return
+    if protocol == ETH_P_ERSPAN:  # type II has a sequence number and an 8-byte header; type I neither
+        if flags & GRE_SEQUENCE:
+            m.put(pos + ERSPAN2_HLEN, R_TUNNEL)
+            pos += ERSPAN2_HLEN
+        protocol = ETH_P_TEB
+    elif protocol == ETH_P_ERSPAN3:
+        if pos + ERSPAN3_HLEN > end:
+            return m.fail(end, R_OVERRUN)
+        size = ERSPAN3_HLEN + (ERSPAN3_SUBHEADER if data[pos + 11] & 0x01 else 0)
+        m.put(pos + size, R_TUNNEL)
+        pos += size
+        protocol = ETH_P_TEB
+    elif protocol == ETH_P_PPP:
+        from .ppp import ppp
+
+        return ppp(m, pos, end, address_control=True)
+    if pos > end:
+        return m.fail(end, R_OVERRUN)
+    network(m, pos, protocol, end)
+
+
+def _source_routes(m: FrameMap, pos: int, end: int) -> int:
+    """RFC 1701 source route entries: address family, offset, length, routing information; -1 if broken."""
+    data = m.data
+    while pos + 4 <= end:
+        family, length = u16(data, pos), data[pos + 3]
+        m.put(pos + 4, R_TUNNEL)
+        if not family and not length:
+            return pos + 4
+        if pos + 4 + length > end:
+            break
+        if family == GRE_SRE_AF_IP and length % 4 == 0:
+            for at in range(pos + 4, pos + 4 + length, 4):
+                m.address(at, 4, 4, A_TUNNEL)
+        m.put(pos + 4 + length, R_UNKNOWN)
+        pos += 4 + length
+    m.fail(end, R_OVERRUN)
+    return -1
+
+
+def vxlan(m: FrameMap, offset: int, end: int) -> bool:
+    """VXLAN: flags, VNI, an Ethernet frame (followed whether or not the I flag is set)."""
+    if offset + VXLAN_HLEN + 14 > end:
+        return False
+    m.put(offset + VXLAN_HLEN, R_TUNNEL)
+    network(m, offset + VXLAN_HLEN, ETH_P_TEB, end)
+    return True
+
+
+def vxlan_gpe(m: FrameMap, offset: int, end: int) -> bool:
+    """VXLAN-GPE: flags, next protocol (IPv4, IPv6, Ethernet, MPLS), VNI."""
+    if offset + VXLAN_HLEN > end or not m.data[offset] & 0x04:
+        return vxlan(m, offset, end)
+    protocol = GPE_PROTOCOLS.get(m.data[offset + 3], 0)
+    m.put(offset + VXLAN_HLEN, R_TUNNEL)
+    network(m, offset + VXLAN_HLEN, protocol, end)
+    return True
+
+
+def geneve(m: FrameMap, offset: int, end: int) -> bool:
+    """Geneve: fixed header, options (class, type, length kept; data zeroed), protocol type."""
+    data = m.data
+    if offset + GENEVE_HLEN > end or data[offset] >> 6:
+        return False
+    stop = offset + GENEVE_HLEN + (data[offset] & 0x3F) * 4
+    protocol = u16(data, offset + 2)
+    m.put(offset + GENEVE_HLEN, R_TUNNEL)
+    if stop > end:
+        m.fail(end, R_OVERRUN)
+        return True
+    pos = offset + GENEVE_HLEN
+    while pos + GENEVE_OPTION_HLEN <= stop:
+        length = GENEVE_OPTION_HLEN + (data[pos + 3] & 0x1F) * 4
+        if pos + length > stop:
+            break
+        m.put(pos + GENEVE_OPTION_HLEN, R_TUNNEL)
+        m.put(pos + length, R_UNKNOWN)
+        pos += length
+    m.fail(stop, R_OVERRUN)
+    network(m, stop, protocol, end)
+    return True
+
+
+def gtpu(m: FrameMap, offset: int, end: int) -> bool:
+    """GTP-U: header, optional sequence / N-PDU / extension headers, an IP packet in a T-PDU.
+
+    Other messages (echo, error indication with a peer address, end marker) keep the header
+    only.
+    """
+    data = m.data
+    if offset + GTPU_HLEN > end:
+        return False
+    flags, message = data[offset], data[offset + 1]
+    if flags >> 5 != 1 or not flags & 0x10:
+        return False  # GTP' or not GTP: plain UDP payload
+    stop = min(end, offset + GTPU_HLEN + u16(data, offset + 2))
+    m.put(offset + GTPU_HLEN, R_TUNNEL)
+    pos = offset + GTPU_HLEN
+    if flags & 0x07:
+        if pos + 4 > stop:
+            m.fail(end, R_OVERRUN)
+            return True
+        next_type, pos = data[pos + 3], pos + 4
+        m.put(pos, R_TUNNEL)
+        while next_type:
+            if pos + 4 > stop or not data[pos]:
+                m.fail(end, R_OVERRUN)
+                return True
+            length = data[pos] * 4
+            if pos + length > stop:
+                m.fail(end, R_OVERRUN)
+                return True
+            m.put(pos + 1, R_TUNNEL)
+            m.put(pos + length - 1, R_TUNNEL if next_type in GTPU_KNOWN_EXTENSIONS else R_UNKNOWN)
+            next_type, pos = data[pos + length - 1], pos + length
+            m.put(pos, R_TUNNEL)
+    if message != GTPU_T_PDU:
+        m.put(stop, R_UNKNOWN)
+    elif pos < stop:
+        version = data[pos] >> 4
+        network(m, pos, ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0, stop)
+    m.put(end, R_PADDING)
+    return True
+
+
+def teredo(m: FrameMap, offset: int, end: int) -> bool:
+    """Teredo (RFC 4380 §5.1.1): authentication and origin indication headers (the obscured
+    client address mapped), then IPv6 — taken only if that header is believable."""
+    data, pos = m.data, offset
+    for _ in range(2):
+        if pos + 2 > end:
+            return False
+        indicator = u16(data, pos)
+        if indicator == TEREDO_AUTH and pos + 4 <= end:
+            ids, auth = data[pos + 2], data[pos + 3]
+            stop = pos + 4 + ids + auth + 9
+            if stop > end:
+                return False
+            m.put(pos + 4, R_TUNNEL)
+            m.put(pos + 4 + ids + auth, R_IDENTIFIER)  # client identifier and authentication value
+            m.put(stop, R_TUNNEL)  # nonce and confirmation byte
+            pos = stop
+        elif indicator == TEREDO_ORIGIN and pos + TEREDO_ORIGIN_LEN <= end:
+            m.put(pos + 4, R_TUNNEL)
+            m.address(pos + 4, 4, 4, A_TUNNEL, FORM_OBSCURED)
+            pos += TEREDO_ORIGIN_LEN
+        else:
+            break
+    if not plausible_ipv6(m, pos, end):
+        return False
+    network(m, pos, ETH_P_IPV6, end)
+    return True
+
+
+def l2tp(m: FrameMap, offset: int, end: int) -> bool:
+    """L2TPv2: header by its flags; data messages carry PPP, control messages AVPs whose
+    headers and message type are kept, values zeroed."""
+    data = m.data
+    if offset + 6 > end:
+        return False
+    flags = u16(data, offset)
+    if flags & 0x000F != L2TP_VERSION_2:
+        return False
+    pos = offset + 2 + 2 * bool(flags & L2TP_LENGTH) + 4 + 4 * bool(flags & L2TP_SEQUENCE)
+    stop = min(end, offset + u16(data, offset + 2)) if flags & L2TP_LENGTH else end
+    if flags & L2TP_OFFSET:
+        if pos + 2 > stop:
+            return False
+        m.put(pos + 2, R_TUNNEL)
+        pad = u16(data, pos)
+        m.put(pos + 2 + pad, R_PADDING)
+        pos += 2 + pad
+    m.put(pos, R_TUNNEL)
+    if pos > stop:
+        m.fail(end, R_OVERRUN)
+        return True
+    if flags & L2TP_TYPE:
+        _avps(m, pos, stop)
+    else:
+        from .ppp import ppp
+
+        ppp(m, pos, stop, address_control=True)
+    m.put(end, R_PADDING)
+    return True
+
+
+def _avps(m: FrameMap, pos: int, stop: int) -> None:
+    data = m.data
+    while pos + L2TP_AVP_HLEN <= stop:
+        length = u16(data, pos) & 0x03FF
+        if length < L2TP_AVP_HLEN or pos + length > stop:
+            break
+        m.put(pos + L2TP_AVP_HLEN, R_TUNNEL)
+        kept = u16(data, pos + 2) == 0 and u16(data, pos + 4) == L2TP_MESSAGE_TYPE
+        m.put(pos + length, R_TUNNEL if kept else R_IDENTIFIER)
+        pos += length
+    m.fail(stop)
+
+
+def gre_in_udp(m: FrameMap, offset: int, end: int) -> bool:
+    gre(m, offset, end, None)  # its checksum covers the UDP payload
+    return True
+
+
+def mpls_in_udp(m: FrameMap, offset: int, end: int) -> bool:
+    network(m, offset, ETH_P_MPLS_UC, end)
+    return True
+
+
+IP_PROTOCOLS[IPPROTO_GRE] = gre
+UDP_PORTS.update({
+    UDP_PORT_VXLAN: vxlan,
+    UDP_PORT_VXLAN_LINUX: vxlan,
+    UDP_PORT_VXLAN_GPE: vxlan_gpe,
+    UDP_PORT_GENEVE: geneve,
+    UDP_PORT_GTPU: gtpu,
+    UDP_PORT_TEREDO: teredo,
+    UDP_PORT_L2TP: l2tp,
+    UDP_PORT_GRE: gre_in_udp,
+    UDP_PORT_MPLS: mpls_in_udp,
+})  # fmt: skip

@@ -1,0 +1,56 @@
+"""Dispatch tables of the frame walk: EtherType, IP protocol and UDP port → handler.
+
+Protocol modules register their handlers here (dpkt style); `network` and `ip_payload`
+look them up. The unknown case of each table is explicit: what follows is zeroed
+(fail closed, SPEC §2.4).
+
+Handlers take the `~.spans.FrameMap` being built and the offsets of their header and of
+the end of the bytes they may use, and give every byte up to that end a reason.
+"""
+
+from __future__ import annotations
+
+from .spans import FrameMap, IpLayer
+
+MAX_NESTING = 8  # encapsulations followed before giving up (fail closed)
+
+ETHERTYPES: dict = {}  # EtherType -> handler(m, offset, end)
+IP_PROTOCOLS: dict = {}  # IP protocol -> handler(m, offset, end, ip)
+UDP_PORTS: dict = {}  # UDP port -> handler(m, offset, end) -> bool (False: not that protocol after all)
+
+
+def network(m: FrameMap, offset: int, ethertype: int, end: int) -> None:
+    """Walk a network-layer header of `ethertype` at `offset`; bytes up to `end` get reasons."""
+    handler = ETHERTYPES.get(ethertype)
+    if handler is None or m.depth > MAX_NESTING:
+        return m.fail(end)
+    m.depth += 1
+    within(m, end, handler, offset, end)
+    m.depth -= 1
+
+
+def ip_payload(m: FrameMap, offset: int, end: int, protocol: int, ip: IpLayer) -> None:
+    """Walk what the IP header `ip` carries: `protocol` at `offset`, up to `end`."""
+    handler = IP_PROTOCOLS.get(protocol)
+    if handler is None or m.depth > MAX_NESTING:
+        return m.fail(end)
+    within(m, end, handler, offset, end, ip)
+
+
+def within(m: FrameMap, end: int, handler, *args):
+    """Call `handler(m, *args)` with the walk bounded to `end`; what it leaves is not understood (zeroed)."""
+    limit = m.limit
+    if end < limit:
+        m.limit = end
+    result = handler(m, *args)
+    m.fail(end)
+    m.limit = limit
+    return result
+
+
+def u16(data, offset: int) -> int:
+    return (data[offset] << 8) | data[offset + 1]
+
+
+def u32(data, offset: int) -> int:
+    return int.from_bytes(data[offset : offset + 4], "big")
