@@ -37,6 +37,11 @@ class RunResult:
         1, or 2 when the last stages and the writer ran in a second process.
     stages : dict
         Per-stage statistics, by stage name.
+    ledger : dict
+        The kept-bytes ledger (SPEC §2.4) of the last stage that wrote packet bytes (mask,
+        else anonymize): ``{verdict: {reason: bytes}}`` with verdicts ``kept``,
+        ``rewritten`` and ``zeroed``; the bytes add up to the captured bytes written.
+        Empty when neither ran.
     tables : dict
         Row tables by name (``"duplicates"``, ``"mapping"``, ``"flows"``): lists of dicts.
     chunks : list of ChunkMetrics
@@ -55,6 +60,7 @@ class RunResult:
     peak_rss_bytes: int = 0
     processes: int = 1
     stages: dict[str, dict] = field(default_factory=dict)
+    ledger: dict[str, dict[str, int]] = field(default_factory=dict)
     tables: dict[str, list[dict]] = field(default_factory=dict)
     chunks: list[ChunkMetrics] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -147,6 +153,7 @@ def run(
         peak_rss_bytes=peak,
         processes=processes,
         stages=stats,
+        ledger=last_ledger(stats),
         tables=tables,
         chunks=chunks,
         warnings=[str(w.message) for w in caught],
@@ -155,6 +162,14 @@ def run(
     for w in caught:  # let callers' own warning filters see them too
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return result
+
+
+def last_ledger(stats: dict[str, dict]) -> dict:
+    """The kept-bytes ledger of the last stage that writes packet bytes: mask, else anonymize."""
+    for name in ("mask", "anonymize"):
+        if name in stats:
+            return stats[name]["ledger"]
+    return {}
 
 
 def _run_here(stages, chunk_size, reader, output, on_chunk) -> tuple[list[ChunkMetrics], int]:

@@ -1,12 +1,22 @@
-"""An ideal, offline model of what mask must keep (SPEC §6), written independently of the stage.
+"""An offline model of what mask may keep (SPEC §6), written apart from the stage and its dissector.
 
-It reads the whole capture at once: per TCP direction it reassembles every byte (first
-copy wins), walks TLS records from the stream start and stops at the first gap; DTLS per
-datagram; everything else is zero. The shared dissector only locates headers; sequence
-space, reassembly and record walking are done here from scratch, in the simplest way.
+Frames are parsed with scapy, never with pktmask_nb's walk. The whole capture is read at
+once: per TCP direction every byte is placed in sequence space (first copy wins) and the
+contiguous stream from its start is judged:
 
-`expected(frames)` gives, per frame, the set of byte positions that must be kept;
-`compare` sets the stage's output against it.
+- a direction whose SYN was seen and that begins with a valid record header is TLS from 0;
+  one that begins with a valid SSLv2 ClientHello (or the ServerHello answering one) is SSLv2;
+- a direction joined mid-stream is TLS only from a record header at a segment start whose
+  record ends exactly at the start of a later segment that holds a valid header too;
+- on the port of a STARTTLS protocol, TLS follows the client's STARTTLS line (and the server's
+  positive reply line, the first status line after it) when a record header is there;
+- a PostgreSQL SSLRequest and its "S" are followed by TLS.
+
+Kept record bodies are those of types 20, 21, 22, 24; DTLS is judged per datagram. Bytes the
+masker may keep as framing without the model requiring them (line ends and the first two
+words of prelude lines, XMPP/LDAP STARTTLS elements, HTTP headers when asked) are *allowed*.
+`compare` reports leaks (non-zero where the model neither keeps nor allows), corrupted kept
+bytes, and kept bytes the stage zeroed (over-masking, which must be counted as fail-closed).
 """
 
 from __future__ import annotations
@@ -14,17 +24,32 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from pktmask_nb.proto.dissect import FRAG_NONE, IPPROTO_TCP, IPPROTO_UDP, STATUS_OK, dissect, skip_extensions
-from pktmask_nb.stages.mask.control import control_keeps  # policy tables, not logic under test
-from pktmask_nb.stages.mask.starttls import STARTTLS_PORTS, command_len, is_starttls_command, response_status_len
+import scapy.contrib.geneve  # noqa: F401 - bind their ports, so scapy decodes the tunnels the masker follows
+import scapy.contrib.gtp  # noqa: F401
+import scapy.contrib.mpls  # noqa: F401
+import scapy.layers.vxlan  # noqa: F401
+from scapy.layers.inet import IP, TCP, UDP, IPerror, TCPerror
+from scapy.layers.inet6 import IPerror6, IPv6
+from scapy.layers.l2 import ARP, CookedLinux, CookedLinuxV2, Ether, Loopback
+from scapy.packet import Padding
 
 KEPT_TYPES = {20, 21, 22, 24}
 SSL_REQUEST = bytes.fromhex("0000000804d2162f")
-COMMANDS = {b"STARTTLS", b"STLS", b"AUTH TLS", b"AUTH SSL", b"AUTH TLS-C"}
+TEXT_PORTS = {25, 587, 2525, 110, 143, 21, 119, 433, 4190}
+STARTTLS_BY_PORT = {  # the command line of each protocol (RFC 3207, 2595, 9051, 4217, 4642, 5804)
+    **dict.fromkeys((25, 587, 2525, 119, 433, 4190), re.compile(rb"^STARTTLS\r?\n$", re.I)),
+    110: re.compile(rb"^STLS\r?\n$", re.I),
+    143: re.compile(rb"^[A-Za-z0-9]{1,32} STARTTLS\r?\n$", re.I),
+    21: re.compile(rb"^AUTH (?:TLS|SSL|TLS-C|TLS-P)\r?\n$", re.I),
+}
+POSITIVE = re.compile(rb"^(?:220|234|382|\+OK|OK|[A-Za-z0-9.]{1,32} OK)", re.I)
+NEGATIVE = re.compile(rb"^(?:[45]\d\d|-ERR|NO|BYE|[A-Za-z0-9.]{1,32} (?:NO|BAD))", re.I)
+FRAMING_WORD = re.compile(rb"[A-Za-z0-9+*.-]{1,32}")
+LINKTYPES = {1: Ether, 101: None, 113: CookedLinux, 276: CookedLinuxV2, 0: Loopback, 108: Loopback}
 
 
 def tls_header(b: bytes, p: int):
-    if p + 5 > len(b):
+    if p < 0 or p + 5 > len(b):
         return None
     t, major, minor, length = b[p], b[p + 1], b[p + 2], int.from_bytes(b[p + 3 : p + 5], "big")
     if 20 <= t <= 24 and major == 3 and minor <= 4 and length <= 2**14 + 2048:
@@ -40,7 +65,7 @@ def walk_tls(stream: bytes, p: int, keep: set, ssl2: bool = False) -> None:
         if h is not None:
             t, length = h
             keep.update(range(p, p + 5))
-            if t != 23:
+            if t in KEPT_TYPES:
                 keep.update(range(p + 5, min(p + 5 + length, len(stream))))
             p += 5 + length
             continue
@@ -63,179 +88,72 @@ def walk_tls(stream: bytes, p: int, keep: set, ssl2: bool = False) -> None:
         p += hlen + length
 
 
-def is_ssl2_hello(s: bytes) -> bool:
-    if len(s) < 5 or not s[0] & 0x80:
-        return False
-    length = ((s[0] & 0x7F) << 8) | s[1]
-    return (s[2] == 1 and s[3] in (0, 3) and length >= 9) or (s[2] == 4 and length >= 11)
+def ssl2_hello(s: bytes, client: bool) -> bool:
+    """A structurally valid SSLv2 ClientHello (or ServerHello), RFC 6101 appendix E."""
+    if client and len(s) >= 11 and s[0] & 0x80 and s[2] == 1:
+        cs, sid, ch = (int.from_bytes(s[i : i + 2], "big") for i in (5, 7, 9))
+        return (
+            cs
+            and cs % 3 == 0
+            and sid in (0, 16)
+            and 16 <= ch <= 32
+            and ((s[0] & 0x7F) << 8 | s[1]) == 9 + cs + sid + ch
+        )
+    if not client and len(s) >= 13 and s[0] & 0x80 and s[2] == 4:
+        cert, cs, cid = (int.from_bytes(s[i : i + 2], "big") for i in (7, 9, 11))
+        return cs % 3 == 0 and 16 <= cid <= 32 and ((s[0] & 0x7F) << 8 | s[1]) == 11 + cert + cs + cid
+    return False
 
 
-TEXT = re.compile(rb"[\x20-\x7e\t\x00]*")
-PRELUDE_MAX = 64 * 1024
+def _offset(raw: bytes, layer) -> int:
+    return len(raw) - len(bytes(layer))
 
 
-def prelude(stream: bytes, starts: set, client: bool, armed: bool, kept: set, framing: bool) -> bool:
-    """A text prelude: keep framing (line ends, verbs, status tokens, a STARTTLS line), then TLS.
-
-    Lines start after a line feed or at a segment start. Returns whether the direction asked
-    for TLS (a client's STARTTLS command).
-    """
-    bounds = sorted(set(starts) | {i + 1 for i, c in enumerate(stream) if c == 0x0A})
-    commanded = False
-    for idx, p in enumerate(bounds):
-        if p >= len(stream):
-            break
-        h = tls_header(stream, p) if armed else None
-        if h is not None and h[0] == 22:
-            walk_tls(stream, p, kept)
-            break
-        nl = stream.find(b"\n", p)
-        if nl < 0 or (idx + 1 < len(bounds) and bounds[idx + 1] <= nl):
-            continue
-        line = stream[p : nl + 1]
-        eol = 2 if line.endswith(b"\r\n") else 1
-        if (
-            client
-            and is_starttls_command(line)
-            and (not framing or (nl < PRELUDE_MAX and TEXT.fullmatch(line[: len(line) - eol])))
-        ):
-            kept.update(range(p, nl + 1))
-            armed = commanded = True
-            continue
-        if not framing or nl >= PRELUDE_MAX or not TEXT.fullmatch(line[: len(line) - eol]):
-            continue
-        token = command_len(line) if client else response_status_len(line)
-        kept.update(range(p, p + token))
-        kept.update(range(nl + 1 - eol, nl + 1))
-    return commanded
-
-
-class Direction:
-    def __init__(self):
-        self.segments = []  # (frame index, seq, syn, payload, buffer offset) in capture order
-        self.isn = None
-
-    def stream(self):
-        """Reassembled contiguous bytes from the stream start, the segment owning each, segment starts."""
-        base = self.isn
-        if base is None:
-            data = [s for s in self.segments if len(s[3]) > 1]  # a 1-byte keep-alive cannot start a stream
-            if not data:
-                return b"", [], set(), None
-            base = data[0][1]
-        placed, owner = {}, {}
-        hi = 0
-        starts = set()
-        for k, (_, seq, syn, payload, _) in enumerate(self.segments):
-            rel = (seq + syn - base) % 2**32
-            off = hi + ((rel - hi + 2**31) % 2**32) - 2**31
-            hi = max(hi, off)
-            first_new = None
-            for j, byte in enumerate(payload):
-                if off + j not in placed:
-                    placed[off + j] = byte
-                    owner[off + j] = k
-                    if first_new is None:
-                        first_new = off + j
-            if first_new is not None:
-                starts.add(first_new)
-        n = 0
-        while n in placed:
-            n += 1
-        return bytes(placed[i] for i in range(n)), [owner[i] for i in range(n)], starts, base
+def parse(data: bytes, linktype: int) -> dict | None:
+    """What scapy finds in a frame: the innermost TCP/UDP (not quoted), its payload, flow key, ..."""
+    cls = LINKTYPES.get(linktype, False)
+    if cls is False:
+        return None
+    if cls is None:
+        cls = IP if data[:1] and data[0] >> 4 == 4 else IPv6
+    pkt = cls(data)
+    layers = list(pkt.iterpayloads())
+    quoted = any(isinstance(x, IPerror | IPerror6) for x in layers)
+    transport = [x for x in layers if isinstance(x, TCP | UDP) and not isinstance(x, TCPerror)]
+    ips = [x for x in layers if isinstance(x, IP | IPv6) and not isinstance(x, IPerror | IPerror6)]
+    info = {"quoted": quoted, "quote": None}
+    if quoted:
+        errors = [x for x in layers if isinstance(x, TCPerror)]
+        qips = [x for x in layers if isinstance(x, IPerror | IPerror6)]
+        if errors and qips:
+            t = errors[-1]
+            start = _offset(data, t) + t.dataofs * 4 if t.dataofs else None
+            if start is not None and start < len(data):
+                key = _key(ips, qips[-1], t)
+                info["quote"] = (key, t.seq, start, len(data))
+        return info
+    if not transport or not ips:
+        return None
+    t = transport[-1]
+    if any(isinstance(x, IP | IPv6 | Ether | ARP) for x in layers[layers.index(t) :]):
+        return None  # a tunnel whose inner packet is no TCP/UDP: not judged here
+    ip = [x for x in ips if _offset(data, x) < _offset(data, t)][-1]
+    if isinstance(ip, IP) and (ip.flags.MF or ip.frag):
+        return None
+    padding = len(pkt[Padding].load) if Padding in pkt else 0
+    start = _offset(data, t) + (t.dataofs * 4 if isinstance(t, TCP) else 8)
+    end = len(data) - padding
+    info.update(proto=6 if isinstance(t, TCP) else 17, start=start, end=max(start, end), key=_key(ips, ip, t))
+    if isinstance(t, TCP):
+        info.update(seq=t.seq, flags=int(t.flags))
+    return info
 
 
-def key_of(data, layers):
-    ips = layers.ips
-    parts = []
-    for off, version, quoted in ips[: layers.ip_index]:
-        if not quoted:
-            a, b = addresses(data, off, version)
-            parts.append(min(a, b) + max(a, b))
-    off, version, _ = ips[layers.ip_index]
-    src, dst = addresses(data, off, version)
-    t = layers.transport_offset
-    return b"".join(parts), bytes(src), bytes(data[t : t + 2]), bytes(dst), bytes(data[t + 2 : t + 4])
-
-
-def addresses(data, off, version):
-    if version == 4:
-        return bytes(data[off + 12 : off + 16]), bytes(data[off + 16 : off + 20])
-    return bytes(data[off + 8 : off + 24]), bytes(data[off + 24 : off + 40])
-
-
-def expected(frames: list[tuple[bytes, int]]) -> list[set]:
-    """Per frame ``(data, linktype)``: the buffer positions that mask must keep."""
-    keep = [set() for _ in frames]
-    dirs = defaultdict(Direction)
-    first_sender = {}  # canonical flow -> key of its client's direction
-    quoted = []
-    for i, (data, linktype) in enumerate(frames):
-        layers = dissect(data, linktype)
-        ps, pe = layers.payload_start, layers.payload_end
-        if layers.status == STATUS_OK and layers.ips and layers.ips[-1][2] and layers.transport in (1, 58):
-            quoted.append((i, data, layers))
-            continue
-        unknown = layers.status != STATUS_OK or layers.fragment != FRAG_NONE or layers.transport_offset < 0
-        if unknown or layers.transport not in (IPPROTO_TCP, IPPROTO_UDP):
-            keep[i] = {p for a, b in control_keeps(data, layers) for p in range(a, b)}
-            continue
-        if layers.transport == IPPROTO_UDP:
-            keep[i] = dtls_keep(data, ps, pe)
-        elif layers.transport == IPPROTO_TCP:
-            k = key_of(data, layers)
-            t = layers.transport_offset
-            flags, seq = data[t + 13], int.from_bytes(data[t + 4 : t + 8], "big")
-            client = k if flags & 18 != 18 else reverse(k)
-            first_sender.setdefault(canonical(k), client)
-            d = dirs[k]
-            if flags & 2 and d.isn is None:
-                d.isn = (seq + 1) % 2**32
-            d.segments.append((i, seq, 1 if flags & 2 else 0, bytes(data[ps:pe]), ps))
-    streams = {k: d.stream() for k, d in dirs.items()}
-    kept = {}
-    commanded = set()
-    for k in sorted(dirs, key=lambda k: first_sender.get(canonical(k)) != k):  # clients first
-        stream, owner, starts, base = streams[k]
-        peer = streams.get(reverse(k), (b"",))[0]
-        client = first_sender.get(canonical(k)) == k
-        server_port = int.from_bytes(k[4] if client else k[2], "big")
-        kept[k] = decide(stream, starts, peer, client, canonical(k), commanded, server_port)
-    for k, d in dirs.items():
-        base = streams[k][3]
-        if base is None:
-            continue
-        hi = 0
-        for i, seq, syn, payload, ps in d.segments:
-            rel = (seq + syn - base) % 2**32
-            off = hi + ((rel - hi + 2**31) % 2**32) - 2**31
-            hi = max(hi, off)
-            keep[i].update(ps + j for j in range(len(payload)) if off + j in kept[k])
-    for i, data, layers in quoted:
-        keep[i] = quoted_keep(data, layers, dirs, streams, kept)
-    return keep
-
-
-def quoted_keep(data, layers, dirs, streams, kept) -> set:
-    """A transport payload quoted in an ICMP error: DTLS walked, TCP bytes as decided in their stream."""
-    ps, pe = layers.payload_start, layers.payload_end
-    off, version, _ = layers.ips[-1]
-    if version == 4:
-        protocol, t = data[off + 9], off + (data[off] & 0x0F) * 4
-    else:
-        protocol, t, _ = skip_extensions(data, off + 40, pe, data[off + 6])
-    if protocol == IPPROTO_UDP:
-        return dtls_keep(data, ps, pe)
-    if protocol != IPPROTO_TCP or t + 8 > ps:
-        return set()
-    outer = [(o, v, q) for o, v, q in layers.ips[: layers.ip_index] if not q]
-    ctx = b"".join(min(a, b) + max(a, b) for a, b in (addresses(data, o, v) for o, v, _ in outer))
-    src, dst = addresses(data, off, version)
-    k = (ctx, src, bytes(data[t : t + 2]), dst, bytes(data[t + 2 : t + 4]))
-    if k not in dirs or streams[k][3] is None:
-        return set()
-    rel = (int.from_bytes(data[t + 4 : t + 8], "big") - streams[k][3]) % 2**32
-    return {ps + j for j in range(pe - ps) if rel + j in kept[k]}
+def _key(ips, ip, t) -> tuple:
+    """``(context, src, sport, dst, dport)``: a direction's key, tunnel outer addresses first."""
+    index = next((n for n, x in enumerate(ips) if x is ip), len(ips))
+    ctx = tuple(tuple(sorted((x.src, x.dst))) for x in ips[:index])
+    return (ctx, ip.src, t.sport, ip.dst, t.dport)
 
 
 def reverse(k):
@@ -246,24 +164,171 @@ def canonical(k):
     return (k[0],) + tuple(sorted((k[1:3], k[3:5])))
 
 
-def decide(stream: bytes, starts, peer: bytes, client: bool, flow, commanded: set, server_port: int) -> set:
-    """Kept offsets of one direction's reassembled stream."""
-    kept: set = set()
-    if len(stream) >= 5 and tls_header(stream, 0):
-        walk_tls(stream, 0, kept)
-    elif is_ssl2_hello(stream):
-        walk_tls(stream, 0, kept, ssl2=True)
-    elif client and stream.startswith(SSL_REQUEST):
-        kept.update(range(8))
-        walk_tls(stream, 8, kept) if tls_header(stream, 8) else None
-    elif not client and stream[:1] == b"S" and peer.startswith(SSL_REQUEST):
-        kept.add(0)
-        walk_tls(stream, 1, kept) if tls_header(stream, 1) else None
-    elif stream[:1] and 0x21 <= stream[0] < 0x7F:
-        framing = server_port in STARTTLS_PORTS
-        if prelude(stream, starts, client, flow in commanded, kept, framing):
-            commanded.add(flow)
-    return kept
+class Direction:
+    def __init__(self):
+        self.segments = []  # (frame index, seq, syn, payload, buffer offset) in capture order
+        self.isn = None
+
+    def place(self):
+        """Stream offset of each segment, reassembled bytes from offset 0, segment starts, first frame of each byte."""
+        base = self.isn
+        if base is None:
+            data = [s for s in self.segments if len(s[3]) > 1]  # a 1-byte keep-alive cannot start a stream
+            if not data:
+                return [], b"", set(), {}
+            base = data[0][1]
+        offsets, placed, first, starts, hi = [], {}, {}, set(), 0
+        for k, (i, seq, syn, payload, _) in enumerate(self.segments):
+            rel = (seq + syn - base) % 2**32
+            off = hi + ((rel - hi + 2**31) % 2**32) - 2**31
+            hi = max(hi, off)
+            offsets.append(off)
+            if payload and off not in placed:
+                starts.add(off)
+            for j, byte in enumerate(payload):
+                if off + j not in placed:
+                    placed[off + j], first[off + j] = byte, i
+        n = 0
+        while n in placed:
+            n += 1
+        return offsets, bytes(placed[i] for i in range(n)), starts, first
+
+
+def midstream(stream: bytes, starts: set) -> int | None:
+    """The first record header at a segment start whose record ends at a segment start with another header."""
+    for s in sorted(starts):
+        h = tls_header(stream, s)
+        if h is not None:
+            end = s + 5 + h[1]
+            if end in starts and tls_header(stream, end):
+                return s
+    return None
+
+
+def lines(stream: bytes):
+    pos = 0
+    while (nl := stream.find(b"\n", pos)) >= 0:
+        yield pos, stream[pos : nl + 1]
+        pos = nl + 1
+
+
+def framing(stream: bytes, allowed: set) -> None:
+    """Allow what a prelude may keep: line ends and the first two words of each line."""
+    for pos, line in lines(stream):
+        allowed.update((pos + len(line) - 2, pos + len(line) - 1))
+        at = pos
+        for _ in range(2):
+            m = FRAMING_WORD.match(line, at - pos)
+            if not m:
+                break
+            allowed.update(range(pos + m.start(), pos + m.end() + 1))
+            at = pos + m.end() + 1
+
+
+def decide(streams: dict, order: dict, http: bool) -> tuple[dict, dict]:
+    """Kept and allowed offsets of every direction."""
+    kept, allowed = defaultdict(set), defaultdict(set)
+    for k, (stream, starts, known, client) in streams.items():
+        server_port = k[4] if client else k[2]
+        if not known:
+            start = midstream(stream, starts)
+            if start is not None:
+                walk_tls(stream, start, kept[k])
+        elif tls_header(stream, 0):
+            walk_tls(stream, 0, kept[k])
+        elif ssl2_hello(stream, client) or (
+            not client and ssl2_hello(streams.get(reverse(k), (b"",))[0], True) and ssl2_hello(stream, False)
+        ):
+            walk_tls(stream, 0, kept[k], ssl2=True)
+        elif client and stream.startswith(SSL_REQUEST):
+            kept[k].update(range(8))
+            if streams.get(reverse(k), (b"",))[0][:1] == b"S":
+                walk_tls(stream, 8, kept[k])
+        elif not client and stream[:1] == b"S" and streams.get(reverse(k), (b"",))[0].startswith(SSL_REQUEST):
+            kept[k].add(0)
+            walk_tls(stream, 1, kept[k])
+        elif server_port in TEXT_PORTS and client:
+            _starttls(k, stream, streams, order, kept, allowed)
+        elif server_port in (389, 3268, 5222, 5269) or (http and re.match(rb"[A-Z]{3,10} |HTTP/1\.", stream)):
+            allowed[k].update(range(len(stream)))  # LDAP, XMPP, HTTP headers: judged by their own tests
+        elif re.match(rb"CONNECT ", stream) or re.match(rb"HTTP/1\.\d 2", stream):
+            allowed[k].update(range(len(stream)))
+    for k, (stream, starts, known, client) in streams.items():
+        if (k[4] if client else k[2]) in TEXT_PORTS:
+            framing(stream, allowed[k])
+    for k, (stream, starts, known, client) in streams.items():  # after CONNECT: TLS at either stream's offset
+        if re.match(rb"CONNECT ", stream) or re.match(rb"HTTP/1\.\d 2", stream):
+            end = stream.find(b"\r\n\r\n")
+            if end >= 0 and tls_header(stream, end + 4):
+                walk_tls(stream, end + 4, kept[k])
+    return kept, allowed
+
+
+def _starttls(k, stream: bytes, streams: dict, order: dict, kept, allowed) -> None:
+    """A client's STARTTLS line, the server's first status line after it: TLS after both if positive."""
+    server = reverse(k)
+    peer = streams.get(server, (b"",))[0]
+    command = STARTTLS_BY_PORT[k[4]]
+    for pos, line in lines(stream):
+        if not command.match(line):
+            continue
+        kept[k].update(range(pos, pos + len(line)))
+        asked = order[k].get(pos, 0)
+        for spos, sline in lines(peer):
+            if order[server].get(spos, 0) < asked or not (POSITIVE.match(sline) or NEGATIVE.match(sline)):
+                continue
+            if POSITIVE.match(sline):
+                if tls_header(stream, pos + len(line)):
+                    walk_tls(stream, pos + len(line), kept[k])
+                if tls_header(peer, spos + len(sline)):
+                    walk_tls(peer, spos + len(sline), kept[server])
+            return
+        return
+
+
+def expected(frames: list[tuple[bytes, int]], http: bool = False) -> tuple[list[set], list[set], list]:
+    """Per frame ``(data, linktype)``: positions mask must keep, positions it may keep, and the parses."""
+    keep = [set() for _ in frames]
+    allow = [set() for _ in frames]
+    infos = [parse(data, linktype) for data, linktype in frames]
+    dirs = defaultdict(Direction)
+    first_sender = {}
+    for i, ((data, _), info) in enumerate(zip(frames, infos)):
+        if info is None or info.get("quoted"):
+            continue
+        if info["proto"] == 17:
+            keep[i] = dtls_keep(data, info["start"], info["end"])
+            continue
+        k, flags = info["key"], info["flags"]
+        client = k if flags & 18 != 18 else reverse(k)
+        first_sender.setdefault(canonical(k), client)
+        d = dirs[k]
+        if flags & 2 and d.isn is None:
+            d.isn = (info["seq"] + 1) % 2**32
+        d.segments.append(
+            (i, info["seq"], 1 if flags & 2 else 0, bytes(data[info["start"] : info["end"]]), info["start"])
+        )
+    placed = {k: d.place() for k, d in dirs.items()}
+    streams = {k: (p[1], p[2], dirs[k].isn is not None, first_sender.get(canonical(k)) == k) for k, p in placed.items()}
+    kept, allowed = decide(streams, {k: _line_order(p[1], p[3]) for k, p in placed.items()}, http)
+    for k, d in dirs.items():
+        offsets = placed[k][0]
+        for (i, _, _, payload, ps), off in zip(d.segments, offsets):
+            keep[i].update(ps + j for j in range(len(payload)) if off + j in kept[k])
+            allow[i].update(ps + j for j in range(len(payload)) if off + j in allowed[k])
+    for i, ((data, _), info) in enumerate(zip(frames, infos)):
+        if info is not None and info.get("quote"):
+            key, seq, start, end = info["quote"]
+            if key in dirs and placed[key][0]:
+                base = dirs[key].isn if dirs[key].isn is not None else dirs[key].segments[0][1]
+                rel = (seq - base) % 2**32
+                allow[i].update(start + j for j in range(end - start) if rel + j in kept[key])
+    return keep, allow, infos
+
+
+def _line_order(stream: bytes, first: dict) -> dict:
+    """The frame that brought each line start of a stream (for ordering a reply after a command)."""
+    return {pos: first.get(pos, 0) for pos, _ in lines(stream)}
 
 
 def dtls_keep(data, ps: int, pe: int) -> set:
@@ -280,32 +345,26 @@ def dtls_keep(data, ps: int, pe: int) -> set:
     return keep
 
 
-def compare(frames_in, frames_out, keep: list[set]) -> dict:
-    """Leaks (non-zero where the model zeroes), over-masking by flow, corrupted kept bytes."""
+def compare(frames_in, frames_out, model) -> dict:
+    """Leaks (non-zero payload bytes the model neither keeps nor allows), over-masking by flow, corrupted kept bytes."""
+    keep, allow, infos = model
     leaks, corrupt = [], []
     over = defaultdict(int)
-    for i, ((a, linktype), (b, _), kept) in enumerate(zip(frames_in, frames_out, keep)):
-        layers = dissect(a, linktype)
-        start = layers.payload_start if layers.status != 1 else 0
-        for p in range(start, len(a)):
+    for i, ((a, _), (b, _), kept, allowed, info) in enumerate(zip(frames_in, frames_out, keep, allow, infos)):
+        if info is None or info.get("quoted") or info["proto"] not in (6, 17):
+            continue
+        for p in range(info["start"], info["end"]):
             if p in kept:
                 if b[p] == 0 and a[p] != 0:
-                    over[flow_of(a, layers)] += 1
+                    over[flow_of(info)] += 1
                 elif b[p] != a[p]:
                     corrupt.append((i + 1, p))
-            elif b[p] != 0 and not _allowed(a, layers, p):
+            elif b[p] != 0 and p not in allowed:
                 leaks.append((i + 1, p))
     return {"leaks": leaks, "over": dict(over), "corrupt": corrupt}
 
 
-def _allowed(data, layers, p) -> bool:
-    """802.11 headers are kept by design (the dissector does not know them)."""
-    return layers.status == 1
-
-
-def flow_of(data, layers):
-    """A flow's canonical 5-tuple ``(transport, (addr, port), (addr, port))``, addresses and ports as ints."""
-    _, src, sport, dst, dport = key_of(data, layers)
-    a = (int.from_bytes(src, "big"), int.from_bytes(sport, "big"))
-    b = (int.from_bytes(dst, "big"), int.from_bytes(dport, "big"))
-    return (layers.transport,) + tuple(sorted((a, b)))
+def flow_of(info):
+    """A flow's canonical 5-tuple ``(transport, (addr, port), (addr, port))``, addresses as text, ports as ints."""
+    _, src, sport, dst, dport = info["key"]
+    return (info["proto"],) + tuple(sorted(((src, sport), (dst, dport))))

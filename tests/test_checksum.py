@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pktmask_nb.proto.checksum import adjust, internet_checksum, patch, word_sum
+from pktmask_nb.proto.spans import CK_OPTIONAL, CK_TCP, CK_UDP, Checksum
 
-CK_OTHER, CK_UDP = 1, 2
+CK_OTHER = CK_TCP
 
 
 def fill(buf: bytearray, position: int, start: int, end: int, initial: int = 0) -> None:
@@ -44,11 +46,11 @@ def test_nested_covering_checksums_stay_valid(data, changes):
     n = len(buf)
     fill(buf, 10, 8, n)
     fill(buf, 0, 0, n)
-    checksums = [(0, 0, n, -1, CK_OTHER), (10, 8, n, -1, CK_OTHER)]
+    checksums = [Checksum(0, 0, n, CK_OTHER), Checksum(10, 8, n, CK_OTHER)]
     todo = []
     for offset, new in changes:
         offset = 12 + offset % (n - 12 - len(new)) if n - 12 - len(new) > 0 else 12
-        todo.append((offset, new[: n - offset], -1))
+        todo.append((offset, new[: n - offset]))
     assert patch(buf, checksums, todo) == 0
     assert valid(buf, 8, n) and valid(buf, 0, n)
 
@@ -56,11 +58,12 @@ def test_nested_covering_checksums_stay_valid(data, changes):
 @settings(max_examples=200)
 @given(st.binary(min_size=8, max_size=8), st.binary(min_size=8, max_size=8), st.binary(min_size=8, max_size=60))
 def test_pseudo_header_checksum_follows_the_address(old, new, segment):
-    # 8 address bytes (src+dst) at [0, 8) form the pseudo-header of a checksum at 12 over [8, end)
+    # 8 address bytes (two 4-byte fields) at [0, 8) form the pseudo-header of a checksum at 12 over [8, end)
     buf = bytearray(old + segment + b"\0\0\0\0\0\0")
     end = len(buf)
     fill(buf, 12, 8, end, word_sum(buf, 0, 8))
-    assert patch(buf, [(12, 8, end, 0, CK_OTHER)], [(0, new, 0)]) == 0
+    deltas = {i: (word_sum(new, 4 * i, 4 * i + 4) - word_sum(old, 4 * i, 4 * i + 4)) % 0xFFFF for i in (0, 1)}
+    assert patch(buf, [Checksum(12, 8, end, CK_OTHER, (0, 1))], [(0, new)], deltas) == 0
     assert valid(buf, 8, end, word_sum(new, 0, 8))
 
 
@@ -69,30 +72,31 @@ def test_bad_checksum_stays_bad_by_the_same_amount():
     fill(buf, 4, 0, len(buf))
     buf[4] ^= 0x40  # wrong on purpose (capture offload)
     before = word_sum(buf, 0, len(buf))
-    patch(buf, [(4, 0, len(buf), -1, CK_OTHER)], [(10, b"\xff\x00\xab", -1)])
+    patch(buf, [Checksum(4, 0, len(buf), CK_OTHER)], [(10, b"\xff\x00\xab")])
     assert word_sum(buf, 0, len(buf)) == before != 0
 
 
-def test_udp_zero_checksum_stays_zero_and_never_becomes_zero():
+@pytest.mark.parametrize("kind", [CK_UDP, CK_OPTIONAL])
+def test_optional_zero_checksum_stays_zero_and_never_becomes_zero(kind):
     buf = bytearray(16)
     buf[0:4] = b"\x0a\x00\x00\x01"
-    assert patch(buf, [(6, 4, 16, 0, CK_UDP)], [(0, b"\x0a\x00\x00\x02", 0)]) == 0
+    assert patch(buf, [Checksum(6, 4, 16, kind, (0,))], [(0, b"\x0a\x00\x00\x02")], {0: 1}) == 0
     assert buf[6:8] == b"\0\0"
     # a computed 0x0000 is sent as 0xFFFF (RFC 768)
     buf = bytearray(b"\x00\x01\x00\x00" + bytes(2) + b"\x00\x00" + bytes(8))
     buf[6:8] = b"\xff\xfe"
-    patch(buf, [(6, 4, 16, 0, CK_UDP)], [(0, b"\x00\x00\x00\x00", 0)])
+    patch(buf, [Checksum(6, 4, 16, kind, (0,))], [(0, b"\x00\x00\x00\x00")], {0: 0xFFFE})
     assert buf[6:8] != b"\0\0"
 
 
 def test_checksum_cut_off_is_counted():
     buf = bytearray(20)
-    assert patch(buf, [(30, 0, 40, -1, CK_OTHER)], [(2, b"\x01\x02", -1)]) == 1
+    assert patch(buf, [Checksum(30, 0, 40, CK_OTHER)], [(2, b"\x01\x02")]) == 1
     assert buf[2:4] == b"\x01\x02"
 
 
 def test_odd_offset_change():
     buf = bytearray(range(1, 34))
     fill(buf, 0, 0, len(buf))
-    patch(buf, [(0, 0, len(buf), -1, CK_OTHER)], [(5, b"\xaa\xbb\xcc", -1)])
+    patch(buf, [Checksum(0, 0, len(buf), CK_OTHER)], [(5, b"\xaa\xbb\xcc")])
     assert valid(buf, 0, len(buf))

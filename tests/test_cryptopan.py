@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pktmask_nb.anon import AddressMapper, CryptoPAn, KeepPolicy
+from pktmask_nb.anon import AddressMapper, CryptoPAn, KeepPolicy, embedded
 from pktmask_nb.anon.ranges import IDENTITY, SPECIAL_IPV4, SPECIAL_IPV6, special_policies, subtract
 
 # The sample key of the Crypto-PAn reference distribution (SPEC §5)
@@ -224,17 +224,20 @@ def test_prefix_preserving_and_one_to_one_on_random_sets(version, keep):
         for i, a in enumerate(addresses):
             for j in range(i + 1, len(addresses)):
                 assert common_prefix(a, addresses[j]) == common_prefix(images[i], images[j])
+            value = int.from_bytes(a, "big")
             if keep == "none":
                 assert images[i] == pure.anonymize(a)
             elif mapper.is_kept(a):
-                assert images[i] == a
+                assert images[i] == a or embedded.windows(value, True)
             else:
                 assert not mapper.is_kept(images[i])
-                # only the forced leading flips differ from pure Crypto-PAn
+                # only the forced leading flips (and the IPv4 embedded in IPv6) differ from pure Crypto-PAn
                 policy = mapper.policies[len(a)]
-                depth = policy.forced_depth(int.from_bytes(a, "big"))
+                depth = policy.forced_depth(value)
                 assert common_prefix(images[i], a) >= depth
                 differ = int.from_bytes(images[i], "big") ^ int.from_bytes(pure.anonymize(a), "big")
+                for first, _ in embedded.windows(value, False) if len(a) == 16 else ():
+                    differ &= ~embedded.window_mask(first)
                 assert differ & ((1 << (8 * len(a) - depth)) - 1) == 0
 
     check()
@@ -267,3 +270,49 @@ def test_same_key_same_mapping_in_another_object():
 def test_special_policies_reject_unknown_keep():
     with pytest.raises(ValueError):
         special_policies("everything")
+
+
+EMBEDDED = [  # (IPv6 text, where its IPv4 is: (first bit, inverted) ...)
+    ("::ffff:10.1.2.3", ((96, False),)),
+    ("64:ff9b::192.0.2.33", ((96, False),)),
+    ("::10.1.2.3", ((96, False),)),
+    ("2002:c000:221::1", ((16, False),)),
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", ((32, False), (96, True))),
+    ("fe80::5efe:10.1.2.3", ((96, False),)),
+    ("fe80::200:5efe:192.168.1.1", ((96, False),)),
+]
+
+
+@pytest.mark.parametrize(("address", "windows"), EMBEDDED)
+def test_ipv4_embedded_in_ipv6_takes_the_ipv4_mapping(address, windows):
+    mapper = AddressMapper(KEY)
+    value = int(ipaddress.ip_address(address))
+    image = int.from_bytes(mapper.anonymize(packed(address)), "big")
+    assert image != value
+    for first, inverted in windows:
+        v4 = embedded.window_value(value, first, inverted)
+        assert embedded.window_value(image, first, inverted) == mapper.anonymize_int(v4, 32)
+    first = windows[0][0]
+    assert image >> (128 - first) == value >> (128 - first)  # the form's prefix stays
+
+
+def test_embedded_forms_stay_one_to_one_and_prefix_preserving():
+    mapper = AddressMapper(KEY)
+    rng = random.Random(5)
+    bases = [int(ipaddress.ip_address(a)) for a, _ in EMBEDDED] + [0, 1, int(ipaddress.ip_address("fe80::"))]
+    addresses = {b ^ rng.getrandbits(rng.choice((8, 24, 40, 64, 100))) for b in bases for _ in range(300)}
+    addresses = [a.to_bytes(16, "big") for a in addresses]
+    images = [mapper.anonymize(a) for a in addresses]
+    assert len(set(images)) == len(images)
+    for _ in range(20000):
+        i, j = rng.randrange(len(addresses)), rng.randrange(len(addresses))
+        assert common_prefix(addresses[i], addresses[j]) == common_prefix(images[i], images[j])
+
+
+def test_special_ipv6_keep_their_ipv4_free_forms_and_none_is_pure():
+    mapper = AddressMapper(KEY)
+    for address in ("::", "::1", "fe80::1", "fe80::5efe:0:0:1"):
+        assert mapper.anonymize(packed(address)) == packed(address)
+    pure = CryptoPAn(KEY)
+    for address, _ in EMBEDDED:
+        assert AddressMapper(KEY, "none").anonymize(packed(address)) == pure.anonymize(packed(address))

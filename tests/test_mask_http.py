@@ -11,8 +11,6 @@ import pytest
 import tshark as ts
 from test_mask_shared import mask, out_name
 
-from pktmask_nb.proto.dissect import IPPROTO_TCP, dissect
-
 START_FIELDS = ["http.request.method", "http.request.uri", "http.response.code", "http.content_length_header", "http.chunk_size"]  # fmt: skip
 SENSITIVE_FIELDS = ["http.cookie", "http.set_cookie", "http.authorization", "http.proxy_authorization"]
 SENSITIVE = re.compile(
@@ -28,9 +26,18 @@ def masked_http(shared_capture, tmp_path):
     return shared_capture, out, mask(shared_capture, out, keep=("http-headers",))
 
 
+ADDRESS_TEXT = re.compile(r"(?<![0-9.])\d{1,3}(\.\d{1,3}){3}(?![0-9])|[0-9A-Fa-f]*:[0-9A-Fa-f:]*:[0-9A-Fa-f.]*")
+
+
+def up_to_address(row: list[str]) -> list[str]:
+    """Fields as far as the first address written as text (SPEC §5 zeroes it; tshark stops at the zeros)."""
+    return [ADDRESS_TEXT.split(value, 1)[0] for value in row]
+
+
 def test_tshark_methods_uris_codes_and_framing_unchanged(masked_http):
     src, out, _ = masked_http
-    assert ts.fields(out, START_FIELDS, two_pass=True) == ts.fields(src, START_FIELDS, two_pass=True)
+    after = [up_to_address(row) for row in ts.fields(out, START_FIELDS, two_pass=True)]
+    assert after == [up_to_address(row) for row in ts.fields(src, START_FIELDS, two_pass=True)]
 
 
 def test_tshark_sensitive_values_are_zero(masked_http):
@@ -49,17 +56,14 @@ def streams(path) -> dict:
     """Each TCP direction's bytes from its start to its first gap (first copy wins), by the model's reassembly."""
     dirs = defaultdict(mask_model.Direction)
     for data, _, linktype in oracle.frames(path):
-        layers = dissect(data, linktype)
-        if layers.transport != IPPROTO_TCP or layers.transport_offset < 0 or layers.status:
+        info = mask_model.parse(data, linktype)
+        if info is None or info.get("quoted") or info["proto"] != 6:
             continue
-        t = layers.transport_offset
-        d = dirs[mask_model.key_of(data, layers)]
-        flags = data[t + 13]
-        if flags & 2 and d.isn is None:
-            d.isn = (int.from_bytes(data[t + 4 : t + 8], "big") + 1) % 2**32
-        seq = int.from_bytes(data[t + 4 : t + 8], "big")
-        d.segments.append((0, seq, 1 if flags & 2 else 0, bytes(data[layers.payload_start : layers.payload_end]), 0))
-    return {k: d.stream()[0] for k, d in dirs.items()}
+        d = dirs[info["key"]]
+        if info["flags"] & 2 and d.isn is None:
+            d.isn = (info["seq"] + 1) % 2**32
+        d.segments.append((0, info["seq"], 1 if info["flags"] & 2 else 0, bytes(data[info["start"] : info["end"]]), 0))
+    return {k: d.place()[1] for k, d in dirs.items()}
 
 
 def http_bodies(stream: bytes):

@@ -185,10 +185,11 @@ def live_flow_bytes(flows: int, make) -> float:
     return grown
 
 
-def test_live_flows_cost_under_2_kb_of_state():
+def test_live_flows_cost_under_3_kb_of_state():
     """What a live flow costs decides the memory of long captures (flows linger after FIN and
     DNS exchanges stay until the UDP idle timeout): a TLS flow after its handshake and 40
-    records of application data (which it remembers for retransmissions), a DNS-like flow."""
+    records of application data (whose last 32 kept ranges it remembers, with their bytes, to
+    judge retransmissions), a DNS-like flow."""
     first = handshake(100)
     records = app_data(200) * 40
 
@@ -197,7 +198,7 @@ def test_live_flows_cost_under_2_kb_of_state():
 
     tcp = live_flow_bytes(5_000, tls)
     udp = live_flow_bytes(5_000, lambda i: [raw_udp(i, b"\x12\x34" + bytes(30))])
-    assert tcp < 2_000 and udp < 400, f"{tcp:.0f} bytes per TLS flow, {udp:.0f} per UDP flow"  # were 3 688 and 799
+    assert tcp < 3_000 and udp < 400, f"{tcp:.0f} bytes per TLS flow, {udp:.0f} per UDP flow"
 
 
 def test_ended_flows_rows_cost_under_250_bytes():

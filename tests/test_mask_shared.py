@@ -50,9 +50,14 @@ def masked(shared_capture, tmp_path):
 
 
 def flow_key(row) -> tuple:
-    a = (int(ipaddress.ip_address(row["src"])), row["sport"])
-    b = (int(ipaddress.ip_address(row["dst"])), row["dport"])
+    """A flow report row's canonical 5-tuple, as `mask_model.flow_of` writes it."""
+    a = (str(ipaddress.ip_address(row["src"])), row["sport"])
+    b = (str(ipaddress.ip_address(row["dst"])), row["dport"])
     return ({"tcp": 6, "udp": 17}[row["transport"]],) + tuple(sorted((a, b)))
+
+
+# Over-masking the stage cannot count as fail-closed, by capture, with the reason.
+EXCUSED_OVER = {}
 
 
 def test_model_no_leak_and_every_over_mask_explained(masked):
@@ -67,7 +72,8 @@ def test_model_no_leak_and_every_over_mask_explained(masked):
     for row in result.flows:
         failed[flow_key(row)] = failed.get(flow_key(row), 0) + row["fail_closed_bytes"]
     for flow, over in found["over"].items():
-        assert failed.get(flow, 0) >= over, f"flow {flow}: {over} bytes over-masked, {failed.get(flow, 0)} counted"
+        counted = failed.get(flow, 0) + EXCUSED_OVER.get(src.name, 0)
+        assert counted >= over, f"flow {flow}: {over} bytes over-masked, {failed.get(flow, 0)} counted"
 
 
 def tls_records(path) -> dict:
@@ -85,17 +91,27 @@ def has_tls(path) -> bool:
     return ts.count(path, "tls || dtls") > 0
 
 
+# Captures whose TLS SPEC §6 forbids keeping, with the reason; their records must be zeroed.
+TLS_NOT_KEPT = {
+    # no SYN: joined mid-stream, and one record fills every segment, so no chain of two headers forms
+    "tls_tcp_frag.pcap.gz": "one record, mid-stream",
+}
+
+
 def test_tshark_sees_same_tls_records(masked, tshark):
-    src, out, _ = masked
+    src, out, result = masked
     if not has_tls(src):
         pytest.skip("no TLS in this capture")
+    if src.name in TLS_NOT_KEPT:
+        assert tls_records(out) == {} and result.stages["mask"]["fail_closed_bytes"] > 0
+        return
     assert tls_records(out) == tls_records(src)
 
 
 def test_tshark_app_data_zero_and_handshakes_identical(masked, tshark):
     src, out, _ = masked
-    if not has_tls(src):
-        pytest.skip("no TLS in this capture")
+    if not has_tls(src) or src.name in TLS_NOT_KEPT:
+        pytest.skip("no TLS kept in this capture")
     for row in ts.fields(out, ["tls.app_data", "dtls.app_data"], display_filter="tls.app_data || dtls.app_data"):
         for value in ",".join(row).replace(":", "").split(","):
             assert set(value) <= {"0"}, f"application data not zero: {value[:40]}"
@@ -171,5 +187,5 @@ def test_full_pipeline_masks_without_errors(shared_capture, tmp_path, tshark):
     result = pktmask_nb.run(shared_capture, out, config, force=True)
     assert result.stages["mask"]["errors"] == 0
     assert result.stages["mask"]["fail_closed"]["error"] == 0
-    if has_tls(shared_capture) and not result.stages["dedup"]["duplicates"]:
+    if has_tls(shared_capture) and not result.stages["dedup"]["duplicates"] and shared_capture.name not in TLS_NOT_KEPT:
         assert tls_records(out) == tls_records(shared_capture)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import craft
 import mask_model
 import pytest
@@ -18,7 +16,7 @@ from pktmask_nb import Config
 from pktmask_nb.config import MaskConfig
 from pktmask_nb.record import Packet
 from pktmask_nb.stages.mask import MaskStage
-from pktmask_nb.stages.mask.stream import KEEP_MAX_INTERVALS, STREAM_END
+from pktmask_nb.stages.mask.stream import KEEP_MAX_INTERVALS
 
 
 def mask_frames(frames: list[bytes], chunk_size: int = 1000, linktype: int = 1, **options):
@@ -132,15 +130,23 @@ def test_partial_overlap_first_copy_wins():
     assert payload(out[4]) == bytes(len(fake) - 300)  # app-data body in the first copy: zeroed
 
 
-def test_mid_stream_start_at_a_record_boundary_and_inside_a_record():
+def test_mid_stream_start_needs_a_chain_of_two_headers_at_segment_starts():
+    """SPEC §6: joined mid-stream, TLS starts only where a record ends exactly at the start of
+    the next segment, which holds a valid header too; bytes before are zero."""
     f = Flow()
-    at_boundary = [f.frame(True, app_data(300) + handshake(40), seq=10_000)]
+    chain = [f.frame(True, craft.random_bytes(120, 1), seq=9_880)]  # the end of an earlier record
+    chain += f.stream(True, app_data(300) + handshake(40), [305], start=10_000)
     g = Flow(client=("10.0.0.3", 40001))
-    inside = [g.frame(True, craft.random_bytes(700, 3), seq=10_000)]
-    out, stage = mask_frames(at_boundary + inside)
-    check(at_boundary + inside, out, stage)
-    assert payload(out[0])[:5] == app_data(300)[:5] and payload(out[0])[305:] == handshake(40)
-    assert payload(out[1]) == bytes(700)
+    one_segment = [g.frame(True, app_data(300) + handshake(40), seq=10_000)]  # both in one segment: not a chain
+    h = Flow(client=("10.0.0.4", 40002))
+    inside = h.stream(True, craft.random_bytes(700, 3), [350], start=10_000)
+    frames = chain + one_segment + inside
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert payload(out[0]) == bytes(120)
+    assert payload(out[1]) == app_data(300)[:5] + bytes(300) and payload(out[2]) == handshake(40)
+    assert payload(out[3]) == bytes(len(app_data(300) + handshake(40)))
+    assert payload(out[4]) == bytes(350) and payload(out[5]) == bytes(350)
 
 
 def test_lost_segment_zeroes_the_rest_and_counts_it():
@@ -318,60 +324,6 @@ def _direction_after(stream: bytes):
     d.place(999, 1, b"", 0, 0)  # the SYN
     d.place(1000, 0, stream, 0, len(stream))
     return d
-
-
-def test_direction_advance_takes_only_segments_it_can_decide_unread():
-    d = _direction_after(record(22, b"h" * 20) + record(23, b"x" * 3000)[:1005])  # 1000 body bytes seen
-    base = 1000 + 25 + 5 + 1000
-    assert d.advance(base, 1000) == (0, 0)  # inside the application data: all zero, not read
-    assert d.next == d.decided == 25 + 5 + 2000
-    assert d.advance(base + 1000, 1001) is None  # would cross the record's end: the walker must read it
-    assert d.advance(base, 500) is None  # a retransmission
-    assert d.advance(base + 2000, 10) is None  # past a gap
-    assert d.next == 25 + 5 + 2000
-    d = _direction_after(record(22, b"h" * 300)[:105])  # inside a handshake record
-    assert d.advance(1105, 100) == (100, 0)  # kept
-    assert d.zero_ranges(105, 205) == ([], 0)
-    d.zero_rest(205, "desync")  # a fail-closed event: everything after is zero and counted
-    assert d.advance(1205, 50) == (0, 50)
-
-
-def test_direction_follow_feeds_in_order_segments_and_returns_what_to_zero():
-    """`follow` is `place` then `zero_ranges` for an in-order segment: the same ranges, or FED
-    when the segment ends inside a header (undecided) or the walker gives up (fail-closed)."""
-    from pktmask_nb.stages.mask.stream import FED
-
-    tail = record(23, b"y" * 40) + record(21, b"a" * 2) + record(23, b"z" * 50)
-    followed = 0
-    # the last 10 bytes of a record whose body is zeroed or kept, then every split of `tail` in two
-    for body, cut in itertools.product(
-        (record(22, b"h" * 20) + record(23, b"x" * 30), record(22, b"h" * 40)), range(len(tail) + 1)
-    ):
-        start = 1000 + len(body) - 10
-        segments = [tail[:cut], tail[cut:]]
-        d, e = _direction_after(body[:-10]), _direction_after(body[:-10])
-        seq = start
-        for payload in filter(None, [body[-10:] + segments[0], segments[1]]):  # (never an empty payload)
-            got = d.follow(seq, payload, 0, len(payload))
-            if got is None:  # an undecided tail waits: `place` takes the segment
-                assert d.tail
-                d.place(seq, 0, payload, 0, len(payload))
-            offset = e.place(seq, 0, payload, 0, len(payload))
-            assert (d.next, d.decided, list(d.keeps), d.tail) == (e.next, e.decided, list(e.keeps), e.tail)
-            if got is not None and e.decided >= offset + len(payload):
-                assert got == e.zero_ranges(offset, offset + len(payload))[0]
-            elif got is not None:  # a header cut by the segment's end: decided with the next segment
-                assert got is FED and d.tail
-            seq += len(payload)
-            followed += got is not None and got is not FED
-    assert followed > 2 * len(tail)
-    body = record(22, b"h" * 20)
-    d = _direction_after(body)
-    assert d.follow(1000 + len(body) + 5, b"x" * 10, 0, 10) is None  # past a gap: nothing changes
-    assert d.follow(1000 + len(body) - 5, b"x" * 10, 0, 10) is None  # a retransmission
-    assert d.next == len(body)
-    assert d.follow(1000 + len(body), b"\xff" * 10, 0, 10) is FED  # not a record header: desync
-    assert d.decided == STREAM_END and d.zero_ranges(len(body), len(body) + 10) == ([(len(body), len(body) + 10)], 10)
 
 
 def test_udp_flows_expire_after_their_own_idle_timeout_without_changing_the_output():

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pktmask_nb.proto.checksum import CK_KIND_UDP, patch
-from pktmask_nb.proto.dissect import CK_TCP
+from pktmask_nb.proto.checksum import patch
+from pktmask_nb.proto.spans import CK_TCP, CK_UDP, Checksum
 from pktmask_nb.record import Packet
 from pktmask_nb.stages.mask import writer as writer_module
 from pktmask_nb.stages.mask.writer import ZeroWriter
@@ -28,8 +28,8 @@ def frames(draw):
     last = draw(st.integers(first + 4, n))
     cut = draw(st.booleans()) and n > 30
     position = n - 1 if cut else draw(st.integers(first, min(first + 3, last - 2)))  # cut: only one byte captured
-    kind = draw(st.sampled_from([CK_TCP, CK_KIND_UDP]))
-    if kind == CK_KIND_UDP and draw(st.booleans()) and not cut:
+    kind = draw(st.sampled_from([CK_TCP, CK_UDP]))
+    if kind == CK_UDP and draw(st.booleans()) and not cut:
         data = data[:position] + b"\0\0" + data[position + 2 :]
     avoid = set(range(position, position + 2))
     cuts = sorted(draw(st.sets(st.integers(0, n), min_size=2, max_size=6)))
@@ -38,12 +38,12 @@ def frames(draw):
         for a, b in zip(cuts[0::2], cuts[1::2])
         if not avoid & set(range(a, b)) and (first <= a and b <= last or b <= first or a >= last)
     ]  # each inside the checksummed region or wholly outside it
-    return data, (position, first, last, 0, kind), changes
+    return data, Checksum(position, first, last, kind), changes
 
 
 def reference(data: bytes, checksum: tuple, changes: list) -> tuple[bytes, int]:
     buf = bytearray(data)
-    unfixable = patch(buf, [checksum], [(p, bytes(n), -1) for p, n in changes])
+    unfixable = patch(buf, [checksum], [(p, bytes(n)) for p, n in changes])
     return bytes(buf), unfixable
 
 
@@ -86,7 +86,7 @@ def test_ranges_of_0xff_sum_exactly(length, at):
     at each offset within a 32-bit word, beside a short range."""
     n = at + length + 10
     data = bytes(range(20)) + b"\xff" * (n - 20)
-    checksum = (16, 0, n, 0, CK_TCP)
+    checksum = Checksum(16, 0, n, CK_TCP)
     changes = [(at, length), (n - 6, 3)]
     packet = Packet(1, 0, data, n, 1, b"")
     writer = ZeroWriter()

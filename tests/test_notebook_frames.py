@@ -102,6 +102,8 @@ def test_stages_frame_holds_every_scalar_stat(dup_run):
     assert set(df["stage"]) == set(result.stages)
     for stage, stats in result.stages.items():
         for name, value in stats.items():
+            if name == "ledger":
+                continue  # a table: ledger_frame
             if isinstance(value, dict):
                 for inner, v in value.items():
                     assert values[(stage, f"{name}.{inner}")] == v
@@ -174,7 +176,23 @@ def test_summary_frame(dup_run):
         "chunks",
         "stage_times",
         "stages",
+        "ledger",
         "mapping",
         "flows",
         "duplicates",
     }
+
+
+def test_ledger_frame_accounts_for_every_written_byte(dup_run, mask_run):
+    for result in (dup_run[0], mask_run):
+        df = nb.ledger_frame(result)
+        written = sum(m.bytes_out for m in result.chunks)
+        assert df["bytes"].sum() == written > 0
+        assert df["share"].sum() == pytest.approx(1.0)
+        assert set(df["verdict"]) <= {"kept", "rewritten", "zeroed"}
+        kept = dict(zip(df["reason"][df["verdict"] == "kept"], df["bytes"][df["verdict"] == "kept"]))
+        assert kept.get("ip-header", 0) > 0
+    mask = nb.ledger_frame(mask_run)
+    assert {"tls-record-header", "tls-handshake"} <= set(mask["reason"])
+    assert "rewritten" not in set(mask["verdict"])  # mask alone rewrites no address
+    assert "rewritten" in set(nb.ledger_frame(dup_run[0])["verdict"])

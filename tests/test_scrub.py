@@ -16,7 +16,26 @@ from pktmask_nb.record import Block, Packet
 from pktmask_nb.stages.scrub import ScrubStage, filter_options
 
 KEY = bytes(32)
-FRAME = bytes.fromhex("ffffffffffff02000000000188b5") + b"not an IP packet"  # local experimental EtherType
+
+
+def udp_frame(payload: bytes) -> bytes:
+    """Ethernet/IPv4/UDP between loopback addresses (kept by the default anonymization)."""
+    ip = bytearray(
+        struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 28 + len(payload), 1, 0, 64, 17, 0, bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])
+        )
+    )
+    ip[10:12] = (0xFFFF - sum(struct.unpack("!10H", ip)) % 0xFFFF).to_bytes(2, "big")
+    return (
+        bytes.fromhex("ffffffffffff0200000000010800")
+        + bytes(ip)
+        + struct.pack("!HHHH", 7, 9, 8 + len(payload), 0)
+        + payload
+    )
+
+
+FRAME = udp_frame(b"an IP packet")
+FRAME2 = udp_frame(b"an IP packet!")
 
 
 def option(code: int, value: bytes, order: str) -> bytes:
@@ -28,6 +47,7 @@ def options(pairs, order: str) -> bytes:
 
 
 def block(btype: int, body: bytes, order: str) -> bytes:
+    body += b"\0" * (-len(body) % 4)
     return struct.pack(order + "II", btype, 12 + len(body)) + body + struct.pack(order + "I", 12 + len(body))
 
 
@@ -66,12 +86,28 @@ def capture(order: str) -> bytes:
             idb(order, [(1, SECRET)] + IDB_SECRETS + [(9, b"\x09")]),
             block(PCAPNG_NRB, struct.pack(order + "HH", 1, 8) + bytes([10, 1, 2, 3]) + b"hst\0" + bytes(4), order),
             block(PCAPNG_DSB, struct.pack(order + "II", 0x544C534B, 8) + b"CLIENT_R", order),
-            epb(order, pairs=[(1, SECRET), (2, struct.pack(order + "I", 1)), (2988, b"\0\0\0\0vendor")]),
+            epb(
+                order,
+                pairs=[
+                    (1, SECRET),
+                    (2, struct.pack(order + "I", 1)),
+                    (2988, b"\0\0\0\0vendor"),
+                    (3, b"\x02" + bytes(range(16))),
+                    (7, b"\x00verdict"),
+                ],
+            ),  # fmt: skip
             epb(order),
-            epb(order, data=FRAME + b"x", pairs=[(1, SECRET)]),
+            epb(order, data=FRAME2, pairs=[(1, SECRET)]),
             spb(order),
             isb(order, [(1, SECRET), (4, bytes(8))]),
             block(0x00000BAD, b"\0\0\0\0custom!!", order),
+            block(0x40000BAD, b"\0\0\0\0custom-copy\0", order),
+            block(0x00000009, b"__REALTIME_TIMESTAMP=1\nMESSAGE=journal secret\n\0\0\0", order),
+            block(
+                0x00000106,
+                struct.pack(order + "IIIII", 0, 0, 1_000_000, len(FRAME), len(FRAME)) + FRAME + bytes(2),
+                order,
+            ),
         ]
     )
 
@@ -91,13 +127,15 @@ def test_secrets_removed_lengths_consistent(tmp_path, order):
     result = run(source, out, Config(stages=("anonymize",), anonymize=AnonymizeConfig(key=KEY)))
     data = out.read_bytes()
     assert SECRET not in data and b"eth0-secret" not in data and b"CLIENT_R" not in data and b"hst" not in data
-    assert b"host 10.1.2.3" not in data and b"vendor" not in data
-    assert b"Linux" in data and b"custom!!" in data  # shb_os and custom blocks stay
+    assert b"host 10.1.2.3" not in data and b"vendor" not in data and b"verdict" not in data
+    assert bytes(range(16)) not in data  # epb_hash: a digest of the original frame
+    assert b"Linux" in data  # shb_os stays
+    assert b"custom" not in data and b"journal" not in data  # custom, journal and unknown blocks go
     records = read_all(out)  # our reader checks every block length against its trailer
     kinds = [r.kind if isinstance(r, Block) else "packet" for r in records]
-    assert kinds == [0x0A0D0D0A, 1, "packet", "packet", "packet", "packet", 5, 0x00000BAD]
+    assert kinds == [0x0A0D0D0A, 1, "packet", "packet", "packet", "packet", 5]
     packets = [r for r in records if isinstance(r, Packet)]
-    assert [bytes(p.data) for p in packets] == [FRAME, FRAME, FRAME + b"x", FRAME]
+    assert [bytes(p.data) for p in packets] == [FRAME, FRAME, FRAME2, FRAME]
     shb_raw = records[0].raw
     assert struct.unpack_from(order + "q", shb_raw, 16)[0] == -1  # the section shrank: length unknown
     idb_codes = [c for c, *_ in iter_options(records[1].raw, 16, len(records[1].raw) - 4, order)]
@@ -107,8 +145,13 @@ def test_secrets_removed_lengths_consistent(tmp_path, order):
     assert tail_codes == [2]  # epb_flags kept
     assert struct.unpack_from(order + "I", first.head, 4)[0] == len(first.head) + len(first.data) + len(first.tail)
     stats = result.stages["scrub"]
-    assert stats["blocks_removed"] == {"0x00000004": 1, "0x0000000a": 1}
+    assert stats["blocks_removed"] == {
+        "0x00000004": 1, "0x0000000a": 1, "0x00000bad": 1, "0x40000bad": 1, "0x00000009": 1, "0x00000106": 1,
+    }  # fmt: skip
     assert stats["options_removed"]["1"] == 5 and stats["options_removed"]["2988"] == 1
+    assert (
+        stats["options_removed"]["3"] == 2 and stats["options_removed"]["7"] == 2
+    )  # if_description, epb_hash; if_EUIaddr, epb_verdict
     assert stats["packets_rewritten"] == 2
 
 
@@ -120,11 +163,11 @@ def test_tshark_reads_the_scrubbed_file(tmp_path, order, tshark):
     proc = subprocess.run([tshark, "-n", "-r", str(out), "-T", "fields", "-e", "frame.comment", "-e", "frame.len"],
                           capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert [line.split("\t") for line in proc.stdout.splitlines()][:4] == [
-        ["", "30"],
-        ["", "30"],
-        ["", "31"],
-        ["", "30"],
+    assert [line.split("\t") for line in proc.stdout.splitlines()] == [
+        ["", str(len(FRAME))],
+        ["", str(len(FRAME))],
+        ["", str(len(FRAME2))],
+        ["", str(len(FRAME))],
     ]
 
 
@@ -146,9 +189,10 @@ def test_pcap_passes_untouched(tmp_path):
 
 def test_unparsable_options_are_all_dropped():
     raw = struct.pack("<HH", 3, 200) + b"short"
-    assert filter_options(raw, 0, len(raw), "<", frozenset({1})) == (b"", {-1: 1})
+    assert filter_options(raw, 0, len(raw), "<", frozenset({3})) == (b"", {-1: 1})
     fine = options([(3, b"keep me")], "<")
-    assert filter_options(fine, 0, len(fine), "<", frozenset({1})) is None
+    assert filter_options(fine, 0, len(fine), "<", frozenset({3})) is None
+    assert filter_options(fine, 0, len(fine), "<", frozenset({2})) == (b"", {3: 1})
 
 
 def test_chunk_boundaries_do_not_matter(tmp_path):

@@ -10,14 +10,18 @@ An IPv6 address of one of these forms carries an IPv4 address in a fixed *window
 - Teredo ``2001::/32`` (RFC 4380 §4): the server at bits 32-63, the client at 96-127 with
   every bit inverted;
 - ISATAP (RFC 5214 §6.1): interface identifier ``0:5efe`` or ``200:5efe`` then the IPv4
-  address, under any non-multicast /64.
+  address, under a link-local prefix (kept, SPEC §5; a global ISATAP address is anonymized
+  as any address: keeping its pattern would force the first interface-identifier bit of
+  every IPv6 address to stay).
 
-The forms' prefixes (and the ISATAP identifier pattern under every /64) map onto
-themselves, and the window gets the flips the IPv4 map gives the embedded address, so
+With the special ranges kept (the default; ``--anon-keep none`` is pure Crypto-PAn), the
+forms' prefixes map onto themselves, and the window gets the flips the IPv4 map gives the embedded address, so
 ``::ffff:a.b.c.d`` becomes ``::ffff:A.B.C.D`` where ``a.b.c.d`` becomes ``A.B.C.D``. Every
 flip is still a function of the address bits before it, so the map stays one-to-one and
 prefix-preserving (see `~pktmask_nb.anon.ranges`); an address not of a form never lands in
-one, because the flips along a form's prefix or pattern are forced to 0.
+one, because the flips along a form's prefix or pattern are forced to 0. The price, as for
+any kept range: addresses close to a form's prefix keep the bits they share with it (every
+``2001::/16`` address stays in ``2001::/16``, next to Teredo's ``2001::/32``).
 """
 
 from __future__ import annotations
@@ -41,8 +45,7 @@ COMPATIBLE_NOT = _prefix("::/104")  # ::, ::1 and the rest of ::0.0.0.0/8: not I
 SIX_TO_FOUR = _prefix("2002::/16")
 TEREDO = _prefix("2001::/32")
 MULTICAST = _prefix("ff00::/8")
-ISATAP_PATTERNS = (0x00005EFE, 0x02005EFE)  # bits 64-95
-ISATAP_AT = 64
+ISATAP_PATTERNS = frozenset((0x00005EFE, 0x02005EFE))  # bits 64-95
 
 # (prefix, length, windows): each window is (first bit, inverted)
 PREFIX_FORMS = (
@@ -60,32 +63,20 @@ def _inside(value: int, prefix: tuple[int, int]) -> bool:
     return not (value ^ base) >> (IPV6_BITS - length)
 
 
-def windows(value: int, keep_special: bool) -> tuple:
-    """The IPv4 windows ``(first bit, inverted)`` of the IPv6 address `value`; () if none."""
+def windows(value: int, fixed: bool) -> tuple:
+    """The IPv4 windows ``(first bit, inverted)`` of the IPv6 address `value` (`fixed`: it lies
+    in a kept range); () if none."""
+    if fixed:
+        return ((96, False),) if _isatap(value) and not _inside(value, MULTICAST) else ()
     for prefix, found in PREFIX_FORMS:
         if _inside(value, prefix):
-            if prefix == COMPATIBLE and keep_special and _inside(value, COMPATIBLE_NOT):
-                return ()
-            return found
-    if _isatap_common(value) == WINDOW_BITS and not _inside(value, MULTICAST):
-        return ((96, False),)
+            return () if prefix == COMPATIBLE and _inside(value, COMPATIBLE_NOT) else found
     return ()
 
 
-def _isatap_common(value: int) -> int:
-    """How many leading bits of bits 64-95 agree with an ISATAP pattern (32: it is one)."""
+def _isatap(value: int) -> bool:
     middle = (value >> 32) & MASK32
-    return max(WINDOW_BITS - (middle ^ pattern).bit_length() for pattern in ISATAP_PATTERNS)
-
-
-def forced_flips(value: int) -> int:
-    """Flip bits forced to 0 to keep the ISATAP pattern: every depth from 64 while the address
-    still follows a pattern, and the depth where it leaves it (none for multicast)."""
-    if _inside(value, MULTICAST):
-        return 0
-    common = _isatap_common(value)
-    depths = min(common + 1, WINDOW_BITS)  # depths 64 .. 64 + common
-    return ((1 << depths) - 1) << (IPV6_BITS - ISATAP_AT - depths)
+    return middle in ISATAP_PATTERNS
 
 
 def window_value(value: int, first: int, inverted: bool) -> int:

@@ -15,7 +15,8 @@ class AddressMapper:
     key : bytes
         32-byte Crypto-PAn key.
     keep : {"special", "none"}
-        Keep the SPEC §5 special ranges fixed (and map nothing into them), or pure Crypto-PAn.
+        Keep the SPEC §5 special ranges fixed (and map nothing into them) and give IPv4
+        addresses embedded in IPv6 the IPv4 map, or pure Crypto-PAn.
     preserve_class : bool
         Map private ranges onto themselves (private stays private).
 
@@ -24,7 +25,7 @@ class AddressMapper:
     The map is a pure function of the key and the options: no state, no cache (callers
     cache per address). See `~pktmask_nb.anon.ranges` for why it stays one-to-one and
     prefix-preserving with kept ranges, and `~pktmask_nb.anon.embedded` for IPv6 addresses
-    that carry an IPv4 address, which gets the IPv4 map either way.
+    that carry an IPv4 address.
     """
 
     def __init__(self, key: bytes, keep: str = "special", *, preserve_class: bool = False):
@@ -37,10 +38,9 @@ class AddressMapper:
         policy = self.policies[width // 8]
         depth = policy.forced_depth(value) if policy else 0
         flips = 0 if depth == IDENTITY else self.cryptopan.flips(value, width, depth)
-        if width == 32:
+        if width == 32 or not self.keep_special:
             return value ^ flips
-        flips &= ~embedded.forced_flips(value)
-        for first, inverted in embedded.windows(value, self.keep_special):
+        for first, inverted in embedded.windows(value, depth == IDENTITY):
             v4 = embedded.window_value(value, first, inverted)
             mask = embedded.window_mask(first)
             flips = (flips & ~mask) | ((v4 ^ self.anonymize_int(v4, 32)) << (embedded.IPV6_BITS - first - 32))

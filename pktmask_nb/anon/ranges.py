@@ -121,12 +121,13 @@ def special_policies(keep: str = "special", preserve_class: bool = False) -> dic
     ----------
     keep : {"special", "none"}
         ``"special"`` fixes the SPEC §5 ranges (IPv6 solicited-node multicast keeps its
-        prefix only); ``"none"`` is pure Crypto-PAn.
+        prefix only) and the prefixes of IPv6 forms that embed an IPv4 address
+        (`~pktmask_nb.anon.embedded`); ``"none"`` is pure Crypto-PAn.
     preserve_class : bool
         Also map private ranges (RFC 1918, RFC 4193) onto themselves.
     """
     fixed = {4: [], 16: []}
-    preserved = {4: [], 16: list(embedded.FORM_PREFIXES)}  # IPv4 embedded in IPv6 keeps its form
+    preserved = {4: [], 16: []}
     if keep == "special":
         fixed[4] = [_network(t)[:2] for t in SPECIAL_IPV4]
         solicited = _network(SOLICITED_NODE_IPV6)[:2]
@@ -134,7 +135,7 @@ def special_policies(keep: str = "special", preserve_class: bool = False) -> dic
         for text in SPECIAL_IPV6:
             net = _network(text)[:2]
             fixed[16] += subtract(net, solicited, 128) if net == multicast else [net]
-        preserved[16] += [solicited, embedded.COMPATIBLE_NOT]
+        preserved[16] += [solicited, *embedded.FORM_PREFIXES, embedded.COMPATIBLE_NOT]  # embedded IPv4 keeps its form
     elif keep != "none":
         raise ValueError(f"keep must be 'special' or 'none', not {keep!r}")
     if preserve_class:

@@ -32,7 +32,9 @@ LINKTYPES_WLAN = frozenset((105, 127))  # IEEE 802.11, radiotap: headers kept by
 DTLS_HLEN = 13
 ND_OPTIONS_AT = {133: 8, 134: 16, 135: 24, 136: 24, 137: 40}  # RFC 4861 §4.1-4.5
 ND_OPTION_UNIT = 8
+MLD_TYPES = frozenset((130, 131, 132, 143))
 ETH_P_PPPOE_SESS = b"\x88\x64"
+ETH_P_PPPOE_DISC = b"\x88\x63"
 PPPOE_VER_TYPE = 0x11
 PPP_OPTION_PROTOCOLS = frozenset((0xC021, 0x8021, 0x8057, 0x80FD))  # LCP, IPCP, IPV6CP, CCP
 PPP_CONTROL_PROTOCOLS = PPP_OPTION_PROTOCOLS | {0xC023, 0xC223}  # + PAP, CHAP
@@ -135,26 +137,55 @@ def control_marks(data, layers) -> list[tuple[int, int, int]]:
     """The option skeleton mask keeps in PPP control packets and ICMPv6 ND messages."""
     start, end, t = layers.payload_start, layers.payload_end, layers.transport_offset
     if layers.transport == IPPROTO_ICMPV6 and t >= 0:
+        if t + 8 <= end and data[t] in MLD_TYPES:  # multicast addresses and sources: the address scan judges them
+            return [(start, end, ALLOW)]
         at = ND_OPTIONS_AT.get(data[t]) if t + 8 <= end else None
-        return [] if at is None else _options(data, t + at, end, ND_OPTION_UNIT)
+        if at is None:
+            return []
+        return [(start, t + at, ALLOW)] + _options(
+            data, t + at, end, ND_OPTION_UNIT
+        )  # fields and targets, then options
+    if start >= 2 and data[start - 2 : start] == ETH_P_PPPOE_DISC:
+        return _pppoe_tags(data, start, end)
     if start < 10 or data[start - 10 : start - 8] != ETH_P_PPPOE_SESS or data[start - 8] != PPPOE_VER_TYPE:
         return []
     protocol = (data[start - 2] << 8) | data[start - 1]
     if protocol not in PPP_CONTROL_PROTOCOLS or start + 4 > end:
         return []
     marks = [(start, start + 4, ALLOW)]  # code, identifier, length
+    if protocol in (0xC023, 0xC223) and data[start] in (1, 2) and start + 5 <= end:  # PAP, CHAP: length bytes
+        marks.append((start + 4, start + 5, ALLOW))
+        second = start + 5 + data[start + 4]
+        if protocol == 0xC023 and second < end:
+            marks.append((second, second + 1, ALLOW))
     if protocol in PPP_OPTION_PROTOCOLS and data[start] in PPP_CONFIGURE_CODES:
         stop = min(end, start + ((data[start + 2] << 8) | data[start + 3]))
-        marks += _options(data, start + 4, stop, 1)
+        marks += _options(data, start + 4, stop, 1, PPP_VALUES_ALLOWED.get(protocol, ()))
     return marks
 
 
-def _options(data, pos: int, end: int, unit: int) -> list[tuple[int, int, int]]:
+# Option values that carry no secret (MACs, MTUs, protocol numbers) or only addresses, which
+# the address scan judges: NDP link-layer addresses, prefixes, MTU, nonce, DNS servers; LCP
+# MRU, ACCM, authentication and quality protocols, compression flags, MRRU; IPCP addresses.
+ND_VALUES_ALLOWED = frozenset((1, 2, 3, 5, 14, 24, 25, 26))
+PPP_VALUES_ALLOWED = {0xC021: frozenset((1, 2, 3, 4, 7, 8, 17, 18)), 0x8021: frozenset((1, 2, 3, 129, 130, 131, 132))}
+
+
+def _pppoe_tags(data, start: int, end: int) -> list[tuple[int, int, int]]:
+    """A PPPoE discovery packet: its header and each tag's type and length."""
+    marks, pos = [(start, start + 6, ALLOW)], start + 6
+    while pos + 4 <= end:
+        marks.append((pos, pos + 4, ALLOW))
+        pos += 4 + ((data[pos + 2] << 8) | data[pos + 3])
+    return marks
+
+
+def _options(data, pos: int, end: int, unit: int, allowed=ND_VALUES_ALLOWED) -> list[tuple[int, int, int]]:
     marks = []
     while pos + 2 <= end:
         length = data[pos + 1] * unit
         if length < 2:
             break
-        marks.append((pos, pos + 2, ALLOW))
+        marks.append((pos, pos + (length if data[pos] in allowed else 2), ALLOW))
         pos += length
     return marks

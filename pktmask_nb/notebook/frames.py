@@ -122,7 +122,7 @@ def stages_frame(result: RunResult) -> pd.DataFrame:
 
     Nested statistics get dotted names (``addresses_rewritten.ipv4_outer``); lists of
     plain values are joined with ``", "``; lists of rows (the top duplicated frames) are
-    left to `duplicates_frame`.
+    left to `duplicates_frame`, and the kept-bytes ledger to `ledger_frame`.
 
     Returns
     -------
@@ -132,7 +132,7 @@ def stages_frame(result: RunResult) -> pd.DataFrame:
     rows = []
     for stage, stats in result.stages.items():
         flat: list = []
-        _flatten("", stats, flat)
+        _flatten("", {k: v for k, v in stats.items() if k != "ledger"}, flat)
         rows.extend({"stage": stage, "stat": stat, "value": value} for stat, value in flat)
     return pd.DataFrame(rows, columns=["stage", "stat", "value"]).astype({"value": object})
 
@@ -200,13 +200,33 @@ def summary_frame(result: RunResult) -> pd.DataFrame:
     return pd.DataFrame({"value": pd.Series(items, dtype=object)}).rename_axis("field")
 
 
+def ledger_frame(result: RunResult) -> pd.DataFrame:
+    """The kept-bytes ledger (SPEC §2.4): why every written byte is what it is.
+
+    One row per ``(verdict, reason)``: ``verdict`` is ``kept`` (understood structure, or
+    payload kept by a protocol rule), ``rewritten`` (address fields) or ``zeroed``;
+    ``bytes`` sum to the captured bytes written; ``share`` is their fraction. Empty when
+    neither anonymize nor mask ran.
+    """
+    rows = [
+        {"verdict": verdict, "reason": reason, "bytes": n}
+        for verdict, reasons in result.ledger.items()
+        for reason, n in reasons.items()
+    ]
+    df = pd.DataFrame(rows, columns=["verdict", "reason", "bytes"])
+    total = df["bytes"].sum()
+    df["share"] = df["bytes"] / total if total else 0.0
+    return df.sort_values(["verdict", "bytes"], ascending=[True, False], ignore_index=True)
+
+
 def run_frames(result: RunResult) -> dict[str, pd.DataFrame]:
-    """Every table of a run by name: summary, chunks, stage_times, stages, mapping, flows, duplicates."""
+    """Every table of a run by name: summary, chunks, stage_times, stages, ledger, mapping, flows, duplicates."""
     return {
         "summary": summary_frame(result),
         "chunks": chunks_frame(result),
         "stage_times": stage_times_frame(result),
         "stages": stages_frame(result),
+        "ledger": ledger_frame(result),
         "mapping": mapping_frame(result),
         "flows": flows_frame(result),
         "duplicates": duplicates_frame(result),

@@ -113,3 +113,23 @@ def _is_ipv6(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+HTTP_MAX_HEAD = 64 * 1024  # a header block longer than this is not followed
+HTTP_FIELD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*")  # RFC 9110 §5.1, §5.5
+
+
+def header_block(data, pos: int = 0):
+    """Where the HTTP/1.x message head starting at `pos` ends (after its empty line), if every
+    line of it is valid: a request or status line, then field lines (RFC 9112 §2.1); None
+    while it may still be one, False if it is not."""
+    end = bytes(data[pos : pos + HTTP_MAX_HEAD]).find(b"\r\n\r\n")
+    if end < 0:
+        return None if len(data) - pos < HTTP_MAX_HEAD and looks_like_http(data[pos:]) is not False else False
+    lines = bytes(data[pos : pos + end]).split(b"\r\n")
+    start = lines[0] + b"\r\n"
+    if parse_request_line(start) is None and parse_status_line(start) is None:
+        return False
+    if not all(HTTP_FIELD.fullmatch(line) for line in lines[1:]):
+        return False
+    return pos + end + 4

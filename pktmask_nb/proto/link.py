@@ -12,17 +12,15 @@ from .ip import cut, plausible_ipv4, plausible_ipv6
 from .spans import (
     A_CONTROL,
     R_CONTROL,
-    R_FAIL,
     R_IDENTIFIER,
     R_LINK,
     R_MAC,
-    R_OVERRUN,
     R_TRAILER,
     R_UNKNOWN,
     STATUS_TRUNCATED,
     FrameMap,
 )
-from .walk import ETHERTYPES, network, u16
+from .walk import ETHERTYPES, failed_since, network, u16
 
 # LINKTYPE_* values (https://www.tcpdump.org/linktypes.html)
 LINKTYPE_NULL = 0
@@ -149,22 +147,16 @@ def mpls(m: FrameMap, offset: int, end: int) -> None:
     if (nibble == 4 and plausible_ipv4(m, pos, end)) or (nibble == 6 and plausible_ipv6(m, pos, end)):
         inner = m.mark()
         network(m, pos, ETH_P_IP if nibble == 4 else ETH_P_IPV6, end)
-        if m.status == STATUS_TRUNCATED or not _failed_since(m, inner):
+        if m.status == STATUS_TRUNCATED or not failed_since(m, inner):
             return
     elif nibble == 0 and pos + PW_CONTROL_WORD_LEN + ETH_HLEN <= end:  # EoMPLS: control word, Ethernet
         m.put(pos + PW_CONTROL_WORD_LEN, R_LINK)
         inner = m.mark()
         ethernet(m, pos + PW_CONTROL_WORD_LEN, end)
-        if not _failed_since(m, inner):
+        if not failed_since(m, inner):
             return
     m.rewind(mark)
     m.fail(end)
-
-
-def _failed_since(m: FrameMap, mark: tuple) -> bool:
-    """True if the walk since `mark` gave up on something (a fail-closed or overrun span)."""
-    spans = m.spans
-    return any(spans[i + 2] in (R_FAIL, R_OVERRUN) for i in range(max(mark[0] - 3, 0), len(spans), 3))
 
 
 def pppoe_session(m: FrameMap, offset: int, end: int) -> None:

@@ -29,7 +29,7 @@ from .spans import (
     R_UNKNOWN,
     FrameMap,
 )
-from .walk import IP_PROTOCOLS, UDP_PORTS, network, u16, within
+from .walk import IP_PROTOCOLS, UDP_PORTS, UDP_SOURCE_PORTS, failed_since, network, u16, within
 
 TCP_MIN_HLEN = 20
 UDP_HLEN = 8
@@ -216,15 +216,17 @@ def udp(m: FrameMap, u: int, end: int, ip) -> None:
     stop = end if length < UDP_HLEN or u + length > end else u + length  # 0: a jumbogram's
     m.checksum(u + 6, u, u + length if length >= UDP_HLEN else ip.end, CK_UDP, ip.pseudo)
     sport, dport = u16(data, u), u16(data, u + 2)
-    handler = UDP_PORTS.get(dport) or UDP_PORTS.get(sport)
+    handler = UDP_PORTS.get(dport) or UDP_SOURCE_PORTS.get(sport)
     if handler is not None:
         mark = m.mark()
-        saved = (m.transport, m.l4, m.ip)
-        if within(m, stop, handler, u + UDP_HLEN, stop):
+        saved = (m.transport, m.l4, m.ip, m.status)
+        if within(m, stop, handler, u + UDP_HLEN, stop) and not failed_since(m, mark):
             return m.put(end, R_TRAILER)
-        m.rewind(mark)
+        m.rewind(mark)  # not that tunnel after all (a port is only a hint): the datagram's payload
         if not m.quoting:
-            m.transport, m.l4, m.ip = saved
+            m.transport, m.l4, m.ip, m.status = saved
+        else:
+            m.status = saved[3]
     _payload(m, u + UDP_HLEN, stop)
     m.put(end, R_TRAILER)
 

@@ -23,7 +23,7 @@ from .spans import (
     R_UNKNOWN,
     FrameMap,
 )
-from .walk import IP_PROTOCOLS, UDP_PORTS, network, u16
+from .walk import IP_PROTOCOLS, UDP_PORTS, UDP_SOURCE_PORTS, network, u16
 
 IPPROTO_GRE = 47
 ETH_P_IP, ETH_P_IPV6, ETH_P_TEB, ETH_P_MPLS_UC = 0x0800, 0x86DD, 0x6558, 0x8847
@@ -304,3 +304,4 @@ UDP_PORTS.update({
     UDP_PORT_GRE: gre_in_udp,
     UDP_PORT_MPLS: mpls_in_udp,
 })  # fmt: skip
+UDP_SOURCE_PORTS.update({UDP_PORT_GTPU: gtpu, UDP_PORT_TEREDO: teredo, UDP_PORT_L2TP: l2tp})

@@ -10,13 +10,14 @@ the end of the bytes they may use, and give every byte up to that end a reason.
 
 from __future__ import annotations
 
-from .spans import FrameMap, IpLayer
+from .spans import R_FAIL, R_OVERRUN, FrameMap, IpLayer
 
 MAX_NESTING = 8  # encapsulations followed before giving up (fail closed)
 
 ETHERTYPES: dict = {}  # EtherType -> handler(m, offset, end)
 IP_PROTOCOLS: dict = {}  # IP protocol -> handler(m, offset, end, ip)
-UDP_PORTS: dict = {}  # UDP port -> handler(m, offset, end) -> bool (False: not that protocol after all)
+UDP_PORTS: dict = {}  # UDP destination port -> handler(m, offset, end) -> bool (False: not that protocol after all)
+UDP_SOURCE_PORTS: dict = {}  # the same for protocols whose replies come from the well-known port (GTP-U, Teredo, L2TP)
 
 
 def network(m: FrameMap, offset: int, ethertype: int, end: int) -> None:
@@ -46,6 +47,12 @@ def within(m: FrameMap, end: int, handler, *args):
     m.fail(end)
     m.limit = limit
     return result
+
+
+def failed_since(m: FrameMap, mark: tuple) -> bool:
+    """True if the walk since `mark` gave up on something (a fail-closed or overrun span)."""
+    spans = m.spans
+    return any(spans[i + 2] in (R_FAIL, R_OVERRUN) for i in range(max(mark[0] - 3, 0), len(spans), 3))
 
 
 def u16(data, offset: int) -> int:

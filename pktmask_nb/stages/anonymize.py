@@ -224,4 +224,4 @@ def _ends_in_payload(m: FrameMap) -> bool:
 
 
 def _by_kind(counts: dict) -> dict[str, int]:
-    return {f"ipv{version}_{kind}": n for (kind, version), n in counts.items() if n}
+    return {f"ipv{version}_{kind}": n for (kind, version), n in counts.items()}

@@ -1,12 +1,15 @@
-"""pcapng metadata scrubbing (SPEC §3): drop what can carry secrets or original addresses.
+"""pcapng metadata scrubbing (SPEC §3): keep only blocks and options known to hold no secret.
 
-Runs whenever anonymize or mask runs, unless ``keep_metadata``. Removed: Decryption
-Secrets Blocks, Name Resolution Blocks, comments (opt_comment) on every block, custom
-options, and the IDB options if_name, if_description, if_IPv4addr, if_IPv6addr,
-if_MACaddr, if_EUIaddr and if_filter. Every rewritten block keeps consistent block and
-option lengths; a Section Header Block's section length becomes -1 (unknown), since
-the section shrinks. Options that cannot be parsed are all dropped (fail closed).
-pcap files pass through untouched.
+Runs whenever anonymize or mask runs, unless ``keep_metadata``. It is an allowlist: blocks
+other than section and interface descriptions, packets (enhanced, simple, obsolete) and
+interface statistics are removed — Decryption Secrets, Name Resolution, custom blocks,
+systemd journal exports, anything unknown (a packet block with a corrupted type among
+them). Of each kept block's options only those known to describe the capture survive:
+comments, custom options, an EPB's hash of the original frame and its verdict, the
+interface's name, description, addresses and filter all go. Every rewritten block keeps
+consistent block and option lengths; a Section Header Block's section length becomes -1
+(unknown), since the section shrinks. Options that cannot be parsed are all dropped (fail
+closed). pcap files pass through untouched.
 """
 
 from __future__ import annotations
@@ -14,23 +17,28 @@ from __future__ import annotations
 import struct
 
 from ..capture.pcapng import (
-    PCAPNG_DSB,
     PCAPNG_EPB,
     PCAPNG_IDB,
     PCAPNG_ISB,
-    PCAPNG_NRB,
     PCAPNG_OPB,
-    PCAPNG_OPT_COMMENT,
     PCAPNG_SHB,
+    PCAPNG_SPB,
     iter_options,
     pad4,
 )
 from ..record import PCAP_FILE_HEADER, Block, Packet
 
-PCAPNG_CUSTOM_OPTIONS = frozenset((2988, 2989, 19372, 19373))  # §3.5.1: vendor data, may hold anything
-PCAPNG_IDB_SECRET_OPTIONS = frozenset((2, 3, 4, 5, 6, 7, 11))  # if_name ... if_EUIaddr, if_filter (§4.2)
-SCRUB_REMOVED_BLOCKS = frozenset((PCAPNG_DSB, PCAPNG_NRB))
-SCRUB_COMMON_OPTIONS = PCAPNG_CUSTOM_OPTIONS | {PCAPNG_OPT_COMMENT}
+SCRUB_KEPT_BLOCKS = frozenset((PCAPNG_SHB, PCAPNG_IDB, PCAPNG_EPB, PCAPNG_SPB, PCAPNG_OPB, PCAPNG_ISB))
+# Options kept, by block (draft-ietf-opsawg-pcapng §4): SHB hardware, OS, application;
+# IDB speed, tsresol, tzone, OS, FCS length, tsoffset, hardware, tx/rx speed, tz name;
+# EPB/OPB flags, drop count, packet id, queue; ISB start/end times and counters.
+SCRUB_KEPT_OPTIONS = {
+    PCAPNG_SHB: frozenset((2, 3, 4)),
+    PCAPNG_IDB: frozenset((8, 9, 10, 12, 13, 14, 15, 16, 17, 18)),
+    PCAPNG_EPB: frozenset((2, 4, 5, 6)),
+    PCAPNG_OPB: frozenset((2, 4, 5, 6)),
+    PCAPNG_ISB: frozenset((2, 3, 4, 5, 6, 7, 8)),
+}
 # Where the options of a block start (after its type, length and fixed body)
 PCAPNG_OPTIONS_START = {PCAPNG_SHB: 24, PCAPNG_IDB: 16, PCAPNG_ISB: 20}
 PCAPNG_UNKNOWN_SECTION_LENGTH = b"\xff" * 8
@@ -40,25 +48,25 @@ _U32 = {o: struct.Struct(o + "I") for o in "<>"}
 _OPTION_END = b"\0\0\0\0"
 
 
-def filter_options(raw, start: int, end: int, order: str, drop: frozenset) -> tuple[bytes, dict[int, int]] | None:
-    """The options of ``raw[start:end]`` without codes in `drop`, or None if none is dropped.
+def filter_options(raw, start: int, end: int, order: str, kept: frozenset) -> tuple[bytes, dict[int, int]] | None:
+    """The options of ``raw[start:end]`` with codes in `kept` only, or None if none is dropped.
 
     Returns ``(options, removed)``: the new option bytes (with opt_endofopt when any
     option is left) and how many options of each code were removed. Options that do not
     parse are all removed (code -1).
     """
-    kept, removed = [], {}
+    left, removed = [], {}
     try:
         for code, value, _, stop in iter_options(raw, start, end, order):
-            if code in drop:
+            if code not in kept:
                 removed[code] = removed.get(code, 0) + 1
             else:
-                kept.append(bytes(raw[value - 4 : stop]))
+                left.append(bytes(raw[value - 4 : stop]))
     except ValueError:
         return b"", {-1: 1}
     if not removed:
         return None
-    return (b"".join(kept) + _OPTION_END if kept else b""), removed
+    return (b"".join(left) + _OPTION_END if left else b""), removed
 
 
 class ScrubStage:
@@ -84,7 +92,7 @@ class ScrubStage:
                 self._order = None
             elif record.kind == PCAPNG_SHB:
                 self._order = record.order
-            if record.kind in SCRUB_REMOVED_BLOCKS:
+            if record.kind not in SCRUB_KEPT_BLOCKS and record.kind != PCAP_FILE_HEADER:
                 self._count(self.blocks_removed, f"0x{record.kind:08x}")
                 continue
             out.append(self._block(record))
@@ -98,8 +106,8 @@ class ScrubStage:
         if start is None:
             return block
         raw, order = block.raw, block.order
-        drop = SCRUB_COMMON_OPTIONS | PCAPNG_IDB_SECRET_OPTIONS if block.kind == PCAPNG_IDB else SCRUB_COMMON_OPTIONS
-        result = filter_options(raw, start, len(raw) - 4, order, drop) if len(raw) - 4 > start else None
+        kept = SCRUB_KEPT_OPTIONS[block.kind]
+        result = filter_options(raw, start, len(raw) - 4, order, kept) if len(raw) - 4 > start else None
         body = bytes(raw[:start] if result is not None else raw[:-4])
         if result is not None:
             body += result[0]
@@ -121,10 +129,11 @@ class ScrubStage:
         head, tail, order = packet.head, packet.tail, self._order
         if len(head) != PACKET_HEAD_LEN or len(tail) <= 4:
             return
-        if _U32[order].unpack_from(head, 0)[0] not in (PCAPNG_EPB, PCAPNG_OPB):
+        kind = _U32[order].unpack_from(head, 0)[0]
+        if kind not in (PCAPNG_EPB, PCAPNG_OPB):
             return
         padding = pad4(len(packet.data)) - len(packet.data)
-        result = filter_options(tail, padding, len(tail) - 4, order, SCRUB_COMMON_OPTIONS)
+        result = filter_options(tail, padding, len(tail) - 4, order, SCRUB_KEPT_OPTIONS[kind])
         if result is None:
             return
         options, removed = result

@@ -13,7 +13,7 @@ exactly where the segment holding the second begins. Bytes before the chain are 
 
 from __future__ import annotations
 
-from ...proto.http import HTTP_DETECT_LEN, looks_like_http
+from ...proto.http import HTTP_DETECT_LEN, header_block, looks_like_http
 from ...proto.tls import (
     POSTGRES_SSL_REQUEST,
     TLS_HLEN,
@@ -102,39 +102,54 @@ class StartWalker:
 
 
 class MidStreamWalker:
-    """TLS in a stream joined mid-way: resynchronise on a chain of two record headers.
+    """A stream joined mid-way: resynchronise on a chain of two TLS record headers, or (with
+    ``--keep http-headers``) on a complete, valid HTTP/1.x message head.
 
-    A valid header at the start of a segment is a candidate; it is confirmed when its record
-    ends exactly where a later segment starts, with a valid header there. Until then the
-    bytes from the oldest candidate on stay undecided (their packets held back); bytes before
-    every remaining candidate are zero.
+    A valid record header at the start of a segment is a candidate; it is confirmed when its
+    record ends exactly where a later segment starts, with a valid header there. A request or
+    status line at the start of a segment is a candidate confirmed when every line up to the
+    empty line that ends its head is valid. Until then the bytes from the oldest candidate on
+    stay undecided (their packets held back); bytes before every remaining candidate are zero.
     """
 
-    __slots__ = ("candidates",)
+    __slots__ = ("tls", "http")
 
     def __init__(self):
-        self.candidates: list[int] = []  # stream offsets of record headers at segment starts
+        self.tls: list[int] = []  # stream offsets of record headers at segment starts
+        self.http: list[int] = []  # stream offsets of HTTP start lines at segment starts
 
     def feed(self, d, data, offset: int) -> int:
         end = offset + len(data)
         segment = d.segment
-        candidates = self.candidates
-        if offset <= segment < end and end - segment >= TLS_HLEN:
-            for start in list(candidates):
-                record_end = start + TLS_HLEN + record_header(data, start - offset)[1]
-                if record_end == segment and record_header(data, segment - offset)[0] >= 0:
-                    d.flow.set_protocol("tls")
-                    return d.switch(TlsWalker(d.flow.tls_counts), data[start - offset :], start)
-            if record_header(data, segment - offset)[0] >= 0 and len(candidates) < MIDSTREAM_MAX_CANDIDATES:
-                candidates.append(segment)
-        elif offset <= segment < end:
-            return end - min([segment, *candidates])  # a header cut by the segment's end: wait for it
-        # a candidate whose record ends inside what arrived (not at a segment start) is refuted
-        candidates[:] = [c for c in candidates if c + TLS_HLEN + record_header(data, c - offset)[1] >= end]
-        if not candidates or end - candidates[0] > MIDSTREAM_MAX_PENDING:
-            candidates.clear()
+        if offset <= segment < end:
+            if end - segment < TLS_HLEN:
+                return end - min([segment, *self.tls, *self.http])  # a header cut by the segment's end: wait
+            for start in self.tls:
+                if start + TLS_HLEN + record_header(data, start - offset)[1] == segment:
+                    if record_header(data, segment - offset)[0] >= 0:
+                        d.flow.set_protocol("tls")
+                        return d.switch(TlsWalker(d.flow.tls_counts), data[start - offset :], start)
+            if len(self.tls) + len(self.http) < MIDSTREAM_MAX_CANDIDATES:
+                if record_header(data, segment - offset)[0] >= 0:
+                    self.tls.append(segment)
+                elif d.flow.http_keep and looks_like_http(data[segment - offset :]):
+                    self.http.append(segment)
+        for start in list(self.http):
+            head = header_block(data, start - offset)
+            if head:
+                from .http import HttpWalker
+
+                d.flow.set_protocol("http")
+                return d.switch(HttpWalker(d.flow), data[start - offset :], start)
+            if head is False:
+                self.http.remove(start)
+        # a record that ends inside what arrived (not at a segment start) refutes its candidate
+        self.tls = [c for c in self.tls if c + TLS_HLEN + record_header(data, c - offset)[1] >= end]
+        pending = self.tls + self.http
+        if not pending or end - min(pending) > MIDSTREAM_MAX_PENDING:
+            self.tls, self.http = [], []
             return 0
-        return end - candidates[0]
+        return end - min(pending)
 
 
 class AwaitWalker:

@@ -21,6 +21,7 @@ from .stream import FAIL_EVENTS
 
 MASK_CLOSE_LINGER = 5.0  # seconds a flow is kept after RST or both FINs, for retransmissions
 MASK_REPORT_MAX_FLOWS = 10_000  # rows kept for the report; later flows are only counted
+MASK_MAX_GONE = 65_536  # keys of flows evicted before their end, remembered to count their continuation
 EXPIRY_CHECK_NS = 1_000_000_000  # idle expiry is checked when packet time advanced this much
 
 PROTOCOL_RANK = {"": 0, "other": 1, "text": 2, "dtls": 3, "http": 4, "tls": 5}
@@ -63,6 +64,7 @@ class Flow:
         "held",
         "packets",
         "closed",
+        "restarted",
     )
 
     def __init__(self, transport: int, client_side: int, key, ts: int, totals: dict):
@@ -84,6 +86,7 @@ class Flow:
         self.events = None  # event name -> count, created on the first fail-closed event
         self.kept = self.zeroed = self.failed = self.held = self.packets = 0
         self.closed = False
+        self.restarted = False  # a flow of this key was evicted before it ended: state was lost
 
     @property
     def server(self) -> tuple:
@@ -178,6 +181,7 @@ class FlowTable:
         self.evicted = {"idle": 0, "closed": 0, "lru": 0}
         self.finished = 0  # flows that were live when the input ended (`finish`)
         self.tls_ended = [0] * len(TLS_COUNT_NAMES)  # TLS records of ended flows, by type
+        self.gone: dict = {}  # keys of flows evicted (idle, LRU) before they ended, oldest first
 
     def __len__(self) -> int:
         """Live flows, counting those that were live when the input ended (`finish`)."""
@@ -225,6 +229,10 @@ class FlowTable:
         return flow
 
     def add(self, key, flow: Flow) -> None:
+        """A new flow; if a flow of its key was evicted before it ended, this one continues it
+        without its state (`Flow.restarted`)."""
+        if self.gone.pop(key, 0) is None:
+            flow.restarted = True
         flows = self.flows
         while len(flows) >= self.max_flows:
             self.evict(next(iter(flows)), "lru")
@@ -254,6 +262,10 @@ class FlowTable:
             self._last_key = self._last = None
         self.udp.pop(key, None)
         self.evicted[why] += 1
+        if why != "closed" and flow.transport == IPPROTO_TCP:
+            self.gone[key] = None
+            if len(self.gone) > MASK_MAX_GONE:
+                del self.gone[next(iter(self.gone))]
         self.on_evict(flow)
         self._end(flow)
 

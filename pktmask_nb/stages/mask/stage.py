@@ -36,7 +36,16 @@ from .datagrams import DHCP_PORTS, dhcp_keeps, dtls_keeps
 from .detect import MidStreamWalker, StartWalker
 from .flows import NO_RECORDS, TLS_COUNT_NAMES, Flow, FlowTable
 from .frames import addresses, context, flow_key, transport_key
-from .stream import FAIL_BEFORE_START, FAIL_DESYNC, FAIL_ERROR, FAIL_EVENTS, FAIL_FRAGMENT, FAIL_GAP, Direction
+from .stream import (
+    FAIL_BEFORE_START,
+    FAIL_DESYNC,
+    FAIL_ERROR,
+    FAIL_EVENTS,
+    FAIL_FORGOTTEN,
+    FAIL_FRAGMENT,
+    FAIL_GAP,
+    Direction,
+)
 from .writer import ZeroWriter
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
@@ -225,16 +234,16 @@ class MaskStage:
             s["truncated"] += 1
         changes = self._headers(m)
         start, end = m.payload_start, m.payload_end
-        if m.transport == IPPROTO_TCP and m.l4 >= 0 and m.fragment == FRAG_NONE:
-            return self._tcp(packet, m, changes)
-        if start < end:
-            if m.fragment != FRAG_NONE:
-                s["fragments"] += 1  # never reassembled: the transport checksum lives in
-                s["checksums_unfixable"] += 1  # the first fragment, other frames
-                self._events[FAIL_FRAGMENT] += 1
+        if m.fragment != FRAG_NONE:  # never reassembled: zeroed (the transport checksum lives in the first fragment)
+            s["fragments"] += 1
+            self._events[FAIL_FRAGMENT] += 1
+            if start < end:
+                s["checksums_unfixable"] += 1
                 self._zero_payload(start, end, changes, end - start)
-            elif m.transport == IPPROTO_UDP:
-                self._udp(packet, m, changes)
+        elif m.transport == IPPROTO_TCP and m.l4 >= 0:
+            return self._tcp(packet, m, changes)
+        elif start < end and m.transport == IPPROTO_UDP:
+            self._udp(packet, m, changes)
         self._write(packet, m.checksums, changes)
         return None
 
@@ -332,6 +341,9 @@ class MaskStage:
         d = flow.dirs[side]
         if d is None:
             d = flow.dirs[side] = Direction(flow, side == flow.client_side, None)
+            if flow.restarted:  # its flow was evicted mid-way: what cannot be resynchronised is fail-closed
+                d.fail_from = 0
+                flow.count_event(FAIL_FORGOTTEN)
         if syn:
             d.syn_seq = seq
             if d.base is None:

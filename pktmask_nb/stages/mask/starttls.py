@@ -139,7 +139,7 @@ class TextPrelude:
                 d.keep(at, at + len(line), KEEP_FRAMING)
             return None
         if not self.continuation:
-            words = body.split(b" ", 1) if protocol.tagged else [b"", body]
+            words = body.replace(b"\0", b" ").split(b" ", 1) if protocol.tagged else [b"", body]
             if len(words) == 2 and words[1].upper() in protocol.starttls and (not protocol.tagged or words[0]):
                 self.tag = words[0]
                 d.keep(at, at + len(line), KEEP_COMMAND)
@@ -204,16 +204,18 @@ def _verb(body: bytes, tagged: bool) -> bytes:
 
 
 def _status(body: bytes) -> bytes:
-    """A server line's status token: ``250-``, ``+OK``, ``* OK``, ``a001 NO``, ``OK``; b"" if none."""
+    """A server line's status token: ``250-``, ``+OK``, ``* OK``, ``a001 NO``, ``OK``; b"" if none.
+
+    Zero bytes separate words like spaces: a masked line keeps its token and nothing else."""
     found = STATUS_CODE.match(body)
     if found:
         return found.group(0)
-    first, _, rest = body.partition(b" ")
+    first, _, rest = body.replace(b"\0", b" ").partition(b" ")
     if first in (b"+OK", b"-ERR", b"OK", b"NO", b"BYE"):
         return first
     word = rest.split(b" ", 1)[0]
     if word.upper() in (b"OK", b"NO", b"BAD", b"BYE", b"PREAUTH", b"CAPABILITY") and 0 < len(first) <= 32:
-        return first + b" " + word
+        return body[: len(first) + 1 + len(word)]
     return b""
 
 

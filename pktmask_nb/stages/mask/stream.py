@@ -11,6 +11,7 @@ buffer until the gap fills or the stage gives up (fail closed).
 
 from __future__ import annotations
 
+from array import array
 from bisect import insort
 
 SEQ_MOD = 1 << 32
@@ -41,13 +42,68 @@ FAIL_EVENTS = (
 )
 
 
-class Kept:
-    """A kept stream interval ``[start, end)``, why it is kept, and the bytes it was decided on."""
+KEEP_REASONS: list[str] = []  # reason names by the small number `Keeps` stores
+KEEP_REASON_CODES: dict[str, int] = {}
 
-    __slots__ = ("start", "end", "reason", "data")
 
-    def __init__(self, start: int, end: int, reason: str, data: bytearray):
-        self.start, self.end, self.reason, self.data = start, end, reason, data
+def reason_code(reason: str) -> int:
+    code = KEEP_REASON_CODES.get(reason)
+    if code is None:
+        code = KEEP_REASON_CODES[reason] = len(KEEP_REASONS)
+        KEEP_REASONS.append(reason)
+    return code
+
+
+class Keeps:
+    """Kept stream intervals in order, why each is kept, and the bytes it was decided on, in
+    three flat buffers (a live flow remembers up to KEEP_MAX_INTERVALS of them).
+
+    ``bounds`` holds ``start, end, at`` per interval (`at`: where its bytes begin in ``data``).
+    """
+
+    __slots__ = ("bounds", "reasons", "data")
+
+    def __init__(self):
+        self.bounds = array("q")
+        self.reasons = bytearray()
+        self.data = bytearray()
+
+    def __len__(self) -> int:
+        return len(self.reasons)
+
+    def last_end(self) -> int:
+        return self.bounds[-2] if self.reasons else -1
+
+    def add(self, start: int, end: int, reason: str, data) -> None:
+        """Keep ``[start, end)`` (its bytes `data`), joined to the last interval if they touch and agree."""
+        code = reason_code(reason)
+        bounds = self.bounds
+        if self.reasons and bounds[-2] == start and self.reasons[-1] == code:
+            bounds[-2] = end
+        else:
+            bounds.extend((start, end, len(self.data)))
+            self.reasons.append(code)
+        self.data += data
+
+    def drop_first(self) -> int:
+        """Forget the oldest interval; where it ended."""
+        bounds = self.bounds
+        end, size = bounds[1], bounds[1] - bounds[0]
+        del bounds[:3], self.reasons[0], self.data[:size]
+        for i in range(2, len(bounds), 3):
+            bounds[i] -= size
+        return end
+
+    def overlapping(self, start: int, end: int):
+        """``(first, last, data offset, reason)`` of the intervals meeting ``[start, end)``."""
+        bounds = self.bounds
+        for i in range(len(self.reasons)):
+            a, b = bounds[3 * i], bounds[3 * i + 1]
+            if b <= start:
+                continue
+            if a >= end:
+                return
+            yield a, b, bounds[3 * i + 2], KEEP_REASONS[self.reasons[i]]
 
 
 class Decision:
@@ -85,7 +141,7 @@ class Direction:
         Stream offset of the first byte not yet fed to the walker.
     decided : int
         Every byte below it has a final decision; `STREAM_END` once all later bytes are zero.
-    keeps : list of Kept
+    keeps : Keeps
         Kept intervals in order (at most KEEP_MAX_INTERVALS, KEEP_MAX_BYTES of their bytes).
     forgotten : int
         Decisions below this offset were dropped (bounded memory): such bytes are zero.
@@ -115,7 +171,6 @@ class Direction:
         "next",
         "decided",
         "keeps",
-        "kept_bytes",
         "forgotten",
         "fail_from",
         "walker",
@@ -136,8 +191,7 @@ class Direction:
         self.start_known = False
         self.next = 0
         self.decided = 0
-        self.keeps: list[Kept] = []
-        self.kept_bytes = 0
+        self.keeps = Keeps()
         self.forgotten = 0
         self.fail_from = STREAM_END
         self.walker = walker
@@ -155,29 +209,17 @@ class Direction:
         """Keep stream bytes ``[start, end)`` (within the bytes being fed) for `reason`;
         walkers call this in increasing order."""
         keeps = self.keeps
-        if keeps:
-            last = keeps[-1]
-            if last.end > start:
-                start = last.end
-            if start >= end:
-                return
-            if last.end == start and last.reason == reason:
-                last.data += self._data[start - self._offset : end - self._offset]
-                last.end = end
-                self.kept_bytes += end - start
-                return
-        if start >= end:
-            return
-        keeps.append(Kept(start, end, reason, bytearray(self._data[start - self._offset : end - self._offset])))
-        self.kept_bytes += end - start
+        last = keeps.last_end()
+        if last > start:
+            start = last
+        if start < end:
+            keeps.add(start, end, reason, self._data[start - self._offset : end - self._offset])
 
     def _forget(self) -> None:
         """Drop the oldest kept intervals past the limits, unless a held packet needs them."""
         keeps = self.keeps
-        while keeps and not self.held and (len(keeps) > KEEP_MAX_INTERVALS or self.kept_bytes > KEEP_MAX_BYTES):
-            old = keeps.pop(0)
-            self.kept_bytes -= old.end - old.start
-            self.forgotten = old.end
+        while keeps and not self.held and (len(keeps) > KEEP_MAX_INTERVALS or len(keeps.data) > KEEP_MAX_BYTES):
+            self.forgotten = keeps.drop_first()
 
     def zero_rest(self, offset: int, event: str | None = None) -> int:
         """Nothing from `offset` on is kept; with `event`, that is a fail-closed event. Returns 0."""
@@ -237,7 +279,7 @@ class Direction:
         """
         if self.base is None:
             self.base = (seq + syn) % SEQ_MOD
-        if len(self.keeps) > KEEP_MAX_INTERVALS or self.kept_bytes > KEEP_MAX_BYTES:
+        if len(self.keeps) > KEEP_MAX_INTERVALS or len(self.keeps.data) > KEEP_MAX_BYTES:
             self._forget()
         nxt = self.next
         offset = nxt + ((seq + syn - self.base) % SEQ_MOD - nxt + SEQ_HALF) % SEQ_MOD - SEQ_HALF
@@ -306,16 +348,14 @@ class Direction:
         if pos < lo:
             decision.fail(pos, min(lo, end), FAIL_BEFORE_START if pos < 0 else FAIL_FORGOTTEN)
             pos = min(lo, end)
-        for kept in self.keeps:
-            if kept.end <= pos:
-                continue
-            if kept.start >= end:
-                break
-            a, b = max(kept.start, pos), min(kept.end, end)
+        data = self.keeps.data
+        for first, last, at, reason in self.keeps.overlapping(pos, end):
+            a, b = max(first, pos), min(last, end)
             if a > pos:
                 decision.zero.append((pos, a))
-            if payload[a - start : b - start] == kept.data[a - kept.start : b - kept.start]:
-                decision.kept.append((b - a, kept.reason))
+            at += a - first
+            if payload[a - start : b - start] == data[at : at + b - a]:
+                decision.kept.append((b - a, reason))
             else:
                 decision.fail(a, b, FAIL_MISMATCH)
             pos = b
