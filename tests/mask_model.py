@@ -178,7 +178,7 @@ class Direction:
                 return [], b"", set(), {}
             base = data[0][1]
         offsets, placed, first, starts, hi = [], {}, {}, set(), 0
-        for k, (i, seq, syn, payload, _) in enumerate(self.segments):
+        for i, seq, syn, payload, _ in self.segments:
             rel = (seq + syn - base) % 2**32
             off = hi + ((rel - hi + 2**31) % 2**32) - 2**31
             hi = max(hi, off)
@@ -253,10 +253,10 @@ def decide(streams: dict, order: dict, http: bool) -> tuple[dict, dict]:
             allowed[k].update(range(len(stream)))  # LDAP, XMPP, HTTP headers: judged by their own tests
         elif re.match(rb"CONNECT ", stream) or re.match(rb"HTTP/1\.\d 2", stream):
             allowed[k].update(range(len(stream)))
-    for k, (stream, starts, known, client) in streams.items():
+    for k, (stream, _, _, client) in streams.items():
         if (k[4] if client else k[2]) in TEXT_PORTS:
             framing(stream, allowed[k])
-    for k, (stream, starts, known, client) in streams.items():  # after CONNECT: TLS at either stream's offset
+    for k, (stream, *_) in streams.items():  # after CONNECT: TLS at either stream's offset
         if re.match(rb"CONNECT ", stream) or re.match(rb"HTTP/1\.\d 2", stream):
             end = stream.find(b"\r\n\r\n")
             if end >= 0 and tls_header(stream, end + 4):
@@ -316,7 +316,7 @@ def expected(frames: list[tuple[bytes, int]], http: bool = False) -> tuple[list[
         for (i, _, _, payload, ps), off in zip(d.segments, offsets):
             keep[i].update(ps + j for j in range(len(payload)) if off + j in kept[k])
             allow[i].update(ps + j for j in range(len(payload)) if off + j in allowed[k])
-    for i, ((data, _), info) in enumerate(zip(frames, infos)):
+    for i, info in enumerate(infos):
         if info is not None and info.get("quote"):
             key, seq, start, end = info["quote"]
             if key in dirs and placed[key][0]:

@@ -124,11 +124,11 @@ class MidStreamWalker:
         if offset <= segment < end:
             if end - segment < TLS_HLEN:
                 return end - min([segment, *self.tls, *self.http])  # a header cut by the segment's end: wait
+            chained = record_header(data, segment - offset)[0] >= 0
             for start in self.tls:
-                if start + TLS_HLEN + record_header(data, start - offset)[1] == segment:
-                    if record_header(data, segment - offset)[0] >= 0:
-                        d.flow.set_protocol("tls")
-                        return d.switch(TlsWalker(d.flow.tls_counts), data[start - offset :], start)
+                if chained and start + TLS_HLEN + record_header(data, start - offset)[1] == segment:
+                    d.flow.set_protocol("tls")
+                    return d.switch(TlsWalker(d.flow.tls_counts), data[start - offset :], start)
             if len(self.tls) + len(self.http) < MIDSTREAM_MAX_CANDIDATES:
                 if record_header(data, segment - offset)[0] >= 0:
                     self.tls.append(segment)
