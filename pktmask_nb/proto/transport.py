@@ -29,7 +29,7 @@ from .spans import (
     R_UNKNOWN,
     FrameMap,
 )
-from .walk import IP_PROTOCOLS, UDP_PORTS, UDP_SOURCE_PORTS, failed_since, network, u16, within
+from .walk import IP_PROTOCOLS, UDP_PORTS, UDP_SOURCE_PORTS, network, u16, within
 
 TCP_MIN_HLEN = 20
 UDP_HLEN = 8
@@ -220,9 +220,9 @@ def udp(m: FrameMap, u: int, end: int, ip) -> None:
     if handler is not None:
         mark = m.mark()
         saved = (m.transport, m.l4, m.ip, m.status)
-        if within(m, stop, handler, u + UDP_HLEN, stop) and not failed_since(m, mark):
+        if within(m, stop, handler, u + UDP_HLEN, stop):
             return m.put(end, R_TRAILER)
-        m.rewind(mark)  # not that tunnel after all (a port is only a hint): the datagram's payload
+        m.rewind(mark)  # its header says it is not that tunnel (a port is only a hint): the datagram's payload
         if not m.quoting:
             m.transport, m.l4, m.ip, m.status = saved
         else:

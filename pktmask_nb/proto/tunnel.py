@@ -11,7 +11,7 @@ believable IPv6 header), so the datagram stays plain UDP payload.
 
 from __future__ import annotations
 
-from .ip import cut, plausible_ipv6
+from .ip import cut, may_cut, plausible_ipv6
 from .spans import (
     A_TUNNEL,
     CK_GRE,
@@ -76,9 +76,10 @@ def gre(m: FrameMap, offset: int, end: int, ip) -> None:
             m.checksum(pos, offset, end if ip is None else ip.end, CK_GRE)
         pos += 4
     pos += 4 * bool(flags & GRE_KEY) + 4 * bool(flags & GRE_SEQUENCE) + 4 * bool(version and flags & GRE_ACK)
-    m.put(pos, R_TUNNEL)
-    if pos > end:
+    if pos > end and not may_cut(m, end):
+        m.put(offset + 4, R_TUNNEL)
         return m.fail(end, R_OVERRUN)
+    m.put(pos, R_TUNNEL)
     if flags & GRE_ROUTING:
         pos = _source_routes(m, pos, end)
         if pos < 0:
@@ -124,19 +125,19 @@ def _source_routes(m: FrameMap, pos: int, end: int) -> int:
 
 
 def vxlan(m: FrameMap, offset: int, end: int) -> bool:
-    """VXLAN: flags, VNI, an Ethernet frame (followed whether or not the I flag is set)."""
-    if offset + VXLAN_HLEN + 14 > end:
+    """VXLAN (RFC 7348): flags, VNI, an Ethernet frame — followed whether or not the I flag is
+    set, but not with reserved bits set. With the P flag it is VXLAN-GPE
+    (draft-ietf-nvo3-vxlan-gpe): a next-protocol byte names IPv4, IPv6, Ethernet or MPLS."""
+    data = m.data
+    if offset + VXLAN_HLEN > end:
         return False
-    m.put(offset + VXLAN_HLEN, R_TUNNEL)
-    network(m, offset + VXLAN_HLEN, ETH_P_TEB, end)
-    return True
-
-
-def vxlan_gpe(m: FrameMap, offset: int, end: int) -> bool:
-    """VXLAN-GPE: flags, next protocol (IPv4, IPv6, Ethernet, MPLS), VNI."""
-    if offset + VXLAN_HLEN > end or not m.data[offset] & 0x04:
-        return vxlan(m, offset, end)
-    protocol = GPE_PROTOCOLS.get(m.data[offset + 3], 0)
+    flags = data[offset]
+    if flags & 0x04 and not flags & 0xC3:  # VXLAN-GPE: version 0, no O or reserved bits
+        protocol = GPE_PROTOCOLS.get(data[offset + 3], 0)
+    elif flags & ~0x08 or any(data[offset + 1 : offset + 4]) or data[offset + 7]:
+        return False
+    else:
+        protocol = ETH_P_TEB
     m.put(offset + VXLAN_HLEN, R_TUNNEL)
     network(m, offset + VXLAN_HLEN, protocol, end)
     return True
@@ -283,6 +284,8 @@ def _avps(m: FrameMap, pos: int, stop: int) -> None:
 
 
 def gre_in_udp(m: FrameMap, offset: int, end: int) -> bool:
+    if offset + 4 > end or m.data[offset + 1] & GRE_VERSION:
+        return False
     gre(m, offset, end, None)  # its checksum covers the UDP payload
     return True
 
@@ -296,7 +299,7 @@ IP_PROTOCOLS[IPPROTO_GRE] = gre
 UDP_PORTS.update({
     UDP_PORT_VXLAN: vxlan,
     UDP_PORT_VXLAN_LINUX: vxlan,
-    UDP_PORT_VXLAN_GPE: vxlan_gpe,
+    UDP_PORT_VXLAN_GPE: vxlan,
     UDP_PORT_GENEVE: geneve,
     UDP_PORT_GTPU: gtpu,
     UDP_PORT_TEREDO: teredo,

@@ -24,7 +24,7 @@ MASK_REPORT_MAX_FLOWS = 10_000  # rows kept for the report; later flows are only
 MASK_MAX_GONE = 65_536  # keys of flows evicted before their end, remembered to count their continuation
 EXPIRY_CHECK_NS = 1_000_000_000  # idle expiry is checked when packet time advanced this much
 
-PROTOCOL_RANK = {"": 0, "other": 1, "text": 2, "dtls": 3, "http": 4, "tls": 5}
+PROTOCOL_RANK = {"": 0, "other": 1, "dns": 2, "dhcp": 2, "text": 2, "dtls": 3, "http": 4, "tls": 5}
 TLS_COUNT_NAMES = ("change_cipher_spec", "alert", "handshake", "application_data", "heartbeat", "sslv2")
 FLOW_COLUMNS = (
     ("transport", "src", "sport", "dst", "dport", "protocol", "packets", "first_ts", "last_ts")

@@ -5,8 +5,9 @@ sensitive fields, any Content-Encoding value, and any Content-Type value but a f
 plain-text types (the body they describe is zeroed, and Wireshark would report the zeros
 as a failed decompression or a broken document, SPEC §2.6); and IPv4/IPv6 addresses written
 as text anywhere in a kept line (SPEC §5). Without it nothing is kept but the framing of a
-CONNECT exchange (method, version, status code, line ends), so that the TLS inside the
-tunnel is kept and found again when a masked capture is masked. Bodies are framed by
+CONNECT exchange (the request line, field names, status code, line ends), so that the TLS
+inside the tunnel is kept, Wireshark follows it, and it is found again when a masked capture
+is masked. Bodies are framed by
 Content-Length, chunked encoding (chunk-size lines kept on request, extensions and data
 zeroed) or the connection's close; pipelined messages follow each other. After a CONNECT
 request, or a 2xx answer to one, only TLS may follow; after 101 Switching Protocols
@@ -167,16 +168,15 @@ class HttpWalker:
         return True
 
     def _keep_framing(self, d, line: bytes, at: int) -> None:
-        """A CONNECT start line without --keep: method or version and status code, separators, line end."""
-        eol = line_end_len(line)
-        first = line.find(b" ") + 1
+        """A CONNECT start line without --keep: the request line (Wireshark needs its authority to
+        follow the tunnel; it names the host the TLS server name names too, and an address in
+        it is zeroed), or the status line's version and code."""
         if self.code:
-            d.keep(at, at + 13 if len(line) > 13 else at + first, KEEP_FRAMING)  # "HTTP/1.1 200 "
+            eol = line_end_len(line)
+            d.keep(at, at + min(13, len(line) - eol), KEEP_FRAMING)  # "HTTP/1.1 200 "
+            d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
         else:
-            last = line.rfind(b" ", 0, len(line) - eol)
-            d.keep(at, at + first, KEEP_FRAMING)  # "CONNECT "
-            d.keep(at + last, at + len(line) - eol, KEEP_FRAMING)  # " HTTP/1.1"
-        d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
+            self._keep(d, at, line)
 
     def _field(self, d, line: bytes, at: int) -> bool:
         eol = line_end_len(line)
@@ -195,7 +195,8 @@ class HttpWalker:
         if name == b"content-type":
             self.last_zero = not value.lower().startswith(HTTP_CONTENT_TYPES_KEPT)
         if not self.keeping:
-            if self._connecting():
+            if self._connecting():  # a field's name and line end: Wireshark parses the head
+                d.keep(at, at + colon + 1, KEEP_FRAMING)
                 d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
         elif self.last_zero:
             d.keep(at, at + colon + 1, KEEP_HEADER)

@@ -44,18 +44,26 @@ class TextProtocol:
         Commands after which the client sends dot-terminated content (SMTP DATA, NNTP POST).
     literals : bool
         ``{n}`` / ``{n+}`` at a line's end announces n bytes of literal data (IMAP, Sieve).
+    unframed : tuple of bytes
+        Reply codes whose arguments Wireshark parses (FTP's passive-mode address and port,
+        current directory): their lines keep only the line end.
     """
 
-    def __init__(self, starttls, accept, refuse, tagged=False, content=(), literals=False, continued=b"-"):
+    def __init__(self, starttls, accept, refuse, tagged=False, content=(), literals=False, unframed=()):
         self.starttls, self.accept, self.refuse = starttls, accept, refuse
         self.tagged, self.content, self.literals = tagged, content, literals
-        self.continued = continued  # a reply line whose code is followed by this is not the last one
+        self.unframed = unframed  # reply codes whose zeroed arguments Wireshark would call malformed: code zeroed too
 
 
 SMTP = TextProtocol((b"STARTTLS",), (b"220",), (b"4", b"5"), content=(b"DATA",))  # RFC 3207
 POP3 = TextProtocol((b"STLS",), (b"+OK",), (b"-ERR",))  # RFC 2595 §4
 IMAP = TextProtocol((b"STARTTLS",), (b"OK",), (b"NO", b"BAD"), tagged=True, literals=True)  # RFC 9051 §6.2.1
-FTP = TextProtocol((b"AUTH TLS", b"AUTH SSL", b"AUTH TLS-C", b"AUTH TLS-P"), (b"234",), (b"4", b"5"))  # RFC 4217
+FTP = TextProtocol(  # RFC 4217
+    (b"AUTH TLS", b"AUTH SSL", b"AUTH TLS-C", b"AUTH TLS-P"),
+    (b"234",),
+    (b"4", b"5"),
+    unframed=(b"227", b"228", b"229", b"257"),
+)
 NNTP = TextProtocol((b"STARTTLS",), (b"382",), (b"4", b"5"), content=(b"POST", b"IHAVE", b"TAKETHIS"))  # RFC 4642
 SIEVE = TextProtocol((b"STARTTLS",), (b"OK",), (b"NO", b"BYE"), literals=True)  # RFC 5804 §2.2
 TEXT_PORTS = {25: SMTP, 587: SMTP, 2525: SMTP, 110: POP3, 143: IMAP, 21: FTP, 119: NNTP, 433: NNTP, 4190: SIEVE}
@@ -147,7 +155,10 @@ class TextPrelude:
                 return AwaitWalker(refused=self)
             verb = _verb(body, protocol.tagged)
             if verb:
-                d.keep(at, at + len(verb) + (len(body) > len(verb)), KEEP_FRAMING)
+                d.keep(at, at + len(verb), KEEP_FRAMING)
+                for space in range(len(verb), len(body)):  # argument separators: Wireshark counts arguments
+                    if body[space] == 0x20:
+                        d.keep(at + space, at + space + 1, KEEP_FRAMING)
                 self._command(body[len(verb) :].strip(), verb)
         d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
         literal = LITERAL.search(line) if protocol.literals else None
@@ -169,6 +180,8 @@ class TextPrelude:
         eol = 2 if line.endswith(b"\r\n") else 1
         body = line[: len(line) - eol]
         token = _status(body)
+        if token[:3] in self.protocol.unframed:
+            token = b""
         if token:
             d.keep(at, at + len(token), KEEP_FRAMING)
         d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
@@ -181,7 +194,7 @@ class TextPrelude:
             tag, _, status = status.partition(b" ")
             if tag != asked.tag:
                 return None  # untagged or another command's reply
-        elif body[len(status) : len(status) + 1] == protocol.continued:
+        elif body[len(status) : len(status) + 1] == b"-":
             return None  # not the last line of a multi-line reply
         if status.upper().startswith(protocol.accept):
             d.flow.answer(True)
@@ -210,12 +223,16 @@ def _status(body: bytes) -> bytes:
     found = STATUS_CODE.match(body)
     if found:
         return found.group(0)
-    first, _, rest = body.replace(b"\0", b" ").partition(b" ")
+    spaced = body.replace(b"\0", b" ")
+    first, _, rest = spaced.partition(b" ")
     if first in (b"+OK", b"-ERR", b"OK", b"NO", b"BYE"):
-        return first
+        return body[
+            : len(first) + (body[len(first) : len(first) + 1] == b" ")
+        ]  # the separator too: Wireshark looks for it
     word = rest.split(b" ", 1)[0]
     if word.upper() in (b"OK", b"NO", b"BAD", b"BYE", b"PREAUTH", b"CAPABILITY") and 0 < len(first) <= 32:
-        return body[: len(first) + 1 + len(word)]
+        end = len(first) + 1 + len(word)
+        return body[: end + (body[end : end + 1] == b" ")]
     return b""
 
 
@@ -270,9 +287,31 @@ def _ber_length(data, pos: int) -> tuple[int, int]:
     return int.from_bytes(data[pos + 1 : pos + 1 + count], "big"), 1 + count
 
 
+BER_KEPT_VALUES = frozenset((0x01, 0x02, 0x0A))  # BOOLEAN, INTEGER, ENUMERATED: message ids, versions, results
+BER_MAX_DEPTH = 16
+
+
+def ber_skeleton(d, data, pos: int, end: int, at: int, depth: int = 0) -> None:
+    """Keep the tags and lengths of the BER elements in ``data[pos:end]`` (stream offset `at` of
+    `pos`), and the values of booleans, integers and enumerations; strings are zeroed."""
+    while pos + 2 <= end and depth < BER_MAX_DEPTH:
+        tag = data[pos]
+        length, size = _ber_length(data, pos + 1)
+        value = pos + 1 + size
+        if length < 0 or value + length > end or tag & 0x1F == 0x1F:  # (multi-byte tags are not followed)
+            return
+        d.keep(at + pos, at + value, KEEP_LDAP)
+        if tag & 0x20:
+            ber_skeleton(d, data, value, value + length, at, depth + 1)
+        elif tag in BER_KEPT_VALUES:
+            d.keep(at + value, at + value + length, KEEP_LDAP)
+        pos = value + length
+
+
 class LdapWalker:
-    """LDAP before TLS: messages are zeroed, except the StartTLS extended request and the
-    response to it, kept whole but for the matched DN and diagnostic message values."""
+    """LDAP before TLS: every message keeps its BER skeleton (tags, lengths, message ids, result
+    codes) with its strings zeroed (names, passwords, filters, attributes); the StartTLS extended
+    request and the response to it are kept whole but for the matched DN and diagnostic message."""
 
     __slots__ = ("client",)
 
@@ -294,6 +333,8 @@ class LdapWalker:
                 return n - pos
             message = bytes(data[pos:stop])
             switch = self._message(d, message, offset + pos)
+            if switch is None:  # (over what _message kept, keeping adds nothing)
+                ber_skeleton(d, message, 0, len(message), offset + pos)
             pos = stop
             if switch is not None:
                 if isinstance(switch, AwaitWalker):
