@@ -213,9 +213,10 @@ def lines(stream: bytes):
 
 
 def framing(stream: bytes, allowed: set) -> None:
-    """Allow what a prelude may keep: line ends and the first two words of each line."""
+    """Allow what a prelude may keep: line ends, spaces, and the first two words of each line."""
     for pos, line in lines(stream):
         allowed.update((pos + len(line) - 2, pos + len(line) - 1))
+        allowed.update(pos + i for i, c in enumerate(line) if c == 0x20)
         at = pos
         for _ in range(2):
             m = FRAMING_WORD.match(line, at - pos)

@@ -21,18 +21,16 @@ from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import GRE, ICMP, IP, TCP, UDP, IPOption
 from scapy.layers.inet6 import (
     HAO,
+    MIP6MH_BE,
     ICMPv6DestUnreach,
     ICMPv6ND_Redirect,
     ICMPv6NDOptRedirectedHdr,
     IPv6,
     IPv6ExtHdrDestOpt,
     IPv6ExtHdrFragment,
-    IPv6ExtHdrHopByHop,
     IPv6ExtHdrRouting,
-    MIP6MH_BE,
 )
 from scapy.layers.l2 import ARP, Ether
-from scapy.layers.ppp import PPP
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
 
