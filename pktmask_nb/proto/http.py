@@ -116,7 +116,7 @@ def _is_ipv6(text: str) -> bool:
 
 
 HTTP_MAX_HEAD = 64 * 1024  # a header block longer than this is not followed
-HTTP_FIELD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*")  # RFC 9110 §5.1, §5.5
+HTTP_FIELD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff\x00]*")  # RFC 9110 §5.1, §5.5; NUL: zeroed before
 
 
 def header_block(data, pos: int = 0):
