@@ -21,6 +21,7 @@ bytes, and kept bytes the stage zeroed (over-masking, which must be counted as f
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import defaultdict
 
@@ -57,6 +58,24 @@ def tls_header(b: bytes, p: int):
     return None
 
 
+ADDRESS_TEXT = re.compile(rb"(?<![0-9.])\d{1,3}(?:\.\d{1,3}){3}(?![0-9])|[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*")
+
+
+def address_text(body: bytes) -> set[int]:
+    """Offsets of IP addresses written as text in a handshake (SPEC §5 zeroes them)."""
+    found = set()
+    for m in ADDRESS_TEXT.finditer(body):
+        text = m.group(0).decode()
+        if ":" in text and sum(c not in ":." for c in text) < 3:
+            continue
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            continue
+        found.update(range(m.start(), m.end()))
+    return found
+
+
 def walk_tls(stream: bytes, p: int, keep: set, ssl2: bool = False) -> None:
     """Mark kept stream offsets of TLS records from `p`; stop at the first invalid or incomplete header."""
     encrypted = False
@@ -64,9 +83,14 @@ def walk_tls(stream: bytes, p: int, keep: set, ssl2: bool = False) -> None:
         h = tls_header(stream, p)
         if h is not None:
             t, length = h
+            if t == 22 and p + 5 + length > len(stream):
+                return  # a handshake is decided whole
             keep.update(range(p, p + 5))
             if t in KEPT_TYPES:
-                keep.update(range(p + 5, min(p + 5 + length, len(stream))))
+                body = set(range(p + 5, min(p + 5 + length, len(stream))))
+                if t == 22:
+                    body -= {p + 5 + i for i in address_text(stream[p + 5 : p + 5 + length])}
+                keep.update(body)
             p += 5 + length
             continue
         if not ssl2 or p + 3 > len(stream):

@@ -5,8 +5,9 @@ Pure functions over ``bytes`` lines; framing decisions are left to the caller.
 
 from __future__ import annotations
 
-import ipaddress
 import re
+
+from .text import address_text  # noqa: F401 - kept lines are searched for addresses
 
 HTTP_METHODS = (
     b"GET",
@@ -83,40 +84,10 @@ def has_chunked(value: bytes) -> bool:
     return bool(codings) and codings[-1] == b"chunked"
 
 
-IPV4_TEXT = re.compile(
-    rb"(?<![0-9.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![0-9])"
-)
-IPV6_TEXT = re.compile(rb"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?::\d{1,3}(?:\.\d{1,3}){3})?")
-
-
-def address_text(line: bytes) -> list[tuple[int, int]]:
-    """Where IPv4 addresses (dotted) and IPv6 addresses (any RFC 5952 / 4291 text form, with an
-    embedded IPv4 tail) are written in `line`, as sorted ``(start, end)`` ranges."""
-    found = [m.span() for m in IPV4_TEXT.finditer(line)]
-    for m in IPV6_TEXT.finditer(line):
-        text = m.group(0).decode("ascii")
-        if text.count(":") >= 2 and _is_ipv6(text):
-            found.append(m.span())
-    found.sort()
-    merged: list[tuple[int, int]] = []
-    for start, end in found:
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
-
-
 HTTP_MAX_HEAD = 64 * 1024  # a header block longer than this is not followed
-HTTP_FIELD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff\x00]*")  # RFC 9110 §5.1, §5.5; NUL: zeroed before
+HTTP_FIELD = re.compile(
+    rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff\x00]*"
+)  # RFC 9110 §5.1, §5.5; NUL: zeroed before
 
 
 def header_block(data, pos: int = 0):

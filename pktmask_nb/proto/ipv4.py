@@ -62,6 +62,8 @@ def ipv4(m: FrameMap, offset: int, end: int) -> None:
     ip.pseudo = (ip.src, ip.dst)
     hlen = (data[offset] & 0x0F) * 4
     total = u16(data, offset + 2)
+    if hlen >= IPV4_MIN_HLEN:
+        m.checksum(offset + 10, offset, offset + hlen, CK_IPV4_HEADER)  # follows the addresses, whatever else lies
     if hlen < IPV4_MIN_HLEN or (total and total < hlen):
         return m.fail(end)
     ip.end = offset + total if total else end  # total length 0: segmentation offload, the captured length counts
@@ -70,7 +72,6 @@ def ipv4(m: FrameMap, offset: int, end: int) -> None:
     if hend > dend and not may_cut(m, dend):
         m.put(offset + IPV4_MIN_HLEN, R_IP)
         return m.fail(end, R_OVERRUN)
-    m.checksum(offset + 10, offset, hend, CK_IPV4_HEADER)
     m.put(offset + IPV4_MIN_HLEN, R_IP)
     if hlen > IPV4_MIN_HLEN:
         if hend <= dend and not ipv4_header_ok(data, offset, hlen):

@@ -80,7 +80,12 @@ AF_TO_ETHERTYPE = {2: ETH_P_IP, 24: ETH_P_IPV6, 28: ETH_P_IPV6, 30: ETH_P_IPV6}
 
 
 def ethernet(m: FrameMap, offset: int, end: int) -> None:
-    """An Ethernet II or 802.3 frame at `offset`."""
+    """An Ethernet II or 802.3 frame at `offset`.
+
+    One inside a tunnel is believed only if its EtherType is one the walk knows: the bytes
+    may be something else that a lying length or flag placed there."""
+    if offset and not plausible_ethernet(m, offset, end):
+        return m.fail(end)
     m.put(offset + 2 * ETH_ALEN, R_MAC)
     m.put(offset + ETH_HLEN, R_LINK)
     if offset + ETH_HLEN > end:
@@ -91,6 +96,16 @@ def ethernet(m: FrameMap, offset: int, end: int) -> None:
     stop = min(end, offset + ETH_HLEN + ethertype)  # an 802.3 length: padding may follow
     llc(m, offset + ETH_HLEN, stop)
     m.put(end, R_TRAILER)
+
+
+def plausible_ethernet(m: FrameMap, offset: int, end: int) -> bool:
+    """Whether bytes said to be an Ethernet frame carry an EtherType the walk knows (or an 802.3 length that fits)."""
+    if offset + ETH_HLEN > end:
+        return end >= m.n and m.truncated
+    ethertype = u16(m.data, offset + 12)
+    if ethertype < ETH_P_802_3_MIN:
+        return offset + ETH_HLEN + ethertype <= end
+    return ethertype in ETHERTYPES
 
 
 def llc(m: FrameMap, offset: int, end: int) -> None:

@@ -11,7 +11,8 @@ believable IPv6 header), so the datagram stays plain UDP payload.
 
 from __future__ import annotations
 
-from .ip import cut, may_cut, plausible_ipv6
+from .ip import cut, may_cut, plausible_ipv4, plausible_ipv6
+from .link import plausible_ethernet
 from .spans import (
     A_TUNNEL,
     CK_GRE,
@@ -79,11 +80,14 @@ def gre(m: FrameMap, offset: int, end: int, ip) -> None:
     if pos > end and not may_cut(m, end):
         m.put(offset + 4, R_TUNNEL)
         return m.fail(end, R_OVERRUN)
+    m.put(offset + 4, R_TUNNEL)
+    mark = m.mark()
     m.put(pos, R_TUNNEL)
     if flags & GRE_ROUTING:
         pos = _source_routes(m, pos, end)
-        if pos < 0:
-            return
+    if pos < 0 or not plausible_payload(m, pos, protocol, end):
+        m.rewind(mark)  # flags that place the payload elsewhere are not believed
+        return m.fail(end)
     if protocol == ETH_P_ERSPAN:  # type II has a sequence number and an 8-byte header; type I neither
         if flags & GRE_SEQUENCE:
             m.put(pos + ERSPAN2_HLEN, R_TUNNEL)
@@ -105,6 +109,26 @@ def gre(m: FrameMap, offset: int, end: int, ip) -> None:
     network(m, pos, protocol, end)
 
 
+def plausible_payload(m: FrameMap, pos: int, protocol: int, end: int) -> bool:
+    """Whether what a tunnel header says follows at `pos` looks like it: an IPv4 or IPv6 header
+    that fits, an Ethernet frame of a known EtherType, a PPP frame, an MPLS label stack."""
+    if pos >= end:
+        return end >= m.n and m.truncated
+    if protocol == ETH_P_IP:
+        return plausible_ipv4(m, pos, end)
+    if protocol == ETH_P_IPV6:
+        return plausible_ipv6(m, pos, end)
+    if protocol in (ETH_P_TEB, ETH_P_ERSPAN, ETH_P_ERSPAN3):
+        return protocol != ETH_P_TEB or plausible_ethernet(m, pos, end)
+    if protocol == ETH_P_PPP:
+        return (
+            bytes(m.data[pos : pos + 2]) == b"\xff\x03"
+            or m.data[pos] & 1
+            or m.data[pos + 1 : pos + 2] in (b"\x21", b"\x57")
+        )
+    return protocol == ETH_P_MPLS_UC
+
+
 def _source_routes(m: FrameMap, pos: int, end: int) -> int:
     """RFC 1701 source route entries: address family, offset, length, routing information; -1 if broken."""
     data = m.data
@@ -120,7 +144,6 @@ def _source_routes(m: FrameMap, pos: int, end: int) -> int:
                 m.address(at, 4, 4, A_TUNNEL)
         m.put(pos + 4 + length, R_UNKNOWN)
         pos += 4 + length
-    m.fail(end, R_OVERRUN)
     return -1
 
 
@@ -154,15 +177,18 @@ def geneve(m: FrameMap, offset: int, end: int) -> bool:
     if stop > end:
         m.fail(end, R_OVERRUN)
         return True
+    options = []
     pos = offset + GENEVE_HLEN
     while pos + GENEVE_OPTION_HLEN <= stop:
         length = GENEVE_OPTION_HLEN + (data[pos + 3] & 0x1F) * 4
-        if pos + length > stop:
-            break
-        m.put(pos + GENEVE_OPTION_HLEN, R_TUNNEL)
-        m.put(pos + length, R_UNKNOWN)
+        options.append((pos, length))
         pos += length
-    m.fail(stop, R_OVERRUN)
+    if pos != stop or not plausible_payload(m, stop, protocol, end):  # an option length that lies
+        m.fail(end)
+        return True
+    for at, length in options:
+        m.put(at + GENEVE_OPTION_HLEN, R_TUNNEL)
+        m.put(at + length, R_UNKNOWN)
     network(m, stop, protocol, end)
     return True
 

@@ -9,6 +9,7 @@ keeps each message's 2-byte length (its messages are zeroed, as DNS over UDP is)
 
 from __future__ import annotations
 
+from ...proto.text import address_text
 from ...proto.tls import DTLS_HLEN, TLS_KEPT_TYPES, dtls_header
 
 KEEP_DTLS_HEADER = "dtls-record-header"
@@ -38,7 +39,11 @@ def dtls_keeps(data, start: int, end: int, counts: list[int]) -> tuple[list[tupl
         stop = pos + DTLS_HLEN + length
         keeps.append((pos, pos + DTLS_HLEN, KEEP_DTLS_HEADER))
         if content_type in TLS_KEPT_TYPES and stop > pos + DTLS_HLEN:
-            keeps.append((pos + DTLS_HLEN, min(stop, end), KEEP_DTLS_BODY[content_type]))
+            body, stop = pos + DTLS_HLEN, min(stop, end)
+            for a, b in address_text(bytes(data[body:stop]), binary=True):  # addresses written as text (SPEC §5)
+                keeps.append((body, pos + DTLS_HLEN + a, KEEP_DTLS_BODY[content_type]))
+                body = pos + DTLS_HLEN + b
+            keeps.append((body, stop, KEEP_DTLS_BODY[content_type]))
         pos = stop
     return keeps, bool(keeps) and pos < end
 

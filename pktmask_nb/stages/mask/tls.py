@@ -2,17 +2,21 @@
 
 Records span segments, segments hold several records, headers split across segments wait
 for their missing bytes (the bytes stay undecided, so the stage holds their packets back).
+A handshake record is decided when it is complete, so that IP addresses written in it as text
+(a server name that is an address, a certificate naming one) are zeroed.
 SSLv2 2-byte-header records are followed after an SSLv2 hello: cleartext hello and
 master-key messages are kept, later (encrypted) bodies are zeroed.
 """
 
 from __future__ import annotations
 
+from ...proto.text import address_text
 from ...proto.tls import (
     SSL2_CLIENT_MASTER_KEY,
     SSL2_HANDSHAKE_TYPES,
     SSL2_HLEN,
     SSL2_SERVER_HELLO,
+    TLS_HANDSHAKE,
     TLS_HLEN,
     record_header,
     ssl2_header,
@@ -24,6 +28,16 @@ KEEP_HEADER = "tls-record-header"
 KEEP_BODY = {20: "tls-change-cipher-spec", 21: "tls-alert", 22: "tls-handshake", 23: None, 24: "tls-heartbeat"}
 KEEP_SSL2_HEADER = "sslv2-record-header"
 KEEP_SSL2_BODY = "sslv2-handshake"
+
+
+def keep_text(d, data, start: int, end: int, offset: int, reason: str) -> None:
+    """Keep ``data[start:end]`` (stream offset `offset` of `data`) but IP addresses written in it
+    as text (an address as server name, in a certificate's names or URLs, SPEC §5)."""
+    pos = start
+    for a, b in address_text(bytes(data[start:end]), binary=True):
+        d.keep(offset + pos, offset + start + a, reason)
+        pos = start + b
+    d.keep(offset + pos, offset + end, reason)
 
 
 class TlsWalker:
@@ -75,6 +89,16 @@ class TlsWalker:
             content_type, length = record_header(data, pos)
             if content_type < 0:
                 return d.zero_rest(offset + pos, FAIL_DESYNC)
+            if content_type == TLS_HANDSHAKE:  # decided whole: it may hold addresses as text
+                if pos + TLS_HLEN + length > n:
+                    undecided = n - pos
+                    break
+                counts[content_type - 20] += 1
+                keep(offset + pos, offset + pos + TLS_HLEN, KEEP_HEADER)
+                keep_text(d, data, pos + TLS_HLEN, pos + TLS_HLEN + length, offset, KEEP_BODY[TLS_HANDSHAKE])
+                pos += TLS_HLEN + length
+                record_end = offset + pos
+                continue
             counts[content_type - 20] += 1
             keep(offset + pos, offset + pos + TLS_HLEN, KEEP_HEADER)
             keep_body = KEEP_BODY[content_type]

@@ -1,0 +1,45 @@
+"""IP addresses written as text (SPEC §5): where dotted IPv4 and any IPv6 text form appear in bytes."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+IPV4_TEXT = re.compile(
+    rb"(?<![0-9.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![0-9])"
+)
+IPV6_TEXT = re.compile(rb"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?::\d{1,3}(?:\.\d{1,3}){3})?")
+
+
+BINARY_IPV6_MIN_DIGITS = 3  # in binary data (TLS handshakes) "::" and "::c" are bytes, not addresses
+
+
+def address_text(line: bytes, binary: bool = False) -> list[tuple[int, int]]:
+    """Where IPv4 addresses (dotted) and IPv6 addresses (any RFC 5952 / 4291 text form, with an
+    embedded IPv4 tail) are written in `line`, as sorted ``(start, end)`` ranges.
+
+    With `binary`, the bytes are mostly not text: an IPv6 form must show at least
+    BINARY_IPV6_MIN_DIGITS hexadecimal digits to count (GREASE values are ``0x3a3a``, "::")."""
+    found = [m.span() for m in IPV4_TEXT.finditer(line)]
+    for m in IPV6_TEXT.finditer(line):
+        text = m.group(0).decode("ascii")
+        if binary and sum(c != ":" for c in text) < BINARY_IPV6_MIN_DIGITS:
+            continue
+        if text.count(":") >= 2 and _is_ipv6(text):
+            found.append(m.span())
+    found.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in found:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
