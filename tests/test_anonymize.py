@@ -275,12 +275,21 @@ def test_partial_address_is_zeroed_and_counted():
     assert stats["partial_addresses_zeroed"] == 1 and stats["truncated_packets"] == 1
 
 
-def test_checksum_cut_off_by_snaplen_is_counted():
+def test_checksums_over_a_header_the_capture_cut_are_zeroed_and_counted():
+    """They sum bytes nobody sees (here the rest of an address) and nothing can correct them."""
     frame = bytes(ETH / IP(src=A4, dst=B4) / TCP() / Raw(b"payload"))
-    cut = frame[: 14 + 20 + 10]  # TCP checksum (bytes 16-17 of TCP) not captured (snaplen)
-    stage, (out,) = anonymize([cut], wirelen=len(frame))
-    assert word_sum(out, 14, 34) == 0
-    assert stage.stats()["checksums_not_updated"] == 1
+    stage, (out,) = anonymize([frame[:32]], wirelen=len(frame))
+    assert out[24:26] == b"\0\0" and out[30:32] == b"\0\0"
+    assert stage.stats()["ledger"]["zeroed"] == {"truncated": 2, "unseen-checksum": 2}
+    stage, (out,) = anonymize([frame[: 14 + 20 + 17]], wirelen=len(frame))  # one byte of the TCP checksum
+    assert word_sum(out, 14, 34) == 0 and out[50] == 0
+
+
+def test_checksums_over_a_payload_the_capture_cut_follow_the_addresses():
+    frame = bytes(ETH / IP(src=A4, dst=B4) / UDP(sport=1, dport=2) / Raw(b"payload"))
+    whole = anonymize([frame])[1][0]
+    cut = anonymize([frame[:-3]], wirelen=len(frame))[1][0]
+    assert cut == whole[:-3]
 
 
 def test_not_dissected_link_type_keeps_headers_zeroes_the_body_and_is_counted():

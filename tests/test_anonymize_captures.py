@@ -128,7 +128,6 @@ def test_pure_cryptopan_leaves_no_address_behind(tmp_path, shared_capture, tshar
         original = ipaddress.ip_address(row["original"])
         assert row["anonymized"] == str(ipaddress.ip_address(mapper.anonymize(original.packed)))
         assert row["anonymized"] != row["original"]
-    assert result.stages["anonymize"]["checksums_not_updated"] == 0 or result.stages["anonymize"]["truncated_packets"]
 
 
 def shared(name: str):

@@ -51,7 +51,7 @@ def test_nested_covering_checksums_stay_valid(data, changes):
     for offset, new in changes:
         offset = 12 + offset % (n - 12 - len(new)) if n - 12 - len(new) > 0 else 12
         todo.append((offset, new[: n - offset]))
-    assert patch(buf, checksums, todo) == 0
+    patch(buf, checksums, todo)
     assert valid(buf, 8, n) and valid(buf, 0, n)
 
 
@@ -63,7 +63,7 @@ def test_pseudo_header_checksum_follows_the_address(old, new, segment):
     end = len(buf)
     fill(buf, 12, 8, end, word_sum(buf, 0, 8))
     deltas = {i: (word_sum(new, 4 * i, 4 * i + 4) - word_sum(old, 4 * i, 4 * i + 4)) % 0xFFFF for i in (0, 1)}
-    assert patch(buf, [Checksum(12, 8, end, CK_OTHER, (0, 1))], [(0, new)], deltas) == 0
+    patch(buf, [Checksum(12, 8, end, CK_OTHER, (0, 1))], [(0, new)], deltas)
     assert valid(buf, 8, end, word_sum(new, 0, 8))
 
 
@@ -80,19 +80,13 @@ def test_bad_checksum_stays_bad_by_the_same_amount():
 def test_optional_zero_checksum_stays_zero_and_never_becomes_zero(kind):
     buf = bytearray(16)
     buf[0:4] = b"\x0a\x00\x00\x01"
-    assert patch(buf, [Checksum(6, 4, 16, kind, (0,))], [(0, b"\x0a\x00\x00\x02")], {0: 1}) == 0
+    patch(buf, [Checksum(6, 4, 16, kind, (0,))], [(0, b"\x0a\x00\x00\x02")], {0: 1})
     assert buf[6:8] == b"\0\0"
     # a computed 0x0000 is sent as 0xFFFF (RFC 768)
     buf = bytearray(b"\x00\x01\x00\x00" + bytes(2) + b"\x00\x00" + bytes(8))
     buf[6:8] = b"\xff\xfe"
     patch(buf, [Checksum(6, 4, 16, kind, (0,))], [(0, b"\x00\x00\x00\x00")], {0: 0xFFFE})
     assert buf[6:8] != b"\0\0"
-
-
-def test_checksum_cut_off_is_counted():
-    buf = bytearray(20)
-    assert patch(buf, [Checksum(30, 0, 40, CK_OTHER)], [(2, b"\x01\x02")]) == 1
-    assert buf[2:4] == b"\x01\x02"
 
 
 def test_odd_offset_change():

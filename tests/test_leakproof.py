@@ -255,6 +255,9 @@ OVERRUNS = {
     ),
     "tcp-data-offset-past-the-frame": Case([bad_doff(15, MARK)], [A, B], [], [MARK]),
     "tcp-data-offset-15-in-a-complete-frame": Case([bad_doff(15, MARK * 4)], [A, B], [], [MARK]),
+    # "SECR" read as an option that does not parse: the payload after it may be anywhere
+    "tcp-data-offset-over-the-payload": Case([bad_doff(6, MARK)], [A, B], [MARK[4:]]),
+    "tcp-end-of-options-then-payload": Case([bad_doff(7, b"\x00\x00" + MARK)], [A, B], [MARK[6:]]),
     "ipv6-hop-by-hop-past-the-frame": Case([raw6(0, bytes((17, 200, 1, 4)) + MARK)], [A6, B6], [], [MARK]),
     "ipv6-fragment-then-hop-by-hop": Case(
         [raw6(44, bytes((0, 0, 0x01, 0x91, 0, 0, 0, 7)) + bytes((17, 1, 0x3E, 10)) + MARK[:10])],
@@ -597,3 +600,40 @@ def test_http_addresses_as_text_are_zeroed_in_kept_headers(tmp_path, tshark):
     assert leakcheck.findings(data, HTTP_TEXT.addresses) == []
     assert b"X-Forwarded-For: " in data and b"HTTP/1.1 302 Found" in data  # the headers are kept
     assert ts.malformed(out) <= ts.malformed(src)
+
+
+def test_every_case_in_one_capture_is_the_same_for_any_chunk_size_and_process_count(tmp_path):
+    frames = [f for c in ALL.values() if c.linktype == 1 and c.wirelens is None and c.ts is None for f in c.frames]
+    src = tmp_path / "all.pcap"
+    src.write_bytes(pcap_bytes(frames))
+    runs = []
+    for chunk_size, processes in ((4096, 1), (3, 1), (1, 1), (4096, 2), (3, 2)):
+        out = tmp_path / f"out-{chunk_size}-{processes}.pcap"
+        config = MODES["default"].replace(chunk_size=chunk_size, processes=processes)
+        result = pktmask_nb.run(src, out, config, force=True)
+        runs.append((out.read_bytes(), result.stages))
+    assert runs[0][1]["dedup"]["packets_in"] == len(frames)
+    assert all(run == runs[0] for run in runs[1:])
+
+
+def test_an_ipv4_checksum_over_the_original_addresses_never_survives(tmp_path):
+    """The header checksum is a sum of the original addresses: it follows the rewritten ones
+    even when the header length is wrong, and is zeroed when the capture cuts the header
+    (it would still sum the address bytes that were cut off)."""
+    full = bytes(ETH / IP(src=A, dst=B, proto=17) / UDP(sport=1, dport=2) / Raw(b"x"))
+    bogus_ihl = bytearray(full)
+    bogus_ihl[14] = 0x44  # with the checksum of the frame it came from
+    case = Case([full, bytes(bogus_ihl), full[:32]], [A, B], wirelens=[len(full)] * 3)
+    _, out, _ = run_case(case, tmp_path, "anonymize")
+    whole, ihl, cut = (data for _, data in _records(out.read_bytes()))
+    assert whole[24:26] != full[24:26]
+    assert ihl[24:26] == whole[24:26]  # the same header but for IHL
+    assert cut[24:26] == b"\0\0"
+
+
+def _records(pcap: bytes):
+    pos = 24
+    while pos < len(pcap):
+        caplen = struct.unpack_from("<I", pcap, pos + 8)[0]
+        yield pcap[pos : pos + 16], pcap[pos + 16 : pos + 16 + caplen]
+        pos += 16 + caplen

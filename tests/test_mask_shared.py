@@ -190,7 +190,7 @@ def test_checksum_verdicts_unchanged(shared_capture, tmp_path, tshark, keep):
     before, after = ts.fields(shared_capture, names, prefs=prefs), ts.fields(out, names, prefs=prefs)
     for b, a in zip(before, after):
         if b[-2] or b[-1]:  # a reassembled datagram: its transport checksum is in an earlier frame
-            b[1:3] = a[1:3] = ["", ""]  # fragments are zeroed, that checksum is counted as unfixable
+            b[1:3] = a[1:3] = ["", ""]  # fragments are zeroed, so that checksum is wrong
     assert after == before
 
 

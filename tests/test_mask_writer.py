@@ -17,7 +17,7 @@ from pktmask_nb.stages.mask.writer import ZeroWriter
 
 @st.composite
 def frames(draw):
-    """A frame, one checksum (maybe cut off, maybe a UDP 0) and disjoint ranges to zero that do not cover it."""
+    """A frame, one checksum (maybe a UDP 0) and disjoint ranges to zero that do not cover it."""
     n = draw(st.integers(24, 200))
     data = bytearray(draw(st.binary(min_size=n, max_size=n)))
     for _ in range(draw(st.integers(0, 2))):  # runs of zeros: ranges already zero change nothing
@@ -26,10 +26,9 @@ def frames(draw):
     data = bytes(data)
     first = draw(st.integers(0, 12))
     last = draw(st.integers(first + 4, n))
-    cut = draw(st.booleans()) and n > 30
-    position = n - 1 if cut else draw(st.integers(first, min(first + 3, last - 2)))  # cut: only one byte captured
+    position = draw(st.integers(first, min(first + 3, last - 2)))
     kind = draw(st.sampled_from([CK_TCP, CK_UDP]))
-    if kind == CK_UDP and draw(st.booleans()) and not cut:
+    if kind == CK_UDP and draw(st.booleans()):
         data = data[:position] + b"\0\0" + data[position + 2 :]
     avoid = set(range(position, position + 2))
     cuts = sorted(draw(st.sets(st.integers(0, n), min_size=2, max_size=6)))
@@ -41,10 +40,10 @@ def frames(draw):
     return data, Checksum(position, first, last, kind), changes
 
 
-def reference(data: bytes, checksum: tuple, changes: list) -> tuple[bytes, int]:
+def reference(data: bytes, checksum: tuple, changes: list) -> bytes:
     buf = bytearray(data)
-    unfixable = patch(buf, [checksum], [(p, bytes(n)) for p, n in changes])
-    return bytes(buf), unfixable
+    patch(buf, [checksum], [(p, bytes(n)) for p, n in changes])
+    return bytes(buf)
 
 
 @settings(max_examples=300, deadline=None)
@@ -69,14 +68,12 @@ def check_against_patch(batch):
         packets.append(packet)
         writer.add(packet, [checksum], list(changes))
     writer.apply()
-    unfixable = changed = 0
+    changed = 0
     for packet, (data, checksum, changes) in zip(packets, batch):
-        want, cut = reference(data, checksum, changes)
+        want = reference(data, checksum, changes)
         assert bytes(packet.data) == want
-        unfixable += cut
         changed += want != data
     assert writer.changed == changed
-    assert writer.unfixable == unfixable
 
 
 @pytest.mark.parametrize("length", [1, 2, 3, 4, 5, 131_070, 2**18 - 40])
@@ -92,4 +89,4 @@ def test_ranges_of_0xff_sum_exactly(length, at):
     writer = ZeroWriter()
     writer.add(packet, [checksum], list(changes))
     writer.apply()
-    assert bytes(packet.data) == reference(data, checksum, changes)[0]
+    assert bytes(packet.data) == reference(data, checksum, changes)

@@ -57,7 +57,7 @@ def rotate8(value: int) -> int:
     return value * 256 % ONES_MOD
 
 
-def patch(buf: bytearray, checksums: list, changes: list, pseudo: dict | None = None) -> int:
+def patch(buf: bytearray, checksums: list, changes: list, pseudo: dict | None = None) -> None:
     """Write byte changes into `buf` and update every checksum they affect (RFC 1624).
 
     Parameters
@@ -75,12 +75,8 @@ def patch(buf: bytearray, checksums: list, changes: list, pseudo: dict | None = 
     A checksum is updated when a change lies inside its covered range or in an address of
     its pseudo-header, and again when an inner checksum field it covers changes. A correct
     checksum stays correct, a wrong one stays wrong by the same amount, and a UDP checksum
-    (or an RFC 4884 one) of 0 stays 0.
-
-    Returns
-    -------
-    int
-        How many affected checksums could not be updated because the capture cut them off.
+    (or an RFC 4884 one) of 0 stays 0. Every checksum field lies in `buf` (the frame map
+    lists no checksum of bytes the frame lacks).
     """
     deltas = [0] * len(checksums)
     for offset, new in changes:
@@ -93,15 +89,11 @@ def patch(buf: bytearray, checksums: list, changes: list, pseudo: dict | None = 
         for j, checksum in enumerate(checksums):
             for field in checksum.pseudo:
                 deltas[j] += pseudo.get(field, 0)
-    unfixable = 0
     for j in range(len(checksums) - 1, -1, -1):
         if not deltas[j] % ONES_MOD:
             continue
         checksum = checksums[j]
         position = checksum.position
-        if position + 2 > len(buf):
-            unfixable += 1
-            continue
         old = (buf[position] << 8) | buf[position + 1]
         optional = checksum.kind in OPTIONAL_KINDS
         if optional and old == 0:
@@ -112,7 +104,6 @@ def patch(buf: bytearray, checksums: list, changes: list, pseudo: dict | None = 
         buf[position] = new >> 8
         buf[position + 1] = new & 0xFF
         _spread(checksums[:j], deltas, position, position + 2, new - old)
-    return unfixable
 
 
 def _spread(checksums: list, deltas: list, start: int, stop: int, delta: int) -> None:

@@ -37,4 +37,6 @@ def dissect(data, linktype: int, wirelen: int | None = None) -> FrameMap:
         return m
     walk(m)
     m.fail(m.n)
+    if m.unseen or any(c.end > m.n for c in m.checksums):
+        m.seal()
     return m

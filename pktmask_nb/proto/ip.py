@@ -106,11 +106,9 @@ def new_layer(m: FrameMap, offset: int, version: int) -> tuple[IpLayer, int]:
 def cut(m: FrameMap, end: int) -> None:
     """A header does not fit before `end`: cut short by the capture or in an ICMP quote (kept as
     far as it goes), else malformed (zeroed)."""
-    if m.quoting:
-        return
     if end >= m.n and m.truncated:
         m.status = STATUS_TRUNCATED
-    else:
+    elif not m.quoting:
         m.fail(end)
 
 

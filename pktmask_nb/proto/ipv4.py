@@ -51,8 +51,13 @@ def ipv4(m: FrameMap, offset: int, end: int) -> None:
     data = m.data
     ip, kind = new_layer(m, offset, 4)
     m.put(offset + 12, R_IP)
-    if offset + IPV4_MIN_HLEN > end or data[offset] >> 4 != 4:
-        if offset >= end or data[offset] >> 4 != 4 or not may_cut(m, end):
+    if offset >= end or data[offset] >> 4 != 4:
+        return m.fail(end)
+    hlen = (data[offset] & 0x0F) * 4
+    if offset + 12 <= end:  # the checksum follows the addresses, whatever else lies (or is cut off)
+        m.checksum(offset + 10, offset, offset + max(hlen, IPV4_MIN_HLEN), CK_IPV4_HEADER)
+    if offset + IPV4_MIN_HLEN > end:
+        if not may_cut(m, end):
             return m.fail(end)
         ip.src = m.address(offset + 12, 4, 4, kind)
         ip.dst = m.address(offset + 16, 4, 4, kind)
@@ -60,10 +65,7 @@ def ipv4(m: FrameMap, offset: int, end: int) -> None:
     ip.src = m.address(offset + 12, 4, 4, kind)
     ip.dst = m.address(offset + 16, 4, 4, kind)
     ip.pseudo = (ip.src, ip.dst)
-    hlen = (data[offset] & 0x0F) * 4
     total = u16(data, offset + 2)
-    if hlen >= IPV4_MIN_HLEN:
-        m.checksum(offset + 10, offset, offset + hlen, CK_IPV4_HEADER)  # follows the addresses, whatever else lies
     if hlen < IPV4_MIN_HLEN or (total and total < hlen):
         return m.fail(end)
     ip.end = offset + total if total else end  # total length 0: segmentation offload, the captured length counts

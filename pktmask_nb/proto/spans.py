@@ -45,6 +45,7 @@ REASONS = (
     ("trailer", ZERO),  # bytes after a datagram (Ethernet padding, trailers)
     ("encrypted", ZERO),  # ESP, MACsec: ciphertext (or NULL-encrypted cleartext)
     ("truncated", ZERO),  # the part of an address field the capture cut off
+    ("unseen-checksum", ZERO),  # a checksum that also sums bytes this frame lacks: a digest nothing can correct
 )
 REASON_CODES = {name: code for code, (name, _) in enumerate(REASONS)}
 REASON_ACTIONS = tuple(action for _, action in REASONS)
@@ -75,6 +76,7 @@ REASON_ACTIONS = tuple(action for _, action in REASONS)
     R_TRAILER,
     R_ENCRYPTED,
     R_TRUNCATED,
+    R_UNSEEN_CHECKSUM,
 ) = range(len(REASONS))
 
 # Address field kinds (`Field.kind`): where the address sits, for the anonymize stage's counters
@@ -191,6 +193,8 @@ class FrameMap:
     fields : list of Field
     checksums : list of Checksum
         Outermost first: an inner checksum field lies inside an outer one's range.
+    unseen : list of (int, int)
+        The part in the frame of checksum fields that are not wholly in it (`seal` zeroes it).
     ips : list of IpLayer
         Every IP header in walk order (quoted ones included).
     status : int
@@ -220,6 +224,7 @@ class FrameMap:
         "spans",
         "fields",
         "checksums",
+        "unseen",
         "ips",
         "status",
         "transport",
@@ -243,6 +248,7 @@ class FrameMap:
         self.spans: list[int] = []
         self.fields: list[Field] = []
         self.checksums: list[Checksum] = []
+        self.unseen: list[int] = []
         self.ips: list[IpLayer] = []
         self.status = STATUS_OK
         self.transport = -1
@@ -293,21 +299,28 @@ class FrameMap:
         return len(self.fields) - 1
 
     def checksum(self, position: int, start: int, end: int, kind: int, pseudo=()) -> None:
-        self.checksums.append(Checksum(position, start, end, kind, pseudo))
+        """A checksum field at `position` over ``[start, end)``; `unseen` if the field is not
+        wholly in the current handler's bytes (an ICMP quote or the capture cut it)."""
+        if position + 2 > self.limit:
+            if position < self.limit:
+                self.unseen.append((position, self.limit))
+        else:
+            self.checksums.append(Checksum(position, start, end, kind, pseudo))
 
     def mark(self) -> tuple:
         """A point to `rewind` to when a tentative parse turns out wrong."""
-        return (len(self.spans), self.pos, len(self.fields), len(self.checksums), len(self.ips))
+        return (len(self.spans), self.pos, len(self.fields), len(self.checksums), len(self.unseen), len(self.ips))
 
     def rewind(self, mark: tuple) -> None:
         """Forget everything found since `mark` (an extended span is cut back to where it was)."""
-        nspans, pos, nfields, nchecksums, nips = mark
+        nspans, pos, nfields, nchecksums, nunseen, nips = mark
         del self.spans[nspans:]
         if self.spans and self.spans[-2] > pos:
             self.spans[-2] = pos
         self.pos = pos
         del self.fields[nfields:]
         del self.checksums[nchecksums:]
+        del self.unseen[nunseen:]
         del self.ips[nips:]
 
     def fail(self, end: int, reason: int = R_FAIL) -> None:
@@ -315,6 +328,37 @@ class FrameMap:
         if self.pos < min(end, self.limit) and self.status == STATUS_OK:
             self.status = STATUS_FAILED
         self.put(end, reason)
+
+    def seal(self) -> None:
+        """Zero the checksum fields that cannot be kept right: those not wholly in the frame,
+        and those over bytes past its end unless the frame ends in a payload. They sum bytes
+        nobody will see (the rest of an address cut in two, say) and nothing can correct them;
+        the checksum of a payload the capture cut only follows what changes, as does a UDP
+        checksum over IPv6, which may not be zero (RFC 8200 §8.1).
+        """
+        n = self.n
+        cuts = list(self.unseen)
+        if REASON_ACTIONS[self.spans[-1]] != PAYLOAD:
+            kept = []
+            for c in self.checksums:
+                if c.end > n and not (c.kind == CK_UDP and c.pseudo and self.fields[c.pseudo[0]].width == 16):
+                    cuts.append((c.position, min(c.position + 2, n)))
+                else:
+                    kept.append(c)
+            self.checksums = kept
+        cuts.sort()
+        spans, out = self.spans, []
+        for i in range(0, len(spans), 3):
+            start, end, reason = spans[i], spans[i + 1], spans[i + 2]
+            for a, z in cuts:
+                if a < end and z > start:
+                    if start < a:
+                        out += (start, a, reason)
+                    out += (max(a, start), min(z, end), R_UNSEEN_CHECKSUM)
+                    start = min(z, end)
+            if start < end:
+                out += (start, end, reason)
+        self.spans = out
 
     # -- reading (stages) --------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """TCP (RFC 9293 §3.1) and UDP (RFC 768) headers, TCP options, and IP-in-IP.
 
 TCP options are read strictly, like IPv4's: a kind IANA never assigned, a length that is
-wrong for its kind or runs past the header, makes the whole option area zero (a data
-offset that does not match the header is likelier than a broken option). MPTCP ADD_ADDR
+wrong for its kind or runs past the header, makes the rest of the frame zero: a data
+offset that does not match the header is likelier than a broken option, and then where
+the payload starts is not known either. MPTCP ADD_ADDR
 addresses (RFC 8684 §3.4.1) are mapped and their HMAC, a digest of the original address,
 zeroed; so are TCP-MD5 and TCP-AO digests and TFO cookies (derived from the client address).
 
@@ -103,7 +104,7 @@ def tcp(m: FrameMap, t: int, end: int, ip) -> None:
         mark = m.mark()
         if not tcp_options(m, t + TCP_MIN_HLEN, stop):
             m.rewind(mark)
-            m.fail(stop)
+            return m.fail(end)
     if stop > end:
         return cut(m, end)
     _payload(m, stop, end)
@@ -116,7 +117,9 @@ def tcp_options(m: FrameMap, pos: int, stop: int) -> bool:
         if pos >= n:
             return True  # cut by the capture
         kind = data[pos]
-        if kind == TCPOPT_EOL:
+        if kind == TCPOPT_EOL:  # then padding, which RFC 9293 §3.1 says is zeros
+            if any(data[pos + 1 : min(stop, n)]):
+                return False
             m.put(pos + 1, R_TCP_OPTION)
             m.put(stop, R_PADDING)
             return True

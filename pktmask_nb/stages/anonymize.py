@@ -79,7 +79,7 @@ class AnonymizeStage:
         self._zeroed: dict[str, int] = {}
         self._not_dissected: dict[int, int] = {}
         self.packets = self.packets_rewritten = self.truncated = 0
-        self.partial_zeroed = self.checksums_not_updated = 0
+        self.partial_zeroed = 0
 
     def process(self, chunk: list) -> list:
         for record in chunk:
@@ -119,7 +119,7 @@ class AnonymizeStage:
             ledger.add("rewritten" if is_changed else "kept", "ip-address", field.size)
         if changes:
             buf = bytearray(data)
-            self.checksums_not_updated += patch(buf, m.checksums, changes, pseudo)
+            patch(buf, m.checksums, changes, pseudo)
             packet.data = buf
             self.packets_rewritten += 1
 
@@ -188,8 +188,8 @@ class AnonymizeStage:
     def stats(self) -> dict:
         """Counters: packets, packets rewritten, address fields rewritten and kept by where they
         sit and IP version, distinct addresses, bytes zeroed by reason, partial addresses
-        zeroed, truncated packets, checksums the capture cut off (not updated), link types not
-        dissected, and the kept-bytes ledger of what this stage passed on."""
+        zeroed, truncated packets, link types not dissected, and the kept-bytes ledger of
+        what this stage passed on."""
         return {
             "keep": self.config.keep,
             "preserve_class": self.config.preserve_class,
@@ -201,7 +201,6 @@ class AnonymizeStage:
             "bytes_zeroed": dict(sorted(self._zeroed.items())),
             "partial_addresses_zeroed": self.partial_zeroed,
             "truncated_packets": self.truncated,
-            "checksums_not_updated": self.checksums_not_updated,
             "not_dissected": {str(k): v for k, v in sorted(self._not_dissected.items())},
             "ledger": self.ledger.to_dict(),
         }

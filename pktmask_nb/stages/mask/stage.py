@@ -106,7 +106,6 @@ class MaskStage:
                 "fragments",
                 "truncated",
                 "errors",
-                "checksums_unfixable",
                 "flows",
                 "max_held_packets",
                 "max_held_bytes",
@@ -155,7 +154,6 @@ class MaskStage:
     def stats(self) -> dict:
         s = dict(self._s)
         s["packets_changed"] = self._writer.changed
-        s["checksums_unfixable"] += self._writer.unfixable
         s["flows_live"] = len(self._flows)
         s["flows_evicted"] = dict(self._flows.evicted)
         s["flows_unlisted"] = self._flows.unlisted
@@ -234,11 +232,10 @@ class MaskStage:
             s["truncated"] += 1
         changes = self._headers(m)
         start, end = m.payload_start, m.payload_end
-        if m.fragment != FRAG_NONE:  # never reassembled: zeroed (the transport checksum lives in the first fragment)
+        if m.fragment != FRAG_NONE:  # never reassembled: zeroed
             s["fragments"] += 1
             self._events[FAIL_FRAGMENT] += 1
             if start < end:
-                s["checksums_unfixable"] += 1
                 self._zero_payload(start, end, changes, end - start)
         elif m.transport == IPPROTO_TCP and m.l4 >= 0:
             return self._tcp(packet, m, changes)

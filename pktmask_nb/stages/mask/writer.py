@@ -28,13 +28,10 @@ class ZeroWriter:
     ----------
     changed : int
         Frames whose bytes changed.
-    unfixable : int
-        Checksums that needed an update but were cut off by snaplen.
     """
 
     def __init__(self):
         self.changed = 0
-        self.unfixable = 0
         self._clear()
 
     def _clear(self) -> None:
@@ -109,18 +106,15 @@ class ZeroWriter:
         changed = np.flatnonzero(np.bincount(owner[nonzero], minlength=n))
         self.changed += len(changed)
         at, lengths = at[changed], lengths[changed]
-        self._fix(b, at, lengths, scope[changed], total[changed])
+        self._fix(b, at, scope[changed], total[changed])
         for k, a, z in zip(changed.tolist(), at.tolist(), (at + lengths).tolist()):
             packets[k].data = buf[a:z]
 
-    def _fix(self, b: np.ndarray, at: np.ndarray, lengths: np.ndarray, scope: np.ndarray, total: np.ndarray) -> None:
+    def _fix(self, b: np.ndarray, at: np.ndarray, scope: np.ndarray, total: np.ndarray) -> None:
         """Adjust the checksums `scope` of the frames at `at` in buffer `b` after big-endian
         words summing to `total` became zero."""
         position = scope[:, 0]
         due = (position >= 0) & (total != 0)
-        cut = due & (position + 2 > lengths)
-        self.unfixable += int(cut.sum())
-        due &= ~cut
         where = (at + position)[due]
         udp = scope[due, 4] == 1  # 0 means "no checksum"
         write16(b, where, adjust_transport(u16(b, where), -total[due], udp))
@@ -130,7 +124,7 @@ class ZeroWriter:
         todo = [(p, bytes(n)) for p, n in changes if n > 0 and data.count(0, p, p + n) != n]
         if todo:
             buf = bytearray(data)
-            self.unfixable += patch(buf, checksums, todo)
+            patch(buf, checksums, todo)
             packet.data = buf
             self.changed += 1
 
