@@ -22,7 +22,7 @@ from .spans import (
     R_UNKNOWN,
     FrameMap,
 )
-from .walk import ETHERTYPES, ip_payload, u16
+from .walk import ETHERTYPES, ip_payload, options, u16
 
 ETH_P_IP = 0x0800
 
@@ -101,34 +101,17 @@ def ipv4_options(m: FrameMap, pos: int, stop: int, ip) -> None:
 
 
 def _options(m: FrameMap, pos: int, stop: int, ip) -> bool:
-    data, n = m.data, m.limit
-    while pos < stop:
-        if pos >= n:
-            return True  # cut by the capture
-        kind = data[pos]
-        if kind == IPOPT_EOL:
-            m.put(pos + 1, R_IP_OPTION)
-            m.put(stop, R_PADDING)
-            return True
-        if kind == IPOPT_NOP:
-            m.put(pos + 1, R_IP_OPTION)
-            pos += 1
-            continue
-        if pos + 2 > stop:
-            return False
-        if pos + 2 > n:
-            return True
-        length = data[pos + 1]
-        if length < 2 or pos + length > stop or kind not in IPOPT_ASSIGNED:
+    def option(m: FrameMap, kind: int, at: int, length: int) -> bool:
+        if kind not in IPOPT_ASSIGNED:
             return False
         rule = IPOPT_RULES.get(kind)
         if rule is None:
-            m.put(pos + 2, R_IP_OPTION)
-            m.put(pos + length, R_UNKNOWN)
-        elif not rule(m, pos, length, ip):
-            return False
-        pos += length
-    return True
+            m.put(at + 2, R_IP_OPTION)
+            m.put(at + length, R_UNKNOWN)
+            return True
+        return rule(m, at, length, ip)
+
+    return options(m, pos, stop, option, IPOPT_NOP, R_IP_OPTION, IPOPT_EOL, counted=True)
 
 
 def _fixed(m: FrameMap, pos: int, length: int, ip) -> bool:

@@ -44,7 +44,7 @@ from .spans import (
     R_UNKNOWN,
     FrameMap,
 )
-from .walk import ETHERTYPES, IP_PROTOCOLS, ip_payload, u16
+from .walk import ETHERTYPES, IP_PROTOCOLS, ip_payload, options, u16
 
 ETH_P_IPV6 = 0x86DD
 IPV6_MAX_EXTENSIONS = 16  # a longer chain is not followed (fail closed)
@@ -137,24 +137,12 @@ def options_header(m: FrameMap, pos: int, end: int, ip):
 
 def tlv_options(m: FrameMap, pos: int, stop: int, ip) -> bool:
     """IPv6 options ``[pos, stop)`` (RFC 8200 §4.2); False if one is not valid."""
-    data, n = m.data, m.limit
-    while pos < stop:
-        if pos >= n:
-            return True
-        kind = data[pos]
-        if kind == IP6OPT_PAD1:
-            m.put(pos + 1, R_IP_OPTION)
-            pos += 1
-            continue
-        if pos + 2 > stop:
+
+    def option(m: FrameMap, kind: int, at: int, size: int) -> bool:
+        if kind not in IP6OPT_ASSIGNED:
             return False
-        if pos + 2 > n:
-            return True
-        length = data[pos + 1]
-        if pos + 2 + length > stop or kind not in IP6OPT_ASSIGNED:
-            return False
-        m.put(pos + 2, R_IP_OPTION)
-        value = pos + 2
+        value, length = at + 2, size - 2
+        m.put(value, R_IP_OPTION)
         if kind == IP6OPT_PADN:
             m.put(value + length, R_PADDING)
         elif kind in IP6OPT_FIXED:
@@ -172,8 +160,9 @@ def tlv_options(m: FrameMap, pos: int, stop: int, ip) -> bool:
             m.put(value + length, R_UNKNOWN)
         else:
             m.put(value + length, R_UNKNOWN)
-        pos = value + length
-    return True
+        return True
+
+    return options(m, pos, stop, option, IP6OPT_PAD1, R_IP_OPTION)
 
 
 def routing(m: FrameMap, pos: int, end: int, ip):
@@ -267,35 +256,18 @@ def _srh(m: FrameMap, pos: int, size: int, ip):
         index = m.address(at, 16, 16, A_OPTION)
         if at == pos + 8:
             first = index
-    return first if _srh_tlvs(m, stop, pos + size) else None
+    return first if options(m, stop, pos + size, _srh_tlv, SRH_TLV_PAD1, R_IP_OPTION) else None
 
 
-def _srh_tlvs(m: FrameMap, pos: int, stop: int) -> bool:
-    data, n = m.data, m.limit
-    while pos < stop:
-        if pos >= n:
-            return True
-        kind = data[pos]
-        if kind == SRH_TLV_PAD1:
-            m.put(pos + 1, R_IP_OPTION)
-            pos += 1
-            continue
-        if pos + 2 > stop:
-            return False
-        if pos + 2 > n:
-            return True
-        length = data[pos + 1]
-        if pos + 2 + length > stop:
-            return False
-        m.put(pos + 2, R_IP_OPTION)
-        if kind == SRH_TLV_PADN:
-            m.put(pos + 2 + length, R_PADDING)
-        elif kind == SRH_TLV_HMAC and length >= SRH_HMAC_KEPT:
-            m.put(pos + 2 + SRH_HMAC_KEPT, R_IP_OPTION)
-            m.put(pos + 2 + length, R_IDENTIFIER)
-        else:
-            m.put(pos + 2 + length, R_UNKNOWN)
-        pos += 2 + length
+def _srh_tlv(m: FrameMap, kind: int, pos: int, size: int) -> bool:
+    m.put(pos + 2, R_IP_OPTION)
+    if kind == SRH_TLV_PADN:
+        m.put(pos + size, R_PADDING)
+    elif kind == SRH_TLV_HMAC and size - 2 >= SRH_HMAC_KEPT:
+        m.put(pos + 2 + SRH_HMAC_KEPT, R_IP_OPTION)
+        m.put(pos + size, R_IDENTIFIER)
+    else:
+        m.put(pos + size, R_UNKNOWN)
     return True
 
 
@@ -405,41 +377,24 @@ def mobility(m: FrameMap, pos: int, end: int, ip) -> None:
             m.address(pos + MH_HLEN + 2, 16, 16, A_OPTION)
         m.put(pos + MH_HLEN + fixed, R_IP_OPTION)
         mark = m.mark()
-        if not _mobility_options(m, pos + MH_HLEN + fixed, stop):
+        if not options(m, pos + MH_HLEN + fixed, stop, _mobility_option, MHOPT_PAD1, R_IP_OPTION):
             m.rewind(mark)
             m.fail(stop)
     m.put(end, R_TRAILER)
 
 
-def _mobility_options(m: FrameMap, pos: int, stop: int) -> bool:
-    data, n = m.data, m.limit
-    while pos < stop:
-        if pos >= n:
-            return True
-        kind = data[pos]
-        if kind == MHOPT_PAD1:
-            m.put(pos + 1, R_IP_OPTION)
-            pos += 1
-            continue
-        if pos + 2 > stop:
-            return False
-        if pos + 2 > n:
-            return True
-        length = data[pos + 1]
-        if pos + 2 + length > stop:
-            return False
-        m.put(pos + 2, R_IP_OPTION)
-        if kind == MHOPT_PADN:
-            m.put(pos + 2 + length, R_PADDING)
-        elif kind in (MHOPT_REFRESH, MHOPT_NONCES):
-            m.put(pos + 2 + length, R_IP_OPTION)
-        elif kind == MHOPT_ALTERNATE_COA and length == 16:
-            m.address(pos + 2, 16, 16, A_OPTION)
-        elif kind == MHOPT_AUTHORIZATION:
-            m.put(pos + 2 + length, R_IDENTIFIER)
-        else:
-            m.put(pos + 2 + length, R_UNKNOWN)
-        pos += 2 + length
+def _mobility_option(m: FrameMap, kind: int, pos: int, size: int) -> bool:
+    m.put(pos + 2, R_IP_OPTION)
+    if kind == MHOPT_PADN:
+        m.put(pos + size, R_PADDING)
+    elif kind in (MHOPT_REFRESH, MHOPT_NONCES):
+        m.put(pos + size, R_IP_OPTION)
+    elif kind == MHOPT_ALTERNATE_COA and size == 18:
+        m.address(pos + 2, 16, 16, A_OPTION)
+    elif kind == MHOPT_AUTHORIZATION:
+        m.put(pos + size, R_IDENTIFIER)
+    else:
+        m.put(pos + size, R_UNKNOWN)
     return True
 
 

@@ -20,7 +20,6 @@ from .spans import (
     R_DATA,
     R_IDENTIFIER,
     R_OVERRUN,
-    R_PADDING,
     R_PAYLOAD,
     R_TCP,
     R_TCP_OPTION,
@@ -30,7 +29,7 @@ from .spans import (
     R_UNKNOWN,
     FrameMap,
 )
-from .walk import IP_PROTOCOLS, UDP_PORTS, UDP_SOURCE_PORTS, network, u16, within
+from .walk import IP_PROTOCOLS, UDP_PORTS, UDP_SOURCE_PORTS, network, options, u16, within
 
 TCP_MIN_HLEN = 20
 UDP_HLEN = 8
@@ -112,36 +111,15 @@ def tcp(m: FrameMap, t: int, end: int, ip) -> None:
 
 def tcp_options(m: FrameMap, pos: int, stop: int) -> bool:
     """The option area ``[pos, stop)``; False if an option in it is not valid."""
-    data, n = m.data, m.limit
-    while pos < stop:
-        if pos >= n:
-            return True  # cut by the capture
-        kind = data[pos]
-        if kind == TCPOPT_EOL:  # then padding, which RFC 9293 §3.1 says is zeros
-            if any(data[pos + 1 : min(stop, n)]):
-                return False
-            m.put(pos + 1, R_TCP_OPTION)
-            m.put(stop, R_PADDING)
-            return True
-        if kind == TCPOPT_NOP:
-            m.put(pos + 1, R_TCP_OPTION)
-            pos += 1
-            continue
-        if pos + 1 >= n:
-            m.put(stop, R_TRUNCATED)
-            return True
-        length = data[pos + 1]
-        if length < 2 or pos + length > stop or kind not in TCPOPT_ASSIGNED:
-            return False
-        if not _option(m, kind, pos, length):
-            return False
-        pos += length
-    return True
+    return options(m, pos, stop, _option, TCPOPT_NOP, R_TCP_OPTION, TCPOPT_EOL, counted=True)
 
 
 def _option(m: FrameMap, kind: int, pos: int, length: int) -> bool:
-    """One option of `kind` and `length` at `pos`; False if the length is wrong for the kind."""
+    """One option of `kind` and `length` at `pos`; False if the kind was never assigned or the
+    length is wrong for it."""
     stop = pos + length
+    if kind not in TCPOPT_ASSIGNED:
+        return False
     if kind in TCPOPT_FIXED:
         if length != TCPOPT_FIXED[kind]:
             return False

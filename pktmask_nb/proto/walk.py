@@ -10,7 +10,7 @@ the end of the bytes they may use, and give every byte up to that end a reason.
 
 from __future__ import annotations
 
-from .spans import R_FAIL, R_OVERRUN, FrameMap, IpLayer
+from .spans import R_FAIL, R_OVERRUN, R_PADDING, FrameMap, IpLayer
 
 MAX_NESTING = 8  # encapsulations followed before giving up (fail closed)
 
@@ -47,6 +47,41 @@ def within(m: FrameMap, end: int, handler, *args):
     m.fail(end)
     m.limit = limit
     return result
+
+
+def options(m: FrameMap, pos: int, stop: int, option, pad1: int, reason: int, eol: int = -1, counted=False) -> bool:
+    """A type-length-value area ``[pos, stop)``; False if an item in it is not valid.
+
+    A `pad1` byte stands alone; after `eol` only zero padding may follow. Every other item
+    goes to ``option(m, kind, pos, size)``, which gives its `size` bytes (type and length
+    included) reasons or returns False. The length field counts the type and length bytes
+    when `counted` (IPv4, TCP), else only the value (IPv6). Where the capture cuts the
+    area, the walk ends content.
+    """
+    data, n = m.data, m.limit
+    while pos < stop:
+        if pos >= n:
+            return True
+        kind = data[pos]
+        if kind == eol:  # RFC 791 §3.1, RFC 9293 §3.1: the padding is zeros
+            if any(data[pos + 1 : min(stop, n)]):
+                return False
+            m.put(pos + 1, reason)
+            m.put(stop, R_PADDING)
+            return True
+        if kind == pad1:
+            m.put(pos + 1, reason)
+            pos += 1
+            continue
+        if pos + 2 > stop:
+            return False
+        if pos + 2 > n:
+            return True
+        size = data[pos + 1] + (0 if counted else 2)
+        if size < 2 or pos + size > stop or not option(m, kind, pos, size):
+            return False
+        pos += size
+    return True
 
 
 def failed_since(m: FrameMap, mark: tuple) -> bool:
