@@ -281,6 +281,7 @@ def test_checksums_over_a_header_the_capture_cut_are_zeroed_and_counted():
     stage, (out,) = anonymize([frame[:32]], wirelen=len(frame))
     assert out[24:26] == b"\0\0" and out[30:32] == b"\0\0"
     assert stage.stats()["ledger"]["zeroed"] == {"truncated": 2, "unseen-checksum": 2}
+    assert stage.stats()["checksums_not_updated"] == 1
     stage, (out,) = anonymize([frame[: 14 + 20 + 17]], wirelen=len(frame))  # one byte of the TCP checksum
     assert word_sum(out, 14, 34) == 0 and out[50] == 0
 

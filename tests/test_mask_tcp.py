@@ -219,6 +219,7 @@ def test_ip_fragments_are_zeroed_and_counted():
     out, stage = mask_frames(frames)
     check(frames, out, stage, exact=False)
     assert stage.stats()["fragments"] == len(frags)
+    assert stage.stats()["checksums_not_updated"] == 1  # the first fragment's TCP checksum sums the others
     for o in out[3:]:
         ip = Ether(o)[IP]
         start = 20 + (20 if ip.frag == 0 else 0)

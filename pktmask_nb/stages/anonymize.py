@@ -36,6 +36,7 @@ from ..proto.spans import (
     R_FRAGMENT,
     R_PAYLOAD,
     R_TRUNCATED,
+    R_UNSEEN_CHECKSUM,
     REASON_ACTIONS,
     REASONS,
     STATUS_NOT_DISSECTED,
@@ -79,7 +80,7 @@ class AnonymizeStage:
         self._zeroed: dict[str, int] = {}
         self._not_dissected: dict[int, int] = {}
         self.packets = self.packets_rewritten = self.truncated = 0
-        self.partial_zeroed = 0
+        self.partial_zeroed = self.checksums_not_updated = 0
 
     def process(self, chunk: list) -> list:
         for record in chunk:
@@ -111,6 +112,8 @@ class AnonymizeStage:
                 zeroed[name] = zeroed.get(name, 0) + end - start
                 if reason == R_TRUNCATED:
                     self.partial_zeroed += 1
+                elif reason == R_UNSEEN_CHECKSUM:
+                    self.checksums_not_updated += 1
                 if data.count(0, start, end) != end - start:
                     changes.append((start, bytes(end - start)))
             else:
@@ -188,8 +191,9 @@ class AnonymizeStage:
     def stats(self) -> dict:
         """Counters: packets, packets rewritten, address fields rewritten and kept by where they
         sit and IP version, distinct addresses, bytes zeroed by reason, partial addresses
-        zeroed, truncated packets, link types not dissected, and the kept-bytes ledger of
-        what this stage passed on."""
+        zeroed, truncated packets, checksums zeroed because they sum bytes the frame lacks
+        (SPEC §2.5), link types not dissected, and the kept-bytes ledger of what this stage
+        passed on."""
         return {
             "keep": self.config.keep,
             "preserve_class": self.config.preserve_class,
@@ -201,6 +205,7 @@ class AnonymizeStage:
             "bytes_zeroed": dict(sorted(self._zeroed.items())),
             "partial_addresses_zeroed": self.partial_zeroed,
             "truncated_packets": self.truncated,
+            "checksums_not_updated": self.checksums_not_updated,
             "not_dissected": {str(k): v for k, v in sorted(self._not_dissected.items())},
             "ledger": self.ledger.to_dict(),
         }

@@ -19,11 +19,13 @@ from ...proto.dissect import dissect
 from ...proto.ip import IPPROTO_TCP, IPPROTO_UDP
 from ...proto.spans import (
     ADDRESS,
+    FRAG_FIRST,
     FRAG_NONE,
     KEEP,
     PAYLOAD,
     R_DATA,
     R_PAYLOAD,
+    R_UNSEEN_CHECKSUM,
     REASON_ACTIONS,
     REASONS,
     STATUS_NOT_DISSECTED,
@@ -106,6 +108,7 @@ class MaskStage:
                 "fragments",
                 "truncated",
                 "errors",
+                "checksums_not_updated",
                 "flows",
                 "max_held_packets",
                 "max_held_bytes",
@@ -235,7 +238,8 @@ class MaskStage:
         if m.fragment != FRAG_NONE:  # never reassembled: zeroed
             s["fragments"] += 1
             self._events[FAIL_FRAGMENT] += 1
-            if start < end:
+            if start < end:  # the transport checksum also sums the other fragments, zeroed in theirs
+                s["checksums_not_updated"] += m.fragment == FRAG_FIRST
                 self._zero_payload(start, end, changes, end - start)
         elif m.transport == IPPROTO_TCP and m.l4 >= 0:
             return self._tcp(packet, m, changes)
@@ -263,6 +267,7 @@ class MaskStage:
             else:
                 ledger.add("zeroed", name, end - start)
                 s["other_bytes_zeroed" if action == PAYLOAD else "header_bytes_zeroed"] += end - start
+                s["checksums_not_updated"] += reason == R_UNSEEN_CHECKSUM
                 if data.count(0, start, end) != end - start:
                     changes.append((start, end - start))
         return changes
