@@ -370,6 +370,20 @@ HEURISTICS = {
         [MARK],
         keep=("http-headers",),
     ),  # fmt: skip
+    "smtp-credential-in-command-position": Case(
+        flow_frames(
+            25,
+            [
+                (False, b"220 mx\r\n"),
+                (True, b"AUTH LOGIN\r\n"),
+                (False, b"334 VXNlcm5hbWU6\r\n"),
+                (True, b"SECRETMARKER\r\n"),  # base64 can be letters only: not a verb
+            ],
+        ),
+        [A, B],
+        [],
+        [b"SECRETMARKER"],
+    ),  # fmt: skip
     "refused-starttls": Case(
         flow_frames(
             25,

@@ -4,7 +4,8 @@ A prelude is zeroed like any payload, except what Wireshark needs to follow it a
 decides the switch, so that masking a masked capture finds the same switch:
 
 - text protocols (SMTP, IMAP, POP3, FTP, NNTP, ManageSieve) keep line ends, a client's
-  command verb (with an IMAP tag) and a server's status token; the STARTTLS command line
+  command verb (one of `~pktmask_nb.policy.PRELUDE_VERBS`, with an IMAP tag) and a server's
+  status token; the STARTTLS command line
   whole. A command counts only in command position: not inside SMTP DATA/BDAT content,
   NNTP articles or IMAP/Sieve literals. The client's bytes after its STARTTLS command wait
   for the server's reply (`~.detect.AwaitWalker`); only a positive reply switches both
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from ...policy import STARTTLS_PORTS
+from ...policy import PRELUDE_VERBS, STARTTLS_PORTS
 from .detect import AwaitWalker, StartWalker
 
 PRELUDE_MAX_LINE = 4096  # a longer line is content, never a command (zeroed, framing included)
@@ -205,15 +206,15 @@ class TextPrelude:
 
 
 def _verb(body: bytes, tagged: bool) -> bytes:
-    """The leading command word of a client line (with an IMAP tag): letters only, short."""
+    """The leading command word of a client line (with an IMAP tag), if it is a known verb."""
     words = body.replace(b"\0", b" ").split(b" ", 2)
     if tagged:
         if len(words) < 2 or not words[0] or len(words[0]) > 32 or not words[0].isalnum():
             return b""
         verb = words[1]
-        return words[0] + b" " + verb if verb.isalpha() and 0 < len(verb) <= 16 else b""
+        return words[0] + b" " + verb if verb.upper() in PRELUDE_VERBS else b""
     verb = words[0]
-    return verb if verb.isalpha() and 0 < len(verb) <= 16 else b""
+    return verb if verb.upper() in PRELUDE_VERBS else b""
 
 
 def _status(body: bytes) -> bytes:
