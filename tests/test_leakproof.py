@@ -469,7 +469,7 @@ def rfc4884_interface() -> bytes:
     quote = bytes(IP(src=B, dst=C) / UDP(sport=33434, dport=33435) / Raw(b"probe")).ljust(128, b"\0")
     sub = struct.pack(">HH", 1, 0) + packed(D) + bytes((len(MARK) + 1,)) + MARK  # ipaddr, then a name
     sub += bytes(-len(sub) % 4)
-    obj = struct.pack(">HBB", 4 + 4 + len(sub), 2, 0x1C) + b"\x00\x00\x00\x05" + sub  # ifIndex, address, name
+    obj = struct.pack(">HBB", 4 + 4 + len(sub), 2, 0x0E) + b"\x00\x00\x00\x05" + sub  # ifIndex, address, name
     ext = b"\x20\x00\x00\x00" + obj
     icmp = ICMP(type=11, code=0, length=32) / Raw(quote + ext)
     return ETH / IP(src=A, dst=B) / icmp
@@ -651,3 +651,15 @@ def _records(pcap: bytes):
         caplen = struct.unpack_from("<I", pcap, pos + 8)[0]
         yield pcap[pos : pos + 16], pcap[pos + 16 : pos + 16 + caplen]
         pos += 16 + caplen
+
+
+def test_an_sslv2_master_key_with_a_clear_part_is_zeroed(tmp_path):
+    """CLEAR-KEY-DATA of an export cipher is part of the master key (RFC 6101 appendix E)."""
+    hello = bytes.fromhex("802e0100020015000000100700c00500800300800100800600400400800200801c30e2b12f4c0452")
+    hello = hello[:2] + hello[2:].ljust(0x2E, b"\x01")
+    clear = MARK[:11]
+    body = b"\x02\x02\x00\x80" + len(clear).to_bytes(2, "big") + (5).to_bytes(2, "big") + bytes(2) + clear + b"ENCRY"
+    master = bytes((0x80 | len(body) >> 8, len(body) & 0xFF)) + body
+    case = Case(flow_frames(443, [(True, hello + master)]), [A, B], [], [clear])
+    _, out, _ = run_case(case, tmp_path, "default")
+    assert leakcheck.findings(out.read_bytes(), [], [clear]) == []

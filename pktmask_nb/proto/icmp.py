@@ -171,12 +171,12 @@ def extensions(m: FrameMap, pos: int, end: int) -> None:
 
 
 def _interface_information(m: FrameMap, pos: int, stop: int, ctype: int) -> None:
-    """RFC 5837 §4: sub-objects ifIndex, IP address, name, MTU, as the C-Type bits say."""
+    """RFC 5837 §4.1: sub-objects ifIndex, IP address, name, MTU, as C-Type bits 4-7 say."""
     data = m.data
-    if ctype & 0x10:  # ifIndex
+    if ctype & 0x08:  # ifIndex
         m.put(pos + 4, R_ICMP)
         pos += 4
-    if ctype & 0x08:  # IP address sub-object: AFI, reserved, address
+    if ctype & 0x04:  # IP address sub-object: AFI, reserved, address
         if pos + 4 > stop:
             return
         size = AFI_LENGTHS.get(u16(data, pos))
@@ -185,7 +185,7 @@ def _interface_information(m: FrameMap, pos: int, stop: int, ctype: int) -> None
         m.put(pos + 4, R_ICMP)
         m.address(pos + 4, size, size, A_ICMP)
         pos += 4 + size
-    if ctype & 0x04:  # name sub-object: a length byte, then the name
+    if ctype & 0x02:  # name sub-object: a length byte, then the name
         if pos >= stop:
             return
         length = data[pos]

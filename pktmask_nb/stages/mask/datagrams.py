@@ -1,7 +1,7 @@
 """Payloads decided one datagram (or one length-prefixed message) at a time (SPEC §6).
 
 DTLS over UDP keeps record headers and the bodies of types 20/21/22/24, as TLS does.
-BOOTP/DHCP keeps its skeleton (operation, hardware type and length, transaction, flags, the
+BOOTP/DHCP keeps its skeleton (operation, hardware type and length, hops, transaction, flags, the
 magic cookie, each option's code and length and the message type), so that Wireshark still
 parses it; addresses, hardware addresses, names and option values are zeroed. DNS over TCP
 keeps each message's 2-byte length (its messages are zeroed, as DNS over UDP is).
@@ -19,7 +19,7 @@ KEEP_DNS = "dns-length"
 
 DHCP_PORTS = frozenset((67, 68))
 DHCP_FIXED = 236  # op ... file (RFC 2131 §2)
-DHCP_KEPT_FIXED = ((0, 8), (10, 12))  # op, htype, hlen, hops, xid, secs; flags
+DHCP_KEPT_FIXED = ((0, 8), (10, 12))  # op, htype, hlen, hops, xid; flags
 DHCP_MAGIC = b"\x63\x82\x53\x63"
 DHCP_PAD, DHCP_END, DHCP_MESSAGE_TYPE = 0, 255, 53
 

@@ -5,7 +5,8 @@ for their missing bytes (the bytes stay undecided, so the stage holds their pack
 A handshake record is decided when it is complete, so that IP addresses written in it as text
 (a server name that is an address, a certificate naming one) are zeroed.
 SSLv2 2-byte-header records are followed after an SSLv2 hello: cleartext hello and
-master-key messages are kept, later (encrypted) bodies are zeroed.
+master-key messages are kept (but a master key with a clear part, which is key material),
+later (encrypted) bodies are zeroed.
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ class TlsWalker:
         if message_type < 0:
             return -1, 0, None
         keep_body = KEEP_SSL2_BODY if self.ssl2 == 1 and message_type in SSL2_HANDSHAKE_TYPES else None
+        if message_type == SSL2_CLIENT_MASTER_KEY and bytes(data[pos + 6 : pos + 8]) != b"\0\0":
+            keep_body = None  # CLEAR-KEY-DATA (export ciphers) is part of the master key, or unknown yet
         if message_type in (SSL2_CLIENT_MASTER_KEY, SSL2_SERVER_HELLO):
             self.ssl2 = 2  # what follows in this direction is encrypted
         self.counts[5] += 1
