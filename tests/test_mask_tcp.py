@@ -365,3 +365,20 @@ def test_report_addresses_are_written_as_ipaddress_writes_them(raw):
 
     expected = str(ipaddress.ip_address(raw)) if len(raw) in (4, 16) else raw.hex()
     assert _address(raw) == expected
+
+
+# A stream joined mid-way whose first record header is cut by its segment's end (found by
+# test_small_hold_windows_never_leak): an alert in segments of 2 and 5 bytes, then a handshake.
+SPLIT_HEADER = [
+    bytes.fromhex("0200000000020200000000010800450000" "2a000100004006 5dbb0a0000010a0909099c4001bb000003e90000000150182000bbcf0000".replace(" ", "")) + b"\x15\x03",
+    bytes.fromhex("02000000000202000000000108004500002d0001000040065db80a0000010a0909099c4001bb000003eb0000000150182000a3cb0000") + b"\x03\x00\x02\x02\x28",
+    bytes.fromhex("020000000002020000000001080045000059000100004006 5d8c0a0000010a0909099c4001bb000003f00000000150182000 6fb80000".replace(" ", "")) + b"\x16\x03\x03\x00\x2c\x01\x00\x00\x28" + b"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMN",
+]  # fmt: skip
+
+
+def test_a_mid_stream_record_header_cut_by_its_segment_is_still_a_candidate():
+    out, stage = mask_frames(SPLIT_HEADER)
+    check(SPLIT_HEADER, out, stage)
+    assert out == SPLIT_HEADER  # alert and handshake records: every byte kept
+    out, stage = mask_frames(SPLIT_HEADER, max_held_packets=1)  # forced out before the chain: counted
+    assert check(SPLIT_HEADER, out, stage, exact=False)["over"] and stage.stats()["fail_closed_bytes"] == 56

@@ -112,28 +112,30 @@ class MidStreamWalker:
     stay undecided (their packets held back); bytes before every remaining candidate are zero.
     """
 
-    __slots__ = ("tls", "http")
+    __slots__ = ("tls", "http", "starts")
 
     def __init__(self):
         self.tls: list[int] = []  # stream offsets of record headers at segment starts
         self.http: list[int] = []  # stream offsets of HTTP start lines at segment starts
+        self.starts: list[int] = []  # segment starts whose first TLS_HLEN bytes have not all arrived
 
     def feed(self, d, data, offset: int) -> int:
         end = offset + len(data)
         segment = d.segment
         if offset <= segment < end:
-            if end - segment < TLS_HLEN:
-                return end - min([segment, *self.tls, *self.http])  # a header cut by the segment's end: wait
-            chained = record_header(data, segment - offset)[0] >= 0
-            for start in self.tls:
-                if chained and start + TLS_HLEN + record_header(data, start - offset)[1] == segment:
+            self.starts.append(segment)
+        while self.starts and end - self.starts[0] >= TLS_HLEN:  # a segment start, judged once its header is whole
+            start = self.starts.pop(0)
+            chained = record_header(data, start - offset)[0] >= 0
+            for first in self.tls:
+                if chained and first + TLS_HLEN + record_header(data, first - offset)[1] == start:
                     d.flow.set_protocol("tls")
-                    return d.switch(TlsWalker(d.flow.tls_counts), data[start - offset :], start)
+                    return d.switch(TlsWalker(d.flow.tls_counts), data[first - offset :], first)
             if len(self.tls) + len(self.http) < MIDSTREAM_MAX_CANDIDATES:
-                if record_header(data, segment - offset)[0] >= 0:
-                    self.tls.append(segment)
-                elif d.flow.http_keep and looks_like_http(data[segment - offset :]):
-                    self.http.append(segment)
+                if chained:
+                    self.tls.append(start)
+                elif d.flow.http_keep and looks_like_http(data[start - offset :]):
+                    self.http.append(start)
         for start in list(self.http):
             head = header_block(data, start - offset)
             if head:
@@ -143,11 +145,12 @@ class MidStreamWalker:
                 return d.switch(HttpWalker(d.flow), data[start - offset :], start)
             if head is False:
                 self.http.remove(start)
-        # a record that ends inside what arrived (not at a segment start) refutes its candidate
-        self.tls = [c for c in self.tls if c + TLS_HLEN + record_header(data, c - offset)[1] >= end]
-        pending = self.tls + self.http
+        # a record that ends inside what arrived, not at a segment start still to be judged, refutes its candidate
+        ends = [(c, c + TLS_HLEN + record_header(data, c - offset)[1]) for c in self.tls]
+        self.tls = [c for c, stop in ends if stop >= end or stop in self.starts]
+        pending = self.tls + self.http + self.starts
         if not pending or end - min(pending) > MIDSTREAM_MAX_PENDING:
-            self.tls, self.http = [], []
+            self.tls, self.http, self.starts = [], [], []
             return 0
         return end - min(pending)
 
