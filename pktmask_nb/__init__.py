@@ -6,6 +6,7 @@ from .capture import open_capture
 from .config import Config, DedupConfig
 from .errors import (
     AuditFailed,
+    AuditMismatch,
     BadMagic,
     CaptureError,
     CorruptedFile,
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuditFailed",
+    "AuditMismatch",
     "AuditReport",
     "BadMagic",
     "CaptureError",

@@ -1,4 +1,5 @@
-"""The ``pktmask-nb`` command line (SPEC §7): exit 0 ok, 1 some files failed (audit: findings), 2 bad usage or input."""
+"""The ``pktmask-nb`` command line (SPEC §7): exit 0 ok, 1 some files failed (audit: findings), 2 bad
+usage or input, 3 (audit) undecided."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from .config import (
 from .errors import PktmaskError, UsageError
 from .files import make_parents, plan
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,8 +102,10 @@ def add_audit_parser(commands) -> None:
     p = commands.add_parser(
         "audit",
         help="check a sanitized capture for leaks",
-        description="Leak audit (SPEC §8): original addresses, TLS application data, payloads, pcapng "
-        "metadata. Exit 0 clean, 1 findings, 2 bad usage or input.",
+        description="Leak audit (SPEC §8): judges the sanitized capture byte by byte against its original "
+        "and searches it for the original addresses in every encoding. Exit 0 clean (every non-zero "
+        "byte explained), 1 findings, 3 undecided (bytes it could not judge, listed by reason), "
+        "2 bad usage or input (also: the two files do not correspond).",
     )
     p.add_argument("original", metavar="ORIGINAL", help="the capture before sanitizing")
     p.add_argument("sanitized", metavar="SANITIZED", help="the sanitized capture")
@@ -135,13 +138,17 @@ def command_audit(args) -> int:
         print(f"  {finding}")
     if len(report) > len(report.findings):
         print(f"  ... {len(report) - len(report.findings)} more (--limit)")
+    for reason, where in report.undecided.items():
+        frames = f"{where['frames']} frame{'s' if where['frames'] != 1 else ''}"
+        print(f"  not judged: {reason}: {where['bytes']} bytes in {frames}, first at byte {where['offset']} "
+              f"(frame {where['frame']})")  # fmt: skip
     if args.json:
         temp = f"{args.json}.part"
         with open(temp, "w") as f:
             json.dump(report.to_dict(), f, indent=1)
             f.write("\n")
         os.replace(temp, args.json)
-    return EXIT_OK if report.ok else EXIT_SOME_FAILED
+    return {"clean": EXIT_OK, "findings": EXIT_SOME_FAILED}.get(report.verdict, EXIT_UNDECIDED)
 
 
 def add_bench_parser(commands) -> None:

@@ -64,10 +64,16 @@ class ProcessDied(PktmaskError):
     """The second process of a two-process run ended without a result (killed: out of memory, a signal)."""
 
 
-class AuditFailed(PktmaskError):
-    """The leak audit (SPEC §8) found something; `report` is its `~pktmask_nb.audit.AuditReport`.
+class AuditMismatch(PktmaskError):
+    """The sanitized capture is not a sanitized copy of the original: a frame has no counterpart
+    (timestamps or lengths differ) and the original frame skipped is no copy of an earlier one."""
 
-    ``str(error)`` is the one-line summary ``original -> sanitized: N findings (kind n, ...)``.
+
+class AuditFailed(PktmaskError):
+    """The leak audit (SPEC §8) found something, or could not judge everything; `report` is its
+    `~pktmask_nb.audit.AuditReport` (``report.verdict``: "findings" or "undecided").
+
+    ``str(error)`` is the report's one-line summary.
     """
 
     def __init__(self, report):

@@ -223,7 +223,9 @@ def dhcp() -> list[bytes]:
 
 
 def teredo() -> bytes:
-    inner = IPv6(src="2001:0:c000:201::1", dst="2001:db8::1") / UDP(sport=1, dport=2) / Raw(b"teredo")
+    inner = IPv6(
+        src="2001:0:c000:201:0:f01f:3fff:fdd2", dst="2001:db8::1"
+    )  # client 192.0.2.45 / UDP(sport=1, dport=2) / Raw(b"teredo")
     origin = b"\x00\x00\xf0\x1f\x3f\xff\xfd\xd2"
     return ETH / IP(src="10.1.1.1", dst="10.2.2.2") / UDP(sport=3544, dport=40000) / Raw(origin + bytes(inner))
 

@@ -32,3 +32,20 @@ def test_core_imports_with_notebook_stack_blocked():
 def test_blocking_really_blocks():
     done = subprocess.run([sys.executable, "-c", PROBE + "\nimport pandas"], capture_output=True, text=True)
     assert done.returncode != 0 and "blocked: pandas" in done.stderr
+
+
+def test_the_audit_shares_no_code_with_the_stages():
+    """SPEC §8: the audit reads capture records and the declared policy tables, nothing else of ours."""
+    import ast
+    import pathlib
+
+    allowed = {"capture", "capture.pcapng", "config", "errors", "record", "policy"}
+    package = pathlib.Path(__file__).resolve().parents[1] / "pktmask_nb" / "audit"
+    used = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 2:
+                used.add(node.module)
+            elif isinstance(node, ast.ImportFrom | ast.Import) and "pktmask_nb" in ast.unparse(node):
+                used.add(ast.unparse(node))
+    assert used and used <= allowed, used - allowed

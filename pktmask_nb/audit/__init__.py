@@ -1,16 +1,25 @@
-"""The leak audit (SPEC §8): does a sanitized capture still hold anything of the original?
+"""The leak audit (SPEC §8): an independent second opinion on a sanitized capture.
 
-`audit` reads the original once (its addresses) and the sanitized file once, checking:
+The audit judges the sanitized file against its original, byte by byte, with its own
+reading of the protocols (`~.layers` for headers, `~.streams` for TCP streams and DTLS),
+written from the SPEC and the RFCs; it shares nothing with the stages but the capture
+readers and the declared policy tables of `pktmask_nb.policy`.
 
-1. **addresses** — every address of the original's address fields, as bytes, anywhere in
-   the sanitized file (`~pktmask_nb.audit.addresses`);
-2. **TLS application data** — non-zero bytes inside TLS/DTLS application-data bodies;
-3. **payloads** — non-zero bytes where SPEC §6 zeroes (`~pktmask_nb.audit.frames`);
-4. **metadata** — pcapng blocks and options that may carry secrets (`~pktmask_nb.audit.metadata`).
+1. **Pass 1** reads the original: the identifiers to look for (`~.identifiers`), what each
+   TCP direction carries (intervals of stream positions), and which frames are copies of
+   earlier ones (dedup may have dropped them).
+2. **Pass 2** reads both files in step. Every sanitized frame must have an original with
+   the same timestamp and lengths (skipping only copies), else `AuditMismatch`. A zero byte
+   is fine; a non-zero byte equal to the original's must sit in structure the audit
+   recognises; one that differs must sit in an address or checksum field. A kept byte
+   where SPEC §2.4/§6 zeroes is a **finding**; a byte the audit does not read leaves the
+   verdict **undecided**. The whole file (record headers and pcapng blocks included) is
+   searched for the original identifiers in every encoding, and pcapng metadata that may
+   carry secrets is reported (`~.metadata`).
 
-It reuses the package's readers and dissector, and judges structure from the SPEC, not
-from the mask stage's code, so it checks mask independently. Memory stays bounded: one
-entry per distinct original address, a capped flow table, one chunk of records.
+The verdict is clean only when every non-zero byte is explained. Memory: the identifiers,
+per TCP direction its intervals and 64 KiB of first-copy bytes, one digest per original
+frame (for dedup), one chunk of records.
 
 Note that ``pktmask_nb.audit`` is the function (the package exports it); import the
 module's names with ``from pktmask_nb.audit import AuditReport``.
@@ -22,32 +31,36 @@ import os
 import warnings
 from bisect import bisect_right
 
+import numpy as np
+import xxhash
+
 from ..capture import TruncationWarning, open_capture
 from ..capture.pcapng import PCAPNG_SHB
 from ..config import ANON_KEEP, MAX_CHUNK_SIZE
-from ..errors import AuditFailed, UsageError
+from ..errors import AuditFailed, AuditMismatch, UsageError
 from ..record import PCAP_FILE_HEADER, Packet
-from .addresses import AddressScanner, address_fields, collect, show
-from .dissect import IPPROTO_TCP, IPPROTO_UDP, dissect
-from .frames import PayloadAuditor
+from .identifiers import Identifiers
+from .judge import Judge
+from .layers import ADDR, PROTO_TCP, read
 from .metadata import block_findings, packet_findings
 from .report import (
+    CLEAN,
+    FINDINGS,
     KIND_ADDRESS,
     KIND_METADATA,
     KINDS,
+    UNDECIDED,
     WHERE_ADDRESS_FIELD,
     WHERE_CONTAINER,
     WHERE_HEADERS,
     WHERE_PAYLOAD,
-    WHERE_TRAILER,
     AuditReport,
     Finding,
     Sink,
 )
+from .streams import StreamReader
 
-__all__ = ["AuditFailed", "AuditReport", "Finding", "KINDS", "audit"]
-
-RECENT_BYTES = 16  # records of the previous chunk kept for matches that start there
+__all__ = ["AuditFailed", "AuditMismatch", "AuditReport", "CLEAN", "FINDINGS", "Finding", "KINDS", "UNDECIDED", "audit"]
 
 
 def audit(
@@ -59,25 +72,28 @@ def audit(
     chunk_size: int = 4096,
     limit: int = 100,
     raise_on_findings: bool = True,
+    explain=(),
 ) -> AuditReport:
-    """Audit `sanitized` against `original` for leaks (SPEC §8).
+    """Audit `sanitized` against `original` (SPEC §8).
 
     Parameters
     ----------
     original, sanitized : str or os.PathLike
         Captures (pcap or pcapng, gzip-compressed or not).
     keep : {"special", "none"}
-        As the anonymize stage's setting: with ``"special"`` original addresses in the
-        special ranges it keeps (loopback, multicast, link-local, ...) are not findings.
+        As the anonymizer's ``--anon-keep``: with ``"special"`` original addresses in the
+        ranges it keeps (loopback, multicast, link-local, ...) are not findings.
     http_headers : bool
-        The pipeline kept HTTP/1.x headers (``--keep http-headers``): start lines and
-        headers may be non-zero, sensitive header values and bodies not.
+        The run kept HTTP/1.x heads (``--keep http-headers``).
     chunk_size : int
-        Packets read at a time; the report does not depend on it.
+        Records read at a time; the report does not depend on it.
     limit : int
-        Findings kept in the report (the first in file order); all are counted.
+        Findings listed (the first in file order); all are counted.
     raise_on_findings : bool
-        Raise `AuditFailed` (carrying the report) when anything was found.
+        Raise `AuditFailed` (carrying the report) unless the verdict is clean.
+    explain : iterable of int
+        Sanitized frame numbers to explain byte by byte in ``report.explained`` (for
+        `pktmask_nb.notebook.compare`).
 
     Returns
     -------
@@ -86,117 +102,231 @@ def audit(
     Raises
     ------
     AuditFailed
-        Findings, with `raise_on_findings`.
+        Findings or undecided bytes, with `raise_on_findings`.
+    AuditMismatch
+        The sanitized file is not a sanitized copy of the original.
     UsageError, CaptureError
         A missing file, not a capture, bad settings.
-
-    Notes
-    -----
-    Frame numbers and byte offsets refer to the sanitized file (decompressed if gzip).
-    A 4-byte match can be chance in a large file: address findings say whether they sit
-    in an address field (``where="address-field"``, certain) or elsewhere. TCP payload is
-    judged per direction from its SYN only, reordered segments within a bounded buffer;
-    what cannot be judged (no SYN, the buffer full, old retransmissions) is counted in
-    ``unaudited_bytes``, never guessed.
     """
     if keep not in ANON_KEEP:
-        raise UsageError(f"audit keep must be one of {ANON_KEEP}, not {keep!r}")
+        raise UsageError(f"audit keep must be one of {', '.join(ANON_KEEP)}, not {keep!r}")
     if not isinstance(chunk_size, int) or not 1 <= chunk_size <= MAX_CHUNK_SIZE:
         raise UsageError(f"chunk size must be an integer from 1 to {MAX_CHUNK_SIZE}, not {chunk_size!r}")
     if not isinstance(limit, int) or limit < 0:
         raise UsageError(f"audit limit must be a non-negative integer, not {limit!r}")
+    report = AuditReport(os.fspath(original), os.fspath(sanitized), keep=keep, http_headers=http_headers)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncationWarning)
-        ipv4, ipv6, original_packets = collect(original, keep, chunk_size)
-    report = AuditReport(os.fspath(original), os.fspath(sanitized), keep=keep, http_headers=http_headers)
-    report.warnings = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
-    report.original_packets = original_packets
-    report.addresses = {"ipv4": len(ipv4), "ipv6": len(ipv6)}
-    sink = Sink(limit)
-    report.packets = _pass(sanitized, AddressScanner(ipv4, ipv6), sink, http_headers, chunk_size)
+        identifiers, streams, copies, report.original_packets = _first_pass(original, keep, http_headers, chunk_size)
+        report.warnings = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
+        report.addresses = identifiers.counts()
+        sink = Sink(limit)
+        judge = Judge(sink, streams, explain)
+        with Pairs(original, sanitized, copies, chunk_size) as pairs:
+            report.packets = _second_pass(sanitized, pairs, judge, identifiers, sink, chunk_size)
+            report.duplicates = pairs.duplicates
     sink.fill(report)
+    report.explained = judge.explained
     if raise_on_findings and not report.ok:
         raise AuditFailed(report)
     return report
 
 
-def _pass(path, scanner: AddressScanner, sink: Sink, http: bool, chunk_size: int) -> int:
-    """Pass 2 over the sanitized file: metadata, payloads and the address scan; returns packets."""
-    payloads = PayloadAuditor(sink, http)
+def _first_pass(path, keep: str, http: bool, chunk_size: int):
+    """The original's identifiers, TCP streams, and which frames copy an earlier one."""
+    identifiers, streams = Identifiers(keep), StreamReader(http)
+    frames, datagrams = set(), set()
+    copies = bytearray()  # per packet, in file order: 1 if it copies an earlier frame
+    with open_capture(path, on_truncated="warn") as reader:
+        for chunk in reader.chunks(chunk_size):
+            for record in chunk:
+                if record.__class__ is not Packet:
+                    continue
+                data = record.data
+                frame = read(data, record.linktype, record.wirelen)
+                for at, size in frame.addresses():
+                    identifiers.add(bytes(data[at : at + size]))
+                digest, l3 = xxhash.xxh3_128_intdigest(data), _l3_digest(data, frame.l3)
+                copies.append(digest in frames or (l3 is not None and l3 in datagrams))
+                frames.add(digest)
+                if l3 is not None:
+                    datagrams.add(l3)
+                payload = frame.payload
+                if payload is not None and payload[0] == PROTO_TCP:
+                    _, key, seq, flags, start, end = payload
+                    streams.segment(record.index, key, seq, flags, data[start:end])
+                for _, key, seq, _, start, end in frame.quotes:
+                    streams.quote(record.index, key, seq, data[start:end])
+    streams.finish()
+    identifiers.freeze()
+    return identifiers, streams, copies, len(copies)
+
+
+def _l3_digest(data, at: int):
+    """The digest of the IP datagram at `at` without TTL/hop limit and IPv4 checksum (SPEC §4)."""
+    if at < 0 or at >= len(data):
+        return None
+    datagram = bytearray(data[at:])
+    if datagram[0] >> 4 == 4 and len(datagram) >= 12:
+        datagram[8] = datagram[10] = datagram[11] = 0
+    elif datagram[0] >> 4 == 6 and len(datagram) >= 8:
+        datagram[7] = 0
+    return xxhash.xxh3_128_intdigest(bytes(datagram))
+
+
+class Pairs:
+    """The original's packets, matched in step with the sanitized file's."""
+
+    def __init__(self, original, sanitized, copies: bytearray, chunk_size: int):
+        self.path, self.copies = os.fspath(sanitized), copies
+        self.original = os.fspath(original)
+        self._reader = open_capture(original, on_truncated="warn")
+        self._packets = (r for chunk in self._reader.chunks(chunk_size) for r in chunk if r.__class__ is Packet)
+        self._ordinal = 0  # packets taken from the original
+        self._peeked = None
+        self.duplicates = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._reader.close()
+
+    def _next(self):
+        if self._peeked is not None:
+            packet, self._peeked = self._peeked, None
+        else:
+            packet = next(self._packets, None)
+        if packet is not None:
+            self._ordinal += 1
+        return packet
+
+    def _peek(self):
+        if self._peeked is None:
+            self._peeked = next(self._packets, None)
+        return self._peeked
+
+    def match(self, sanitized: Packet, offset: int) -> Packet:
+        """The original of `sanitized` (at file `offset`): the next original packet with its
+        timestamp and lengths, past copies dedup dropped."""
+        while True:
+            packet = self._next()
+            if packet is None:
+                raise AuditMismatch(
+                    f"frame {sanitized.index} has no original: the original ends first", path=self.path, offset=offset
+                )
+            copy = self.copies[self._ordinal - 1]
+            if _corresponds(packet, sanitized):
+                while copy and (later := self._peek()) is not None and _corresponds(later, sanitized):
+                    if _distance(sanitized, later) >= _distance(sanitized, packet):
+                        break
+                    self.duplicates += 1  # two candidates: the closer one is the original
+                    packet = self._next()
+                    copy = self.copies[self._ordinal - 1]
+                return packet
+            if not copy:
+                raise AuditMismatch(
+                    f"frame {sanitized.index} does not correspond to frame {packet.index} of {self.original} "
+                    "(timestamp, length or link type differ), which is no copy of an earlier frame",
+                    path=self.path,
+                    offset=offset,
+                )
+            self.duplicates += 1
+
+    def finish(self) -> None:
+        while (packet := self._next()) is not None:
+            if not self.copies[self._ordinal - 1]:
+                raise AuditMismatch(
+                    f"ends before frame {packet.index} of {self.original}, which is no copy of an earlier frame",
+                    path=self.path,
+                )
+            self.duplicates += 1
+
+
+def _corresponds(original: Packet, sanitized: Packet) -> bool:
+    return (
+        original.ts == sanitized.ts
+        and len(original.data) == len(sanitized.data)
+        and original.wirelen == sanitized.wirelen
+        and original.linktype == sanitized.linktype
+    )
+
+
+def _distance(sanitized: Packet, original: Packet) -> int:
+    s, o = np.frombuffer(sanitized.data, np.uint8), np.frombuffer(original.data, np.uint8)
+    return int(((s != 0) & (s != o)).sum())
+
+
+def _second_pass(path, pairs: Pairs, judge: Judge, identifiers: Identifiers, sink: Sink, chunk_size: int) -> int:
+    """Both files in step: every pair judged, every byte searched; returns the packets."""
     packets = pos = 0
-    order, recent = "<", []
+    order = "<"
     with open_capture(path) as reader:
         pcapng = reader.format == "pcapng"
         for chunk in reader.chunks(chunk_size):
-            parts, starts = [], []
+            parts, located, chunk_start = [], [], pos
             for record in chunk:
-                starts.append((pos, record))
                 if record.__class__ is Packet:
                     packets += 1
                     head, data, tail = record.head, record.data, record.tail
-                    parts += (head, data, tail)
                     base = pos + len(head)
-                    payloads.packet(data, record.linktype, record.index, base)
+                    frame = judge.pair(pairs.match(record, pos), record, base)
                     for at, detail in packet_findings(head, data, tail, order) if pcapng else ():
                         sink.add(KIND_METADATA, record.index, base + len(data) + at, detail, WHERE_CONTAINER)
+                    located.append((pos, record, frame))
+                    parts += (head, data, tail)
                     pos = base + len(data) + len(tail)
                     continue
-                parts.append(record.raw)
                 if record.kind == PCAPNG_SHB:
                     order = record.order
                 for at, detail in block_findings(record.kind, record.raw, record.order) if pcapng else ():
                     sink.add(KIND_METADATA, None, pos + at, detail, WHERE_CONTAINER)
+                located.append((pos, record, None))
+                parts.append(record.raw)
                 pos += len(record.raw)
-            located = recent + starts
-            hits = scanner.feed(b"".join(parts))
-            offsets = [start for start, _ in located] if hits else []
-            for offset, value in hits:
-                sink.add(KIND_ADDRESS, *_locate(offset, value, located, offsets))
-            recent = _tail(located)
-    payloads.finish()
+            if located:
+                starts = [start for start, _, _ in located]
+                for offset, size, what in _merged(identifiers.find(b"".join(parts), chunk_start)):
+                    found = _locate(offset, size, what, located, starts)
+                    if found is not None:
+                        sink.add(KIND_ADDRESS, *found)
+    pairs.finish()
     return packets
 
 
-def _tail(located: list) -> list:
-    """The last records, enough to cover the last RECENT_BYTES bytes."""
-    kept, size = [], 0
-    for start, record in reversed(located):
-        kept.append((start, record))
-        size += (
-            len(record.head) + len(record.data) + len(record.tail) if record.__class__ is Packet else len(record.raw)
-        )
-        if size >= RECENT_BYTES:
-            break
-    return kept[::-1]
+def _merged(hits: list) -> list:
+    """Overlapping matches of the same identifier as one (a run of "AAAAAA" holds 65.65.65.65
+    three times), and a match inside another dropped ("10.0.0.1" in "::ffff:10.0.0.1")."""
+    out = []
+    for offset, size, what in sorted(hits, key=lambda h: (h[0], -h[1])):
+        if out and offset < out[-1][0] + out[-1][1]:
+            last = out[-1]
+            if last[2] == what:
+                out[-1] = (last[0], max(last[1], offset + size - last[0]), what)
+                continue
+            if offset + size <= last[0] + last[1]:
+                continue
+        out.append((offset, size, what))
+    return out
 
 
-def _locate(offset: int, value: bytes, located: list, starts: list) -> tuple:
-    """``(frame, offset, detail, where)`` of an address found at file `offset` (`starts`: of `located`)."""
-    i = bisect_right(starts, offset) - 1
-    start, record = located[max(i, 0)]
-    name = show(value)
+def _locate(offset: int, size: int, what: str, located: list, starts: list):
+    """``(frame, offset, detail, where, layer, coincidence)`` of an identifier found at file
+    `offset`, or None if it spans two records (not one encoding of anything)."""
+    start, record, frame = located[bisect_right(starts, offset) - 1]
+    raw = " as " not in what
     if record.__class__ is not Packet:
-        what = "the pcap file header" if record.kind == PCAP_FILE_HEADER else f"a pcapng block 0x{record.kind:08x}"
-        return None, offset, f"{name} in {what}", WHERE_CONTAINER
+        if offset + size > start + len(record.raw):
+            return None
+        name = "the pcap file header" if record.kind == PCAP_FILE_HEADER else f"pcapng block 0x{record.kind:08x}"
+        return None, offset, f"{what} in {name}", WHERE_CONTAINER, "", raw
     at = offset - start - len(record.head)
-    data = record.data
-    if at < 0 or at + len(value) > len(data):
-        return record.index, offset, f"{name} in the record header or options of the frame", WHERE_CONTAINER
-    layers = dissect(data, record.linktype)
-    for field_at, size, field in address_fields(data, layers):
-        if field_at == at and size == len(value):
-            return record.index, offset, f"{name} in the {field}", WHERE_ADDRESS_FIELD
-    if at < layers.payload_start:
-        return record.index, offset, f"{name} in the protocol headers", WHERE_HEADERS
-    if at >= layers.payload_end:
-        return record.index, offset, f"{name} after the IP datagram", WHERE_TRAILER
-    return record.index, offset, f"{name} in {_payload_name(data, layers)}", WHERE_PAYLOAD
-
-
-def _payload_name(data, layers) -> str:
-    t = layers.transport_offset
-    if layers.transport in (IPPROTO_TCP, IPPROTO_UDP) and t >= 0 and t + 4 <= len(data):
-        name = "TCP" if layers.transport == IPPROTO_TCP else "UDP"
-        ports = f"{(data[t] << 8) | data[t + 1]} > {(data[t + 2] << 8) | data[t + 3]}"
-        return f"the {name} payload ({ports})"
-    return "the payload"
+    if offset + size > start + len(record.head) + len(record.data) + len(record.tail):
+        return None
+    if at < 0 or at + size > len(record.data):
+        return record.index, offset, f"{what} in the record's header or options", WHERE_CONTAINER, "", raw
+    cls, layer = frame.class_at(at)
+    if cls == ADDR and (at, size) in frame.addresses():
+        return record.index, offset, f"{what} in the {layer} address field", WHERE_ADDRESS_FIELD, layer, False
+    where = WHERE_PAYLOAD if "payload" in layer else WHERE_HEADERS
+    return record.index, offset, f"{what} in {layer}", where, layer, raw

@@ -1,6 +1,7 @@
 """Rule 4 of the audit (SPEC §8, §3): pcapng blocks and options that may carry secrets or addresses.
 
 Findings: Decryption Secrets Blocks; Name Resolution Blocks holding records or options;
+custom, journal and unknown blocks (anything may be in them);
 comments and custom options on any block (packets included); the IDB options if_name,
 if_description, if_IPv4addr, if_IPv6addr, if_MACaddr, if_EUIaddr and if_filter. Options
 that do not parse are a finding too (they cannot be shown to be harmless).
@@ -18,9 +19,11 @@ from ..capture.pcapng import (
     PCAPNG_NRB,
     PCAPNG_OPB,
     PCAPNG_SHB,
+    PCAPNG_SPB,
     iter_options,
     pad4,
 )
+from ..record import PCAP_FILE_HEADER
 
 OPT_COMMENT = 1
 OPT_CUSTOM = frozenset((2988, 2989, 19372, 19373))  # pcapng §3.5.1: vendor data, anything
@@ -35,6 +38,7 @@ IDB_OPTION_NAMES = {
 }
 OPTIONS_AT = {PCAPNG_SHB: 24, PCAPNG_IDB: 16, PCAPNG_ISB: 20}  # after type, length and fixed body
 BLOCK_NAMES = {PCAPNG_SHB: "SHB", PCAPNG_IDB: "IDB", PCAPNG_ISB: "ISB", PCAPNG_NRB: "NRB", PCAPNG_EPB: "EPB"}
+KNOWN_BLOCKS = frozenset((PCAPNG_SHB, PCAPNG_IDB, PCAPNG_EPB, PCAPNG_SPB, PCAPNG_OPB, PCAPNG_ISB, PCAP_FILE_HEADER))
 NRB_RECORDS_AT = 8
 PACKET_HEAD_LEN = 28  # EPB and OPB: everything before the packet data
 _NRB_RECORD = {o: struct.Struct(o + "HH") for o in "<>"}
@@ -64,6 +68,8 @@ def block_findings(kind: int, raw, order: str) -> list[tuple[int, str]]:
         return [(0, f"Decryption Secrets Block ({len(raw)} bytes)")]
     if kind == PCAPNG_NRB:
         return _nrb(raw, order)
+    if kind not in KNOWN_BLOCKS:
+        return [(0, f"pcapng block type 0x{kind:08x} ({len(raw)} bytes): custom or unknown, it may hold anything")]
     start = OPTIONS_AT.get(kind)
     if start is None or len(raw) - 4 <= start:
         return []

@@ -1,0 +1,180 @@
+"""The original's identifiers, and every encoding of them the audit looks for (SPEC §8).
+
+Pass 1 collects the addresses of the original's address fields (`~.layers`), and the
+IPv4 addresses embedded in its IPv6 ones (RFC 4291 mapped and compatible, RFC 6052 NAT64,
+RFC 3056 6to4, RFC 4380 Teredo, RFC 5214 ISATAP); with ``--anon-keep special`` the
+special ranges the anonymizer keeps are left out. Pass 2 looks for them in the sanitized
+file as 4/16 raw bytes (a Teredo client also bit-inverted), as dotted and colon text in
+every IPv6 form, as 8/32 hex digits, and as reverse-DNS names (in-addr.arpa, ip6.arpa) in
+text and in DNS wire format.
+
+A 4-byte raw match can be chance (a sequence number, a certificate byte string): a match in
+an address field is certain, one elsewhere is reported as a possible coincidence. Crypto-PAn
+is a permutation, so an original address can also be another one's anonymized image; without
+the key the audit cannot tell them apart and reports it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import numpy as np
+
+from .layers import special
+
+IPV6_KEY_AT = 12  # IPv6 candidates are found by their last 4 bytes (interface IDs vary most)
+TEREDO, SIXTOFOUR, NAT64 = b"\x20\x01\x00\x00", b"\x20\x02", b"\x00\x64\xff\x9b" + bytes(8)
+MAPPED, COMPATIBLE = bytes(10) + b"\xff\xff", bytes(12)
+ISATAP_IDS = (b"\x00\x00\x5e\xfe", b"\x02\x00\x5e\xfe")
+
+DOTTED = re.compile(rb"(?<![0-9.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![0-9]|\.[0-9])")
+COLONS = re.compile(rb"[0-9A-Fa-f:.]{2,45}")
+HEX = re.compile(rb"(?<![0-9A-Fa-f])(?:0[xX])?([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8})(?![0-9A-Fa-f])")
+REVERSE4 = re.compile(rb"(?i)((?:\d{1,3}\.){4})in-addr\.arpa")
+REVERSE6 = re.compile(rb"(?i)((?:[0-9a-f]\.){32})ip6\.arpa")
+WIRE4 = re.compile(rb"(?i)((?:[\x01-\x03]\d{1,3}){4})\x07in-addr\x04arpa")
+WIRE6 = re.compile(rb"(?i)((?:\x01[0-9a-f]){32})\x03ip6\x04arpa")
+
+
+def embedded_ipv4(value: bytes) -> list[tuple[bytes, bool]]:
+    """``(ipv4, inverted)`` embedded in an IPv6 address: ``inverted`` for a Teredo client."""
+    if value.startswith(MAPPED) or value.startswith(NAT64):
+        return [(value[12:], False)]
+    if value.startswith(COMPATIBLE) and int.from_bytes(value[12:], "big") >> 24:  # not ::/104 (:: and ::1)
+        return [(value[12:], False)]
+    if value.startswith(SIXTOFOUR):
+        return [(value[2:6], False)]
+    if value.startswith(TEREDO):
+        return [(value[4:8], False), (bytes(b ^ 0xFF for b in value[12:]), True)]
+    if value[8:12] in ISATAP_IDS:
+        return [(value[12:], False)]
+    return []
+
+
+class Identifiers:
+    """The original addresses to look for.
+
+    Parameters
+    ----------
+    keep : {"special", "none"}
+        As the anonymizer's ``--anon-keep``: with "special" its kept ranges are not looked for.
+    """
+
+    def __init__(self, keep: str):
+        self.keep = keep
+        self.v4: set[bytes] = set()
+        self.v6: set[bytes] = set()
+        self.inverted: set[bytes] = set()  # Teredo clients as they appear, bit-inverted
+        self._tables = None
+
+    def freeze(self) -> None:
+        """Pass 1 is over: sort the tables the raw search looks values up in."""
+        self._tables = (_table(self.v4), _table(self.inverted), _table({v[IPV6_KEY_AT:] for v in self.v6}))
+
+    def add(self, value: bytes) -> None:
+        if len(value) == 16:
+            for v4, inverted in embedded_ipv4(value):
+                if self.keep == "none" or not special(v4):
+                    (self.inverted if inverted else self.v4).add(bytes(b ^ 0xFF for b in v4) if inverted else v4)
+        if self.keep == "special" and special(value):
+            return
+        (self.v4 if len(value) == 4 else self.v6).add(value)
+
+    def counts(self) -> dict[str, int]:
+        return {"ipv4": len(self.v4), "ipv6": len(self.v6)}
+
+    def find(self, data, base: int) -> list[tuple[int, int, str]]:
+        """``(offset, length, what)`` of every identifier in `data` (file offset `base`)."""
+        hits = [(base + at, size, what) for at, size, what in self._raw(data)]
+        if self.v4 or self.v6:
+            hits += [(base + at, size, what) for at, size, what in self._text(bytes(data))]
+        return hits
+
+    def _raw(self, data) -> list[tuple[int, int, str]]:
+        if len(data) < 4 or not (self.v4 or self.v6 or self.inverted):
+            return []
+        if self._tables is None:
+            self.freeze()
+        v4, inverted_v4, v6_keys = self._tables
+        a = np.frombuffer(data, np.uint8).astype(np.uint32)
+        words = (a[:-3] << 24) | (a[1:-2] << 16) | (a[2:-1] << 8) | a[3:]
+        hits = []
+        for table, inverted in ((v4, False), (inverted_v4, True)):
+            for at in _members(table, words).tolist():
+                value = bytes(data[at : at + 4])
+                if inverted:
+                    value = bytes(b ^ 0xFF for b in value)
+                hits.append((at, 4, f"{_show(value)}{' bit-inverted (Teredo)' if inverted else ''}"))
+        if self.v6:
+            for at in _members(v6_keys, words).tolist():
+                start = at - IPV6_KEY_AT
+                if start >= 0 and bytes(data[start : start + 16]) in self.v6:
+                    hits.append((start, 16, _show(bytes(data[start : start + 16]))))
+        return hits
+
+    def _text(self, data: bytes) -> list[tuple[int, int, str]]:
+        hits = []
+        for m in DOTTED.finditer(data):
+            parts = [int(g) for g in m.groups()]
+            if max(parts) < 256 and bytes(parts) in self.v4:
+                hits.append((m.start(), m.end() - m.start(), f"{_show(bytes(parts))} as text"))
+        for m in COLONS.finditer(data):
+            token = m.group(0)
+            if token.count(b":") >= 2:
+                value = _ipv6(token.strip(b"."))
+                if value is not None and value in self.v6:
+                    hits.append((m.start(), len(token), f"{_show(value)} as text"))
+                if value is not None and value[12:] in self.v4 and b"." in token:
+                    hits.append((m.start(), len(token), f"{_show(value[12:])} as text in {token.decode()}"))
+        for m in HEX.finditer(data):
+            value = bytes.fromhex(m.group(1).decode())
+            if value in self.v4 or value in self.v6:
+                hits.append((m.start(), m.end() - m.start(), f"{_show(value)} as hex text"))
+        for pattern, wire, v6 in ((REVERSE4, False, False), (REVERSE6, False, True), (WIRE4, True, False), (WIRE6, True, True)):  # fmt: skip
+            for m in pattern.finditer(data):
+                value = _reverse(m.group(1), wire, v6)
+                if value is not None and value in (self.v6 if v6 else self.v4):
+                    hits.append((m.start(), m.end() - m.start(), f"{_show(value)} as a reverse-DNS name"))
+        return hits
+
+
+def _reverse(labels: bytes, wire: bool, v6: bool):
+    if wire:
+        parts, pos = [], 0
+        while pos < len(labels):
+            size = labels[pos]
+            parts.append(labels[pos + 1 : pos + 1 + size])
+            pos += 1 + size
+    else:
+        parts = labels.rstrip(b".").split(b".")
+    try:
+        if v6:
+            return bytes.fromhex(b"".join(reversed(parts)).decode())
+        octets = [int(p) for p in reversed(parts)]
+        return bytes(octets) if max(octets) < 256 else None
+    except ValueError:
+        return None
+
+
+def _ipv6(token: bytes):
+    try:
+        return ipaddress.IPv6Address(token.decode()).packed
+    except ValueError:
+        return None
+
+
+def _show(value: bytes) -> str:
+    return str(ipaddress.ip_address(value))
+
+
+def _table(values) -> np.ndarray:
+    return np.sort(np.frombuffer(b"".join(values), ">u4").astype(np.uint32))
+
+
+def _members(table: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """Positions of `words` (big-endian 4-byte windows) that are in the sorted `table`."""
+    if not len(table):
+        return np.empty(0, np.int64)
+    index = np.minimum(np.searchsorted(table, words), len(table) - 1)
+    return np.flatnonzero(table[index] == words)
