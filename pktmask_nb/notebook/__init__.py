@@ -31,6 +31,7 @@ def require(*modules: str) -> None:
 
 require(*NOTEBOOK_DEPENDENCIES)
 
+from .audit import FrameView, audit_frame, compare, findings_frame, undecided_frame  # noqa: E402
 from .explore import (  # noqa: E402
     capture_frame,
     capture_frames,
@@ -56,6 +57,11 @@ from .tune import ChunkSizeTuner, recommend_chunk_size, sweep  # noqa: E402
 
 __all__ = [
     "ChunkSizeTuner",
+    "FrameView",
+    "audit_frame",
+    "compare",
+    "findings_frame",
+    "undecided_frame",
     "SanitizePanel",
     "capture_frame",
     "capture_frames",
