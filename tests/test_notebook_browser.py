@@ -152,6 +152,37 @@ def _run_all_cells(page) -> None:
     page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
 
 
+def _wait_text(page, locator, text: str) -> None:
+    """Wait until `locator`'s text is exactly `text` (widget updates reach the page asynchronously)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "([el, text]) => el.textContent.trim() === text", arg=[locator.element_handle(), text], timeout=10_000
+        )
+    except PlaywrightTimeout:
+        pytest.fail(f"expected {text!r}, the page shows {locator.inner_text()!r}")
+
+
+def _check_status_follows_the_settings(page, panel, data: Path) -> None:
+    """After the run: another input says Ready, a bad key says why Run is off, the run's settings say Done."""
+    status, run = panel.locator(".pktmask-status"), panel.locator("button.pktmask-run")
+    tables, key = panel.locator(".pktmask-tables"), panel.locator(".pktmask-key input")
+    done = status.inner_text()
+    source = panel.locator(".pktmask-input input")
+    original = source.input_value()
+    source.fill(str(data / "vlan_ipv6.pcap"))
+    _wait_text(page, status, f"Ready: vlan_ipv6.pcap, chunk size {CHUNK_SIZE}")
+    assert tables.is_hidden() and panel.locator(".pktmask-live-plot").is_hidden() and run.is_enabled()
+    key.fill("abc")
+    _wait_text(page, status, "Cannot run: key must be 64 hex digits (or empty for a random key)")
+    assert run.is_disabled()
+    key.fill("")
+    source.fill(original)
+    _wait_text(page, status, done)  # the run's own settings again: its numbers again
+    assert tables.is_visible() and run.is_enabled()
+
+
 def test_notebook_01_panel_in_jupyterlab(jupyterlab, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -195,6 +226,7 @@ def test_notebook_01_panel_in_jupyterlab(jupyterlab, tmp_path):
 
             panel.scroll_into_view_if_needed()
             page.screenshot(path=str(shot))
+            _check_status_follows_the_settings(page, panel, jupyterlab["root"] / "data")
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"))
             print(f"failure screenshot: {tmp_path / 'failure.png'}; server log: {jupyterlab['log']}")

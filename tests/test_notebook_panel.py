@@ -29,6 +29,13 @@ def _state(**changes) -> dict:
     return state
 
 
+def _finished(**changes) -> dict:
+    """A state after a run (done or failed) with the settings it ran with."""
+    state = _state(**changes)
+    state["ran_with"] = p.run_settings(state)
+    return state
+
+
 def _metrics(n: int) -> list:
     return [ChunkMetrics(i, 10, 10, 1000, 1000, 0.001, {"dedup": 0.001}, 0.0, 10**7, 0.01 * (i + 1)) for i in range(n)]
 
@@ -48,6 +55,7 @@ def test_render_idle_ready():
         "run_label": "Run",
         "error": "",
         "tables": False,
+        "plot": False,
     }
     assert p.render(copy.deepcopy(state)) == view  # same state, same view
 
@@ -75,16 +83,47 @@ def test_render_running_done_error():
     assert p.render(_state(status="running", position=5, file_size=0))["progress"] == 0.0
 
     result = pktmask_nb.run(DATA / "tls_http.pcap", config=p.config_from_state(_state(chunk_size=32)))
-    done = p.render(_state(status="done", result=result, position=10, file_size=1000))
+    done = p.render(_finished(status="done", result=result, position=10, file_size=1000))
     assert done["progress"] == 1.0 and done["bar_style"] == "success" and done["tables"]
     assert done["status_text"].startswith("Done: tls_http.pcap, 97 → 97 packets, 0.05 MB in ")
     assert done["status_text"].endswith("(4 chunks of 32 packets)")
     assert not done["run_disabled"]
 
-    failed = p.render(_state(status="error", error="UsageError: nope", position=10, file_size=100))
+    failed = p.render(_finished(status="error", error="UsageError: nope", position=10, file_size=100))
     assert failed["error"] == "UsageError: nope" and failed["bar_style"] == "danger"
     assert failed["status_text"] == "Failed: tls_http.pcap" and not failed["tables"] and not failed["run_disabled"]
     assert p.render(_state(error="stale"))["error"] == ""  # shown only in the error state
+
+
+@pytest.fixture(scope="module")
+def tls_result():
+    return pktmask_nb.run(DATA / "tls_http.pcap", config=p.config_from_state(_state(chunk_size=32)))
+
+
+@pytest.mark.parametrize(
+    ("changes", "text"),
+    [
+        ({"path": str(DATA / "vlan_ipv6.pcap")}, "Ready: vlan_ipv6.pcap, chunk size 32"),
+        ({"chunk_size": 64}, "Ready: tls_http.pcap, chunk size 64"),
+        ({"stages": ["mask"]}, "Ready: tls_http.pcap, chunk size 32"),
+        ({"output": "/tmp/x.pcap"}, "Ready: tls_http.pcap, chunk size 32"),
+        ({"key": "abc"}, "Cannot run: key must be 64 hex digits (or empty for a random key)"),
+        ({"path": ""}, "Cannot run: choose an input capture"),
+    ],
+)
+@pytest.mark.parametrize("status", ["done", "error"])
+def test_render_after_a_run_describes_the_current_settings(tls_result, changes, text, status):
+    ran = _finished(status=status, result=tls_result, error="CaptureError: x", chunk_size=32, position=9, file_size=10)
+    assert p.render(ran)["status_text"].startswith("Done: tls_http.pcap" if status == "done" else "Failed:")
+    changed = copy.deepcopy(ran)
+    changed.update(changes)
+    view = p.render(changed)
+    assert view["status"] == "idle" and view["status_text"] == text
+    assert view["run_disabled"] == text.startswith("Cannot run")
+    assert view["progress"] == 0.0 and view["bar_style"] == "" and view["error"] == ""
+    assert not view["tables"] and not view["plot"]
+    changed.update({name: ran[name] for name in changes})  # back to what the run used
+    assert p.render(changed) == p.render(ran)
 
 
 # -- settings → Config ----------------------------------------------------------------------------
@@ -148,7 +187,39 @@ def test_run_shows_progress_plots_and_tables():
     assert "265 → 244 packets" in panel.status.value and "17 chunks of 16 packets" in panel.status.value
     assert panel.draws >= 2  # live redraws while running, and the final one
     assert panel.tabs.layout.display == "" and panel.tabs.titles == p.TABLE_TABS
+    assert panel.live.layout.display == ""
     assert panel.error.layout.display == "none" and not panel.run_button.disabled
+
+
+def test_changing_the_input_after_a_run_drops_the_old_numbers():
+    panel = nb.SanitizePanel(DATA / "duplicates.pcap")
+    panel.chunk_text.value = 64
+    panel.run()
+    assert "Done: duplicates.pcap, 265 → 244 packets" in panel.status.value
+    panel.input.value = str(DATA / "tls_http.pcap")
+    assert panel.status.value.endswith(">Ready: tls_http.pcap, chunk size 64</span>")
+    assert panel.progress.value == 0.0 and panel.progress.bar_style == ""
+    assert panel.tabs.layout.display == "none" and panel.live.layout.display == "none"
+    panel.key.value = "abc"
+    assert panel.run_button.disabled
+    assert panel.status.value.endswith(">Cannot run: key must be 64 hex digits (or empty for a random key)</span>")
+    panel.key.value = ""
+    panel.input.value = str(DATA / "duplicates.pcap")  # the run's settings again: its result again
+    assert "Done: duplicates.pcap, 265 → 244 packets" in panel.status.value
+    assert panel.tabs.layout.display == "" and panel.result.packets_in == 265
+    panel.input.value = str(DATA / "tls_http.pcap")
+    panel.run_button.click()  # a run with other settings shows its own numbers
+    assert "Done: tls_http.pcap, 97 → 97 packets" in panel.status.value
+
+
+def test_a_bad_key_after_a_failed_run_says_why_run_is_disabled():
+    panel = nb.SanitizePanel(DATA / "missing.pcap")
+    with pytest.raises(PktmaskError):
+        panel.run()
+    assert "Failed: missing.pcap" in panel.status.value and panel.error.layout.display == ""
+    panel.key.value = "zz"
+    assert panel.run_button.disabled and panel.error.layout.display == "none"
+    assert "Cannot run: key must be 64 hex digits" in panel.status.value
 
 
 @pytest.mark.parametrize(
@@ -217,3 +288,20 @@ def test_throttle(monkeypatch):
     assert not waiting()
     now[0] = 103.52
     assert waiting()
+
+
+def test_an_existing_output_says_to_tick_overwrite(tmp_path):
+    panel = nb.SanitizePanel(DATA / "tls_http.pcap")
+    panel.output.value = str(tmp_path / "out.pcap")
+    (tmp_path / "out.pcap").write_bytes(b"mine")
+    with pytest.raises(pktmask_nb.UsageError):
+        panel.run()
+    assert panel.state["error"].endswith("output exists; tick overwrite to replace it")
+    panel.force.value = True
+    assert panel.run().packets_out == 97 and (tmp_path / "out.pcap").read_bytes() != b"mine"
+
+
+def test_one_chunk_is_a_chunk():
+    one = ChunkMetrics(0, 1, 1, 60, 60, 0.0, {}, 0.0, 0, 0.5, 84)
+    state = {**p.initial_state("a.pcap"), "metrics": [one]}
+    assert p._status_text(state, "running", "") == "Running a.pcap: 1 chunk, 1 packet, 0.50 s"

@@ -112,6 +112,33 @@ def test_sweep_plot_time_memory_and_recommendation():
     marks = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
     assert len(marks) == 1 and marks[0].get_xdata()[0] == 16
     assert "recommended: 16" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert list(ax.get_xticks()) == [1, 16, 256] and list(ax.get_xticks(minor=True)) == []
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "16", "256"]
+    # Every marker sits below the top by a margin, so none is cut in half.
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= 1.1 * 1.1  # the highest error bar
+    assert ax.right_ax.get_ylim()[0] == 0 and ax.right_ax.get_ylim()[1] >= 52 * 1.1
+
+
+def test_sweep_of_one_size_ticks_that_size():
+    import pandas as pd
+
+    df = pd.DataFrame({"chunk_size": [4096, 4096], "seconds": [0.2, 0.2], "peak_rss_bytes": [40e6, 40e6]})
+    ax = nb.plot_sweep(df)
+    ax.figure.canvas.draw()
+    assert list(ax.get_xticks()) == [4096] and [t.get_text() for t in ax.get_xticklabels()] == ["4,096"]
+    low, high = ax.get_xlim()
+    assert low < 4096 < high
+    assert ax.get_ylim()[1] >= 0.2 * 1.1 and ax.right_ax.get_ylim()[1] >= 40 * 1.1
+
+
+@pytest.mark.parametrize("plot", [nb.plot_stage_times, nb.plot_throughput])
+def test_one_chunk_has_one_tick(plot):
+    one = nb.chunks_frame(pktmask_nb.run(DATA / "tls_http.pcap", config=Config(chunk_size=4096)))
+    assert len(one) == 1
+    ax = plot(one)
+    ax.figure.canvas.draw()
+    low, high = ax.get_xlim()
+    assert [t for t in ax.get_xticks() if low <= t <= high] == [0]
 
 
 def test_bench_plots_have_one_artist_per_run():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import html
 import math
 import os
@@ -14,6 +15,7 @@ from matplotlib.figure import Figure
 from .. import api
 from ..config import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, STAGE_ORDER, AnonymizeConfig, Config, MaskConfig
 from ..errors import UsageError
+from ..words import plural
 from .frames import MB, chunks_frame, run_frames
 from .plots import plot_memory, plot_stage_times
 from .show import Throttle, show, show_figure
@@ -25,6 +27,7 @@ CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.
 TABLE_TABS = ("summary", "chunks", "stage_times", "stages", "mapping", "flows", "duplicates")
 BAR_STYLES = {"idle": "", "running": "info", "done": "success", "error": "danger"}
 CSS_CLASS = "pktmask-panel"
+SETTINGS = ("path", "output", "force", "stages", "key", "http_headers", "chunk_size")
 
 
 def initial_state(path: str = "") -> dict:
@@ -43,7 +46,21 @@ def initial_state(path: str = "") -> dict:
         "position": 0,  # input file bytes consumed
         "file_size": 0,
         "result": None,  # RunResult of the last finished run
+        "ran_with": None,  # the settings of the last run, as `run_settings` gives them
     }
+
+
+def run_settings(state: dict) -> dict:
+    """The settings a run depends on (a copy), to tell whether a finished run still describes them."""
+    return {name: copy.copy(state[name]) for name in SETTINGS}
+
+
+def shown_status(state: dict) -> str:
+    """The status to show: a finished run's only while the settings are the ones it ran with."""
+    status = state["status"]
+    if status in ("done", "error") and run_settings(state) != state["ran_with"]:
+        return "idle"
+    return status
 
 
 def chunk_size_for(exponent: int) -> int:
@@ -88,18 +105,18 @@ def settings_problem(state: dict) -> str:
     return ""
 
 
-def _status_text(state: dict, problem: str) -> str:
-    status, metrics = state["status"], state["metrics"]
+def _status_text(state: dict, status: str, problem: str) -> str:
+    metrics = state["metrics"]
     name = Path(str(state["path"])).name
     if status == "running":
         packets = sum(m.packets_in for m in metrics)
         elapsed = metrics[-1].elapsed_seconds if metrics else 0.0
-        return f"Running {name}: {len(metrics)} chunks, {packets:,} packets, {elapsed:.2f} s"
+        return f"Running {name}: {plural(len(metrics), 'chunk')}, {plural(packets, 'packet', thousands=True)}, {elapsed:.2f} s"
     if status == "done":
         r = state["result"]
         return (
             f"Done: {name}, {r.packets_in:,} → {r.packets_out:,} packets, {r.bytes_read / MB:.2f} MB "
-            f"in {r.seconds:.3f} s ({len(r.chunks)} chunks of {r.config['chunk_size']:,} packets)"
+            f"in {r.seconds:.3f} s ({plural(len(r.chunks), 'chunk')} of {r.config['chunk_size']:,} packets)"
         )
     if status == "error":
         return f"Failed: {name}"
@@ -113,23 +130,26 @@ def render(state: dict) -> dict:
     -------
     dict
         ``status`` (idle, running, done, error), ``status_text``, ``progress`` (0–1),
-        ``bar_style``, ``run_disabled``, ``run_label``, ``error`` (text, ``""`` when none)
-        and ``tables`` (whether the result tables are shown).
+        ``bar_style``, ``run_disabled``, ``run_label``, ``error`` (text, ``""`` when none),
+        ``tables`` (whether the result tables are shown) and ``plot`` (the live plot).
+        A finished run is shown only while the settings are those it ran with; after a
+        change the panel is idle again: ready, or why it cannot run.
     """
-    status = state["status"]
+    status = shown_status(state)
     problem = settings_problem(state)
     size = state["file_size"]
     fraction = min(state["position"] / size, 1.0) if size else 0.0
-    progress = 1.0 if status == "done" else fraction
+    progress = {"idle": 0.0, "done": 1.0}.get(status, fraction)
     return {
         "status": status,
-        "status_text": _status_text(state, problem),
+        "status_text": _status_text(state, status, problem),
         "progress": progress,
         "bar_style": BAR_STYLES[status],
         "run_disabled": status == "running" or bool(problem),
         "run_label": "Running…" if status == "running" else "Run",
         "error": state["error"] if status == "error" else "",
         "tables": status == "done",
+        "plot": status != "idle",
     }
 
 
@@ -174,13 +194,14 @@ class SanitizePanel:
         s = self.state
         wide = w.Layout(width="46%")
         self.input = w.Combobox(value=s["path"], options=options, description="input", layout=wide)
+        self.input.add_class("pktmask-input")
         self.output = w.Text(value="", description="output", placeholder="optional: write the result here", layout=wide)
         self.force = w.Checkbox(value=False, description="overwrite", indent=False, layout=w.Layout(width="8em"))
         self.toggles = {name: w.ToggleButton(value=True, description=name, icon="check") for name in STAGE_ORDER}
         self.http = w.Checkbox(value=False, description="keep HTTP headers", indent=False)
         self.key = w.Text(
             description="key", placeholder="64 hex digits; empty: a random key", layout=w.Layout(width="60%")
-        )
+        ).add_class("pktmask-key")
         self.slider = w.IntSlider(
             value=chunk_exponent(s["chunk_size"]), min=0, max=MAX_CHUNK_EXPONENT, description="chunk 2ⁿ",
             readout=True, continuous_update=False,
@@ -249,6 +270,7 @@ class SanitizePanel:
         self.error.value = f"<pre style='color:#b00020;white-space:pre-wrap'>{html.escape(view['error'])}</pre>"
         self.error.layout.display = "" if view["error"] else "none"
         self.tabs.layout.display = "" if view["tables"] else "none"
+        self.live.layout.display = "" if view["plot"] else "none"
 
     def _ipython_display_(self) -> None:
         display(self.widget)
@@ -266,7 +288,7 @@ class SanitizePanel:
         RunResult
         """
         s = self.state
-        s.update(status="running", error="", metrics=[], position=0, result=None)
+        s.update(status="running", error="", metrics=[], position=0, result=None, ran_with=run_settings(s))
         self._progress_due = Throttle(PROGRESS_INTERVAL)
         self._plot_due = Throttle(self.plot_interval, wait_first=True)
         try:
@@ -277,7 +299,9 @@ class SanitizePanel:
             output = str(s["output"]).strip() or None
             result = api.run(path, output, config, force=s["force"], on_chunk=self._on_chunk)
         except BaseException as error:
-            s.update(status="error", error=f"{type(error).__name__}: {error}")
+            # the API says which argument to pass; here it is a checkbox
+            text = str(error).replace("pass force=True (--force on the command line)", "tick overwrite")
+            s.update(status="error", error=f"{type(error).__name__}: {text}")
             self._refresh()
             raise
         s.update(status="done", result=result)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 from .frames import MB, step_columns
 
 MS = 1000.0
+HEADROOM = 1.15  # y axes reach this far above the highest value, so its marker is drawn whole
 STEP_COLORS = {
     "read": "#9e9e9e",
     "dedup": "#1f77b4",
@@ -25,6 +26,17 @@ def axes_or_new(ax: Axes | None, figsize=(7, 3.5)) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
+
+
+def top_of(values: pd.Series, floor: float) -> float:
+    """An upper y limit with `HEADROOM` over the largest of `values`, at least `floor` (also when empty)."""
+    top = values.max() if len(values) else float("nan")
+    return max(float(top) * HEADROOM, floor) if pd.notna(top) else floor
+
+
+def chunk_ticks(ax: Axes) -> None:
+    """Whole chunk numbers only on the x axis, also for a single chunk (one tick, not -0.4 … 0.4)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def plot_stage_times(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
@@ -50,7 +62,7 @@ def plot_stage_times(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
         ax.bar(df["chunk"], values, bottom=bottom, label=step, color=STEP_COLORS.get(step), width=0.85)
         bottom = bottom + values
     ax.set_xlabel("chunk")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    chunk_ticks(ax)
     ax.set_ylabel("time (ms)")
     ax.set_title("Time per chunk and stage")
     if len(df):
@@ -78,7 +90,7 @@ def plot_memory(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.plot(df["elapsed_seconds"], rss, marker="." if len(df) < 200 else None, label="RSS")
     ax.set_xlabel("elapsed (s)")
     ax.set_ylabel("resident memory (MB)")
-    ax.set_ylim(0, max(rss.max() * 1.15, 1.0) if len(df) else 1.0)
+    ax.set_ylim(0, top_of(rss, 1.0))
     ax.set_title("Memory over time")
     return ax
 
@@ -105,7 +117,7 @@ def plot_throughput(df: pd.DataFrame, ax: Axes | None = None, *, metric: str = "
     if seconds > 0:
         ax.axhline(amount / seconds, color="#d62728", linestyle="--", label="whole run")
     ax.set_xlabel("chunk")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    chunk_ticks(ax)
     ax.set_ylabel("MB/s" if metric == "mb_per_second" else "packets/s")
     ax.set_title("Throughput per chunk")
     ax.legend(loc="lower right", fontsize="small")
@@ -127,7 +139,8 @@ def plot_sweep(df: pd.DataFrame, ax: Axes | None = None, *, recommended: int | N
     -------
     Axes
         The time axis (median with min–max error bars); the memory axis is its
-        ``right_ax`` attribute. The x axis is logarithmic (base 2).
+        ``right_ax`` attribute. The x axis is logarithmic (base 2) with a tick at each
+        chunk size; both y axes start at 0 and leave room above the highest marker.
     """
     ax = axes_or_new(ax)
     by_size = df.groupby("chunk_size")
@@ -135,14 +148,16 @@ def plot_sweep(df: pd.DataFrame, ax: Axes | None = None, *, recommended: int | N
     error = [seconds["median"] - seconds["min"], seconds["max"] - seconds["median"]]
     ax.errorbar(seconds.index, seconds["median"], yerr=error, marker="o", color="#1f77b4", label="time", capsize=3)
     ax.set_xscale("log", base=2)
+    ax.set_xticks(seconds.index, [f"{size:,}" for size in seconds.index])
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("chunk size (packets)")
     ax.set_ylabel("time (s)", color="#1f77b4")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, top_of(seconds["max"], 1e-3))
     right = ax.twinx()
     peak = by_size["peak_rss_bytes"].max() / MB
     right.plot(peak.index, peak.to_numpy(), marker="s", color="#d62728", label="peak RSS")
     right.set_ylabel("peak memory (MB)", color="#d62728")
-    right.set_ylim(bottom=0)
+    right.set_ylim(0, top_of(peak, 1.0))
     right.ticklabel_format(axis="y", useOffset=False, style="plain")
     ax.right_ax = right
     if recommended is not None:
