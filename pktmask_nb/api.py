@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from .capture import TruncationWarning, check_output, open_capture, open_writer
+from .capture.writer import is_stream, stream_name
 from .config import Config
 from .pipeline import ChunkMetrics, Pipeline, peak_rss
 from .split import SplitRun, should_split
@@ -98,11 +99,13 @@ def run(
 
     Parameters
     ----------
-    input : str or os.PathLike
-        A pcap or pcapng file, optionally gzip-compressed.
-    output : str or os.PathLike, optional
-        Where to write the result (same format as the input; gzip if it ends in ``.gz``).
-        It appears only when the run succeeds. None runs the stages without writing.
+    input : str, os.PathLike or binary file object
+        A pcap or pcapng capture, optionally gzip-compressed; ``"-"`` is standard input.
+        It is read once, from the start, without seeking.
+    output : str, os.PathLike or binary file object, optional
+        Where to write the result (same format as the input; gzip if a path ends in
+        ``.gz``). A path appears only when the run succeeds; ``"-"`` (standard output) and
+        file objects are written as the run goes. None runs the stages without writing.
     config : Config, optional
         Stages and their settings; the default runs every stage.
     force : bool
@@ -122,7 +125,8 @@ def run(
         behind.
     """
     config = config or Config()
-    input = os.fspath(input)
+    if not is_stream(input):
+        input = os.fspath(input)
     if output is not None:
         check_output([input], output, force=force)
     stages = build_stages(config)
@@ -132,18 +136,18 @@ def run(
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always", TruncationWarning)
-        processes = 2 if should_split(config.processes, input, stages) else 1
+        processes = 2 if not is_stream(output) and should_split(config.processes, reader, stages) else 1
         if processes == 2:
-            split = SplitRun(stages, config, output, config.chunk_size)
+            split = SplitRun(stages, config, output, config.chunk_size, replace=force)
             chunks = split.run(reader, on_chunk)
             stats, tables = stage_stats(split.here) | split.stats, stage_tables(split.here) | split.tables
             bytes_written, peak = split.bytes_written, peak_rss() + split.child_peak_rss
         else:
-            chunks, bytes_written = _run_here(stages, config.chunk_size, reader, output, on_chunk)
+            chunks, bytes_written = _run_here(stages, config, reader, output, on_chunk, force)
             stats, tables, peak = stage_stats(stages), stage_tables(stages), peak_rss()
     result = RunResult(
-        input=input,
-        output=None if output is None else os.fspath(output),
+        input=reader.path,
+        output=None if output is None else stream_name(output) if is_stream(output) else os.fspath(output),
         format=reader.format,
         packets_in=reader.packets,
         packets_out=sum(m.packets_out for m in chunks),
@@ -172,10 +176,10 @@ def last_ledger(stats: dict[str, dict]) -> dict:
     return {}
 
 
-def _run_here(stages, chunk_size, reader, output, on_chunk) -> tuple[list[ChunkMetrics], int]:
+def _run_here(stages, config, reader, output, on_chunk, force) -> tuple[list[ChunkMetrics], int]:
     """Every stage and the writer in this process; the metrics and the bytes written."""
-    pipeline = Pipeline(stages, chunk_size=chunk_size)
-    writer = open_writer(output)
+    pipeline = Pipeline(stages, chunk_size=config.chunk_size, chunk_bytes=config.chunk_bytes)
+    writer = open_writer(output, replace=force)
     try:
         pipeline.run(reader, writer.write, on_chunk)
     except BaseException:

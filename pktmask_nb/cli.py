@@ -4,8 +4,11 @@ usage or input, 3 (audit) undecided."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import signal
+import stat
 import sys
 import warnings
 
@@ -14,6 +17,7 @@ from .api import run
 from .config import (
     ANON_KEEP,
     CRYPTOPAN_KEY_LEN,
+    DEFAULT_CHUNK_BYTES,
     DEFAULT_CHUNK_SIZE,
     AnonymizeConfig,
     Config,
@@ -21,10 +25,12 @@ from .config import (
     MaskConfig,
     parse_stages,
 )
-from .errors import PktmaskError, UsageError
-from .files import make_parents, plan
+from .errors import OutputError, PktmaskError, UsageError
+from .files import check_side_file, make_parents, plan, write_text
+from .words import plural
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
+KEY_FILE_MAX = 4096  # 64 hex digits with some white space, or 32 raw bytes, fit easily
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,10 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_run_parser(commands) -> None:
     p = commands.add_parser("run", help="sanitize captures", description="Sanitize captures in one streaming pass.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture files or directories (recursive)")
-    p.add_argument("-o", "--output", required=True, help="output file (one input file) or directory")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="capture files or directories (recursive); - reads standard input"
+    )
+    p.add_argument("-o", "--output", required=True, help="output file (one input), directory, or - (standard output)")
     p.add_argument("--stages", default="dedup,anonymize,mask", help="comma-separated stages, or none (default: all)")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="packets per chunk (default %(default)s)")
+    p.add_argument(
+        "--chunk-bytes",
+        type=int,
+        default=DEFAULT_CHUNK_BYTES,
+        metavar="B",
+        help="a chunk also ends at B bytes of packets (default 8 MiB)",
+    )
     p.add_argument("--report", metavar="R.json", help="write a JSON report")
     p.add_argument("--force", action="store_true", help="replace existing outputs")
     p.add_argument("--dedup-window", type=int, metavar="N", help="duplicates only within the previous N frames")
@@ -122,6 +137,8 @@ def command_audit(args) -> int:
 
     keep = {k.strip() for item in args.keep for k in item.split(",") if k.strip()}
     MaskConfig(keep=tuple(keep))  # validates the names
+    if args.json is not None:
+        check_side_file(args.json, "report")
     report = audit(
         args.original,
         args.sanitized,
@@ -143,11 +160,7 @@ def command_audit(args) -> int:
         print(f"  not judged: {reason}: {where['bytes']} bytes in {frames}, first at byte {where['offset']} "
               f"(frame {where['frame']})")  # fmt: skip
     if args.json:
-        temp = f"{args.json}.part"
-        with open(temp, "w") as f:
-            json.dump(report.to_dict(), f, indent=1)
-            f.write("\n")
-        os.replace(temp, args.json)
+        write_text(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
     return {"clean": EXIT_OK, "findings": EXIT_SOME_FAILED}.get(report.verdict, EXIT_UNDECIDED)
 
 
@@ -174,9 +187,11 @@ def read_key(args) -> bytes | None:
     if args.key_file:
         try:
             with open(args.key_file, "rb") as f:
-                raw = f.read()
+                raw = f.read(KEY_FILE_MAX + 1)  # /dev/zero or a wrong file must not be read whole
         except OSError as e:
             raise UsageError(f"cannot read key file: {e.strerror}", path=args.key_file) from None
+        if len(raw) > KEY_FILE_MAX:
+            raise UsageError(f"key file holds more than {KEY_FILE_MAX} bytes; expected a key", path=args.key_file)
         text = raw.strip()
         if len(text) == 2 * CRYPTOPAN_KEY_LEN and all(c in b"0123456789abcdefABCDEF" for c in text):
             return bytes.fromhex(text.decode())
@@ -215,6 +230,7 @@ def config_from_args(args) -> Config:
     return Config(
         stages=parse_stages(args.stages),
         chunk_size=args.chunk_size,
+        chunk_bytes=args.chunk_bytes,
         on_truncated="warn" if args.allow_truncated else "error",
         keep_metadata=args.keep_metadata,
         dedup=DedupConfig(window_packets=args.dedup_window, window_seconds=args.dedup_seconds, key=args.dedup_key),
@@ -235,13 +251,17 @@ def _progress(total: int, unit: str, enabled: bool):
 
 def _summary(result) -> str:
     dedup = result.stages.get("dedup")
-    dropped = f", {dedup['duplicates']} duplicates dropped" if dedup else ""
-    return f"{result.input} -> {result.output}: {result.packets_in} packets in, {result.packets_out} out{dropped}, {result.seconds:.2f} s"
+    dropped = f", {plural(dedup['duplicates'], 'duplicate')} dropped" if dedup else ""
+    counts = f"{plural(result.packets_in, 'packet')} in, {result.packets_out} out{dropped}"
+    return f"{result.input} -> {result.output}: {counts}, {result.seconds:.2f} s"
 
 
 def command_run(args) -> int:
     config = config_from_args(args)
     pairs = plan(args.inputs, args.output, force=args.force)
+    for path, what in ((args.report, "report"), (args.mapping_out, "mapping")):
+        if path is not None:
+            check_side_file(path, what, pairs)
     make_parents(pairs)
     show_progress = not args.no_progress and sys.stderr.isatty()
     if args.workers is not None or args.scheduler:
@@ -259,7 +279,7 @@ def command_run(args) -> int:
 
 def _run_here(pairs, config, args, show_progress: bool) -> tuple[list, list]:
     """Sanitize the files one after the other in this process, with a byte progress bar."""
-    bar = _progress(sum(os.path.getsize(s) for s, _ in pairs), "B", show_progress)
+    bar = _progress(sum(_size(s) for s, _ in pairs), "B", show_progress)
     results, failures = [], []
     for source, target in pairs:
         done_before = bar.n if bar else 0
@@ -274,12 +294,21 @@ def _run_here(pairs, config, args, show_progress: bool) -> tuple[list, list]:
         except PktmaskError as e:
             outcome = {"input": source, "error": str(e)}
         if bar:
-            bar.update(done_before + os.path.getsize(source) - bar.n)
+            bar.update(done_before + _size(source) - bar.n)
         _tell(bar, outcome, args.quiet)
         (failures if isinstance(outcome, dict) else results).append(outcome)
     if bar:
         bar.close()
     return results, failures
+
+
+def _size(path: str) -> int:
+    """Bytes of a regular file, for the progress bar (0 for standard input or a FIFO)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
 
 
 def _run_distributed(pairs, config, args, show_progress: bool) -> tuple[list, list]:
@@ -323,16 +352,10 @@ def _print(bar, line: str) -> None:
 
 
 def write_report(path: str, results: list, failures: list) -> None:
-    """Write the JSON report atomically: one result, or every file's under ``files``."""
-    if len(results) == 1 and not failures:
-        body = results[0].to_dict(chunks=True)
-    else:
-        body = {"files": [r.to_dict(chunks=True) for r in results], "failed": failures}
-    temp = f"{path}.part"
-    with open(temp, "w") as f:
-        json.dump(body, f, indent=1)
-        f.write("\n")
-    os.replace(temp, path)
+    """Write the JSON report atomically, in one schema for one input and for many:
+    ``{"files": [every result], "failed": [{"input", "error"}]}``."""
+    body = {"files": [r.to_dict(chunks=True) for r in results], "failed": failures}
+    write_text(path, json.dumps(body, indent=1) + "\n")
 
 
 MAPPING_COLUMNS = ("original", "anonymized", "version", "packets", "first_seen", "last_seen")
@@ -359,25 +382,49 @@ def write_mapping(path: str, results: list) -> None:
                 seen["packets"] += row["packets"]
                 seen["first_seen"] = _pick_time(min, seen["first_seen"], row["first_seen"])
                 seen["last_seen"] = _pick_time(max, seen["last_seen"], row["last_seen"])
-    temp = f"{path}.part"
-    with open(temp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=MAPPING_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(merged.values())
-    os.replace(temp, path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=MAPPING_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(merged.values())
+    write_text(path, text.getvalue(), private=True)  # original addresses: for the owner only
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so every temporary file is removed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``pktmask-nb``; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: give a command: run, audit or bench (--help for more)", file=sys.stderr)
+        return EXIT_USAGE
+    args = parser.parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     try:
         return args.handler(args)
     except PktmaskError as e:
         print(f"pktmask-nb: error: {e}", file=sys.stderr)
+        if isinstance(e, OutputError) and e.path == "<stdout>":  # nobody reads it: no second error at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("pktmask-nb: interrupted; no partial output was left", file=sys.stderr)
         return 130
+    except Terminated as e:
+        name = signal.Signals(e.signum).name
+        print(f"pktmask-nb: stopped by {name}; no partial output was left", file=sys.stderr)
+        return 128 + e.signum
 
 
 if __name__ == "__main__":

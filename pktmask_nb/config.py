@@ -11,6 +11,9 @@ from .policy import HTTP_SENSITIVE_HEADERS
 STAGE_ORDER = ("dedup", "anonymize", "mask")  # SPEC §1: always in this order
 DEFAULT_CHUNK_SIZE = 4096  # packets per chunk
 MAX_CHUNK_SIZE = 1_000_000
+DEFAULT_CHUNK_BYTES = 8 << 20  # packet bytes per chunk: records of 64 KiB must not grow memory
+MIN_CHUNK_BYTES = 64 << 10
+MAX_SECONDS = 1e9  # time windows beyond ~30 years are meant as "no window" and overflow nanoseconds
 DEDUP_KEYS = ("frame", "l3")
 ANON_KEEP = ("special", "none")
 CRYPTOPAN_KEY_LEN = 32  # SPEC §5: AES-128 key + 16-byte pad
@@ -48,7 +51,10 @@ class DedupConfig:
 
     def __post_init__(self):
         _check(self.window_packets is None or self.window_packets >= 1, "dedup window_packets must be >= 1")
-        _check(self.window_seconds is None or self.window_seconds > 0, "dedup window_seconds must be > 0")
+        _check(
+            self.window_seconds is None or 0 < self.window_seconds < MAX_SECONDS,
+            f"dedup window_seconds must be > 0 and < {MAX_SECONDS:.0f}, not {self.window_seconds!r}",
+        )
         _check(self.key in DEDUP_KEYS, f"dedup key must be one of {DEDUP_KEYS}, not {self.key!r}")
         _check(self.top >= 0, "dedup top must be >= 0")
 
@@ -130,13 +136,14 @@ class MaskConfig:
     def __post_init__(self):
         object.__setattr__(self, "keep", tuple(self.keep))
         unknown = [k for k in self.keep if k not in MASK_KEEP]
-        _check(not unknown, f"mask keep must be among {MASK_KEEP}, not {', '.join(unknown)}")
+        _check(not unknown, f"mask keep must be among {', '.join(MASK_KEEP)}, not {', '.join(unknown)}")
         object.__setattr__(self, "sensitive_headers", tuple(h.lower() for h in self.sensitive_headers))
         _check(self.max_held_packets >= 0, "mask max_held_packets must be >= 0")
         _check(self.max_held_bytes >= 0, "mask max_held_bytes must be >= 0")
         _check(self.max_flows >= 1, "mask max_flows must be >= 1")
-        _check(self.idle_timeout > 0, "mask idle_timeout must be > 0")
-        _check(self.udp_idle_timeout > 0, "mask udp_idle_timeout must be > 0")
+        for name in ("idle_timeout", "udp_idle_timeout"):
+            value = getattr(self, name)
+            _check(0 < value < MAX_SECONDS, f"mask {name} must be > 0 and < {MAX_SECONDS:.0f}, not {value!r}")
 
     @property
     def http_headers(self) -> bool:
@@ -154,6 +161,9 @@ class Config:
         An empty tuple copies the capture unchanged.
     chunk_size : int
         Packets per chunk, 1 to 1 000 000. Output does not depend on it (SPEC §2.3).
+    chunk_bytes : int
+        A chunk also ends once its packets hold this many bytes (at least 64 KiB), so that
+        captures of large records (receive offload, 256 KiB frames) do not grow memory.
     on_truncated : {"error", "warn"}
         A capture that ends inside a record is an error, or is processed up to the last
         complete record with a warning (SPEC §3).
@@ -173,6 +183,7 @@ class Config:
 
     stages: tuple[str, ...] = STAGE_ORDER
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
     on_truncated: str = "error"
     keep_metadata: bool = False
     dedup: DedupConfig = field(default_factory=DedupConfig)
@@ -191,6 +202,10 @@ class Config:
             f"chunk size must be an integer from 1 to {MAX_CHUNK_SIZE}, not {self.chunk_size!r}",
         )
         _check(
+            isinstance(self.chunk_bytes, int) and self.chunk_bytes >= MIN_CHUNK_BYTES,
+            f"chunk bytes must be an integer of at least {MIN_CHUNK_BYTES}, not {self.chunk_bytes!r}",
+        )
+        _check(
             self.on_truncated in ("error", "warn"), f"on_truncated must be 'error' or 'warn', not {self.on_truncated!r}"
         )
         _check(self.processes in (None, 1, 2), f"processes must be 1, 2 or None (automatic), not {self.processes!r}")
@@ -207,11 +222,14 @@ class Config:
 
 
 def parse_stages(text: str) -> tuple[str, ...]:
-    """Parse the CLI form ``"dedup,anonymize"`` or ``"none"`` into a stage tuple."""
+    """Parse the CLI form ``"dedup,anonymize"`` or ``"none"`` into a stage tuple; an empty
+    list is refused (only ``none`` copies a capture unchanged)."""
     text = text.strip()
     if text == "none":
         return ()
-    return tuple(s.strip() for s in text.split(",") if s.strip())
+    stages = tuple(s.strip() for s in text.split(",") if s.strip())
+    _check(stages, f"no stage in {text!r}: list stages ({', '.join(STAGE_ORDER)}), or none to copy unchanged")
+    return stages
 
 
 def _plain(value):

@@ -60,6 +60,11 @@ class CorruptedFile(CaptureError):
     """A length or field is impossible (absurd caplen, block length mismatch, bad gzip data)."""
 
 
+class OutputError(PktmaskError):
+    """An output cannot be written: no space left, a read-only file system, no permission, a
+    closed pipe. Nothing is left behind."""
+
+
 class ProcessDied(PktmaskError):
     """The second process of a two-process run ended without a result (killed: out of memory, a signal)."""
 

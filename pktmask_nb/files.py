@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from .capture import check_output
-from .errors import UsageError
+from .capture.writer import make_temp
+from .errors import OutputError, UsageError
 
+STDIO = "-"  # standard input / standard output
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 GZIP_SUFFIX = ".gz"
 
@@ -28,8 +31,13 @@ def _walk(directory: str, skip: str | None) -> list[str]:
     found = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.join(root, d) != skip)
-        found += [os.path.join(root, f) for f in sorted(files) if is_capture_name(f)]
+        # regular files only: a FIFO found here would block the run until something writes it
+        found += [os.path.join(root, f) for f in sorted(files) if is_capture_name(f) and _regular(root, f)]
     return found
+
+
+def _regular(root: str, name: str) -> bool:
+    return os.path.isfile(os.path.join(root, name))
 
 
 def plan(inputs: list, output, *, force: bool = False) -> list[tuple[str, str]]:
@@ -37,7 +45,8 @@ def plan(inputs: list, output, *, force: bool = False) -> list[tuple[str, str]]:
 
     One input file gives one output file. Otherwise `output` is a directory (created if
     needed) that mirrors the inputs: a file input goes to ``output/name``, a directory
-    input's captures (recursive) to ``output/relative/path``.
+    input's captures (recursive, regular files only) to ``output/relative/path``. ``-`` is
+    standard input (alone, with an output file or ``-``) or standard output (for one input).
 
     Raises
     ------
@@ -47,9 +56,15 @@ def plan(inputs: list, output, *, force: bool = False) -> list[tuple[str, str]]:
     """
     inputs = [os.fspath(p) for p in inputs]
     output = os.fspath(output)
+    if STDIO in inputs and len(inputs) > 1:
+        raise UsageError("standard input (-) can only be the one input")
     for path in inputs:
-        if not os.path.exists(path):
+        if path != STDIO and not os.path.exists(path):
             raise UsageError("no such file or directory", path=path)
+    if output == STDIO and (len(inputs) > 1 or os.path.isdir(inputs[0])):
+        raise UsageError("standard output (-) takes one input file")
+    if inputs == [STDIO] and os.path.isdir(output):
+        raise UsageError("standard input needs an output file name, or - for standard output", path=output)
     if len(inputs) == 1 and not os.path.isdir(inputs[0]):
         check_output(inputs, output, force=force)
         return [(inputs[0], output)]
@@ -77,8 +92,61 @@ def plan(inputs: list, output, *, force: bool = False) -> list[tuple[str, str]]:
 
 
 def make_parents(pairs: list[tuple[str, str]]) -> None:
-    """Create the output directories a plan needs."""
+    """Create the output directories a plan needs.
+
+    Raises
+    ------
+    UsageError
+        A directory cannot be made (a file is in the way, no permission).
+    """
     for _, target in pairs:
         parent = os.path.dirname(target)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
+        if parent and target != STDIO:
+            try:
+                os.makedirs(parent, exist_ok=True)
+            except OSError as e:
+                what = "a file is in the way" if isinstance(e, FileExistsError | NotADirectoryError) else e.strerror
+                raise UsageError(f"cannot make the output directory: {what}", path=parent) from None
+
+
+def check_side_file(path: str, what: str, pairs=()) -> None:
+    """Refuse, before a run, a report or mapping path that could not be written after it
+    (its directory may be one the plan `pairs` will make).
+
+    Raises
+    ------
+    UsageError
+    """
+    if not path:
+        raise UsageError(f"the {what} file name is empty")
+    if os.path.isdir(path):
+        raise UsageError(f"the {what} path is a directory, expected a file name", path=path)
+    directory = os.path.dirname(os.path.abspath(path))
+    planned = {os.path.abspath(os.path.dirname(target)) for _, target in pairs if target != STDIO}
+    while directory in planned and not os.path.isdir(directory):
+        directory = os.path.dirname(directory)  # made with the outputs: its parent must be writable
+    if not os.path.isdir(directory):
+        raise UsageError(f"the {what} directory does not exist", path=directory)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write the {what} here: permission denied", path=directory)
+
+
+def write_text(path: str, text: str, *, private: bool = False) -> None:
+    """Write `text` to `path` atomically (a temporary file beside it, renamed), mode 0600 when
+    `private`; on failure nothing is left behind.
+
+    Raises
+    ------
+    OutputError
+    """
+    fd, temp = make_temp(path, private=private)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(temp, path)
+    except BaseException as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        if isinstance(e, OSError):
+            raise OutputError(f"cannot write: {e.strerror or e}", path=path) from None
+        raise

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
+from .config import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE
 from .record import Packet
 
 try:
@@ -120,6 +121,8 @@ class Pipeline:
         Applied in order to every chunk.
     chunk_size : int
         Packets per chunk read.
+    chunk_bytes : int
+        A chunk also ends once its packets hold this many bytes.
 
     Examples
     --------
@@ -129,7 +132,8 @@ class Pipeline:
     """
 
     stages: list
-    chunk_size: int = 4096
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
     metrics: list[ChunkMetrics] = field(default_factory=list)
 
     def run(
@@ -145,7 +149,7 @@ class Pipeline:
         """
         start = time.perf_counter()
         with relaxed_gc():
-            for step in steps(self.stages, reader, self.chunk_size):
+            for step in steps(self.stages, reader, self.chunk_size, self.chunk_bytes):
                 t0 = time.perf_counter()
                 if step.records:
                     write(step.records)
@@ -190,13 +194,13 @@ class Step:
         )
 
 
-def steps(stages: list, reader, chunk_size: int) -> Iterator[Step]:
+def steps(stages: list, reader, chunk_size: int, chunk_bytes: int) -> Iterator[Step]:
     """Read `reader` chunk by chunk and pass each chunk through `stages`.
 
     The last step has ``flushing`` set: every stage is flushed in order, its held-back
     records going through the stages after it.
     """
-    chunks = iter(reader.chunks(chunk_size))
+    chunks = iter(reader.chunks(chunk_size, chunk_bytes))
     number = 0
     while True:
         t0 = time.perf_counter()

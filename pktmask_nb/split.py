@@ -76,7 +76,7 @@ def split_point(stages: list) -> int | None:
     return points[-1] if points else None
 
 
-def should_split(processes: int | None, path: str, stages: list) -> bool:
+def should_split(processes: int | None, reader, stages: list) -> bool:
     """Whether to use a second process: asked for (2), or automatic (None) when mask runs
     after another stage on a large input with a second CPU, from a process that may start
     children.
@@ -95,10 +95,7 @@ def should_split(processes: int | None, path: str, stages: list) -> bool:
         return False
     if (os.cpu_count() or 1) < 2 or multiprocessing.current_process().daemon:
         return False  # a daemonic process is a worker of a pool (Dask) that owns the cores
-    try:
-        return os.path.getsize(path) >= SPLIT_MIN_BYTES
-    except OSError:
-        return False
+    return reader.source.size >= SPLIT_MIN_BYTES  # 0 for a pipe: its size is not known
 
 
 # -- wire format ------------------------------------------------------------------------------
@@ -330,9 +327,9 @@ def _child(chunks: Connection, results: Connection, ring: mmap.mmap | None, temp
     writer = None
     data = DataReceiver(chunks.fileno())
     try:
-        config, output, split = chunks.recv()
+        config, output, split, replace = chunks.recv()
         stages = build_stages(config)[split:]
-        writer = open_writer(output, temp)
+        writer = open_writer(output, temp, replace)
         with relaxed_gc():
             while True:
                 message = chunks.recv()
@@ -431,10 +428,10 @@ class SplitRun:
     saved nothing (BENCHMARKS.md).
     """
 
-    def __init__(self, stages: list, config, output, chunk_size: int):
+    def __init__(self, stages: list, config, output, chunk_size: int, replace: bool = False):
         self.split = split_point(stages)
         self.here = stages[: self.split]
-        self.config, self.output, self.chunk_size = config, output, chunk_size
+        self.config, self.output, self.chunk_size, self.replace = config, output, chunk_size, replace
         self.metrics: list[ChunkMetrics] = []
         self.stats: dict = {}
         self.tables: dict = {}
@@ -481,7 +478,7 @@ class SplitRun:
         self._start = time.perf_counter()
         sender = _Sender(chunks_out)
         try:
-            chunks_out.send((self.config, self.output, self.split))
+            chunks_out.send((self.config, self.output, self.split, self.replace))
             sender.start()
             with relaxed_gc():
                 self._feed(reader, sender, results_in, on_chunk)
@@ -506,7 +503,7 @@ class SplitRun:
         return self.metrics
 
     def _feed(self, reader, sender, results_in, on_chunk) -> None:
-        for step in steps(self.here, reader, self.chunk_size):
+        for step in steps(self.here, reader, self.chunk_size, self.config.chunk_bytes):
             if step.number % SPLIT_TRIM_CHUNKS == SPLIT_TRIM_CHUNKS - 1:  # the chunks before it are in the ring
                 release_free_memory()
             columns, datas, size = pack(step.records)

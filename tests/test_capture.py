@@ -31,7 +31,7 @@ def read_all(path, chunk_size=3, **kw):
 def copy(tmp_path, path, chunk_size=3) -> bytes:
     records, _ = read_all(path, chunk_size)
     out = tmp_path / "copy.out"
-    with CaptureWriter(out) as writer:
+    with CaptureWriter(out, replace=True) as writer:
         writer.write(records)
     return out.read_bytes()
 

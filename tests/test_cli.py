@@ -206,7 +206,9 @@ def test_report_holds_stats_and_per_chunk_metrics(tmp_path):
         tmp_path / "r.json",
     )
     assert done.returncode == 0, done.stderr
-    report = json.loads((tmp_path / "r.json").read_text())
+    whole = json.loads((tmp_path / "r.json").read_text())
+    assert list(whole) == ["files", "failed"] and whole["failed"] == []  # as for many inputs
+    [report] = whole["files"]
     assert report["packets_in"] == 100 and report["packets_out"] == 15
     assert report["stages"]["dedup"]["duplicates"] == 85
     assert len(report["chunks"]) == 10
@@ -287,7 +289,8 @@ def test_mask_limits_reach_the_stage(tmp_path):
         out, report = tmp_path / f"o{len(extra)}.pcap", tmp_path / f"r{len(extra)}.json"
         done = cli("run", src, "-o", out, "--stages", "mask", "--report", report, "-q", *extra)
         assert done.returncode == 0, done.stderr
-        outs.append((out.read_bytes(), json.loads(report.read_text())))
+        [body] = json.loads(report.read_text())["files"]
+        outs.append((out.read_bytes(), body))
     (_, default), (_, limited) = outs
     assert default["config"]["mask"]["max_flows"] == 200_000
     assert limited["config"]["mask"]["max_flows"] == 1

@@ -173,7 +173,7 @@ def test_reading_stops_at_the_limit(monkeypatch):
     def counting(path, **kwargs):
         reader = real(path, **kwargs)
         chunk = reader.read_chunk
-        reader.read_chunk = lambda n: reads.append(n) or chunk(n)
+        reader.read_chunk = lambda n, *rest: reads.append(n) or chunk(n, *rest)
         return reader
 
     monkeypatch.setattr(explore, "open_capture", counting)

@@ -390,8 +390,8 @@ def test_a_second_process_that_is_killed_leaves_no_file_and_says_so(tmp_path):
         def __init__(self, reader):
             self.reader = reader
 
-        def chunks(self, size):
-            for i, chunk in enumerate(self.reader.chunks(size)):
+        def chunks(self, size, size_bytes):
+            for i, chunk in enumerate(self.reader.chunks(size, size_bytes)):
                 if i == 1:
                     go.wait(60)
                 yield chunk
@@ -440,8 +440,8 @@ from pktmask_nb.stages import build_stages
 class Paused:  # hands out two chunks, then waits for ever
     def __init__(self, reader):
         self.reader = reader
-    def chunks(self, size):
-        for i, chunk in enumerate(self.reader.chunks(size)):
+    def chunks(self, size, size_bytes):
+        for i, chunk in enumerate(self.reader.chunks(size, size_bytes)):
             if i == 2:
                 threading.Event().wait()
             yield chunk
@@ -473,7 +473,7 @@ def test_a_child_whose_reader_side_is_gone_removes_its_file_without_raising(tmp_
     results_r, results_w = os.pipe()
     os.close(results_r)  # the reader side is gone
     with Connection(chunks_w, readable=False) as chunks_out:
-        chunks_out.send((config(2), str(out), 2))
+        chunks_out.send((config(2), str(out), 2, False))
     split._child(Connection(chunks_r, writable=False), Connection(results_w, readable=False), None, None)
     assert list(tmp_path.iterdir()) == []
 
@@ -493,18 +493,21 @@ def test_a_child_whose_reader_side_ends_before_the_config_removes_the_temporary_
 
 
 def test_automatic_choice(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    def sized(n):  # a reader whose source has n bytes on disk (0: a pipe)
+        return SimpleNamespace(source=SimpleNamespace(size=n))
+
     stages = build_stages(config(None))
-    small = str(DATA / "tls_http.pcap")
+    big, small, pipe = sized(64 * 2**20), sized((DATA / "tls_http.pcap").stat().st_size), sized(0)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    big = tmp_path / "big.pcap"
-    with open(big, "wb") as f:
-        f.truncate(64 * 2**20)
-    assert should_split(None, str(big), stages)
-    assert not should_split(None, str(big), build_stages(config(None, stages=("dedup", "anonymize"))))
-    assert not should_split(None, str(big), build_stages(config(None, stages=("mask",))))
-    assert should_split(None, str(big), build_stages(config(None, stages=("anonymize", "mask"))))
+    assert should_split(None, big, stages)
+    assert not should_split(None, big, build_stages(config(None, stages=("dedup", "anonymize"))))
+    assert not should_split(None, big, build_stages(config(None, stages=("mask",))))
+    assert should_split(None, big, build_stages(config(None, stages=("anonymize", "mask"))))
+    assert not should_split(None, pipe, stages)
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert not should_split(None, str(big), stages)
+    assert not should_split(None, big, stages)
     assert not should_split(None, small, stages)
     assert should_split(2, small, stages)
     assert not should_split(1, small, stages)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..words import plural
+
 # Finding.kind (SPEC §8, in the order the spec lists them)
 KIND_ADDRESS = "address"  # an original identifier, in any encoding, in the sanitized file
 KIND_TLS_APP_DATA = "tls_app_data"  # a kept original byte inside a TLS/DTLS application-data body
@@ -132,7 +134,7 @@ class AuditReport:
         if self.verdict == UNDECIDED:
             reasons = ", ".join(f"{r} {v['bytes']}" for r, v in self.undecided.items())
             return f"{head}: undecided, {self.undecided_bytes} non-zero bytes not judged ({reasons})"
-        return f"{head}: clean ({self.packets} packets)"
+        return f"{head}: clean ({plural(self.packets, 'packet')})"
 
     def to_dict(self) -> dict:
         """Plain data for JSON."""

@@ -29,7 +29,7 @@ def read_all(path) -> tuple[list, int, int]:
 
 def write_all(path, records: list) -> int:
     """Write `records` to `path` atomically; returns the bytes written."""
-    writer = CaptureWriter(path)
+    writer = CaptureWriter(path, replace=True)  # the stage files of one baseline run, and --force outputs
     try:
         writer.write(records)
     except BaseException:

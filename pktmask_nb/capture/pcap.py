@@ -6,7 +6,7 @@ import struct
 
 from ..errors import CorruptedFile, TruncatedFile
 from ..record import PCAP_FILE_HEADER, Block, Packet
-from .reader import CaptureReader
+from .reader import UNBOUNDED, CaptureReader
 
 # magic as it appears on disk -> (byte order, nanoseconds per timestamp fraction unit)
 PCAP_MAGICS = {
@@ -66,7 +66,7 @@ class PcapReader(CaptureReader):
             offset=self.offset,
         )
 
-    def read_chunk(self, max_packets: int) -> list:
+    def read_chunk(self, max_packets: int, max_bytes: int = UNBOUNDED) -> list:
         out = []
         if self._header is not None:
             out.append(self._header)
@@ -79,7 +79,8 @@ class PcapReader(CaptureReader):
         index = self.packets
         stop_index = index + max_packets
         buf, pos, end = self._buf, self._pos, len(self._buf)
-        while index < stop_index:
+        taken = 0
+        while index < stop_index and taken < max_bytes:
             if end - pos < PCAP_RECORD_HEADER_LEN:
                 self._pos = pos
                 if not self._refill(PCAP_RECORD_HEADER_LEN, "a record header"):
@@ -99,6 +100,7 @@ class PcapReader(CaptureReader):
                 buf, pos, end = self._buf, self._pos, len(self._buf)
                 stop = pos + PCAP_RECORD_HEADER_LEN + caplen
             index += 1
+            taken += caplen
             append(
                 Packet(
                     index,

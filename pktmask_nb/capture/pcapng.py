@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from ..errors import CorruptedFile
 from ..record import Block, Packet
 from .pcap import PCAP_MAX_CAPLEN
-from .reader import CaptureReader
+from .reader import UNBOUNDED, CaptureReader
 
 PCAPNG_SHB = 0x0A0D0D0A  # Section Header Block, §4.1
 PCAPNG_IDB = 0x00000001  # Interface Description Block, §4.2
@@ -112,6 +112,9 @@ class PcapngReader(CaptureReader):
         self.interfaces: list[Interface] = []
         self.sections = 0
 
+    def _whole_header(self) -> bool:
+        return self.sections > 0
+
     def _corrupt(self, message: str) -> CorruptedFile:
         return CorruptedFile(message, path=self.path, offset=self.offset)
 
@@ -177,13 +180,14 @@ class PcapngReader(CaptureReader):
                 raise self._corrupt(f"interface description block: {e}") from None
         return Block(btype, raw, self.order)
 
-    def read_chunk(self, max_packets: int) -> list:
+    def read_chunk(self, max_packets: int, max_bytes: int = UNBOUNDED) -> list:
         out = []
         if self._done:
             return out
         index = self.packets
         stop_index = index + max_packets
-        while index < stop_index:
+        taken = 0
+        while index < stop_index and taken < max_bytes:
             block = self._next_block()
             if block is None:
                 break
@@ -191,6 +195,7 @@ class PcapngReader(CaptureReader):
             if btype in PCAPNG_PACKET_BLOCKS:
                 index += 1
                 out.append(self._packet(btype, raw, index))
+                taken += len(raw)
             else:
                 out.append(self._block(btype, raw))
             self._pos += len(raw)

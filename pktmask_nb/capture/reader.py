@@ -10,6 +10,8 @@ from .source import READ_SIZE, Source
 
 TRUNCATED_POLICIES = ("error", "warn")
 ITER_CHUNK_PACKETS = 1024
+ITER_CHUNK_BYTES = 8 << 20
+UNBOUNDED = 1 << 62
 
 
 class TruncationWarning(UserWarning):
@@ -80,11 +82,19 @@ class CaptureReader:
     def _truncate(self, what: str) -> None:
         """Handle a record cut short at the current position, by policy."""
         error = TruncatedFile(what, path=self.path, offset=self._base + self._pos)
-        if self.on_truncated == "error":
+        if self.on_truncated == "error" or not self._whole_header():
+            if self._whole_header():
+                error.message += "; --allow-truncated (on_truncated='warn') keeps the records before it"
+            else:
+                error.message += ": no whole capture header, so nothing to keep"
             raise error
         self.truncated = error
         self._done = True
         warnings.warn(str(error), TruncationWarning, stacklevel=3)
+
+    def _whole_header(self) -> bool:
+        """Whether the file's own header (pcap file header, first section header) was read."""
+        return True
 
     @property
     def offset(self) -> int:
@@ -92,23 +102,25 @@ class CaptureReader:
         return self._base + self._pos
 
     # -- reading --------------------------------------------------------------------------
-    def read_chunk(self, max_packets: int) -> list:
-        """Return the next records: up to `max_packets` packets and the blocks among them.
+    def read_chunk(self, max_packets: int, max_bytes: int = UNBOUNDED) -> list:
+        """Return the next records: up to `max_packets` packets and the blocks among them,
+        ending early after the packet whose data reaches `max_bytes`.
 
         An empty list means the end of the capture.
         """
         raise NotImplementedError
 
-    def chunks(self, chunk_size: int) -> Iterator[list]:
-        """Yield lists of records holding `chunk_size` packets each (the last may hold fewer)."""
+    def chunks(self, chunk_size: int, chunk_bytes: int = UNBOUNDED) -> Iterator[list]:
+        """Yield lists of records holding `chunk_size` packets each, or fewer packets holding
+        `chunk_bytes` bytes of packet data (the last chunk may hold less)."""
         while True:
-            chunk = self.read_chunk(chunk_size)
+            chunk = self.read_chunk(chunk_size, chunk_bytes)
             if not chunk:
                 return
             yield chunk
 
     def __iter__(self):
-        for chunk in self.chunks(ITER_CHUNK_PACKETS):
+        for chunk in self.chunks(ITER_CHUNK_PACKETS, ITER_CHUNK_BYTES):
             yield from chunk
 
     def position(self) -> int:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import os
+import stat
+import sys
 import zlib
 
 from ..errors import CorruptedFile, TruncatedFile, UsageError
@@ -13,36 +17,48 @@ READ_SIZE = 1 << 20
 
 
 class Source:
-    """A readable byte stream over a capture file, decompressing gzip transparently.
+    """A readable byte stream over a capture, decompressing gzip transparently.
+
+    It never seeks, so pipes, standard input and sockets read as files do.
 
     Parameters
     ----------
-    path : str or os.PathLike
-        The capture file.
+    path : str, os.PathLike or binary file object
+        The capture file; ``"-"`` reads standard input.
 
     Attributes
     ----------
     path : str
+        The name errors give (``<stdin>``, a file object's name, or ``<stream>``).
     compressed : bool
-        True when the file is gzip-compressed; offsets are then in the decompressed data.
+        True when the data is gzip-compressed; offsets are then in the decompressed data.
     size : int
-        Size of the file on disk.
+        Size of a regular file on disk; 0 for a pipe or a stream.
     """
 
     def __init__(self, path):
-        self.path = os.fspath(path)
-        try:
-            self._raw = open(self.path, "rb")  # noqa: SIM115 - closed by close()
-        except FileNotFoundError:
-            raise UsageError("no such file", path=self.path) from None
-        except IsADirectoryError:
-            raise UsageError("is a directory, expected a capture file", path=self.path) from None
-        except OSError as e:
-            raise UsageError(f"cannot open: {e.strerror}", path=self.path) from None
-        self.size = os.fstat(self._raw.fileno()).st_size
-        self.compressed = self._raw.read(2) == GZIP_MAGIC
-        self._raw.seek(0)
-        self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb") if self.compressed else self._raw
+        self._owned = not hasattr(path, "read") and path != "-"
+        if not self._owned:
+            self._raw = sys.stdin.buffer if path == "-" else path
+            name = "<stdin>" if path == "-" else getattr(path, "name", None)
+            self.path = name if isinstance(name, str) else "<stream>"
+        else:
+            self.path = os.fspath(path)
+            try:
+                self._raw = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+            except FileNotFoundError:
+                raise UsageError("no such file", path=self.path) from None
+            except IsADirectoryError:
+                raise UsageError("is a directory, expected a capture file", path=self.path) from None
+            except OSError as e:
+                raise UsageError(f"cannot open: {e.strerror}", path=self.path) from None
+        self.size = 0
+        with contextlib.suppress(OSError, AttributeError, ValueError, io.UnsupportedOperation):
+            info = os.fstat(self._raw.fileno())
+            self.size = info.st_size if stat.S_ISREG(info.st_mode) else 0
+        self._counted = _Counted(self._raw)
+        self.compressed = self._counted.peek(2) == GZIP_MAGIC
+        self._stream = gzip.GzipFile(fileobj=self._counted, mode="rb") if self.compressed else self._counted
         self.offset = 0  # bytes of (decompressed) data returned so far
         self._peeked = b""
 
@@ -73,9 +89,37 @@ class Source:
 
     def position(self) -> int:
         """Bytes of the file on disk consumed so far (for progress bars)."""
-        return self._raw.tell()
+        return self._counted.consumed
 
     def close(self) -> None:
-        if self._stream is not self._raw:
+        if self._stream is not self._counted:
             self._stream.close()
-        self._raw.close()
+        if self._owned:
+            self._raw.close()
+
+
+class _Counted:
+    """A raw stream read through: bytes peeked at first are given again, bytes read counted."""
+
+    def __init__(self, raw):
+        self._raw, self._head, self.consumed = raw, b"", 0
+        # what is there now, up to size: a pipe's reader must not wait for a whole megabyte
+        self._read = getattr(raw, "read1", raw.read)
+
+    def peek(self, size: int) -> bytes:
+        while len(self._head) < size:
+            data = self._read(size - len(self._head))
+            if not data:
+                break
+            self._head += data
+        return self._head[:size]
+
+    def read(self, size: int = -1) -> bytes:
+        head = self._head
+        if head and 0 <= size <= len(head):
+            data, self._head = head[:size], head[size:]
+        else:
+            self._head = b""
+            data = head + self._read(size if size < 0 else size - len(head))
+        self.consumed += len(data)
+        return data

@@ -1,31 +1,62 @@
-"""Atomic capture output: a temporary file beside the target, renamed into place on success (SPEC §2.7)."""
+"""Capture output: atomic for files (a temporary file beside the target, linked or renamed
+into place on success, SPEC §2.7), straight through for standard output and file objects."""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
 import os
+import stat
+import sys
 import tempfile
 
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
 from ..record import Packet
+
+STDIO = "-"  # standard input as an input, standard output as an output
+
+
+def is_stream(target) -> bool:
+    """Whether `target` is ``"-"`` or a file object rather than a path."""
+    return hasattr(target, "write") or hasattr(target, "read") or target == STDIO
 
 
 def check_output(inputs, output, *, force: bool = False) -> None:
-    """Refuse an output that is one of the inputs, or exists without `force`.
+    """Refuse an output that is one of the inputs, exists without `force`, or is no regular
+    file (a FIFO, a device, a symlink: never replaced).
 
     Raises
     ------
     UsageError
     """
+    if is_stream(output):
+        return
     output = os.fspath(output)
+    if not output:
+        raise UsageError("the output name is empty")
     for path in inputs:
-        if _is_same_file(path, output):
+        if not is_stream(path) and _is_same_file(path, output):
             raise UsageError("output is the same file as an input; refusing to overwrite it", path=output)
     if os.path.isdir(output):
         raise UsageError("output is a directory, expected a file name", path=output)
-    if os.path.exists(output) and not force:
-        raise UsageError("output exists; use --force to replace it", path=output)
+    _check_replaceable(output)
+    if os.path.lexists(output) and not force:
+        raise UsageError("output exists; pass force=True (--force on the command line) to replace it", path=output)
+
+
+def _check_replaceable(output: str) -> None:
+    try:
+        mode = os.lstat(output).st_mode
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise UsageError("a file is in the way of the output's directory", path=output) from None
+    except OSError as e:
+        raise UsageError(f"cannot check the output: {e.strerror}", path=output) from None
+    if not stat.S_ISREG(mode):
+        kinds = ((stat.S_ISLNK, "a symlink"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"))
+        kind = next((name for test, name in kinds if test(mode)), "no regular file")
+        raise UsageError(f"output exists and is {kind}; refusing to replace it", path=output)
 
 
 def reserve_temp(path) -> str:
@@ -35,17 +66,29 @@ def reserve_temp(path) -> str:
     ------
     UsageError
         The output directory does not exist.
+    OutputError
+        No file can be created there.
     """
-    fd, temp_path = _make_temp(path)
+    fd, temp_path = make_temp(path)
     os.close(fd)
     return temp_path
 
 
-def _make_temp(path) -> tuple[int, str]:
+def make_temp(path, *, private: bool = False) -> tuple[int, str]:
+    """``(fd, name)`` of a new temporary file beside `path`: readable as the umask allows,
+    or by the owner only when `private` (an address mapping)."""
     directory, name = os.path.split(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(directory):
         raise UsageError("output directory does not exist", path=directory)
-    return tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
+    except OSError as e:
+        raise OutputError(f"cannot create a file here: {e.strerror}", path=directory) from None
+    if not private:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # as any file a tool writes (mkstemp makes it 0600)
+    return fd, temp
 
 
 def _is_same_file(a, b) -> bool:
@@ -55,7 +98,44 @@ def _is_same_file(a, b) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-class CaptureWriter:
+class StreamWriter:
+    """Write records straight to a binary file object (standard output for ``"-"``): what
+    was written before an error stays written, as a pipe cannot take bytes back."""
+
+    def __init__(self, target):
+        self.path = stream_name(target)
+        self._stream = sys.stdout.buffer if target == STDIO else target
+        self.bytes_written = 0
+        self.packets_written = 0
+
+    def write(self, records: list) -> None:
+        """Write a chunk: ``head + data + tail`` of each packet, ``raw`` of each block."""
+        data, packets = _join(records)
+        try:
+            self._stream.write(data)
+        except OSError as e:
+            raise _output_error(e, self.path) from None
+        self.bytes_written += len(data)
+        self.packets_written += packets
+
+    def commit(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as e:
+            raise _output_error(e, self.path) from None
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+
+def stream_name(target) -> str:
+    """``<stdout>`` for ``"-"``, else a file object's name, or ``<stream>``."""
+    name = "<stdout>" if target == STDIO else getattr(target, "name", None)
+    return name if isinstance(name, str) else "<stream>"
+
+
+class CaptureWriter(StreamWriter):
     """Write records to `path` atomically; gzip-compress when the name ends in ``.gz``.
 
     Use as a context manager: the file appears under its name only when the block
@@ -68,12 +148,16 @@ class CaptureWriter:
     temp_path : str, optional
         The temporary file to write, made by `reserve_temp` (another process may then remove
         it if this one dies); by default one is made here.
+    replace : bool
+        Replace a file that exists at `path` when the run ends; otherwise one that appeared
+        meanwhile (another run) is an error and stays as it is.
     """
 
-    def __init__(self, path, temp_path: str | None = None):
+    def __init__(self, path, temp_path: str | None = None, replace: bool = False):
         self.path = os.fspath(path)
+        self.replace = replace
         if temp_path is None:
-            fd, self.temp_path = _make_temp(self.path)
+            fd, self.temp_path = make_temp(self.path)
             self._file = os.fdopen(fd, "wb")
         else:
             self.temp_path = temp_path
@@ -86,39 +170,49 @@ class CaptureWriter:
         self.bytes_written = 0
         self.packets_written = 0
 
-    def write(self, records: list) -> None:
-        """Write a chunk: ``head + data + tail`` of each packet, ``raw`` of each block."""
-        parts = []
-        append = parts.append
-        packets = 0
-        for r in records:
-            if r.__class__ is Packet:
-                append(r.head)
-                append(r.data)
-                append(r.tail)
-                packets += 1
-            else:
-                append(r.raw)
-        data = b"".join(parts)
-        self._stream.write(data)
-        self.bytes_written += len(data)
-        self.packets_written += packets
-
     def commit(self) -> None:
-        """Close the temporary file and rename it to the final name."""
-        self._close()
-        os.replace(self.temp_path, self.path)
+        """Close the temporary file and give it the final name."""
+        try:
+            self._close()
+            if self.replace:
+                _check_replaceable(self.path)
+                os.replace(self.temp_path, self.path)
+            else:
+                self._link()
+        except BaseException as e:
+            self.abort()
+            if isinstance(e, OSError):
+                raise _output_error(e, self.path) from None
+            raise
+
+    def _link(self) -> None:
+        """The final name, only if nothing took it while this run wrote (a hard link fails then)."""
+        try:
+            os.link(self.temp_path, self.path)
+        except FileExistsError:
+            raise UsageError(
+                "output appeared while this run wrote it; pass force=True (--force) to replace it", path=self.path
+            ) from None
+        except OSError:  # a file system without hard links
+            if os.path.lexists(self.path):
+                raise UsageError("output appeared while this run wrote it", path=self.path) from None
+            os.replace(self.temp_path, self.path)
+            return
+        os.unlink(self.temp_path)
 
     def abort(self) -> None:
         """Close and remove the temporary file; the target is left untouched."""
-        self._close()
+        with contextlib.suppress(OSError):
+            self._close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temp_path)
 
     def _close(self) -> None:
-        if self._stream is not self._file:
-            self._stream.close()
-        self._file.close()
+        try:
+            if self._stream is not self._file:
+                self._stream.close()
+        finally:
+            self._file.close()
 
     def __enter__(self):
         return self
@@ -128,6 +222,28 @@ class CaptureWriter:
             self.commit()
         else:
             self.abort()
+
+
+def _join(records: list) -> tuple[bytes, int]:
+    """``head + data + tail`` of each packet, ``raw`` of each block, and the packets."""
+    parts = []
+    append = parts.append
+    packets = 0
+    for r in records:
+        if r.__class__ is Packet:
+            append(r.head)
+            append(r.data)
+            append(r.tail)
+            packets += 1
+        else:
+            append(r.raw)
+    return b"".join(parts), packets
+
+
+def _output_error(e: OSError, path: str) -> OutputError:
+    if isinstance(e, BrokenPipeError):
+        return OutputError("the reading end of the output pipe closed", path=path)
+    return OutputError(f"cannot write: {e.strerror or e}", path=path)
 
 
 class NullWriter:
@@ -146,6 +262,11 @@ class NullWriter:
         pass
 
 
-def open_writer(path, temp_path: str | None = None) -> CaptureWriter | NullWriter:
-    """A `CaptureWriter` for `path` (writing `temp_path` if given), or a `NullWriter` when `path` is None."""
-    return NullWriter() if path is None else CaptureWriter(path, temp_path)
+def open_writer(target, temp_path: str | None = None, replace: bool = False):
+    """A `NullWriter` when `target` is None, a `StreamWriter` for ``"-"`` or a file object,
+    else a `CaptureWriter` for the path (writing `temp_path` if given)."""
+    if target is None:
+        return NullWriter()
+    if is_stream(target):
+        return StreamWriter(target)
+    return CaptureWriter(target, temp_path, replace)
