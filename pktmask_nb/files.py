@@ -6,10 +6,9 @@ import contextlib
 import os
 
 from .capture import check_output
-from .capture.writer import make_temp
+from .capture.writer import STDIO, make_temp
 from .errors import OutputError, UsageError
 
-STDIO = "-"  # standard input / standard output
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 GZIP_SUFFIX = ".gz"
 
