@@ -168,7 +168,9 @@ def add_bench_parser(commands) -> None:
     from .bench.command import add_bench_arguments
 
     p = commands.add_parser(
-        "bench", help="run the benchmark suite", description="Benchmark the pipeline on synthetic captures (SPEC §9)."
+        "bench",
+        help="run the benchmark suite",
+        description="Benchmark the pipeline on real captures replayed, or synthetic ones (SPEC §9).",
     )
     add_bench_arguments(p)
     p.set_defaults(handler=command_bench)

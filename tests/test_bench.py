@@ -40,7 +40,7 @@ TOOL_WRITE = 1 << 10  # what a tool says about itself (editcap's summary), GNU t
 def suite(tmp_path_factory):
     """One suite run of every run on the 1MB capture; its document and capture counts."""
     cache = tmp_path_factory.mktemp("bench-cache")
-    doc = run_suite(BenchOptions(sizes=("1MB",), cache_dir=cache), log=lambda line: None)
+    doc = run_suite(BenchOptions(sizes=("1MB",), cache_dir=cache, mix="synthetic"), log=lambda line: None)
     sidecar = json.loads((cache / "synthetic-1MB-seed0.pcap.json").read_text())
     return doc, sidecar
 
@@ -87,7 +87,7 @@ def test_every_run_has_the_report_schema_and_consistent_fields(suite):
 
 
 def test_a_run_in_two_processes_reports_the_sum_of_their_peaks_and_each_ones_cpu(tmp_path):
-    options = BenchOptions(sizes=("1MB",), runs=("full",), cache_dir=tmp_path, processes=2)
+    options = BenchOptions(sizes=("1MB",), runs=("full",), cache_dir=tmp_path, processes=2, mix="synthetic")
     (run,) = run_suite(options, log=lambda line: None)["runs"]
     assert run["processes"] == 2 and run["rss_source"] == "vmhwm-sum"
     # seen from outside, the peak is that of the larger process; the pipeline adds both
@@ -297,7 +297,7 @@ def test_a_run_output_is_kept_only_for_the_baseline_to_compare(tmp_path, monkeyp
     monkeypatch.setattr(suite_module, "measure_ours", watched)
     for runs in (("full", "mask"), ("full", "mask", "baseline")):
         seen.clear()
-        options = BenchOptions(sizes=("1MB",), runs=runs, cache_dir=tmp_path)
+        options = BenchOptions(sizes=("1MB",), runs=runs, cache_dir=tmp_path, mix="synthetic")
         doc = run_suite(options, log=lambda line: None)
         kept = [files for tool, name, files in seen if (tool, name) != ("pktmask_nb", "full")]
         full = ["pktmask_nb-full.pcap"] if "baseline" in runs else []
@@ -308,7 +308,7 @@ def test_a_run_output_is_kept_only_for_the_baseline_to_compare(tmp_path, monkeyp
 
 # ---------------------------------------------------------------- the command line
 
-QUICK = ["bench", "--sizes", "1MB", "--runs", "passthrough", "--no-baseline-impl"]
+QUICK = ["bench", "--sizes", "1MB", "--runs", "passthrough", "--no-baseline-impl", "--mix", "synthetic"]
 
 
 def run_cli(args: list[str]) -> int:
@@ -451,7 +451,7 @@ import pktmask_nb.bench.suite, pktmask_nb.bench.child, pktmask_nb.bench.command,
 def test_external_tools_missing_from_path_are_skipped(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     doc = run_suite(
-        BenchOptions(sizes=("1MB",), runs=("passthrough", "cat", "editcap"), cache_dir=tmp_path),
+        BenchOptions(sizes=("1MB",), runs=("passthrough", "cat", "editcap"), cache_dir=tmp_path, mix="synthetic"),
         log=lambda line: None,
     )
     assert [r["tool"] for r in doc["runs"]] == ["pktmask_nb"]

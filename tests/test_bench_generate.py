@@ -13,6 +13,7 @@ import pktmask_nb
 from pktmask_nb import Config, UsageError
 from pktmask_nb.bench import generate
 from pktmask_nb.bench.generate import TrafficMix, cached_capture, generate_capture
+from pktmask_nb.bench.replay import corpus_fingerprint, replay_capture
 
 SMALL = 300_000
 TSHARK_SIZE = 2_000_000
@@ -190,3 +191,87 @@ def test_cached_capture_is_reused_and_regenerated_when_stale(tmp_path, monkeypat
 def test_bad_arguments_are_usage_errors(tmp_path, call):
     with pytest.raises(UsageError):
         call(tmp_path / "x.pcap")
+
+
+# -- the realistic mix: real captures replayed ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory):
+    """A corpus (a generated capture with valid checksums, and multicast and fragmented frames
+    from scapy) and 600 kB of it replayed."""
+    from scapy.layers.inet import IP, UDP, fragment
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    corpus = tmp_path_factory.mktemp("corpus")
+    generate_capture(corpus / "a.pcap", 60_000, seed=9)
+    extra = [Ether() / IP(src="10.1.2.3", dst="224.0.0.251") / UDP(sport=40000, dport=9) / (b"m" * 40)]
+    extra += [Ether() / f for f in fragment(IP(src="10.1.2.3", dst="10.9.8.7") / UDP(sport=1, dport=2) / (b"f" * 3000))]
+    wrpcap(str(corpus / "b.pcap"), extra)
+    path = tmp_path_factory.mktemp("replayed") / "r.pcap"
+    counts = replay_capture(path, 600_000, corpus, seed=1)
+    return corpus, path, counts
+
+
+def test_replayed_frames_keep_valid_checksums(replayed, tshark):
+    _, path, counts = replayed
+    assert fields(path, ["frame.number"], display_filter=BAD_OR_MALFORMED, prefs=CHECKSUM_PREFS) == []
+    assert len(fields(path, ["frame.number"])) == counts["packets"] and counts["repetitions"] > 8
+
+
+def tcp_flows(path) -> set:
+    return {tuple(row) for row in fields(path, ["ip.src", "ip.dst", "tcp.srcport", "tcp.dstport"], display_filter="tcp && ip")}  # fmt: skip
+
+
+def answered(flows: set) -> float:
+    """The share of flows whose other direction is there too."""
+    return sum((dst, src, dport, sport) in flows for src, dst, sport, dport in flows) / len(flows)
+
+
+def test_replayed_flows_are_shifted_apart_and_both_directions_meet(replayed, tshark):
+    corpus, path, _ = replayed
+    flows, original = tcp_flows(path), tcp_flows(corpus / "a.pcap")
+    assert len(flows) > 2 * len(original) and {dport for *_, dport in flows} >= {"443", "80"}
+    # a host is shifted alike as source and destination (players cut at the end lose a few answers)
+    assert answered(flows) > answered(original) - 0.05 > 0.5
+    multicast = fields(path, ["ip.dst"], display_filter="udp.dstport == 9")
+    assert multicast and {d for (d,) in multicast} == {"224.0.0.251"}  # never shifted
+
+
+def test_replayed_duplicates_and_timestamps(replayed):
+    _, path, counts = replayed
+    data = Path(path).read_bytes()
+    pos, last, previous, copies = 24, -1, None, 0
+    while pos < len(data):
+        sec, usec, caplen, _ = struct.unpack_from("<IIII", data, pos)
+        ts, frame = sec * 1_000_000 + usec, data[pos + 16 : pos + 16 + caplen]
+        assert ts > last
+        if ts == last + 1:
+            assert frame == previous  # a copy, 1 µs after its original
+            copies += 1
+        last, previous, pos = ts, frame, pos + 16 + caplen
+    assert copies == counts["duplicates"] and 0.07 < copies / counts["packets"] < 0.13
+
+
+def test_replay_is_deterministic_and_cached_by_corpus(replayed, tmp_path):
+    corpus, path, _ = replayed
+    again = tmp_path / "again.pcap"
+    replay_capture(again, 600_000, corpus, seed=1)
+    assert again.read_bytes() == Path(path).read_bytes()
+    cached = cached_capture(tmp_path / "cache", "1MB", mix="realistic", corpus=corpus)
+    sidecar = json.loads(cached.with_name(cached.name + ".json").read_text())
+    assert cached.name == "realistic-1MB-seed0.pcap" and sidecar["corpus"] == corpus_fingerprint(corpus)
+    with pytest.raises(UsageError, match="no corpus of real captures"):
+        cached_capture(tmp_path / "cache", "1MB", mix="realistic", corpus=tmp_path / "nowhere")
+
+
+def test_the_bench_replays_the_shared_captures_by_default():
+    from conftest import SHARED_CAPTURES, missing
+
+    from pktmask_nb.bench.suite import BenchOptions, default_corpus
+
+    if not SHARED_CAPTURES.is_dir():
+        missing(str(SHARED_CAPTURES))
+    options = BenchOptions()
+    assert options.mix == "realistic" and default_corpus().resolve() == SHARED_CAPTURES.resolve()

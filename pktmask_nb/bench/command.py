@@ -34,6 +34,14 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--cache-dir", default=DEFAULT_CACHE, metavar="DIR", help="generated captures (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default %(default)s)")
+    p.add_argument(
+        "--mix",
+        choices=("realistic", "synthetic"),
+        default="realistic",
+        help="the real captures of --corpus replayed (flows shifted apart, 10%% duplicates), or generated flows "
+        "(default %(default)s)",
+    )
+    p.add_argument("--corpus", metavar="DIR", help="real captures for the realistic mix (default ../shared/captures)")
     p.add_argument("-o", "--output", metavar="RESULTS.json", help="write the results as JSON")
     p.add_argument("--baseline", metavar="SAVED.json", help="compare with a saved results JSON; exit 1 on a regression")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="measure every run N times (default %(default)s)")
@@ -69,6 +77,8 @@ def options_from_args(args):
         runs=runs,
         cache_dir=Path(os.path.expanduser(args.cache_dir)),
         seed=args.seed,
+        mix=args.mix,
+        **({"corpus": Path(args.corpus)} if args.corpus else {}),
         repeat=args.repeat,
         pick=args.pick,
         processes=None if args.processes == "auto" else int(args.processes),
@@ -115,7 +125,9 @@ def command_line(args) -> str:
     words = ["pktmask-nb", "bench", "--sizes", ",".join(split(args.sizes))]
     if args.runs:
         words += ["--runs", ",".join(split(args.runs))]
-    words += ["--seed", str(args.seed), "--repeat", str(args.repeat), "--pick", args.pick]
+    words += ["--seed", str(args.seed), "--mix", args.mix]
+    words += ["--corpus", args.corpus] if args.corpus else []
+    words += ["--repeat", str(args.repeat), "--pick", args.pick]
     words += ["--processes", args.processes]
     if args.cache_dir != DEFAULT_CACHE:
         words += ["--cache-dir", args.cache_dir]

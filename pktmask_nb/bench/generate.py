@@ -18,11 +18,14 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .packets import CONTAINERS
+from .replay import corpus_fingerprint, replay_capture
 from .traffic import Traffic, TrafficMix
 
-__all__ = ["SIZE_LABELS", "TrafficMix", "cached_capture", "generate_capture"]
+__all__ = ["MIXES", "SIZE_LABELS", "TrafficMix", "cached_capture", "generate_capture"]
 
 GENERATOR_VERSION = 1  # bump whenever the bytes for a seed change: invalidates cached captures
+REPLAY_VERSION = 1  # the same for the realistic mix (replay.py)
+MIXES = ("realistic", "synthetic")
 SIZE_LABELS = {"1MB": 10**6, "10MB": 10**7, "100MB": 10**8, "1GB": 10**9, "10GB": 10**10}
 START_US = 1_717_243_200_000_000  # 2024-06-01 12:00:00 UTC
 FLUSH_BYTES = 8 << 20  # write in blocks of this size
@@ -109,13 +112,16 @@ def generate_capture(path, size_bytes: int, *, seed: int = 0, fmt: str = "pcap",
     return {**counts, "bytes": os.path.getsize(path), "seed": seed, "format": fmt}
 
 
-def cached_capture(cache_dir, size_label: str, *, seed: int = 0, fmt: str = "pcap") -> Path:
-    """A synthetic capture of a standard size, generated once and reused.
+def cached_capture(
+    cache_dir, size_label: str, *, seed: int = 0, fmt: str = "pcap", mix: str = "synthetic", corpus=None
+) -> Path:
+    """A capture of a standard size, generated once and reused.
 
-    The capture ``synthetic-<label>-seed<seed>.<fmt>`` in `cache_dir` comes with a sidecar
-    ``.json`` recording the generator version, size, seed, format, traffic mix and the counts
-    of `generate_capture`; the file is reused when the sidecar matches and the file has the
-    recorded size, and regenerated (atomically) otherwise.
+    The capture ``<mix>-<label>-seed<seed>.<fmt>`` in `cache_dir` comes with a sidecar
+    ``.json`` recording the generator version, size, seed, format, traffic mix (for
+    ``realistic``: a digest of the corpus) and the counts of `generate_capture` or
+    `~.replay.replay_capture`; the file is reused when the sidecar matches and the file has
+    the recorded size, and regenerated (atomically) otherwise.
 
     Parameters
     ----------
@@ -124,6 +130,11 @@ def cached_capture(cache_dir, size_label: str, *, seed: int = 0, fmt: str = "pca
     size_label : {"1MB", "10MB", "100MB", "1GB", "10GB"}
     seed : int
     fmt : {"pcap", "pcapng"}
+        ``pcap`` only for the realistic mix.
+    mix : {"synthetic", "realistic"}
+        Generated flows (`generate_capture`), or the real captures of `corpus` replayed.
+    corpus : path
+        The directory of real captures (``realistic``).
 
     Returns
     -------
@@ -137,23 +148,28 @@ def cached_capture(cache_dir, size_label: str, *, seed: int = 0, fmt: str = "pca
     check_format(fmt)
     if size_label not in SIZE_LABELS:
         raise UsageError(f"size must be one of {', '.join(SIZE_LABELS)}, not {size_label!r}")
+    if mix not in MIXES:
+        raise UsageError(f"mix must be one of {', '.join(MIXES)}, not {mix!r}")
+    if mix == "realistic" and fmt != "pcap":
+        raise UsageError("the realistic mix is written as pcap")
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"synthetic-{size_label}-seed{seed}.{fmt}"
+    path = cache / f"{mix}-{size_label}-seed{seed}.{fmt}"
     sidecar = path.with_name(path.name + ".json")
-    wanted = {
-        "generator_version": GENERATOR_VERSION,
-        "size_bytes": SIZE_LABELS[size_label],
-        "seed": seed,
-        "format": fmt,
-        "mix": asdict(TrafficMix()),
-    }
+    wanted = {"size_bytes": SIZE_LABELS[size_label], "seed": seed, "format": fmt}
+    if mix == "synthetic":
+        wanted.update(generator_version=GENERATOR_VERSION, mix=asdict(TrafficMix()))
+    else:
+        wanted.update(generator_version=REPLAY_VERSION, corpus=corpus_fingerprint(Path(corpus)))
     if is_cached(path, sidecar, wanted):
         return path
     sidecar.unlink(missing_ok=True)
     partial = path.with_name(path.name + ".partial")
     try:
-        counts = generate_capture(partial, wanted["size_bytes"], seed=seed, fmt=fmt)
+        if mix == "synthetic":
+            counts = generate_capture(partial, wanted["size_bytes"], seed=seed, fmt=fmt)
+        else:
+            counts = replay_capture(partial, wanted["size_bytes"], Path(corpus), seed=seed)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

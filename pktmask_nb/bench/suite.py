@@ -1,6 +1,7 @@
 """The benchmark suite of SPEC §9: per capture size, every run measured the same way, as one JSON document.
 
-Per size: a cached synthetic capture; the streaming pipeline for each stage alone, all three
+Per size: a cached capture (by default real captures replayed, `~.replay`; or synthetic
+flows, `~.generate`); the streaming pipeline for each stage alone, all three
 (``full``) and none (``passthrough``); the whole-file baseline for ``full``; and, when they are
 on PATH, tcprewrite (anonymize peer), editcap (dedup peer) and cat (the I/O floor). Each run
 is a child process measured by `measure`; our own runs also report what they measured from
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from ..config import DEFAULT_CHUNK_SIZE, STAGE_ORDER
 from ..errors import PktmaskError, UsageError
-from .generate import SIZE_LABELS, cached_capture
+from .generate import MIXES, SIZE_LABELS, cached_capture
 from .measure import Measurement, RunFailed, measure
 
 PIPELINE_RUNS = {"full": STAGE_ORDER, "dedup": ("dedup",), "anonymize": ("anonymize",), "mask": ("mask",)}
@@ -53,6 +54,10 @@ class BenchOptions:
         Where the generated captures are kept (and the runs' outputs, while they run).
     seed : int
         Generator seed.
+    mix : {"realistic", "synthetic"}
+        The real captures of `corpus` replayed, or generated flows.
+    corpus : Path
+        The directory of real captures for the realistic mix.
     repeat : int
         Measurements of every run; the one reported is picked by `pick`.
     pick : {"median", "best"}
@@ -69,6 +74,8 @@ class BenchOptions:
     runs: tuple[str, ...] = RUN_NAMES
     cache_dir: Path = Path("~/.cache/pktmask_nb/bench").expanduser()
     seed: int = 0
+    mix: str = "realistic"
+    corpus: Path = field(default_factory=lambda: default_corpus())
     repeat: int = 1
     pick: str = "median"
     chunk_size: int = DEFAULT_CHUNK_SIZE
@@ -88,6 +95,8 @@ class BenchOptions:
             raise UsageError("--repeat must be >= 1")
         if self.processes not in (None, 1, 2):
             raise UsageError(f"processes must be 1, 2 or automatic, not {self.processes!r}")
+        if self.mix not in MIXES:
+            raise UsageError(f"mix must be one of {', '.join(MIXES)}, not {self.mix!r}")
         if self.pick not in PICKS:
             raise UsageError(f"pick must be one of {', '.join(PICKS)}, not {self.pick!r}")
 
@@ -124,6 +133,12 @@ def machine() -> dict:
     }
 
 
+def default_corpus() -> Path:
+    """``../shared/captures`` beside the source tree (a checkout), else beside the working directory."""
+    beside_source = Path(__file__).resolve().parents[3] / "shared" / "captures"
+    return beside_source if beside_source.is_dir() else Path("..", "shared", "captures")
+
+
 def available_memory() -> int | None:
     """MemAvailable of /proc/meminfo in bytes, or None."""
     try:
@@ -136,7 +151,7 @@ def available_memory() -> int | None:
 
 def prepare_capture(options: BenchOptions, label: str) -> Capture:
     """The cached capture of `label` (generated on first use) and its recorded packet count."""
-    path = cached_capture(options.cache_dir, label, seed=options.seed)
+    path = cached_capture(options.cache_dir, label, seed=options.seed, mix=options.mix, corpus=options.corpus)
     sidecar = json.loads(path.with_name(path.name + ".json").read_text())
     return Capture(label, path, path.stat().st_size, sidecar["packets"])
 
@@ -402,6 +417,8 @@ def run_suite(options: BenchOptions, log: Callable[[str], None] | None = None) -
     settings = {
         "sizes": sorted(options.sizes, key=SIZE_LABELS.__getitem__),
         "seed": options.seed,
+        "mix": options.mix,
+        "corpus": str(options.corpus) if options.mix == "realistic" else None,
         "anonymize_key": BENCH_KEY.hex(),
         "chunk_size": options.chunk_size,
         "processes": "auto" if options.processes is None else options.processes,
