@@ -81,10 +81,8 @@ def should_split(processes: int | None, reader, stages: list) -> bool:
     after another stage on a large input with a second CPU, from a process that may start
     children.
 
-    Handing a chunk over costs about 3 µs of CPU per packet on both sides together. Measured
-    on 1 GB (BENCHMARKS.md), only dedup + anonymize here and mask in the child gains (12.57 s
-    → 9.21 s at 31c3f3a); mask alone breaks even (9.60 → 9.47 s) and dedup alone loses
-    (4.7 → 7.2 s, earlier).
+    Handing a chunk over costs CPU on both sides, so it pays only when the work on each side
+    is large: stages before mask here and mask in the child (BENCHMARKS.md has the figures).
     """
     point = split_point(stages)
     if processes == 1 or point is None:
@@ -421,11 +419,9 @@ class SplitRun:
     ``child_peak_rss``.
 
     Every SPLIT_TRIM_CHUNKS chunks this side hands its C heap's free pages back
-    (`~pktmask_nb.pipeline.release_free_memory`). Here chunks' packets, parse buffers and
-    pickled columns come and go, and the heap kept the holes: at the end of 1 GB its heap was
-    31 MB with 17 MB free, against 10 MB free at 100 MB. The trims take 4 MB off this side's
-    peak at 1 GB for about 36 000 more page faults. In one process, and in the child, they
-    saved nothing (BENCHMARKS.md).
+    (`~pktmask_nb.pipeline.release_free_memory`): here chunks' packets, parse buffers and
+    pickled columns come and go, and without the trims the heap keeps their holes and grows
+    with the file.
     """
 
     def __init__(self, stages: list, config, output, chunk_size: int, replace: bool = False):
