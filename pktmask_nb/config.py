@@ -55,7 +55,7 @@ class DedupConfig:
             self.window_seconds is None or 0 < self.window_seconds < MAX_SECONDS,
             f"dedup window_seconds must be > 0 and < {MAX_SECONDS:.0f}, not {self.window_seconds!r}",
         )
-        _check(self.key in DEDUP_KEYS, f"dedup key must be one of {DEDUP_KEYS}, not {self.key!r}")
+        _check(self.key in DEDUP_KEYS, f"dedup key must be one of {', '.join(DEDUP_KEYS)}, not {self.key!r}")
         _check(self.top >= 0, "dedup top must be >= 0")
 
     @property
@@ -93,7 +93,7 @@ class AnonymizeConfig:
                 f"anonymize key must be {CRYPTOPAN_KEY_LEN} bytes, not {len(self.key)}",
             )
             object.__setattr__(self, "key", bytes(self.key))
-        _check(self.keep in ANON_KEEP, f"anonymize keep must be one of {ANON_KEEP}, not {self.keep!r}")
+        _check(self.keep in ANON_KEEP, f"anonymize keep must be one of {', '.join(ANON_KEEP)}, not {self.keep!r}")
 
     def with_key(self) -> AnonymizeConfig:
         """This config, with a fresh random key if it has none."""

@@ -37,7 +37,7 @@ class CaptureReader:
 
     def __init__(self, source: Source, *, on_truncated: str = "error"):
         if on_truncated not in TRUNCATED_POLICIES:
-            raise UsageError(f"on_truncated must be one of {TRUNCATED_POLICIES}, not {on_truncated!r}")
+            raise UsageError(f"on_truncated must be one of {', '.join(TRUNCATED_POLICIES)}, not {on_truncated!r}")
         self.source = source
         self.path = source.path
         self.on_truncated = on_truncated
