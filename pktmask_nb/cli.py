@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_run_parser(commands)
     add_audit_parser(commands)
+    add_unmap_parser(commands)
     add_bench_parser(commands)
     return parser
 
@@ -162,6 +163,65 @@ def command_audit(args) -> int:
     if args.json:
         write_text(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
     return {"clean": EXIT_OK, "findings": EXIT_SOME_FAILED}.get(report.verdict, EXIT_UNDECIDED)
+
+
+def add_unmap_parser(commands) -> None:
+    p = commands.add_parser(
+        "unmap",
+        help="map anonymized addresses back (needs the key)",
+        description="Invert the address mapping of a run, for the holder of its key: give the key and "
+        "the --anon-* options the run had, and anonymized addresses (or a CSV column of them).",
+    )
+    p.add_argument("addresses", nargs="*", metavar="ADDRESS", help="anonymized IPv4 or IPv6 addresses")
+    p.add_argument("--key", metavar="HEX64", help="the run's Crypto-PAn key as 64 hex digits")
+    p.add_argument("--key-file", metavar="F", help="file holding the key (64 hex digits, or 32 raw bytes)")
+    p.add_argument("--anon-keep", choices=ANON_KEEP, default="special", help="as the run had it")
+    p.add_argument("--anon-preserve-class", action="store_true", help="as the run had it")
+    p.add_argument("--csv", metavar="FILE", help="a CSV (- for standard input): adds COLUMN_original to each row")
+    p.add_argument("--column", default="anonymized", help="the CSV column of addresses (default %(default)s)")
+    p.set_defaults(handler=command_unmap)
+
+
+def command_unmap(args) -> int:
+    import csv
+    import ipaddress
+
+    from .anon import AddressMapper
+
+    key = read_key(args)
+    if key is None:
+        raise UsageError("unmap needs the run's key: --key or --key-file")
+    if bool(args.csv) == bool(args.addresses):
+        raise UsageError("give addresses, or --csv FILE, not both or neither")
+    mapper = AddressMapper(key, args.anon_keep, preserve_class=args.anon_preserve_class)
+
+    def back(text: str, where: str) -> str:
+        try:
+            address = ipaddress.ip_address(text.strip())
+        except ValueError:
+            raise UsageError(f"{where}: not an IPv4 or IPv6 address: {text!r}") from None
+        return str(ipaddress.ip_address(mapper.original(address.packed)))
+
+    if args.addresses:
+        for i, text in enumerate(args.addresses, 1):
+            print(f"{text} -> {back(text, f'address {i}')}")
+        return EXIT_OK
+    try:
+        source = sys.stdin if args.csv == "-" else open(args.csv, newline="", encoding="utf-8")  # noqa: SIM115
+    except OSError as e:
+        raise UsageError(f"cannot read: {e.strerror}", path=args.csv) from None
+    with source:
+        reader = csv.DictReader(source)
+        if args.column not in (reader.fieldnames or ()):
+            raise UsageError(
+                f"no column {args.column!r} (columns: {', '.join(reader.fieldnames or ())})", path=args.csv
+            )
+        rows = [{**row, f"{args.column}_original": back(row[args.column], f"{args.csv}: row {n}")}
+                for n, row in enumerate(reader, 2)]  # fmt: skip
+    writer = csv.DictWriter(sys.stdout, fieldnames=[*reader.fieldnames, f"{args.column}_original"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return EXIT_OK
 
 
 def add_bench_parser(commands) -> None:
@@ -408,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     if not (sys.argv[1:] if argv is None else argv):
         parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: give a command: run, audit or bench (--help for more)", file=sys.stderr)
+        print(f"{parser.prog}: error: give a command: run, audit, unmap or bench (--help for more)", file=sys.stderr)
         return EXIT_USAGE
     args = parser.parse_args(argv)
     for signum in (signal.SIGTERM, signal.SIGHUP):

@@ -209,7 +209,7 @@ def test_bad_options_are_one_line(capture, tmp_path, args, message):
 def test_no_arguments_print_the_usage():
     done = cli()
     assert done.returncode == 2 and done.stderr.decode().startswith("usage: pktmask-nb")
-    assert "give a command: run, audit or bench" in done.stderr.decode()
+    assert "give a command: run, audit, unmap or bench" in done.stderr.decode()
 
 
 # -- truncation -----------------------------------------------------------------------------------

@@ -61,6 +61,12 @@ class CryptoPAn:
         digits = self._encrypt(blocks)[::16].translate(_MSB_TO_DIGIT)
         return int(digits, 2)
 
+    def flip_at(self, prefix: int, depth: int, width: int) -> int:
+        """The flip at tree depth `depth` under the first `depth` bits of `prefix` (0 or 1): one
+        AES block, for decoding an address bit by bit (`~pktmask_nb.anon.mapper.AddressMapper.original`)."""
+        block = ((prefix << (CRYPTOPAN_BLOCK_BITS - width)) & self._high[depth]) | self._pad_low[depth]
+        return self._encrypt(block.to_bytes(16, "big"))[0] >> 7
+
     def anonymize_int(self, value: int, width: int) -> int:
         """Pure Crypto-PAn of an integer address of `width` bits (32 or 128)."""
         return value ^ self.flips(value, width)

@@ -46,6 +46,59 @@ class AddressMapper:
             flips = (flips & ~mask) | ((v4 ^ self.anonymize_int(v4, 32)) << (embedded.IPV6_BITS - first - 32))
         return value ^ flips
 
+    def original_int(self, value: int, width: int) -> int:
+        """The address whose anonymization is `value`: the inverse map, for the key holder.
+
+        Bit ``i`` of an anonymized address is bit ``i`` of the original flipped by a function
+        of the original's first ``i`` bits, so the original is decoded from the top, one AES
+        block per bit; forced flips follow the node rule of `~pktmask_nb.anon.ranges` (forced
+        nodes are closed under ancestors: past the first free node none is forced), and an
+        embedded IPv4 window is decoded with the IPv4 inverse.
+        """
+        policy, cryptopan = self.policies[width // 8], self.cryptopan
+        forms = width == 128 and self.keep_special
+        original, depth, forced = 0, 0, bool(policy)
+        while depth < width:
+            shift = width - 1 - depth
+            rule = policy.forced_at(original, depth) if forced else 0
+            if rule == IDENTITY:  # a fixed range: the rest is the value's own
+                original |= value & ((1 << (shift + 1)) - 1)
+                if forms:
+                    original = self._window_back(original, embedded.windows(original, True))
+                return original
+            if forms and (found := self._window_at(original, value, depth)):
+                original = self._window_back(original | (value & embedded.window_mask(depth)), found)
+                depth += embedded.WINDOW_BITS
+                continue
+            forced = forced and bool(rule)
+            flip = 0 if rule else cryptopan.flip_at(original, depth, width)
+            original |= (((value >> shift) & 1) ^ flip) << shift
+            depth += 1
+        return original
+
+    @staticmethod
+    def _window_at(original: int, value: int, depth: int) -> tuple:
+        """The IPv4 window starting at `depth` of the address decoded so far (`original`,
+        its first `depth` bits), judged as the forward map judged it."""
+        if depth not in (16, 32, 96):
+            return ()
+        if depth == 96 and not (original >> 32) and not (value >> 24) & 0xFF:
+            return ()  # ::/104 is no IPv4-compatible form; a compatible one never maps into it
+        return tuple(w for w in embedded.windows(original | embedded.window_mask(depth), False) if w[0] == depth)
+
+    def _window_back(self, original: int, found: tuple) -> int:
+        """`original` with each IPv4 window, still anonymized, decoded with the IPv4 inverse."""
+        for first, inverted in found:
+            v4 = self.original_int(embedded.window_value(original, first, inverted), 32)
+            bits = v4 ^ embedded.MASK32 if inverted else v4
+            original = (original & ~embedded.window_mask(first)) | (bits << (embedded.IPV6_BITS - first - 32))
+        return original
+
+    def original(self, address: bytes) -> bytes:
+        """The inverse of `anonymize` for a packed 4- or 16-byte address."""
+        n = len(address)
+        return self.original_int(int.from_bytes(address, "big"), 8 * n).to_bytes(n, "big")
+
     def anonymize(self, address: bytes) -> bytes:
         """Anonymize a packed 4- or 16-byte address."""
         n = len(address)

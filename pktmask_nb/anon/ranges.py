@@ -109,6 +109,23 @@ class KeepPolicy:
                 depth = reach
         return depth
 
+    def forced_at(self, prefix: int, depth: int) -> int:
+        """The rule at one node, the first `depth` bits of `prefix`: `IDENTITY` when the node
+        lies in a fixed range, 1 when its flip is forced to 0, else 0. Along an address's path
+        it agrees with `forced_depth` (the nodes ``0 .. d-1`` are forced)."""
+        width = self.width
+        forced = 0
+        for value, length in self.fixed:
+            shown = min(depth, length)
+            if shown == 0 or not (prefix ^ value) >> (width - shown):  # the node's subtree meets the range
+                if depth >= length:
+                    return IDENTITY
+                forced = 1
+        for value, length in self.preserved:
+            if depth < length and (not depth or not (prefix ^ value) >> (width - depth)):
+                forced = 1
+        return forced
+
     def is_fixed(self, value: int) -> bool:
         """True if `value` lies in a fixed range."""
         return self.forced_depth(value) == IDENTITY
