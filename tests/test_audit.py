@@ -100,7 +100,7 @@ def test_pipeline_output_of_every_shared_capture_audits_clean(shared_capture, tm
         assert report.verdict == "clean", [str(f) for f in report.findings[:5]]
         return
     assert report.counts == {**dict.fromkeys(report.counts, 0), "address": len(report)}
-    assert all(f.coincidence and f.detail == f"{coincidence} in payload" for f in report.findings)
+    assert all(f.coincidence and f.detail == f"{coincidence} in http-head" for f in report.findings)
 
 
 @pytest.mark.parametrize("name", list(test_leakproof.ALL))
@@ -305,7 +305,7 @@ def test_address_planted_in_a_payload(tmp_path):
     report = audit(tmp_path / "tls.pcap", out, raise_on_findings=False)
     [found] = findings(report, "address")
     assert (found.frame, found.offset, found.where, found.coincidence) == (4, at, "payload", True)
-    assert found.detail == f"{CLIENT} in payload"
+    assert found.detail == f"{CLIENT} in tls-application-data" and found.layer == "tls-application-data"
     assert report.counts["tls_app_data"] == 2  # the same bytes are application data: 0a, (00 00), 01
 
 

@@ -41,7 +41,7 @@ from ..errors import AuditFailed, AuditMismatch, UsageError
 from ..record import PCAP_FILE_HEADER, Packet
 from .identifiers import Identifiers
 from .judge import Judge
-from .layers import ADDR, PROTO_TCP, read
+from .layers import ADDR, PAY, PROTO_TCP, read
 from .metadata import block_findings, packet_findings
 from .report import (
     CLEAN,
@@ -270,10 +270,11 @@ def _second_pass(path, pairs: Pairs, judge: Judge, identifiers: Identifiers, sin
                     packets += 1
                     head, data, tail = record.head, record.data, record.tail
                     base = pos + len(head)
-                    frame = judge.pair(pairs.match(record, pos), record, base)
+                    original = pairs.match(record, pos)
+                    frame = judge.pair(original, record, base)
                     for at, detail in packet_findings(head, data, tail, order) if pcapng else ():
                         sink.add(KIND_METADATA, record.index, base + len(data) + at, detail, WHERE_CONTAINER)
-                    located.append((pos, record, frame))
+                    located.append((pos, record, (frame, original)))
                     parts += (head, data, tail)
                     pos = base + len(data) + len(tail)
                     continue
@@ -287,7 +288,7 @@ def _second_pass(path, pairs: Pairs, judge: Judge, identifiers: Identifiers, sin
             if located:
                 starts = [start for start, _, _ in located]
                 for offset, size, what in _merged(identifiers.find(b"".join(parts), chunk_start)):
-                    found = _locate(offset, size, what, located, starts)
+                    found = _locate(offset, size, what, located, starts, judge)
                     if found is not None:
                         sink.add(KIND_ADDRESS, *found)
     pairs.finish()
@@ -310,10 +311,10 @@ def _merged(hits: list) -> list:
     return out
 
 
-def _locate(offset: int, size: int, what: str, located: list, starts: list):
+def _locate(offset: int, size: int, what: str, located: list, starts: list, judge: Judge):
     """``(frame, offset, detail, where, layer, coincidence)`` of an identifier found at file
     `offset`, or None if it spans two records (not one encoding of anything)."""
-    start, record, frame = located[bisect_right(starts, offset) - 1]
+    start, record, read_pair = located[bisect_right(starts, offset) - 1]
     raw = " as " not in what
     if record.__class__ is not Packet:
         if offset + size > start + len(record.raw):
@@ -325,8 +326,10 @@ def _locate(offset: int, size: int, what: str, located: list, starts: list):
         return None
     if at < 0 or at + size > len(record.data):
         return record.index, offset, f"{what} in the record's header or options", WHERE_CONTAINER, "", raw
+    frame, original = read_pair
     cls, layer = frame.class_at(at)
     if cls == ADDR and (at, size) in frame.addresses():
         return record.index, offset, f"{what} in the {layer} address field", WHERE_ADDRESS_FIELD, layer, False
-    where = WHERE_PAYLOAD if "payload" in layer else WHERE_HEADERS
+    where = WHERE_PAYLOAD if cls == PAY or "payload" in layer else WHERE_HEADERS
+    layer = judge.layer_at(frame, original, at)
     return record.index, offset, f"{what} in {layer}", where, layer, raw

@@ -53,7 +53,7 @@ class Judge:
 
     def pair(self, original, sanitized, base: int) -> Frame:
         """Judge one pair; `base` is the file offset of the sanitized frame's data. Returns the
-        original's reading (for locating identifiers)."""
+        original's reading (for locating identifiers, with `layer_at`)."""
         frame = read(original.data, original.linktype, original.wirelen)
         s = np.frombuffer(sanitized.data, np.uint8)
         explain = [] if sanitized.index in self.explain else None
@@ -128,7 +128,22 @@ class Judge:
             if n:
                 self.sink.open(label, number, base + start + int(np.argmax(part)), n)
 
-    def _payload(self, frame, original, start, end, label, number, base, kept, changed, explain) -> None:
+    def layer_at(self, frame: Frame, original, at: int) -> str:
+        """What the audit read at offset `at` of the original frame: a header field, or in a
+        payload the stream structure there (``tls-application-data``, ``http-head``...)."""
+        for start, end, cls, label in frame.regions:
+            if start <= at < end:
+                if cls != PAY:
+                    return label
+                for a, b, code in self._pieces(frame, original, start, end, label)[0]:
+                    if a <= at < b:
+                        return CODES[code][0] if code >= 0 else label
+                return label
+        return "bytes not read"
+
+    def _pieces(self, frame: Frame, original, start: int, end: int, label: str) -> tuple[list, list]:
+        """``(pieces, notes)`` of the payload ``[start, end)``: ``(a, b, code)`` intervals in
+        frame offsets (code -1: must be zero), and where later copies must repeat the first."""
         streams = self.streams
         pieces, notes = [(start, end, -1)], []
         if label == "quoted payload":
@@ -147,6 +162,10 @@ class Judge:
             shift = start - pos  # stream position -> frame offset
             pieces = [(a + shift, b + shift, code) for a, b, code in d.intervals.pieces(pos, pos + end - start)]
             notes = [(max(a + shift, start), min(b + shift, end), what) for a, b, what in notes]
+        return pieces, notes
+
+    def _payload(self, frame, original, start, end, label, number, base, kept, changed, explain) -> None:
+        pieces, notes = self._pieces(frame, original, start, end, label)
         for a, b, code in pieces:
             name = CODES[code][0] if code >= 0 else f"{label} (must be zero)"
             if code == -1 or code == TLS_APPDATA:
