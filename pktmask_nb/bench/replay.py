@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..capture import open_capture
 from ..errors import UsageError
+from ..files import is_capture_name
 from ..record import Packet
 
 ETH_VLANS = (0x8100, 0x88A8)
@@ -137,9 +138,7 @@ def corpus_files(corpus: Path) -> list[Path]:
             "no corpus of real captures for the realistic mix here: give --corpus DIR, or --mix synthetic",
             path=str(corpus),
         )
-    return sorted(
-        p for p in corpus.iterdir() if p.is_file() and p.name.lower().split(".")[-1] in ("pcap", "pcapng", "cap", "gz")
-    )
+    return sorted(p for p in corpus.iterdir() if p.is_file() and is_capture_name(p.name))
 
 
 def corpus_fingerprint(corpus: Path) -> str:
