@@ -461,7 +461,10 @@ def _ipv4(f: Frame, at: int, end: int) -> None:
         return f.add(at + 20, end, ZERO, "bytes after an ipv4 header that does not parse")
     stop = min(end, at + total)
     if hlen > 20:
-        _ipv4_options(f, at + 20, min(at + hlen, stop))
+        options_end = min(at + hlen, stop)
+        failed = _options(f, at + 20, options_end, "ipv4", _ipv4_option)
+        if failed >= 0:
+            f.add(failed, options_end, ZERO, "ipv4 options after an invalid length")
     fragment = u16(data, at + 6)
     if fragment & 0x1FFF:
         f.add(at + hlen, stop, ZERO, "non-first fragment")
@@ -472,44 +475,59 @@ def _ipv4(f: Frame, at: int, end: int) -> None:
         f.add(stop, end, ZERO, "trailer")
 
 
-def _ipv4_options(f: Frame, pos: int, stop: int) -> None:
-    data = f.data
+def _options(f: Frame, pos: int, stop: int, name: str, value, *, single=(1,), end=0, strict=False) -> int:
+    """A list of type-length-value options (IPv4 RFC 791 §3.1, TCP RFC 9293 §3.1; IPv6 RFC 8200
+    §4.2 with ``end=None``, ``single=(0,)`` and a length that leaves out the two header bytes):
+    each type and length kept, each value classed by ``value(f, kind, start, stop)``. After
+    the `end` option only zero may follow (`strict`: else the list does not parse).
+
+    Returns -1, or the offset where the list stops parsing (the caller decides what follows)."""
+    data, header = f.data, 2 if end is None else 0
     while pos < min(stop, f.limit):
         kind = data[pos]
-        if kind == 0:
-            f.add(pos, pos + 1, KEPT, "ipv4 option")
-            return f.add(pos + 1, stop, ZERO, "ipv4 option padding")
-        if kind == 1:
-            f.add(pos, pos + 1, KEPT, "ipv4 option")
+        if kind == end:
+            if strict and any(data[pos + 1 : min(stop, f.limit)]):
+                return pos
+            f.add(pos, pos + 1, KEPT, f"{name} option end")
+            f.add(pos + 1, stop, ZERO, f"{name} option padding")
+            return -1
+        if kind in single:
+            f.add(pos, pos + 1, KEPT, f"{name} option")
             pos += 1
             continue
-        length = data[pos + 1] if pos + 1 < f.limit else 2
+        length = data[pos + 1] + header if pos + 1 < f.limit else 2
         if length < 2 or pos + length > stop:
-            return f.add(pos, stop, ZERO, "ipv4 options after an invalid length")
-        f.add(pos, pos + 2, KEPT, f"ipv4 option {kind}")
-        body = pos + 2
-        if kind in (IPV4_RR, IPV4_LSRR, IPV4_SSRR):
-            f.add(body, body + 1, KEPT, "ipv4 route pointer")
-            pointer = data[body] if body < f.limit else 0
-            for slot in range(body + 1, pos + length - 3, 4):
-                recorded = kind != IPV4_RR or slot - pos < pointer - 1
-                f.add(slot, slot + 4, ADDR if recorded else ZERO, "ipv4 route address")
-        elif kind == IPV4_TS and length >= 4:
-            f.add(body, body + 2, KEPT, "ipv4 timestamp pointer and flags")
-            flag = data[body + 1] & 15 if body + 1 < f.limit else 0
-            step = 4 if flag == 0 else 8
-            for slot in range(body + 2, pos + length - step + 1, step):
-                if flag:
-                    f.add(slot, slot + 4, ADDR, "ipv4 timestamp address")
-                f.add(slot + step - 4, slot + step, KEPT, "ipv4 timestamp")
-        elif kind == IPV4_TRACEROUTE and length == 12:
-            f.add(body, body + 6, KEPT, "ipv4 traceroute")
-            f.add(body + 6, body + 10, ADDR, "ipv4 traceroute originator")
-        elif kind in IPV4_OPTIONS_KEPT:
-            f.add(body, pos + length, KEPT, f"ipv4 option {kind}")
-        else:
-            f.add(body, pos + length, ZERO, f"ipv4 option {kind} data")
+            return pos
+        f.add(pos, pos + 2, KEPT, f"{name} option {kind}")
+        value(f, kind, pos + 2, pos + length)
         pos += length
+    return -1
+
+
+def _ipv4_option(f: Frame, kind: int, body: int, stop: int) -> None:
+    """The value of an IPv4 option: route and timestamp addresses are address fields."""
+    data = f.data
+    if kind in (IPV4_RR, IPV4_LSRR, IPV4_SSRR):
+        f.add(body, body + 1, KEPT, "ipv4 route pointer")
+        pointer = data[body] if body < f.limit else 0
+        for slot in range(body + 1, stop - 3, 4):
+            recorded = kind != IPV4_RR or slot - body + 2 < pointer - 1
+            f.add(slot, slot + 4, ADDR if recorded else ZERO, "ipv4 route address")
+    elif kind == IPV4_TS and stop - body >= 2:
+        f.add(body, body + 2, KEPT, "ipv4 timestamp pointer and flags")
+        flag = data[body + 1] & 15 if body + 1 < f.limit else 0
+        step = 4 if flag == 0 else 8
+        for slot in range(body + 2, stop - step + 1, step):
+            if flag:
+                f.add(slot, slot + 4, ADDR, "ipv4 timestamp address")
+            f.add(slot + step - 4, slot + step, KEPT, "ipv4 timestamp")
+    elif kind == IPV4_TRACEROUTE and stop - body == 10:
+        f.add(body, body + 6, KEPT, "ipv4 traceroute")
+        f.add(body + 6, body + 10, ADDR, "ipv4 traceroute originator")
+    elif kind in IPV4_OPTIONS_KEPT:
+        f.add(body, stop, KEPT, f"ipv4 option {kind}")
+    else:
+        f.add(body, stop, ZERO, f"ipv4 option {kind} data")
 
 
 def _ipv6(f: Frame, at: int, end: int) -> None:
@@ -537,7 +555,9 @@ def _ipv6(f: Frame, at: int, end: int) -> None:
                 if not _ipv6_routing(f, pos, pos + size):
                     f.add(pos + 2, pos + size, OPEN, f"ipv6 routing header type {data[pos + 2]}")
             else:
-                _ipv6_options(f, pos + 2, pos + size)
+                failed = _options(f, pos + 2, pos + size, "ipv6", _ipv6_option, single=(IPV6_PAD1,), end=None)
+                if failed >= 0:
+                    f.add(failed, pos + size, ZERO, "ipv6 options after an invalid length")
             nxt, pos = data[pos], pos + size
         elif nxt == PROTO_AH:
             size = _ah(f, pos, stop)
@@ -560,28 +580,16 @@ def _ipv6(f: Frame, at: int, end: int) -> None:
         f.add(stop, end, ZERO, "trailer")
 
 
-def _ipv6_options(f: Frame, pos: int, stop: int) -> None:
-    data = f.data
-    while pos < min(stop, f.limit):
-        kind = data[pos]
-        if kind == IPV6_PAD1:
-            f.add(pos, pos + 1, KEPT, "ipv6 option")
-            pos += 1
-            continue
-        if pos + 2 > stop or pos + 2 + data[pos + 1] > stop:
-            return f.add(pos, stop, ZERO, "ipv6 options after an invalid length")
-        length = data[pos + 1]
-        f.add(pos, pos + 2, KEPT, f"ipv6 option {kind:#x}")
-        value = pos + 2
-        if kind == IPV6_PADN:
-            f.add(value, value + length, ZERO, "ipv6 padding")
-        elif kind == IPV6_HOME_ADDRESS and length == 16:
-            f.add(value, value + 16, ADDR, "ipv6 home address")
-        elif kind in IPV6_OPTIONS_KEPT:
-            f.add(value, value + length, KEPT, f"ipv6 option {kind:#x}")
-        else:
-            f.add(value, value + length, ZERO, f"ipv6 option {kind:#x} data")
-        pos = value + length
+def _ipv6_option(f: Frame, kind: int, value: int, stop: int) -> None:
+    """The value of an IPv6 hop-by-hop or destination option."""
+    if kind == IPV6_PADN:
+        f.add(value, stop, ZERO, "ipv6 padding")
+    elif kind == IPV6_HOME_ADDRESS and stop - value == 16:
+        f.add(value, stop, ADDR, "ipv6 home address")
+    elif kind in IPV6_OPTIONS_KEPT:
+        f.add(value, stop, KEPT, f"ipv6 option {kind:#x}")
+    else:
+        f.add(value, stop, ZERO, f"ipv6 option {kind:#x} data")
 
 
 def _ah(f: Frame, at: int, stop: int) -> int:
@@ -751,7 +759,7 @@ def _tcp(f: Frame, at: int, end: int, addresses) -> None:
     hlen = (data[at + 12] >> 4) * 4
     if hlen < 20 or (at + hlen > end and end < f.n and not f._quoted):
         return f.add(at + 20, end, ZERO, "bytes past a tcp header that does not parse")
-    if not _tcp_options(f, at + 20, at + hlen):
+    if _options(f, at + 20, at + hlen, "tcp", _tcp_option, strict=True) >= 0:
         return f.add(at + 20, end, ZERO, "tcp options that do not parse, and what follows")
     key = (bytes(addresses[0]), bytes(addresses[1]), u16(data, at), u16(data, at + 2))
     seq = int.from_bytes(data[at + 4 : at + 8], "big")
@@ -759,43 +767,26 @@ def _tcp(f: Frame, at: int, end: int, addresses) -> None:
     _transport_payload(f, segment)
 
 
-def _tcp_options(f: Frame, pos: int, stop: int) -> bool:
-    data = f.data
-    while pos < min(stop, f.limit):
-        kind = data[pos]
-        if kind == 0:
-            if any(data[pos + 1 : min(stop, f.limit)]):
-                return False
-            return f.add(pos, stop, KEPT, "tcp option end and padding") or True
-        if kind == 1:
-            f.add(pos, pos + 1, KEPT, "tcp option")
-            pos += 1
-            continue
-        length = data[pos + 1] if pos + 1 < f.limit else 2
-        if length < 2 or pos + length > stop:
-            return False
-        f.add(pos, pos + 2, KEPT, f"tcp option {kind}")
-        if kind in TCP_OPTIONS_KEPT:
-            f.add(pos + 2, pos + length, KEPT, f"tcp option {kind}")
-        elif kind in (253, 254) and length >= 4:  # RFC 6994: the experiment identifier, then its data
-            f.add(pos + 2, pos + 4, KEPT, "tcp experiment id")
-            f.add(pos + 4, pos + length, ZERO, f"tcp option {kind} data")
-        elif kind == TCP_MPTCP and pos + 2 < f.limit and data[pos + 2] >> 4 == 3 and length in (8, 10, 16, 18):
-            f.add(pos + 2, pos + 4, KEPT, "mptcp add_addr")
-            f.add(pos + 4, pos + 8, ADDR, "mptcp add_addr address")
-            f.add(pos + 8, pos + 10 if length in (10, 18) else pos + 8, KEPT, "mptcp add_addr port")
-            f.add(pos + length - 8 if length >= 16 else pos + length, pos + length, ZERO, "mptcp add_addr hmac")
-        elif kind == TCP_MPTCP and pos + 2 < f.limit and data[pos + 2] >> 4 == 3 and length in (20, 22, 28, 30):
-            f.add(pos + 2, pos + 4, KEPT, "mptcp add_addr")
-            f.add(pos + 4, pos + 20, ADDR, "mptcp add_addr address")
-            f.add(pos + 20, pos + 22 if length in (22, 30) else pos + 20, KEPT, "mptcp add_addr port")
-            f.add(pos + length - 8 if length >= 28 else pos + length, pos + length, ZERO, "mptcp add_addr hmac")
-        elif kind == TCP_MPTCP:
-            f.add(pos + 2, pos + length, OPEN, "mptcp option")
-        else:
-            f.add(pos + 2, pos + length, ZERO, f"tcp option {kind} data")
-        pos += length
-    return True
+def _tcp_option(f: Frame, kind: int, value: int, stop: int) -> None:
+    """The value of a TCP option: MPTCP ADD_ADDR's address is an address field."""
+    data, length = f.data, stop - value + 2
+    add_addr = kind == TCP_MPTCP and value < f.limit and data[value] >> 4 == 3
+    if kind in TCP_OPTIONS_KEPT:
+        f.add(value, stop, KEPT, f"tcp option {kind}")
+    elif kind in (253, 254) and length >= 4:  # RFC 6994: the experiment identifier, then its data
+        f.add(value, value + 2, KEPT, "tcp experiment id")
+        f.add(value + 2, stop, ZERO, f"tcp option {kind} data")
+    elif add_addr and length in (8, 10, 16, 18, 20, 22, 28, 30):  # RFC 8684 §3.4.1
+        size = 4 if length < 20 else 16
+        port = value + 2 + size
+        f.add(value, value + 2, KEPT, "mptcp add_addr")
+        f.add(value + 2, port, ADDR, "mptcp add_addr address")
+        f.add(port, port + 2 if length in (10, 18, 22, 30) else port, KEPT, "mptcp add_addr port")
+        f.add(stop - 8 if length in (16, 18, 28, 30) else stop, stop, ZERO, "mptcp add_addr hmac")
+    elif kind == TCP_MPTCP:
+        f.add(value, stop, OPEN, "mptcp option")
+    else:
+        f.add(value, stop, ZERO, f"tcp option {kind} data")
 
 
 def _udp(f: Frame, at: int, end: int, addresses) -> None:
