@@ -27,6 +27,7 @@ from pktmask_nb.split import (
     should_split,
     unpack,
 )
+from pktmask_nb.split.messages import Setup
 from pktmask_nb.stages import build_stages
 
 KEY = bytes(range(32))
@@ -128,10 +129,10 @@ def test_pack_round_trip_keeps_blocks_order_and_every_field():
     ]
     same = [Packet(i, i, bytes([i]) * 3, 3, 1, bytes([i]) * 16) for i in range(1, 6)]  # pieces of one length
     columns, datas, size = pack(same)
-    split._splitter.cache_clear()
+    split.wire._splitter.cache_clear()
     back = unpack(columns, b"xy" + b"".join(datas), 2)
     assert [(p.data, p.head, p.tail) for p in back] == [(p.data, p.head, p.tail) for p in same]
-    assert split._splitter.cache_info().currsize == 2  # data and heads, each cut by a cached Struct
+    assert split.wire._splitter.cache_info().currsize == 2  # data and heads, each cut by a cached Struct
     empty = [Packet(i, i, b"", 0, 1, b"", b"") for i in (1, 2)]  # no lengths sent: still two packets
     columns, datas, size = pack(empty)
     assert size == 0 and [(p.index, p.data, p.head, p.tail) for p in unpack(columns, b"")] == [
@@ -171,7 +172,7 @@ def test_ring_places_chunks_in_order_wraps_around_and_reuses_only_freed_space():
 def test_pieces_are_written_in_order_past_iov_max_and_after_a_short_write(tmp_path, monkeypatch):
     """`write_pieces` writes more pieces than one ``pwritev`` takes, and finishes a batch
     that the kernel wrote only in part."""
-    monkeypatch.setattr(split, "IOV_MAX", 3)
+    monkeypatch.setattr(split.wire, "IOV_MAX", 3)
     pieces = [bytes([i]) * (i % 5) for i in range(11)]
     real = os.pwritev
     short = []
@@ -185,7 +186,7 @@ def test_pieces_are_written_in_order_past_iov_max_and_after_a_short_write(tmp_pa
     monkeypatch.setattr(os, "pwritev", pwritev)
     with open(tmp_path / "f", "w+b") as f:
         f.write(b"=" * 4)
-        split.write_pieces(f.fileno(), pieces, 4)
+        split.wire.write_pieces(f.fileno(), pieces, 4)
         f.seek(0)
         assert f.read() == b"=" * 4 + b"".join(pieces)
 
@@ -195,15 +196,15 @@ def test_two_processes_with_a_small_ring_or_none(tmp_path, monkeypatch, ring_byt
     """Chunks' data larger than the ring go through the pipe; a small ring wraps around and
     makes this side wait for the child's results; without a ring (not Linux) it is all pipe."""
     if ring_bytes:
-        monkeypatch.setattr(split, "RING_BYTES", ring_bytes)
+        monkeypatch.setattr(split.ring, "RING_BYTES", ring_bytes)
     else:
         monkeypatch.setattr(Ring, "create", classmethod(lambda cls: None))
     ringed, piped = [], []
-    put, send = Ring.put, split.send_data
+    put, send = Ring.put, split.run.send_data
     monkeypatch.setattr(
         Ring, "put", lambda self, number, pieces, size: ringed.append(size) or put(self, number, pieces, size)
     )
-    monkeypatch.setattr(split, "send_data", lambda fd, data: piped.append(len(data)) or send(fd, data))
+    monkeypatch.setattr(split.run, "send_data", lambda fd, data: piped.append(len(data)) or send(fd, data))
     assert_same(*both(tmp_path, DATA / "tls_http.pcap", chunk_size=3))
     if ring_bytes == 0:
         assert not ringed and piped
@@ -217,8 +218,8 @@ def test_two_processes_with_a_small_ring_or_none(tmp_path, monkeypatch, ring_byt
 
 def test_the_reading_side_hands_free_heap_pages_back_every_few_chunks(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(split, "SPLIT_TRIM_CHUNKS", 4)
-    monkeypatch.setattr(split, "release_free_memory", lambda: calls.append(1))
+    monkeypatch.setattr(split.run, "SPLIT_TRIM_CHUNKS", 4)
+    monkeypatch.setattr(split.run, "release_free_memory", lambda: calls.append(1))
     result = pktmask_nb.run(DATA / "tls_http.pcap", tmp_path / "out.pcap", config(2, chunk_size=3))
     chunks = -(-97 // 3)  # 97 frames; the flushing step comes after them
     assert len(result.chunks) == chunks and len(calls) == chunks // 4
@@ -242,7 +243,7 @@ def test_data_goes_through_a_pipe_whole_in_order_and_ends_with_eoferror(monkeypa
     buffer the receiver keeps, and a writer that stops in the middle of one."""
     import threading
 
-    monkeypatch.setattr(split, "DATA_BUFFER_MAX", 3 * 2**20)
+    monkeypatch.setattr(split.wire, "DATA_BUFFER_MAX", 3 * 2**20)
     messages = [b"", b"x", os.urandom(70_000), b"", os.urandom(5 * 2**20), os.urandom(2 * 2**20), b"yz"]
     r, w = os.pipe()
 
@@ -305,7 +306,7 @@ def test_a_failed_write_into_the_ring_leaves_no_output(tmp_path, monkeypatch):
     raises that error here, the child is told to stop, and no file is left."""
     import errno
 
-    real, calls = split.write_pieces, []
+    real, calls = split.ring.write_pieces, []
 
     def write_pieces(fd, pieces, offset):
         calls.append(offset)
@@ -313,7 +314,7 @@ def test_a_failed_write_into_the_ring_leaves_no_output(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         real(fd, pieces, offset)
 
-    monkeypatch.setattr(split, "write_pieces", write_pieces)
+    monkeypatch.setattr(split.ring, "write_pieces", write_pieces)
     src = tmp_path / "in.pcap"
     src.write_bytes(pcap([frame(i) for i in range(50)]))
     out = tmp_path / "out" / "o.pcap"
@@ -342,7 +343,7 @@ def test_a_chunk_that_cannot_be_sent_fails_here_and_leaves_no_output(tmp_path, m
     import threading
 
     if ring_bytes is not None:
-        monkeypatch.setattr(split, "RING_BYTES", ring_bytes)
+        monkeypatch.setattr(split.ring, "RING_BYTES", ring_bytes)
     src = tmp_path / "in.pcap"
     src.write_bytes(pcap([frame(i) for i in range(20)]))
     out = tmp_path / "out" / "o.pcap"
@@ -351,7 +352,7 @@ def test_a_chunk_that_cannot_be_sent_fails_here_and_leaves_no_output(tmp_path, m
     stages = build_stages(cfg)
     pack = split.pack
     monkeypatch.setattr(
-        split, "pack", lambda records: ((*pack(records)[0], lambda: None), *pack(records)[1:])
+        split.run, "pack", lambda records: ((*pack(records)[0], lambda: None), *pack(records)[1:])
     )  # a local function does not pickle
     raised = []
 
@@ -473,8 +474,8 @@ def test_a_child_whose_reader_side_is_gone_removes_its_file_without_raising(tmp_
     results_r, results_w = os.pipe()
     os.close(results_r)  # the reader side is gone
     with Connection(chunks_w, readable=False) as chunks_out:
-        chunks_out.send((config(2), str(out), 2, False))
-    split._child(Connection(chunks_r, writable=False), Connection(results_w, readable=False), None, None)
+        chunks_out.send(Setup(config(2), str(out), 2, False))
+    split.child.serve(Connection(chunks_r, writable=False), Connection(results_w, readable=False), None, None)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -487,7 +488,7 @@ def test_a_child_whose_reader_side_ends_before_the_config_removes_the_temporary_
     chunks_r, chunks_w = os.pipe()
     results_r, results_w = os.pipe()
     os.close(chunks_w)  # nothing comes: end of file
-    split._child(Connection(chunks_r, writable=False), Connection(results_w, readable=False), None, temp)
+    split.child.serve(Connection(chunks_r, writable=False), Connection(results_w, readable=False), None, temp)
     os.close(results_r)
     assert list(tmp_path.iterdir()) == []
 
