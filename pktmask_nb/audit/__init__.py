@@ -41,7 +41,7 @@ from ..errors import AuditFailed, AuditMismatch, UsageError
 from ..record import PCAP_FILE_HEADER, Packet
 from .identifiers import Identifiers
 from .judge import Judge
-from .layers import ADDR, PAY, PROTO_TCP, read
+from .layers import ADDR, CSUM, KEPT, PAY, PROTO_TCP, read
 from .metadata import block_findings, packet_findings
 from .report import (
     CLEAN,
@@ -289,7 +289,9 @@ def _second_pass(path, pairs: Pairs, judge: Judge, identifiers: Identifiers, sin
                 starts = [start for start, _, _ in located]
                 for offset, size, what in _merged(identifiers.find(b"".join(parts), chunk_start)):
                     found = _locate(offset, size, what, located, starts, judge)
-                    if found is not None:
+                    if found == STRUCTURE:
+                        sink.structure_matches += 1
+                    elif found is not None:
                         sink.add(KIND_ADDRESS, *found)
     pairs.finish()
     return packets
@@ -311,9 +313,42 @@ def _merged(hits: list) -> list:
     return out
 
 
+STRUCTURE = "structure"  # what `_locate` says of a raw match made of unchanged header structure
+
+
+def _structure(sanitized: Packet, original: Packet, frame, start: int, end: int) -> bool:
+    """Whether frame offsets ``[start, end)`` (negative: in the record header) hold only
+    structure as the original had it: its record header, header fields the judge keeps and
+    found equal to the original's, checksums. A 4-byte run across the end of a checksum, a
+    zero urgent pointer and a NOP option, or across a record's timestamp, is no encoding of an
+    address."""
+    if end > len(sanitized.data):
+        return False  # into the options of a pcapng block
+    if start < 0:
+        head = len(sanitized.head)
+        if sanitized.head[head + start : head + min(end, 0)] != original.head[head + start : head + min(end, 0)]:
+            return False
+        if end <= 0:
+            return True
+        start = 0
+    pos = start
+    for a, b, cls, _ in frame.regions:
+        if b <= pos or a >= end:
+            continue
+        if a > pos or cls not in (KEPT, CSUM):
+            return False
+        if cls == KEPT and sanitized.data[max(a, pos) : min(b, end)] != original.data[max(a, pos) : min(b, end)]:
+            return False
+        pos = min(b, end)
+        if pos >= end:
+            return True
+    return False
+
+
 def _locate(offset: int, size: int, what: str, located: list, starts: list, judge: Judge):
     """``(frame, offset, detail, where, layer, coincidence)`` of an identifier found at file
-    `offset`, or None if it spans two records (not one encoding of anything)."""
+    `offset`; None if it spans two records (not one encoding of anything); `STRUCTURE` for
+    a raw match made only of unchanged header structure (`_structure_only`)."""
     start, record, read_pair = located[bisect_right(starts, offset) - 1]
     raw = " as " not in what
     if record.__class__ is not Packet:
@@ -324,9 +359,11 @@ def _locate(offset: int, size: int, what: str, located: list, starts: list, judg
     at = offset - start - len(record.head)
     if offset + size > start + len(record.head) + len(record.data) + len(record.tail):
         return None
+    frame, original = read_pair
+    if raw and _structure(record, original, frame, at, at + size):
+        return STRUCTURE
     if at < 0 or at + size > len(record.data):
         return record.index, offset, f"{what} in the record's header or options", WHERE_CONTAINER, "", raw
-    frame, original = read_pair
     cls, layer = frame.class_at(at)
     if cls == ADDR and (at, size) in frame.addresses():
         return record.index, offset, f"{what} in the {layer} address field", WHERE_ADDRESS_FIELD, layer, False

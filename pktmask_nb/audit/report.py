@@ -80,6 +80,10 @@ class AuditReport:
         Non-zero bytes not judged, by reason: ``{"bytes", "frames", "frame", "offset"}`` (the
         first frame and file offset).
     undecided_bytes : int
+    structure_matches : int
+        Raw 4- or 16-byte matches of an original address made only of header structure as the
+        original had it, or of checksums (e.g. the end of a TCP checksum, a zero urgent pointer
+        and a NOP option spell ``x.0.0.1``): counted, not findings.
     packets, original_packets : int
         Packets of each file.
     duplicates : int
@@ -105,6 +109,7 @@ class AuditReport:
     nonzero_bytes: int = 0
     undecided: dict[str, dict] = field(default_factory=dict)
     undecided_bytes: int = 0
+    structure_matches: int = 0
     packets: int = 0
     original_packets: int = 0
     duplicates: int = 0
@@ -155,6 +160,7 @@ class Sink:
         self.counts = dict.fromkeys(KINDS, 0)
         self.nonzero_bytes = 0
         self.undecided: dict[str, dict] = {}
+        self.structure_matches = 0
 
     def add(self, kind: str, frame, offset: int, detail: str, where: str, layer: str = "", coincidence=False) -> None:
         self.counts[kind] += 1
@@ -177,6 +183,7 @@ class Sink:
         report.findings = sorted(self.kept, key=_order)[: self.limit]
         report.counts = dict(self.counts)
         report.nonzero_bytes = self.nonzero_bytes
+        report.structure_matches = self.structure_matches
         for entry in self.undecided.values():
             entry.pop("last", None)
         report.undecided = dict(sorted(self.undecided.items()))
