@@ -321,6 +321,8 @@ def _summary(result) -> str:
 def command_run(args) -> int:
     config = config_from_args(args)
     pairs = plan(args.inputs, args.output, force=args.force)
+    if (args.workers is not None or args.scheduler) and any("-" in pair for pair in pairs):
+        raise UsageError("standard input and output stay in this process: - does not go with --workers/--scheduler")
     for path, what in ((args.report, "report"), (args.mapping_out, "mapping")):
         if path is not None:
             check_side_file(path, what, pairs)

@@ -324,6 +324,12 @@ def test_standard_input_to_standard_output(tmp_path, tshark):
     assert gz.returncode == 0 and (tmp_path / "o.pcap").read_bytes() == expected.read_bytes()
 
 
+def test_standard_input_does_not_go_to_dask_workers(tmp_path):
+    done = cli("run", "-", "-o", tmp_path / "o.pcap", "--workers", "1", input=SOURCE.read_bytes())
+    refused(done, "- does not go with --workers/--scheduler", tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_closed_output_pipe_is_one_line(tmp_path):
     big = tmp_path / "big.pcap"
     big.write_bytes(pcap([frame(i % 200) + bytes(1000) for i in range(20_000)]))

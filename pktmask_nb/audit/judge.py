@@ -150,7 +150,7 @@ class Judge:
             where = streams.quotes.get(original.index)
             notes = streams.notes.get((original.index, True), [])
         elif frame.payload is not None and frame.payload[0] == PROTO_TCP:
-            where = streams.frames.get(original.index)
+            where = streams.where(original.index)
             notes = streams.notes.get((original.index, False), [])
         else:
             where = None

@@ -733,7 +733,8 @@ class StreamReader:
         self.http_headers = http_headers
         self.current: dict = {}  # (src, dst, sport, dport) -> Direction
         self.directions: list[Direction] = []
-        self.frames: dict[int, tuple[int, int]] = {}  # frame -> (direction index, position) of its payload
+        # per TCP frame with a payload, in file order: its number, direction and stream position
+        self._frames, self._directions, self._positions = array("q"), array("q"), array("q")
         self.quotes: dict[int, tuple[int, int]] = {}  # frame -> the same for its quoted payload
         self.notes: dict[tuple[int, bool], list] = {}  # (frame, quoted) -> [(start, end, "differs"|"unknown")]
 
@@ -755,10 +756,17 @@ class StreamReader:
         pos = 0 if syn else d.position(seq)
         if pos >= d.last[1]:
             d.last = (seq, pos)
-        self.frames[frame] = (d.index, pos)
+        self._frames.append(frame)
+        self._directions.append(d.index)
+        self._positions.append(pos)
         notes = d.segment(pos, bytes(payload))
         if notes:
             self.notes[(frame, False)] = notes
+
+    def where(self, frame: int) -> tuple[int, int] | None:
+        """``(direction index, stream position)`` of frame `frame`'s TCP payload, or None."""
+        i = bisect_right(self._frames, frame) - 1
+        return (self._directions[i], self._positions[i]) if i >= 0 and self._frames[i] == frame else None
 
     def quote(self, frame: int, key: tuple, seq: int, payload) -> None:
         d = self.current.get(key)
