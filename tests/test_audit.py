@@ -659,3 +659,14 @@ def test_a_raw_match_is_structure_only_where_nothing_but_checksums_changed(tmp_p
     sanitized.data = bytes(changed)
     assert not _structure(sanitized, original, frame, checksum, checksum + 4)
     assert not _structure(sanitized, original, frame, len(changed) - 2, len(changed) + 2)  # into a block's options
+
+
+def test_the_digest_set_agrees_with_a_python_set_through_its_growth():
+    from pktmask_nb.audit import Seen
+
+    seen, reference, rng = Seen(bits=3), set(), random.Random(7)
+    values = [rng.getrandbits(64) for _ in range(5000)] + [0, 1, 2**64 - 1]
+    for value in values + values[::3]:
+        assert seen.add(value) == ((value | 1) in reference)
+        reference.add(value | 1)
+    assert seen.count == len(reference) and len(seen.table) >= 2 * seen.count

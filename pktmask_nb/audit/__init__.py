@@ -135,7 +135,7 @@ def audit(
 def _first_pass(path, keep: str, http: bool, chunk_size: int):
     """The original's identifiers, TCP streams, and which frames copy an earlier one."""
     identifiers, streams = Identifiers(keep), StreamReader(http)
-    frames, datagrams = set(), set()
+    frames, datagrams = Seen(), Seen()
     copies = bytearray()  # per packet, in file order: 1 if it copies an earlier frame
     with open_capture(path, on_truncated="warn") as reader:
         for chunk in reader.chunks(chunk_size):
@@ -146,11 +146,10 @@ def _first_pass(path, keep: str, http: bool, chunk_size: int):
                 frame = read(data, record.linktype, record.wirelen)
                 for at, size in frame.addresses():
                     identifiers.add(bytes(data[at : at + size]))
-                digest, l3 = xxhash.xxh3_128_intdigest(data), _l3_digest(data, frame.l3)
-                copies.append(digest in frames or (l3 is not None and l3 in datagrams))
-                frames.add(digest)
-                if l3 is not None:
-                    datagrams.add(l3)
+                l3 = _l3_digest(data, frame.l3)
+                seen = frames.add(xxhash.xxh3_64_intdigest(data))
+                seen_datagram = datagrams.add(l3) if l3 is not None else False
+                copies.append(seen or seen_datagram)
                 payload = frame.payload
                 if payload is not None and payload[0] == PROTO_TCP:
                     _, key, seq, flags, start, end = payload
@@ -171,7 +170,41 @@ def _l3_digest(data, at: int):
         datagram[8] = datagram[10] = datagram[11] = 0
     elif datagram[0] >> 4 == 6 and len(datagram) >= 8:
         datagram[7] = 0
-    return xxhash.xxh3_128_intdigest(bytes(datagram))
+    return xxhash.xxh3_64_intdigest(bytes(datagram))
+
+
+class Seen:
+    """A set of 64-bit digests in an open-addressing table (linear probing, doubled at half
+    full): at most 16 bytes a digest, where a Python set of ints takes about 70."""
+
+    def __init__(self, bits: int = 12):
+        self.table = np.zeros(1 << bits, np.uint64)
+        self.count = 0
+
+    def add(self, digest: int) -> bool:
+        """Add `digest`; whether it was there already."""
+        key = digest | 1  # 0 marks an empty slot
+        table = self.table
+        mask = len(table) - 1
+        i = (key >> 1) & mask  # the low bit is always 1
+        while True:
+            held = int(table[i])
+            if held == key:
+                return True
+            if not held:
+                table[i] = key
+                self.count += 1
+                if 2 * self.count > len(table):
+                    self._grow()
+                return False
+            i = (i + 1) & mask
+
+    def _grow(self) -> None:
+        keys = self.table[self.table != 0].tolist()
+        self.table = np.zeros(2 * len(self.table), np.uint64)
+        self.count = 0
+        for key in keys:
+            self.add(key)
 
 
 class Pairs:
