@@ -1,8 +1,8 @@
 """What a TCP stream carries, decided without guessing (SPEC §6).
 
-A direction whose first byte is known (its SYN was seen, or a STARTTLS exchange or an HTTP
-CONNECT just completed) starts with `StartWalker`: a valid TLS record header there starts
-TLS; a valid SSLv2 ClientHello (or, answering one, ServerHello) starts SSLv2; the port of a
+A direction whose first byte is known (its SYN was seen) starts with `StartWalker`: TLS as
+`~.upgrade.tls_start` tells it (after a STARTTLS exchange or an HTTP CONNECT only TLS may
+follow: `~.upgrade.TlsOnlyWalker`); the port of a
 STARTTLS protocol starts its prelude; PostgreSQL's SSLRequest and an HTTP/1.x start line are
 recognised by their fixed syntax. Anything else is zero.
 
@@ -14,35 +14,22 @@ exactly where the segment holding the second begins. Bytes before the chain are 
 from __future__ import annotations
 
 from ...proto.http import HTTP_DETECT_LEN, header_block, looks_like_http
-from ...proto.tls import (
-    POSTGRES_SSL_REQUEST,
-    TLS_HLEN,
-    TLS_TYPES,
-    record_header,
-    ssl2_client_hello,
-    ssl2_server_hello,
-)
+from ...proto.tls import POSTGRES_SSL_REQUEST, TLS_HLEN, record_header
+from .datagrams import DnsTcpWalker
+from .http import HttpWalker
+from .starttls import PostgresAnswer, PostgresWalker, prelude_walker
 from .tls import TlsWalker
+from .upgrade import tls_start
 
-POSTGRES_SSL_YES, POSTGRES_SSL_NO = 0x53, 0x4E  # "S" / "N" answer to an SSLRequest
 DNS_PORT = 53
 MIDSTREAM_MAX_CANDIDATES = 16  # record headers at segment starts waiting for their second header
 MIDSTREAM_MAX_PENDING = 1 << 20  # bytes held while candidates wait; past it they are dropped (zero)
 
 
 class StartWalker:
-    """The walker of a direction at a known stream start.
+    """The walker of a direction at a known stream start."""
 
-    Parameters
-    ----------
-    tls_only : bool
-        After STARTTLS or CONNECT: only TLS may follow (anything else desynchronises).
-    """
-
-    __slots__ = ("tls_only",)
-
-    def __init__(self, tls_only: bool = False):
-        self.tls_only = tls_only
+    __slots__ = ()
 
     def feed(self, d, data, offset: int) -> int:
         verdict = self._detect(d, data)
@@ -51,32 +38,17 @@ class StartWalker:
         protocol, walker = verdict
         d.flow.set_protocol(protocol)
         if walker is None:
-            if self.tls_only:
-                from .stream import FAIL_DESYNC
-
-                return d.zero_rest(offset, FAIL_DESYNC)
             return d.zero_rest(offset)
         return d.switch(walker, data, offset)
 
     def _detect(self, d, data):
         """``(protocol, walker)`` (walker None: all zero), or None when more bytes are needed."""
+        tls = tls_start(d, data)
+        if tls is None:
+            return None
+        if tls:
+            return "tls", tls
         flow, n, first = d.flow, len(data), data[0]
-        if first in TLS_TYPES:
-            if n < TLS_HLEN:
-                return None
-            if record_header(data, 0)[0] >= 0:
-                return "tls", TlsWalker(flow.tls_counts)
-        if first & 0x80:
-            hello = ssl2_client_hello(data) if d.client else ssl2_server_hello(data) if flow.ssl2 else False
-            if hello is None:
-                return None
-            if hello:
-                flow.ssl2 = True
-                return "tls", TlsWalker(flow.tls_counts, ssl2=True)
-        if self.tls_only:
-            return "other", None
-        from .starttls import PostgresAnswer, PostgresWalker, prelude_walker
-
         if d.client and first == 0:
             if n < len(POSTGRES_SSL_REQUEST) and POSTGRES_SSL_REQUEST.startswith(bytes(data)):
                 return None
@@ -85,8 +57,6 @@ class StartWalker:
         if not d.client and isinstance(flow.starttls, PostgresWalker):
             return "text", PostgresAnswer()
         if flow.server[1] == DNS_PORT:
-            from .datagrams import DnsTcpWalker
-
             return "dns", DnsTcpWalker()
         walker = prelude_walker(d)
         if walker is not None:
@@ -95,8 +65,6 @@ class StartWalker:
         if found is None and n < HTTP_DETECT_LEN:
             return None
         if found:
-            from .http import HttpWalker
-
             return "http", HttpWalker(d.flow)
         return "other", None
 
@@ -139,8 +107,6 @@ class MidStreamWalker:
         for start in list(self.http):
             head = header_block(data, start - offset)
             if head:
-                from .http import HttpWalker
-
                 d.flow.set_protocol("http")
                 return d.switch(HttpWalker(d.flow), data[start - offset :], start)
             if head is False:
@@ -153,16 +119,3 @@ class MidStreamWalker:
             self.tls, self.http, self.starts = [], [], []
             return 0
         return end - min(pending)
-
-
-class AwaitWalker:
-    """A client direction that asked for TLS (STARTTLS, SSLRequest): its next bytes wait for the
-    server's answer, which resumes it with the walker that follows (`~.flows.Flow.answer`)."""
-
-    __slots__ = ("refused",)
-
-    def __init__(self, refused):
-        self.refused = refused  # the walker to resume with if the server says no
-
-    def feed(self, d, data, offset: int) -> int:
-        return len(data)

@@ -18,6 +18,7 @@ from collections import deque
 from ...proto.ip import IPPROTO_TCP, IPPROTO_UDP
 from .frames import key_ends
 from .stream import FAIL_EVENTS
+from .upgrade import AwaitWalker, TlsOnlyWalker
 
 MASK_CLOSE_LINGER = 5.0  # seconds a flow is kept after RST or both FINs, for retransmissions
 MASK_REPORT_MAX_FLOWS = 10_000  # rows kept for the report; later flows are only counted
@@ -99,13 +100,12 @@ class Flow:
 
     def answer(self, accepted: bool) -> None:
         """The server answered the client's request for TLS (STARTTLS, SSLRequest): the client's
-        bytes after its request, waiting (`~.detect.AwaitWalker`), are TLS or more prelude."""
-        from .detect import AwaitWalker, StartWalker
+        bytes after its request, waiting (`~.upgrade.AwaitWalker`), are TLS or more prelude."""
 
         self.starttls = None
         d = self.dirs[self.client_side]
         if d is not None and isinstance(d.walker, AwaitWalker):
-            d.resume(StartWalker(tls_only=True) if accepted else d.walker.refused)
+            d.resume(TlsOnlyWalker() if accepted else d.walker.refused)
 
     def count_event(self, event: str, n: int = 1) -> None:
         if self.events is None:

@@ -26,6 +26,7 @@ from ...proto.http import (
     parse_status_line,
 )
 from .stream import FAIL_DESYNC
+from .upgrade import TlsOnlyWalker
 
 HTTP_ALWAYS_ZEROED = frozenset((b"content-encoding",))  # see the module docstring
 HTTP_CONTENT_TYPES_KEPT = (  # media types whose Wireshark dissectors take a zeroed body calmly
@@ -213,18 +214,16 @@ class HttpWalker:
 
     def _end_of_headers(self):
         """Pick the body framing (RFC 9112 §6.3) once the header block ended."""
-        from .detect import StartWalker
-
         code, method = self.code, self.method
         if code:  # a response
             if method == b"CONNECT" and 200 <= code < 300:
-                return StartWalker(tls_only=True)
+                return TlsOnlyWalker()
             if code == 101:
                 return None
             if code < 200 or code in (204, 304) or method == b"HEAD":
                 return self._done()
         elif method == b"CONNECT":
-            return StartWalker(tls_only=True)
+            return TlsOnlyWalker()
         if self.chunked:
             self.state = S_CHUNK_SIZE
         elif self.length:

@@ -8,7 +8,7 @@ decides the switch, so that masking a masked capture finds the same switch:
   status token; the STARTTLS command line
   whole. A command counts only in command position: not inside SMTP DATA/BDAT content,
   NNTP articles or IMAP/Sieve literals. The client's bytes after its STARTTLS command wait
-  for the server's reply (`~.detect.AwaitWalker`); only a positive reply switches both
+  for the server's reply (`~.upgrade.AwaitWalker`); only a positive reply switches both
   directions to TLS, at the byte after the command line and after the reply line;
 - LDAP keeps the StartTLS extended request and its response (without the diagnostic text);
 - XMPP keeps the ``<starttls/>`` and ``<proceed/>`` elements;
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from ...policy import PRELUDE_VERBS, STARTTLS_PORTS
-from .detect import AwaitWalker, StartWalker
+from .upgrade import POSTGRES_SSL_NO, POSTGRES_SSL_YES, AwaitWalker, TlsOnlyWalker
 
 PRELUDE_MAX_LINE = 4096  # a longer line is content, never a command (zeroed, framing included)
 KEEP_COMMAND = "starttls-command"
@@ -91,7 +91,7 @@ def prelude_walker(d):
 
 
 def _tls_start():
-    return StartWalker(tls_only=True)
+    return TlsOnlyWalker()
 
 
 class TextPrelude:
@@ -257,7 +257,6 @@ class PostgresAnswer:
     __slots__ = ()
 
     def feed(self, d, data, offset: int) -> int:
-        from .detect import POSTGRES_SSL_NO, POSTGRES_SSL_YES
 
         if data[0] not in (POSTGRES_SSL_YES, POSTGRES_SSL_NO):
             d.flow.answer(False)
