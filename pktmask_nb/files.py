@@ -109,8 +109,8 @@ def make_parents(pairs: list[tuple[str, str]]) -> None:
 
 
 def check_side_file(path: str, what: str, pairs=()) -> None:
-    """Refuse, before a run, a report or mapping path that could not be written after it
-    (its directory may be one the plan `pairs` will make).
+    """Refuse, before a run, a path for a report, a mapping or results that could not be
+    written after it (its directory may be one the plan `pairs` will make).
 
     Raises
     ------
@@ -118,14 +118,14 @@ def check_side_file(path: str, what: str, pairs=()) -> None:
     """
     if not path:
         raise UsageError(f"the {what} file name is empty")
-    if os.path.isdir(path):
-        raise UsageError(f"the {what} path is a directory, expected a file name", path=path)
+    if path.endswith(os.sep) or os.path.isdir(path):
+        raise UsageError(f"{what} is a directory, expected a file name", path=path)
     directory = os.path.dirname(os.path.abspath(path))
     planned = {os.path.abspath(os.path.dirname(target)) for _, target in pairs if target != STDIO}
     while directory in planned and not os.path.isdir(directory):
         directory = os.path.dirname(directory)  # made with the outputs: its parent must be writable
     if not os.path.isdir(directory):
-        raise UsageError(f"the {what} directory does not exist", path=directory)
+        raise UsageError(f"{what} directory does not exist", path=directory)
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write the {what} here: permission denied", path=directory)
 

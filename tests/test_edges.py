@@ -165,13 +165,14 @@ def test_report_and_mapping_paths_are_checked_before_the_run(capture, tmp_path):
     src, _ = capture
     (tmp_path / "dir").mkdir()
     for option, path, message in (
-        ("--report", tmp_path / "dir", "the report path is a directory"),
-        ("--report", tmp_path / "missing" / "r.json", "the report directory does not exist"),
-        ("--mapping-out", tmp_path / "dir", "the mapping path is a directory"),
+        ("--report", tmp_path / "dir", "report is a directory"),
+        ("--report", tmp_path / "missing" / "r.json", "report directory does not exist"),
+        ("--mapping-out", tmp_path / "dir", "mapping is a directory"),
+        ("--report", f"{tmp_path}/new/", "report is a directory"),
     ):
         refused(cli("run", src, "-o", tmp_path / "out.pcap", option, path), message, tmp_path)
         assert not (tmp_path / "out.pcap").exists() and not list(tmp_path.glob("dir.part"))
-    refused(cli("audit", src, src, "--json", tmp_path / "dir"), "the report path is a directory", tmp_path)
+    refused(cli("audit", src, src, "--json", tmp_path / "dir"), "report is a directory", tmp_path)
     made = tmp_path / "made"  # the README's quick start: the report in the output directory the run makes
     done = cli("run", tmp_path, "-o", made, "--report", made / "r.json", "-q")
     assert done.returncode == 0 and sorted(os.listdir(made)) == ["in.pcap", "r.json"], done.stderr

@@ -7,7 +7,6 @@ Only the standard library and `pktmask_nb.errors` are imported at module level, 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shlex
@@ -15,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import PktmaskError, UsageError
+from ..files import check_side_file, write_text
 
 DEFAULT_SIZES = "10MB,100MB"
 DEFAULT_CACHE = "~/.cache/pktmask_nb/bench"
@@ -85,17 +85,6 @@ def options_from_args(args):
     )
 
 
-def check_output_path(path: str) -> None:
-    """Refuse a results path that cannot be written, before the long run (UsageError)."""
-    if path.endswith(os.sep) or os.path.isdir(path):
-        raise UsageError("output is a directory, expected a file name", path=path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise UsageError("output directory does not exist", path=path)
-    if not os.access(directory, os.W_OK):
-        raise UsageError("output directory is not writable", path=path)
-
-
 def check_cache_dir(path: Path) -> None:
     """Create the capture cache directory, or refuse it (UsageError), before the long run."""
     try:
@@ -104,20 +93,6 @@ def check_cache_dir(path: Path) -> None:
         raise UsageError(f"cannot use as the capture cache: {e.strerror}", path=str(path)) from None
     if not os.access(path, os.W_OK):
         raise UsageError("cannot use as the capture cache: not writable", path=str(path))
-
-
-def write_json(path: str, doc: dict) -> None:
-    """Write `doc` atomically (PktmaskError if it cannot be; no partial file is left)."""
-    temp = f"{path}.part"
-    try:
-        with open(temp, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
-        os.replace(temp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise PktmaskError(f"cannot write the results: {e.strerror}", path=path) from None
 
 
 def command_line(args) -> str:
@@ -147,7 +122,7 @@ def run_bench_command(args) -> int:
     options = options_from_args(args)
     saved = load_baseline(args.baseline) if args.baseline else None  # a bad file fails before the long run
     if args.output:
-        check_output_path(args.output)
+        check_side_file(args.output, "output")
     check_cache_dir(options.cache_dir)
     try:
         result = run_suite(options)
@@ -159,7 +134,7 @@ def run_bench_command(args) -> int:
     if saved is not None:
         doc["regression"] = regression_block(doc, saved, args.baseline)
     if args.output:
-        write_json(args.output, doc)
+        write_text(args.output, json.dumps(doc, indent=1) + "\n")
     print(format_summary(doc), file=sys.stderr)
     if saved is None:
         return EXIT_OK
