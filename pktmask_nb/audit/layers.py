@@ -255,7 +255,7 @@ def _lldp(f: Frame, at: int, end: int) -> None:
         value, stop = pos + 2, min(end, pos + 2 + length)
         f.add(pos, value, KEPT, "lldp tlv header")
         kept = {LLDP_CHASSIS: 1, LLDP_PORT: 1, LLDP_ORGANIZATION: 4}.get(kind, length if kind in LLDP_KEPT else 0)
-        if kind == LLDP_MANAGEMENT and length >= 2:
+        if kind == LLDP_MANAGEMENT and length >= 2 and value + 2 <= stop:  # its two lengths are there
             size = data[value]  # the address string: subtype and address
             address = value + 2
             f.add(value, address, KEPT, "lldp management address subtype")
