@@ -19,9 +19,8 @@ CHILD_MAIN = "import sys; from pktmask_nb.split.child import child_main; child_m
 def child_env() -> dict[str, str]:
     """The child's environment: this one's, with OpenBLAS on one thread unless the user set it.
 
-    NumPy's OpenBLAS starts a thread per core that spins for ~0.15 s of CPU after the import
-    (measured: 0.28 s of CPU for ``import numpy`` and a 2 s sleep, 0.14 s with one thread),
-    taking the core this process reads on; the stages never call BLAS.
+    NumPy's OpenBLAS starts a thread per core that spins after the import, taking the core
+    this process reads on; the stages never call BLAS.
     """
     env = dict(os.environ)
     env.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -14,7 +14,7 @@ class Ring:
 
     This side writes a chunk's pieces into the memfd with ``pwritev`` (no joined copy of
     the chunk, and no map of the ring here); the child maps it and cuts its packets straight
-    from the map. That costs ~0.3 s of CPU per GB where the pipe's write and read cost ~1.4 s.
+    from the map, which costs a fraction of the pipe's write and read.
     Space is taken in order, wrapping around, and a chunk's space is freed when the child's
     result for that chunk arrives: the child has cut its packets out before it answers. `put`
     needs `fits`; data larger than the ring goes through the pipe. The bytes a chunk skips at
