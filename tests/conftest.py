@@ -57,3 +57,22 @@ def tshark() -> str:
     if path is None:
         missing("tshark")
     return path
+
+
+def stale_extensions() -> list[str]:
+    """Compiled modules older than their Python source: Python would import the old code."""
+    stale = []
+    for built in (ROOT / "pktmask_nb").rglob("*.so"):
+        source = built.parent / (built.name.split(".")[0] + ".py")
+        if source.exists() and source.stat().st_mtime > built.stat().st_mtime:
+            stale.append(str(source.relative_to(ROOT)))
+    return sorted(stale)
+
+
+def pytest_sessionstart(session):
+    stale = stale_extensions()
+    if stale:
+        pytest.exit(
+            f"{', '.join(stale)} changed since it was compiled: rebuild with `pip install --no-deps -e .`",
+            returncode=4,
+        )
