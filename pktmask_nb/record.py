@@ -25,9 +25,14 @@ class Packet:
         LINKTYPE_* value of the interface that captured the frame.
     head, tail : bytes
         Container bytes written before and after ``data``.
+    frame : FrameMap or None
+        What the dissector found in ``data`` (`~pktmask_nb.proto.dissect.frame_of`): made by
+        the first stage that reads it, shared by the stages after it. A stage that changes
+        ``data`` keeps it true (addresses and checksums rewritten in place, zeroed spans
+        zeroed) or sets it to None.
     """
 
-    __slots__ = ("index", "ts", "data", "wirelen", "linktype", "head", "tail")
+    __slots__ = ("index", "ts", "data", "wirelen", "linktype", "head", "tail", "frame")
 
     def __init__(self, index, ts, data, wirelen, linktype, head, tail=b""):
         self.index = index
@@ -37,6 +42,7 @@ class Packet:
         self.linktype = linktype
         self.head = head
         self.tail = tail
+        self.frame = None
 
     def __repr__(self) -> str:
         return (

@@ -16,6 +16,21 @@ from .wlan import LINKTYPES as _WIRELESS
 LINKTYPES = {**_WIRED, **_WIRELESS}
 
 
+def frame_of(packet) -> FrameMap:
+    """The frame map of a `~pktmask_nb.record.Packet`: dissected once, then shared by the stages.
+
+    Anonymize rewrites addresses and checksums and zeroes the spans the map zeroes, none of
+    which the walk reads to find structure, so the map stays the frame's (its ``data`` follows
+    the packet's). A frame re-dissected after that may read more: zeroed bytes are
+    well-formed padding where the original's were not understood; the first reading is the one
+    every stage acts on.
+    """
+    m = packet.frame
+    if m is None:
+        m = packet.frame = dissect(packet.data, packet.linktype, packet.wirelen)
+    return m
+
+
 def dissect(data, linktype: int, wirelen: int | None = None) -> FrameMap:
     """The `~.spans.FrameMap` of one frame.
 

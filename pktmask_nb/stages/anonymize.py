@@ -22,7 +22,7 @@ from ..anon import AddressMapper
 from ..anon.table import ENTRY_ANON, ENTRY_CHANGED, ENTRY_DELTA, AddressTable
 from ..config import AnonymizeConfig
 from ..proto.checksum import patch, word_sum
-from ..proto.dissect import dissect
+from ..proto.dissect import frame_of
 from ..proto.spans import (
     ADDRESS,
     ADDRESS_KINDS,
@@ -94,7 +94,7 @@ class AnonymizeStage:
     def _rewrite(self, packet: Packet) -> None:
         data = packet.data
         self.packets += 1
-        m = dissect(data, packet.linktype, packet.wirelen)
+        m = frame_of(packet)
         if m.status == STATUS_NOT_DISSECTED:
             self._not_dissected[packet.linktype] = self._not_dissected.get(packet.linktype, 0) + 1
         elif m.status == STATUS_TRUNCATED:
@@ -123,7 +123,7 @@ class AnonymizeStage:
         if changes:
             buf = bytearray(data)
             patch(buf, m.checksums, changes, pseudo)
-            packet.data = buf
+            packet.data = m.data = buf
             self.packets_rewritten += 1
 
     def _addresses(self, m: FrameMap, data, packet: Packet) -> tuple[list, dict, list]:

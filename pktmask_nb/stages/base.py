@@ -18,7 +18,9 @@ class Stage(Protocol):
 
     A stage that writes packets (anonymize, mask) keeps a byte of a frame only where the
     frame map (`~pktmask_nb.proto.spans`) gives it a reason to, and counts what it passes on
-    in its ledger (``stats()["ledger"]``).
+    in its ledger (``stats()["ledger"]``). A frame is dissected once: the stages read
+    ``Packet.frame`` through `~pktmask_nb.proto.dissect.frame_of`, and a stage that changes
+    ``data`` either keeps that map true of the new bytes or sets it to None.
     """
 
     name: str

@@ -10,7 +10,7 @@ import numpy as np
 import xxhash
 
 from ..config import DedupConfig
-from ..proto.dissect import dissect
+from ..proto.dissect import frame_of
 from ..proto.ip import IPV4_CHECKSUM, IPV4_TTL, IPV6_HOP_LIMIT, ipv4_datagram_end, ipv6_datagram_end
 from ..record import Packet
 from .digest_index import DigestIndex
@@ -33,7 +33,7 @@ def l3_key(packet: Packet):
     packet captured on two links gets the same key.
     """
     data = packet.data
-    ips = dissect(data, packet.linktype).ips
+    ips = frame_of(packet).ips  # the walk the later stages reuse
     if not ips:
         return data
     offset, version = ips[0].offset, ips[0].version

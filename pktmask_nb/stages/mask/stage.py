@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 
 from ...config import MaskConfig
-from ...proto.dissect import dissect
+from ...proto.dissect import dissect, frame_of
 from ...proto.ip import IPPROTO_TCP, IPPROTO_UDP
 from ...proto.spans import (
     ADDRESS,
@@ -223,11 +223,11 @@ class MaskStage:
             zero = [(0, len(buf))]
         for a, b in zero:
             buf[a:b] = bytes(b - a)
-        packet.data = buf
+        packet.data, packet.frame = buf, None
 
     def _mask(self, packet: Packet):
         """Decide one packet; a `_Held` if its payload must wait for decisions."""
-        m = dissect(packet.data, packet.linktype, packet.wirelen)
+        m = frame_of(packet)
         s = self._s
         if m.status == STATUS_NOT_DISSECTED:
             s["not_dissected"] += 1

@@ -108,7 +108,7 @@ class ZeroWriter:
         at, lengths = at[changed], lengths[changed]
         self._fix(b, at, scope[changed], total[changed])
         for k, a, z in zip(changed.tolist(), at.tolist(), (at + lengths).tolist()):
-            packets[k].data = buf[a:z]
+            packets[k].data, packets[k].frame = buf[a:z], None  # payloads zeroed: the map is no longer its
 
     def _fix(self, b: np.ndarray, at: np.ndarray, scope: np.ndarray, total: np.ndarray) -> None:
         """Adjust the checksums `scope` of the frames at `at` in buffer `b` after big-endian
@@ -125,7 +125,7 @@ class ZeroWriter:
         if todo:
             buf = bytearray(data)
             patch(buf, checksums, todo)
-            packet.data = buf
+            packet.data, packet.frame = buf, None
             self.changed += 1
 
 
