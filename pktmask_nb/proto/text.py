@@ -9,6 +9,10 @@ IPV4_TEXT = re.compile(
     rb"(?<![0-9.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![0-9])"
 )
 IPV6_TEXT = re.compile(rb"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?::\d{1,3}(?:\.\d{1,3}){3})?")
+# What every match of each pattern contains, searched first: the full patterns try every
+# position of a TLS handshake's kilobytes, these skip ahead to a literal byte.
+IPV4_HINT = re.compile(rb"\.[0-9]{1,3}\.")
+IPV6_HINT = re.compile(rb":[0-9A-Fa-f]{0,4}:")
 
 
 BINARY_IPV6_MIN_DIGITS = 3  # in binary data (TLS handshakes) "::" and "::c" are bytes, not addresses
@@ -20,8 +24,8 @@ def address_text(line: bytes, binary: bool = False) -> list[tuple[int, int]]:
 
     With `binary`, the bytes are mostly not text: an IPv6 form must show at least
     BINARY_IPV6_MIN_DIGITS hexadecimal digits to count (GREASE values are ``0x3a3a``, "::")."""
-    found = [m.span() for m in IPV4_TEXT.finditer(line)]
-    for m in IPV6_TEXT.finditer(line):
+    found = [m.span() for m in IPV4_TEXT.finditer(line)] if IPV4_HINT.search(line) else []
+    for m in IPV6_TEXT.finditer(line) if IPV6_HINT.search(line) else ():
         text = m.group(0).decode("ascii")
         if binary and sum(c != ":" for c in text) < BINARY_IPV6_MIN_DIGITS:
             continue
