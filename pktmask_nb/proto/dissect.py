@@ -19,11 +19,11 @@ LINKTYPES = {**_WIRED, **_WIRELESS}
 def frame_of(packet) -> FrameMap:
     """The frame map of a `~pktmask_nb.record.Packet`: dissected once, then shared by the stages.
 
-    Anonymize rewrites addresses and checksums and zeroes the spans the map zeroes, none of
-    which the walk reads to find structure, so the map stays the frame's (its ``data`` follows
-    the packet's). A frame re-dissected after that may read more: zeroed bytes are
-    well-formed padding where the original's were not understood; the first reading is the one
-    every stage acts on.
+    A stage that rewrites only what the walk does not read to find structure (addresses,
+    checksums) keeps the map, pointing its ``data`` at the new bytes; one that writes other
+    bytes drops it, and the next stage that asks dissects the frame again: zeros where the
+    walk understood nothing may read differently (as options, even a payload), and a stage
+    must see the frame as a second process given these bytes would.
     """
     m = packet.frame
     if m is None:

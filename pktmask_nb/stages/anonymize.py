@@ -100,6 +100,7 @@ class AnonymizeStage:
         elif m.status == STATUS_TRUNCATED:
             self.truncated += 1
         changes, pseudo, changed = self._addresses(m, data, packet)
+        rewritten = len(changes)  # the changes before this many are address fields
         keep_fragment = self._fragment(m, data)
         ledger, zeroed = self.ledger, self._zeroed
         for start, end, reason in m.iter_spans():
@@ -124,6 +125,11 @@ class AnonymizeStage:
             buf = bytearray(data)
             patch(buf, m.checksums, changes, pseudo)
             packet.data = m.data = buf
+            if len(changes) > rewritten:
+                # The walk reads no address or checksum, so the map stays true of new ones; but
+                # zeros written where it understood nothing may read as options, even a payload:
+                # the stages after this one dissect what they are given, as in another process.
+                packet.frame = None
             self.packets_rewritten += 1
 
     def _addresses(self, m: FrameMap, data, packet: Packet) -> tuple[list, dict, list]:
