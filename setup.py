@@ -36,6 +36,7 @@ setup(
         extensions(),
         # Annotations are documentation here, not C types: `int` may hold a NumPy integer.
         compiler_directives={"language_level": 3, "annotation_typing": False},
+        build_dir="build/cython",  # the generated C stays out of the package and its wheel
         nthreads=2,
         quiet=True,
     ),
