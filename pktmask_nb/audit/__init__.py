@@ -150,12 +150,11 @@ def _first_pass(path, keep: str, http: bool, chunk_size: int):
                 seen = frames.add(xxhash.xxh3_64_intdigest(data))
                 seen_datagram = datagrams.add(l3) if l3 is not None else False
                 copies.append(seen or seen_datagram)
-                payload = frame.payload
-                if payload is not None and payload[0] == PROTO_TCP:
-                    _, key, seq, flags, start, end = payload
-                    streams.segment(record.index, key, seq, flags, data[start:end])
-                for _, key, seq, _, start, end in frame.quotes:
-                    streams.quote(record.index, key, seq, data[start:end])
+                p = frame.payload
+                if p is not None and p.protocol == PROTO_TCP:
+                    streams.segment(record.index, p.key, p.seq, p.flags, data[p.start : p.end])
+                for q in frame.quotes:
+                    streams.quote(record.index, q.key, q.seq, data[q.start : q.end])
     streams.finish()
     identifiers.freeze()
     return identifiers, streams, copies, len(copies)

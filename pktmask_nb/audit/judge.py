@@ -149,12 +149,12 @@ class Judge:
         if label == "quoted payload":
             where = streams.quotes.get(original.index)
             notes = streams.notes.get((original.index, True), [])
-        elif frame.payload is not None and frame.payload[0] == PROTO_TCP:
+        elif frame.payload is not None and frame.payload.protocol == PROTO_TCP:
             where = streams.where(original.index)
             notes = streams.notes.get((original.index, False), [])
         else:
             where = None
-            found = datagram(original.data, start, end, frame.payload[1][2:] if frame.payload else ())
+            found = datagram(original.data, start, end, frame.payload.key[2:] if frame.payload else ())
             if found:
                 pieces = _fill(found, start, end)
         if where is not None and where[0] >= 0:

@@ -18,6 +18,7 @@ second, simpler opinion, and where it is unsure it says ``OPEN`` rather than gue
 from __future__ import annotations
 
 import ipaddress
+from typing import NamedTuple
 
 KEPT, ADDR, CSUM, ZERO, PAY, OPEN = range(6)
 CLASS_NAMES = ("kept", "address", "checksum", "zero", "payload", "open")
@@ -92,6 +93,17 @@ def special(value: bytes) -> bool:
     return any(address in net for net in SPECIAL if net.version == address.version)
 
 
+class Segment(NamedTuple):
+    """A TCP/UDP payload as the audit reads it."""
+
+    protocol: int
+    key: tuple  # (source, destination, sport, dport): address bytes and ports
+    seq: int  # TCP only (else 0), as flags
+    flags: int
+    start: int
+    end: int
+
+
 class Frame:
     """What `read` found in one frame.
 
@@ -99,12 +111,10 @@ class Frame:
     ----------
     regions : list of (start, end, cls, label)
         In order, not overlapping; a byte outside all of them is ``OPEN``.
-    payload : tuple or None
-        The innermost TCP/UDP payload: ``(protocol, key, seq, flags, start, end)`` with
-        ``key = (source, destination, sport, dport)`` (address bytes) and ``seq``/``flags``
-        for TCP (else 0).
-    quotes : list of tuple
-        TCP payloads quoted by ICMP errors, in the same form.
+    payload : Segment or None
+        The innermost TCP/UDP payload.
+    quotes : list of Segment
+        TCP payloads quoted by ICMP errors.
     l3 : int
         Offset of the first IP header (-1 if none).
     """
@@ -117,7 +127,7 @@ class Frame:
         self.n = self.limit = len(data)  # `limit`: the end of what the current reader may describe
         self.regions: list[tuple[int, int, int, str]] = []
         self.payload = None
-        self.quotes: list[tuple] = []
+        self.quotes: list[Segment] = []
         self.l3 = -1
         self._quoted = 0
         self._depth = 0
@@ -763,7 +773,7 @@ def _tcp(f: Frame, at: int, end: int, addresses) -> None:
         return f.add(at + 20, end, ZERO, "tcp options that do not parse, and what follows")
     key = (bytes(addresses[0]), bytes(addresses[1]), u16(data, at), u16(data, at + 2))
     seq = int.from_bytes(data[at + 4 : at + 8], "big")
-    segment = (PROTO_TCP, key, seq, data[at + 13], at + hlen, max(end, at + hlen))
+    segment = Segment(PROTO_TCP, key, seq, data[at + 13], at + hlen, max(end, at + hlen))
     _transport_payload(f, segment)
 
 
@@ -801,14 +811,14 @@ def _udp(f: Frame, at: int, end: int, addresses) -> None:
     if not f._quoted and _tunnel(f, at + 8, stop, sport, dport):
         return
     key = (bytes(addresses[0]), bytes(addresses[1]), sport, dport)
-    _transport_payload(f, (PROTO_UDP, key, 0, 0, at + 8, stop))
+    _transport_payload(f, Segment(PROTO_UDP, key, 0, 0, at + 8, stop))
     f.add(stop, end, ZERO, "bytes after the udp datagram")
 
 
-def _transport_payload(f: Frame, segment: tuple) -> None:
-    start, end = segment[4], segment[5]
+def _transport_payload(f: Frame, segment: Segment) -> None:
+    start, end = segment.start, segment.end
     if f._quoted:
-        if segment[0] == PROTO_TCP:
+        if segment.protocol == PROTO_TCP:
             f.quotes.append(segment)
         f.add(start, end, PAY, "quoted payload")
     else:

@@ -15,6 +15,8 @@ map; the ledger (`Ledger`) counts written bytes by reason.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 KEEP, ADDRESS, PAYLOAD, ZERO = range(4)
 ACTION_NAMES = ("kept", "rewritten", "payload", "zeroed")
 
@@ -111,6 +113,16 @@ STATUS_FAILED = 3  # the walk stopped at something it could not understand (zero
 
 # FrameMap.fragment
 FRAG_NONE, FRAG_FIRST, FRAG_LATER = range(3)
+
+
+class Quote(NamedTuple):
+    """The innermost TCP/UDP datagram quoted by an ICMP error (`FrameMap.quote`)."""
+
+    protocol: int
+    l4: int  # offset of its TCP/UDP header
+    ip: int  # index in `FrameMap.ips` of its IP header
+    payload_start: int  # its payload, as much of it as the quote holds
+    payload_end: int
 
 
 class Field:
@@ -211,9 +223,8 @@ class FrameMap:
         FRAG_* of that datagram.
     frag_id : int
         Where the identification of that fragmented datagram is (-1 if not fragmented).
-    quote : tuple or None
-        The innermost TCP/UDP datagram quoted by an ICMP error: ``(protocol, transport
-        offset, index in ips of its IP header, payload start, payload end)``.
+    quote : Quote or None
+        The innermost TCP/UDP datagram quoted by an ICMP error.
     """
 
     __slots__ = (
@@ -260,7 +271,7 @@ class FrameMap:
         self.depth = 0  # encapsulations followed so far
         self.limit = self.n  # the end of the bytes the current handler may describe (`put` stops there)
         self.frag_id = -1  # offset of the fragment's identification (2 bytes IPv4, 4 IPv6), if fragmented
-        self.quote = None  # (protocol, transport offset, ip index, payload start, payload end) quoted by an ICMP error
+        self.quote = None  # a Quote: what an ICMP error quotes
 
     def __repr__(self) -> str:
         spans = self.spans

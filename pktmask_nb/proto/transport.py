@@ -28,6 +28,7 @@ from .spans import (
     R_UDP,
     R_UNKNOWN,
     FrameMap,
+    Quote,
 )
 from .walk import IP_PROTOCOLS, UDP_PORTS, UDP_SOURCE_PORTS, network, options, u16, within
 
@@ -71,7 +72,7 @@ def _payload(m: FrameMap, start: int, end: int) -> None:
     """The TCP/UDP payload ``[start, end)`` of the datagram being walked."""
     if m.quoting:
         if m.quote is not None:
-            m.quote = m.quote[:3] + (min(start, end), end)
+            m.quote = m.quote._replace(payload_start=min(start, end), payload_end=end)
         return m.put(end, R_DATA)
     m.payload_start, m.payload_end = min(start, end), end
     m.put(end, R_PAYLOAD)
@@ -79,7 +80,7 @@ def _payload(m: FrameMap, start: int, end: int) -> None:
 
 def _transport(m: FrameMap, protocol: int, offset: int, ip) -> None:
     if m.quoting:
-        m.quote = (protocol, offset, ip.index, 0, 0)
+        m.quote = Quote(protocol, offset, ip.index, 0, 0)
     else:
         m.transport, m.l4, m.ip = protocol, offset, ip.index
         m.payload_start = m.payload_end = 0

@@ -251,7 +251,8 @@ class MaskStage:
     def _headers(self, m: FrameMap) -> list:
         """Zeroing of every span but the TCP/UDP payload, counted in the ledger."""
         changes, ledger, data, s = [], self.ledger, m.data, self._s
-        quoted = m.quote[3] if m.quote is not None and m.quote[3] < m.quote[4] else -1
+        q = m.quote
+        quoted = q.payload_start if q is not None and q.payload_start < q.payload_end else -1
         for start, end, reason in m.iter_spans():
             action = REASON_ACTIONS[reason]
             if reason == R_PAYLOAD:
