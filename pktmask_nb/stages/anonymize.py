@@ -77,7 +77,11 @@ class AnonymizeStage:
         self._fragments: OrderedDict = OrderedDict()
         self._rewritten = {(k, v): 0 for k in ADDRESS_KINDS for v in (4, 6)}
         self._kept = dict(self._rewritten)
-        self._zeroed: dict[str, int] = {}
+        # bytes by reason code in this chunk, and address bytes kept/rewritten: added to the
+        # ledger once per chunk rather than once per span
+        self._kept_bytes = [0] * len(REASONS)
+        self._zeroed_bytes = [0] * len(REASONS)
+        self._address_bytes = [0, 0]
         self._not_dissected: dict[int, int] = {}
         self.packets = self.packets_rewritten = self.truncated = 0
         self.partial_zeroed = self.checksums_not_updated = 0
@@ -86,6 +90,7 @@ class AnonymizeStage:
         for record in chunk:
             if record.__class__ is Packet:
                 self._rewrite(record)
+        self._tally()
         return chunk
 
     def flush(self) -> list:
@@ -102,15 +107,13 @@ class AnonymizeStage:
         changes, pseudo, changed = self._addresses(m, data, packet)
         rewritten = len(changes)  # the changes before this many are address fields
         keep_fragment = self._fragment(m, data)
-        ledger, zeroed = self.ledger, self._zeroed
+        kept, zeroed = self._kept_bytes, self._zeroed_bytes
         for start, end, reason in m.iter_spans():
             action = REASON_ACTIONS[reason]
-            name = REASONS[reason][0]
             if action == ADDRESS:
                 continue
             if action == ZERO or (reason == R_FRAGMENT and not keep_fragment):
-                ledger.add("zeroed", name, end - start)
-                zeroed[name] = zeroed.get(name, 0) + end - start
+                zeroed[reason] += end - start
                 if reason == R_TRUNCATED:
                     self.partial_zeroed += 1
                 elif reason == R_UNSEEN_CHECKSUM:
@@ -118,9 +121,10 @@ class AnonymizeStage:
                 if data.count(0, start, end) != end - start:
                     changes.append((start, bytes(end - start)))
             else:
-                ledger.add("kept", "payload" if action == PAYLOAD else name, end - start)
+                kept[reason] += end - start
+        addresses = self._address_bytes
         for field, is_changed in zip(m.fields, changed):
-            ledger.add("rewritten" if is_changed else "kept", "ip-address", field.size)
+            addresses[is_changed] += field.size
         if changes:
             buf = bytearray(data)
             patch(buf, m.checksums, changes, pseudo)
@@ -131,6 +135,17 @@ class AnonymizeStage:
                 # the stages after this one dissect what they are given, as in another process.
                 packet.frame = None
             self.packets_rewritten += 1
+
+    def _tally(self) -> None:
+        """Add the chunk's byte counts to the ledger."""
+        ledger, kept, zeroed, addresses = self.ledger, self._kept_bytes, self._zeroed_bytes, self._address_bytes
+        for code, (name, action) in enumerate(REASONS):
+            ledger.add("kept", "payload" if action == PAYLOAD else name, kept[code])
+            ledger.add("zeroed", name, zeroed[code])
+            kept[code] = zeroed[code] = 0
+        ledger.add("kept", "ip-address", addresses[False])
+        ledger.add("rewritten", "ip-address", addresses[True])
+        addresses[:] = [0, 0]
 
     def _addresses(self, m: FrameMap, data, packet: Packet) -> tuple[list, dict, list]:
         """The byte changes of the frame's address fields, their pseudo-header deltas by field
@@ -208,7 +223,7 @@ class AnonymizeStage:
             "addresses_rewritten": _by_kind(self._rewritten),
             "addresses_kept": _by_kind(self._kept),
             "unique_addresses": self.table.counts(),
-            "bytes_zeroed": dict(sorted(self._zeroed.items())),
+            "bytes_zeroed": self.ledger.to_dict().get("zeroed", {}),
             "partial_addresses_zeroed": self.partial_zeroed,
             "truncated_packets": self.truncated,
             "checksums_not_updated": self.checksums_not_updated,

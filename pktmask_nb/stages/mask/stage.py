@@ -93,6 +93,9 @@ class MaskStage:
         self._current = None  # the direction being fed, for the fail-closed handler
         self._address_verdict = "rewritten" if anonymized else "kept"
         self.ledger = Ledger()
+        # header bytes by reason code in this chunk: added to the ledger once per chunk
+        self._kept_bytes = [0] * len(REASONS)
+        self._zeroed_bytes = [0] * len(REASONS)
         self._events = dict.fromkeys(FAIL_EVENTS, 0)
         self._s = dict.fromkeys(
             (
@@ -144,6 +147,7 @@ class MaskStage:
                 s["packets_held"] += 1
             self._release(out)
         self._writer.apply()
+        self._tally()
         return out
 
     def flush(self) -> list:
@@ -152,6 +156,7 @@ class MaskStage:
         self._release(out)
         self._writer.apply()
         self._flows.finish()
+        self._tally()
         return out
 
     def stats(self) -> dict:
@@ -248,9 +253,17 @@ class MaskStage:
         self._write(packet, m.checksums, changes)
         return None
 
+    def _tally(self) -> None:
+        """Add the chunk's header byte counts to the ledger."""
+        ledger, kept, zeroed = self.ledger, self._kept_bytes, self._zeroed_bytes
+        for code, (name, action) in enumerate(REASONS):
+            ledger.add(self._address_verdict if action == ADDRESS else "kept", name, kept[code])
+            ledger.add("zeroed", name, zeroed[code])
+            kept[code] = zeroed[code] = 0
+
     def _headers(self, m: FrameMap) -> list:
         """Zeroing of every span but the TCP/UDP payload, counted in the ledger."""
-        changes, ledger, data, s = [], self.ledger, m.data, self._s
+        changes, kept, zeroed, data, s = [], self._kept_bytes, self._zeroed_bytes, m.data, self._s
         q = m.quote
         quoted = q.payload_start if q is not None and q.payload_start < q.payload_end else -1
         for start, end, reason in m.iter_spans():
@@ -260,13 +273,10 @@ class MaskStage:
             if start == quoted and reason == R_DATA:
                 self._quoted(m, changes)
                 continue
-            name = REASONS[reason][0]
-            if action == KEEP:
-                ledger.add("kept", name, end - start)
-            elif action == ADDRESS:
-                ledger.add(self._address_verdict, name, end - start)
+            if action in (KEEP, ADDRESS):
+                kept[reason] += end - start
             else:
-                ledger.add("zeroed", name, end - start)
+                zeroed[reason] += end - start
                 s["other_bytes_zeroed" if action == PAYLOAD else "header_bytes_zeroed"] += end - start
                 s["checksums_not_updated"] += reason == R_UNSEEN_CHECKSUM
                 if data.count(0, start, end) != end - start:
