@@ -28,8 +28,8 @@ class Packet:
     frame : FrameMap or None
         What the dissector found in ``data`` (`~pktmask_nb.proto.dissect.frame_of`): made by
         the first stage that reads it, shared by the stages after it. A stage that changes
-        ``data`` keeps it true (addresses and checksums rewritten in place, zeroed spans
-        zeroed) or sets it to None.
+        ``data`` keeps it true (it rewrote only addresses and checksums, which the walk does
+        not read) or sets it to None.
     """
 
     __slots__ = ("index", "ts", "data", "wirelen", "linktype", "head", "tail", "frame")
