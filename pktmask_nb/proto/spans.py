@@ -227,29 +227,7 @@ class FrameMap:
         The innermost TCP/UDP datagram quoted by an ICMP error.
     """
 
-    __slots__ = (
-        "data",
-        "n",
-        "truncated",
-        "pos",
-        "spans",
-        "fields",
-        "checksums",
-        "unseen",
-        "ips",
-        "status",
-        "transport",
-        "l4",
-        "ip",
-        "payload_start",
-        "payload_end",
-        "fragment",
-        "quoting",
-        "depth",
-        "limit",
-        "frag_id",
-        "quote",
-    )
+    # its fields are declared in spans.pxd (compiled: an extension type with C members)
 
     def __init__(self, data, truncated: bool = False):
         self.data = data

@@ -1,0 +1,22 @@
+# C declarations for spans.py (Cython's augmenting .pxd): FrameMap becomes an extension type,
+# its fields C members and its building methods C calls, where the walk spends its time.
+
+cdef class FrameMap:
+    cdef public object data
+    cdef public Py_ssize_t n
+    cdef public bint truncated
+    cdef public Py_ssize_t pos
+    cdef public list spans
+    cdef public list fields
+    cdef public list checksums
+    cdef public list unseen
+    cdef public list ips
+    cdef public int status
+    cdef public Py_ssize_t transport, l4, ip, payload_start, payload_end
+    cdef public int fragment, quoting, depth
+    cdef public Py_ssize_t limit, frag_id
+    cdef public object quote
+    cpdef put(self, Py_ssize_t end, int reason)
+    cpdef fail(self, Py_ssize_t end, int reason=*)
+    cpdef Py_ssize_t address(self, Py_ssize_t offset, Py_ssize_t size, int width, int kind, int form=*, Py_ssize_t prefix_at=*, int bits=*)
+    cpdef checksum(self, Py_ssize_t position, Py_ssize_t start, Py_ssize_t end, int kind, pseudo=*)
