@@ -1,0 +1,45 @@
+"""The install compiled what setup.py says it compiles, and Python imports the compiled modules."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+from pathlib import Path
+
+from conftest import ROOT
+
+import pktmask_nb
+from pktmask_nb.proto.spans import FrameMap
+
+
+def per_packet_modules() -> list[str]:
+    """What must run compiled: every module of the per-packet packages, the engine, the records."""
+    package = ROOT / "pktmask_nb"
+    paths = [p for d in ("capture", "proto", "anon", "stages", "audit") for p in (package / d).rglob("*.py")]
+    paths += [package / "pipeline.py", package / "record.py"]
+    return sorted(".".join(p.relative_to(ROOT).with_suffix("").parts) for p in paths if p.name != "__init__.py")
+
+
+def test_every_per_packet_module_is_imported_compiled():
+    names = per_packet_modules()
+    assert len(names) > 40 and "pktmask_nb.proto.dissect" in names and "pktmask_nb.stages.mask.stage" in names
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    python = [name for name in names if not importlib.import_module(name).__file__.endswith(suffixes)]
+    assert python == [], "imported from .py, not compiled: rebuild with `pip install --no-deps -e .`"
+
+
+def test_the_frame_map_is_an_extension_type_with_c_fields():
+    m = FrameMap(b"\x00" * 4)
+    assert not hasattr(m, "__dict__")
+    try:
+        m.status = "not a number"
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("FrameMap.status took a str: spans.pxd was not compiled in")
+
+
+def test_the_notebook_layer_is_not_compiled():
+    """Jupyter introspects it (widgets, reprs); it stays plain Python."""
+    notebook = Path(pktmask_nb.__file__).parent / "notebook"
+    assert not list(notebook.glob("*.so"))
