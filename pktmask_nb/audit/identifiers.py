@@ -35,6 +35,13 @@ REVERSE4 = re.compile(rb"(?i)((?:\d{1,3}\.){4})in-addr\.arpa")
 REVERSE6 = re.compile(rb"(?i)((?:[0-9a-f]\.){32})ip6\.arpa")
 WIRE4 = re.compile(rb"(?i)((?:[\x01-\x03]\d{1,3}){4})\x07in-addr\x04arpa")
 WIRE6 = re.compile(rb"(?i)((?:\x01[0-9a-f]){32})\x03ip6\x04arpa")
+REVERSE_PATTERNS = ((REVERSE4, False, False), (REVERSE6, False, True), (WIRE4, True, False), (WIRE6, True, True))
+# Where a match can start, found faster than by trying every position (the patterns above
+# cost most of pass 2): every dotted quad's first dot is one of these, ...
+FIRST_DOTS = re.compile(rb"(?=\.[0-9]{1,3}\.)")
+HEX_DIGIT = np.zeros(256, bool)  # ... every HEX match is a run of exactly 8 or 32 of these,
+HEX_DIGIT[list(b"0123456789abcdefABCDEF")] = True
+REVERSE_HINT = b"arpa"  # ... and every reverse-DNS name ends in this (any case)
 
 
 def embedded_ipv4(value: bytes) -> list[tuple[bytes, bool]]:
@@ -115,7 +122,7 @@ class Identifiers:
 
     def _text(self, data: bytes) -> list[tuple[int, int, str]]:
         hits = []
-        for m in DOTTED.finditer(data):
+        for m in _dotted(data):
             parts = [int(g) for g in m.groups()]
             if max(parts) < 256 and bytes(parts) in self.v4:
                 hits.append((m.start(), m.end() - m.start(), f"{_show(bytes(parts))} as text"))
@@ -127,16 +134,42 @@ class Identifiers:
                     hits.append((m.start(), len(token), f"{_show(value)} as text"))
                 if value is not None and value[12:] in self.v4 and b"." in token:
                     hits.append((m.start(), len(token), f"{_show(value[12:])} as text in {token.decode()}"))
-        for m in HEX.finditer(data):
+        for m in _hex(data):
             value = bytes.fromhex(m.group(1).decode())
             if value in self.v4 or value in self.v6:
                 hits.append((m.start(), m.end() - m.start(), f"{_show(value)} as hex text"))
-        for pattern, wire, v6 in ((REVERSE4, False, False), (REVERSE6, False, True), (WIRE4, True, False), (WIRE6, True, True)):  # fmt: skip
+        for pattern, wire, v6 in REVERSE_PATTERNS if REVERSE_HINT in data.lower() else ():
             for m in pattern.finditer(data):
                 value = _reverse(m.group(1), wire, v6)
                 if value is not None and value in (self.v6 if v6 else self.v4):
                     hits.append((m.start(), m.end() - m.start(), f"{_show(value)} as a reverse-DNS name"))
         return hits
+
+
+def _dotted(data: bytes):
+    """The matches of ``DOTTED.finditer(data)``, tried only up to 3 digits before a first dot."""
+    end = 0
+    for hint in FIRST_DOTS.finditer(data):
+        dot = hint.start()
+        for at in range(max(dot - 3, end), dot):
+            m = DOTTED.match(data, at)  # the lookbehind still sees the byte before `at`
+            if m:
+                yield m
+                end = m.end()
+                break
+
+
+def _hex(data: bytes):
+    """The matches of ``HEX.finditer(data)``, tried only at runs of exactly 8 or 32 hex digits
+    (at their ``0x`` first, where one comes before them)."""
+    edges = np.flatnonzero(np.diff(HEX_DIGIT[np.frombuffer(data, np.uint8)], prepend=False, append=False))
+    starts, ends = edges[0::2], edges[1::2]
+    runs = starts[(ends - starts == 8) | (ends - starts == 32)]
+    for at in runs.tolist():
+        m = HEX.match(data, at - 2) if at >= 2 and data[at - 2 : at] in (b"0x", b"0X") else None
+        m = m or HEX.match(data, at)
+        if m:
+            yield m
 
 
 def _reverse(labels: bytes, wire: bool, v6: bool):
