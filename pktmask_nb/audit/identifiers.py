@@ -38,7 +38,7 @@ WIRE6 = re.compile(rb"(?i)((?:\x01[0-9a-f]){32})\x03ip6\x04arpa")
 REVERSE_PATTERNS = ((REVERSE4, False, False), (REVERSE6, False, True), (WIRE4, True, False), (WIRE6, True, True))
 # Where a match can start, found faster than by trying every position (the patterns above
 # cost most of pass 2): every dotted quad's first dot is one of these, ...
-FIRST_DOTS = re.compile(rb"(?=\.[0-9]{1,3}\.)")
+FIRST_DOTS = re.compile(rb"\.(?=[0-9]{1,3}\.)")  # a literal first: the regex engine skips to each dot
 HEX_DIGIT = np.zeros(256, bool)  # ... every HEX match is a run of exactly 8 or 32 of these,
 HEX_DIGIT[list(b"0123456789abcdefABCDEF")] = True
 REVERSE_HINT = b"arpa"  # ... and every reverse-DNS name ends in this (any case)
@@ -74,12 +74,16 @@ class Identifiers:
         self.v6: set[bytes] = set()
         self.inverted: set[bytes] = set()  # Teredo clients as they appear, bit-inverted
         self._tables = None
+        self._added: set[bytes] = set()  # every value `add` was given: most repeat, frame after frame
 
     def freeze(self) -> None:
         """Pass 1 is over: sort the tables the raw search looks values up in."""
         self._tables = (_table(self.v4), _table(self.inverted), _table({v[IPV6_KEY_AT:] for v in self.v6}))
 
     def add(self, value: bytes) -> None:
+        if value in self._added:
+            return
+        self._added.add(value)
         if len(value) == 16:
             for v4, inverted in embedded_ipv4(value):
                 if self.keep == "none" or not special(v4):
