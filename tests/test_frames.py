@@ -46,11 +46,11 @@ def handed_on(path, keep: str) -> tuple[int, int]:
                 frames += 1
                 if p.frame is None:  # dropped: only when bytes other than addresses and checksums changed
                     m = dissect_module.dissect(original, p.linktype, p.wirelen)
-                    kept = [(f.offset, f.offset + f.size) for f in m.fields] + [
+                    rewritable = [(f.offset, f.offset + f.size) for f in m.fields] + [
                         (c.position, c.position + 2) for c in m.checksums
                     ]
                     changed = [i for i, (a, b) in enumerate(zip(original, p.data)) if a != b]
-                    assert any(not any(a <= i < b for a, b in kept) for i in changed), p.index
+                    assert any(not any(a <= i < b for a, b in rewritable) for i in changed), p.index
                     continue
                 assert p.frame.data is p.data
                 assert shape(p.frame) == shape(dissect_module.dissect(p.data, p.linktype, p.wirelen)), p.index
