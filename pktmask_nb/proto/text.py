@@ -9,10 +9,11 @@ IPV4_TEXT = re.compile(
     rb"(?<![0-9.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![0-9])"
 )
 IPV6_TEXT = re.compile(rb"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?::\d{1,3}(?:\.\d{1,3}){3})?")
-# What every match of each pattern contains, searched first: the full patterns try every
-# position of a TLS handshake's kilobytes, these skip ahead to a literal byte.
-IPV4_HINT = re.compile(rb"\.[0-9]{1,3}\.")
-IPV6_HINT = re.compile(rb":[0-9A-Fa-f]{0,4}:")
+# Where a match can start: up to 3 bytes before the first dot of a dotted address, up to 4
+# before the first colon of an IPv6 form. These begin with a literal byte the regex engine
+# skips to; the full patterns would be tried at every position of a TLS handshake's kilobytes.
+IPV4_FIRST_DOT = re.compile(rb"\.(?=[0-9]{1,3}\.)")
+IPV6_FIRST_COLON = re.compile(rb":(?=[0-9A-Fa-f]{0,4}:)")
 
 
 BINARY_IPV6_MIN_DIGITS = 3  # in binary data (TLS handshakes) "::" and "::c" are bytes, not addresses
@@ -24,8 +25,8 @@ def address_text(line: bytes, binary: bool = False) -> list[tuple[int, int]]:
 
     With `binary`, the bytes are mostly not text: an IPv6 form must show at least
     BINARY_IPV6_MIN_DIGITS hexadecimal digits to count (GREASE values are ``0x3a3a``, "::")."""
-    found = [m.span() for m in IPV4_TEXT.finditer(line)] if IPV4_HINT.search(line) else []
-    for m in IPV6_TEXT.finditer(line) if IPV6_HINT.search(line) else ():
+    found = [m.span() for m in _finditer(IPV4_TEXT, IPV4_FIRST_DOT, 3, line)]
+    for m in _finditer(IPV6_TEXT, IPV6_FIRST_COLON, 4, line):
         text = m.group(0).decode("ascii")
         if binary and sum(c != ":" for c in text) < BINARY_IPV6_MIN_DIGITS:
             continue
@@ -39,6 +40,19 @@ def address_text(line: bytes, binary: bool = False) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
+
+
+def _finditer(pattern, marks, back: int, line: bytes):
+    """``pattern.finditer(line)``, tried only from `back` bytes before each of the `marks` to it."""
+    end = 0
+    for mark in marks.finditer(line):
+        at = mark.start()
+        for start in range(max(at - back, end), at + 1):
+            m = pattern.match(line, start)  # the lookbehind still sees the byte before `start`
+            if m:
+                yield m
+                end = m.end()
+                break
 
 
 def _is_ipv6(text: str) -> bool:
