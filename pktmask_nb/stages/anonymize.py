@@ -215,6 +215,7 @@ class AnonymizeStage:
         zeroed, truncated packets, checksums zeroed because they sum bytes the frame lacks
         (SPEC §2.5), link types not dissected, and the kept-bytes ledger of what this stage
         passed on."""
+        ledger = self.ledger.to_dict()
         return {
             "keep": self.config.keep,
             "preserve_class": self.config.preserve_class,
@@ -223,12 +224,12 @@ class AnonymizeStage:
             "addresses_rewritten": _by_kind(self._rewritten),
             "addresses_kept": _by_kind(self._kept),
             "unique_addresses": self.table.counts(),
-            "bytes_zeroed": self.ledger.to_dict().get("zeroed", {}),
+            "bytes_zeroed": dict(ledger.get("zeroed", {})),  # its own dict: callers may change one
             "partial_addresses_zeroed": self.partial_zeroed,
             "truncated_packets": self.truncated,
             "checksums_not_updated": self.checksums_not_updated,
             "not_dissected": {str(k): v for k, v in sorted(self._not_dissected.items())},
-            "ledger": self.ledger.to_dict(),
+            "ledger": ledger,
         }
 
     def tables(self) -> dict[str, list[dict]]:
