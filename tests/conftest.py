@@ -60,10 +60,10 @@ def tshark() -> str:
 
 
 def stale_extensions() -> list[str]:
-    """Compiled modules older than their Python source (or its .pxd): Python would import the old code."""
+    """Compiled modules older than their source (.py or .pyx, or its .pxd): Python would import the old code."""
     stale = []
     for built in (ROOT / "pktmask_nb").rglob("*.so"):
-        for suffix in (".py", ".pxd"):
+        for suffix in (".py", ".pyx", ".pxd"):
             source = built.parent / (built.name.split(".")[0] + suffix)
             if source.exists() and source.stat().st_mtime > built.stat().st_mtime:
                 stale.append(str(source.relative_to(ROOT)))

@@ -15,7 +15,8 @@ from pktmask_nb.proto.spans import FrameMap
 def per_packet_modules() -> list[str]:
     """What must run compiled: every module of the per-packet packages, the engine, the records."""
     package = ROOT / "pktmask_nb"
-    paths = [p for d in ("capture", "proto", "anon", "stages", "audit") for p in (package / d).rglob("*.py")]
+    paths = [p for d in ("capture", "proto", "anon", "stages", "audit") for p in (package / d).rglob("*.py*")]
+    paths = [p for p in paths if p.suffix in (".py", ".pyx")]
     paths += [package / "pipeline.py", package / "record.py"]
     return sorted(".".join(p.relative_to(ROOT).with_suffix("").parts) for p in paths if p.name != "__init__.py")
 

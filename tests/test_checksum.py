@@ -94,3 +94,42 @@ def test_odd_offset_change():
     fill(buf, 0, 0, len(buf))
     patch(buf, [Checksum(0, 0, len(buf), CK_OTHER)], [(5, b"\xaa\xbb\xcc")])
     assert valid(buf, 0, len(buf))
+
+
+def word_sum_by_definition(data, start: int, end: int, parity: int = 0) -> int:
+    """The sum as Python integers: the bytes as one big-endian number, padded to whole words."""
+    value = int.from_bytes(bytes(data[start:end]), "big")
+    if (end - start + parity) & 1:
+        value <<= 8
+    return value % 0xFFFF
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=300), st.data())
+def test_compiled_word_sum_equals_its_definition(data, draw):
+    start = draw.draw(st.integers(0, len(data)))
+    end = draw.draw(st.integers(start, len(data)))
+    parity = draw.draw(st.integers(0, 1))
+    assert word_sum(data, start, end, parity) == word_sum_by_definition(data, start, end, parity)
+    assert word_sum(bytearray(data), start, end, parity) == word_sum_by_definition(data, start, end, parity)
+
+
+def test_word_sum_of_many_0xff_bytes_and_out_of_range():
+    data = b"\xff" * (1 << 18)
+    assert word_sum(data, 0, len(data)) == word_sum_by_definition(data, 0, len(data))
+    assert word_sum(data, 1, len(data) - 1, 1) == word_sum_by_definition(data, 1, len(data) - 1, 1)
+    with pytest.raises(IndexError):
+        word_sum(b"abc", 0, 4)
+    with pytest.raises(IndexError):
+        patch(bytearray(4), [], [(3, b"xy")])
+
+
+def test_patch_with_more_checksums_than_the_stack_holds():
+    """A frame with many nested checksums (deep tunnels) keeps every one of them right."""
+    n = 200
+    buf = bytearray(range(n))
+    checksums = [Checksum(2 * k, 2 * k, n, CK_OTHER) for k in range(40)]  # each covers the next ones
+    for c in reversed(checksums):
+        fill(buf, c.position, c.start, c.end)
+    patch(buf, checksums, [(150, b"\x01\x02\x03"), (97, b"\xee")])
+    assert all(valid(buf, c.start, c.end) for c in checksums)

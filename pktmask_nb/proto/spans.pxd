@@ -1,5 +1,6 @@
-# C declarations for spans.py (Cython's augmenting .pxd): FrameMap becomes an extension type,
-# its fields C members and its building methods C calls, where the walk spends its time.
+# C declarations for spans.py (Cython's augmenting .pxd): FrameMap and its records become
+# extension types, their fields C members and the map's building methods C calls, where the
+# walk spends its time; compiled kernels (checksum.pyx) read them without the interpreter.
 
 cdef class FrameMap:
     cdef public object data
@@ -20,3 +21,21 @@ cdef class FrameMap:
     cpdef fail(self, Py_ssize_t end, int reason=*)
     cpdef Py_ssize_t address(self, Py_ssize_t offset, Py_ssize_t size, int width, int kind, int form=*, Py_ssize_t prefix_at=*, int bits=*)
     cpdef checksum(self, Py_ssize_t position, Py_ssize_t start, Py_ssize_t end, int kind, pseudo=*)
+
+
+cdef class Field:
+    cdef public Py_ssize_t offset, size, prefix_at
+    cdef public int width, kind, form, bits
+
+
+cdef class Checksum:
+    cdef public Py_ssize_t position, start, end
+    cdef public int kind
+    cdef public object pseudo
+
+
+cdef class IpLayer:
+    cdef public Py_ssize_t offset, src, dst, end, index
+    cdef public int version
+    cdef public bint quoted
+    cdef public object pseudo

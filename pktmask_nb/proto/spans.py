@@ -145,7 +145,7 @@ class Field:
         For FORM_PREFIX: the prefix length.
     """
 
-    __slots__ = ("offset", "size", "width", "kind", "form", "prefix_at", "bits")
+    # its fields are declared in spans.pxd
 
     def __init__(self, offset, size, width, kind, form=FORM_PLAIN, prefix_at=-1, bits=0):
         self.offset, self.size, self.width, self.kind = offset, size, width, kind
@@ -172,7 +172,7 @@ class Checksum:
         destination instead of the IP header's); empty for checksums without one.
     """
 
-    __slots__ = ("position", "start", "end", "kind", "pseudo")
+    # its fields are declared in spans.pxd
 
     def __init__(self, position, start, end, kind, pseudo=()):
         self.position, self.start, self.end, self.kind, self.pseudo = position, start, end, kind, pseudo
@@ -184,7 +184,7 @@ class Checksum:
 class IpLayer:
     """One IP header on the walk: its offset, version, address fields and pseudo-header addresses."""
 
-    __slots__ = ("offset", "version", "src", "dst", "pseudo", "quoted", "end", "index")
+    # its fields are declared in spans.pxd
 
     def __init__(self, offset, version, quoted):
         self.offset, self.version, self.quoted = offset, version, quoted

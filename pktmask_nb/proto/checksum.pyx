@@ -1,0 +1,163 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Internet checksums (RFC 1071) updated incrementally (RFC 1624) from the bytes that change.
+
+A compiled kernel: every frame whose bytes change goes through `patch` (anonymize's address
+rewrites, mask's zeroing), so its sums run as C loops over the frame's bytes.
+"""
+
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.string cimport memcpy
+
+from .spans cimport Checksum
+from .spans import CK_OPTIONAL, CK_UDP
+
+OPTIONAL_KINDS = frozenset((CK_UDP, CK_OPTIONAL))  # 0 means "no checksum" and stays 0 (RFC 768, RFC 4884 §7)
+
+ONES_MOD = 0xFFFF  # 2**16 ≡ 1 (mod 0xFFFF): a big-endian integer's value mod 0xFFFF is its 16-bit word sum
+cdef enum:
+    ONES = 0xFFFF
+    STACK_CHECKSUMS = 32  # checksums of a frame kept on the C stack (more: on the heap)
+
+cdef int _ck_udp = CK_UDP
+cdef int _ck_optional = CK_OPTIONAL
+
+
+cdef inline long _sum(const unsigned char* p, Py_ssize_t n, int parity) noexcept nogil:
+    """Word sum mod 0xFFFF of `n` bytes: a byte at an even distance from a word start (counting
+    `parity`) is a high byte."""
+    cdef unsigned long long high = 0, low = 0
+    cdef Py_ssize_t i = 0
+    if parity and n > 0:
+        low = p[0]
+        i = 1
+    while i + 1 < n:
+        high += p[i]
+        low += p[i + 1]
+        i += 2
+    if i < n:
+        high += p[i]
+    return <long>(((high % ONES) << 8) + low) % ONES
+
+
+cdef inline long _mod(long long value) noexcept nogil:
+    """`value` mod 0xFFFF in [0, 0xFFFF) (C's % keeps the sign)."""
+    value %= ONES
+    return <long>(value + ONES if value < 0 else value)
+
+
+cpdef long word_sum(const unsigned char[:] data, Py_ssize_t start, Py_ssize_t end, int parity=0) except -1:
+    """One's-complement sum (mod 0xFFFF) of ``data[start:end]`` as 16-bit big-endian words.
+
+    Parameters
+    ----------
+    parity : int
+        1 when `start` falls on the second byte of a word of the checksummed region
+        (its distance from the region start is odd).
+    """
+    if not 0 <= start <= end <= data.shape[0]:
+        raise IndexError(f"word_sum: [{start}, {end}) is not within {data.shape[0]} bytes")
+    if start == end:
+        return 0
+    return _sum(&data[start], end - start, parity)
+
+
+cpdef int adjust(long checksum, long long delta) noexcept:
+    """New checksum after the covered words' sum changed by `delta` (RFC 1624 eqn. 3).
+
+    ``delta = word_sum(new) - word_sum(old)``, any integer.
+    """
+    cdef long x = (~checksum & 0xFFFF) + _mod(delta)
+    x = (x & 0xFFFF) + (x >> 16)
+    return ~((x & 0xFFFF) + (x >> 16)) & 0xFFFF
+
+
+def internet_checksum(data, Py_ssize_t start=0, end=None, long long initial=0) -> int:
+    """The RFC 1071 checksum of ``data[start:end]`` with `initial` (e.g. a pseudo-header sum) added."""
+    stop = len(data) if end is None else end
+    cdef long total = _mod(word_sum(data, start, stop) + initial)
+    return ~total & 0xFFFF if total else 0xFFFF
+
+
+def rotate8(long value) -> int:
+    """The same word sum seen from the other byte of the word (a one's-complement byte swap)."""
+    return value * 256 % ONES
+
+
+def patch(bytearray buf, list checksums, list changes, dict pseudo=None) -> None:
+    """Write byte changes into `buf` and update every checksum they affect (RFC 1624).
+
+    Parameters
+    ----------
+    buf : bytearray
+        The frame, changed in place.
+    checksums : list of Checksum
+        As in `~pktmask_nb.proto.spans.FrameMap.checksums`, outermost first.
+    changes : list of (offset, new_bytes)
+        Bytes to write at `offset` (within `buf`).
+    pseudo : dict, optional
+        Word-sum change (mod 0xFFFF) of each address field (by index) whose value changed:
+        checksums whose pseudo-header holds that field follow it.
+
+    A checksum is updated when a change lies inside its covered range or in an address of
+    its pseudo-header, and again when an inner checksum field it covers changes. A correct
+    checksum stays correct, a wrong one stays wrong by the same amount, and a UDP checksum
+    (or an RFC 4884 one) of 0 stays 0. Every checksum field lies in `buf` (the frame map
+    lists no checksum of bytes the frame lacks).
+    """
+    cdef Py_ssize_t count = len(checksums), size = PyByteArray_GET_SIZE(buf)
+    cdef long on_stack[STACK_CHECKSUMS]
+    cdef long[::1] heap
+    cdef long* deltas = on_stack
+    if count > STACK_CHECKSUMS:
+        heap = memoryview(bytearray(count * sizeof(long))).cast("l")
+        deltas = &heap[0]
+    cdef unsigned char* p = <unsigned char*>PyByteArray_AS_STRING(buf)
+    cdef Py_ssize_t j, offset, stop, position, n
+    cdef bytes new
+    cdef long delta, old, value
+    cdef Checksum c
+    for j in range(count):
+        deltas[j] = 0
+    for offset, new in changes:
+        n = PyBytes_GET_SIZE(new)
+        stop = offset + n
+        if offset < 0 or stop > size:
+            raise IndexError(f"patch: change [{offset}, {stop}) is not within {size} bytes")
+        delta = _mod(<long long>_sum(<const unsigned char*>PyBytes_AS_STRING(new), n, 0) - _sum(p + offset, n, 0))
+        memcpy(p + offset, PyBytes_AS_STRING(new), n)
+        if delta:
+            _spread(checksums, deltas, count, offset, stop, delta)
+    if pseudo:
+        for j in range(count):
+            c = checksums[j]
+            for field in c.pseudo:
+                deltas[j] = _mod(deltas[j] + <long long>pseudo.get(field, 0))
+    for j in range(count - 1, -1, -1):
+        if not deltas[j]:
+            continue
+        c = checksums[j]
+        position = c.position
+        if position < 0 or position + 2 > size:
+            raise IndexError(f"patch: checksum field at {position} is not within {size} bytes")
+        old = (p[position] << 8) | p[position + 1]
+        optional = c.kind == _ck_udp or c.kind == _ck_optional
+        if optional and old == 0:
+            continue
+        value = adjust(old, deltas[j])
+        if optional and value == 0:
+            value = 0xFFFF
+        p[position] = value >> 8
+        p[position + 1] = value & 0xFF
+        _spread(checksums, deltas, j, position, position + 2, _mod(value - old))
+
+
+cdef inline void _spread(list checksums, long* deltas, Py_ssize_t count, Py_ssize_t start, Py_ssize_t stop, long delta):
+    """Add a change of `delta` (word sum, aligned at `start`) to the first `count` checksums covering it."""
+    cdef Py_ssize_t j, first
+    cdef Checksum c
+    for j in range(count):
+        c = checksums[j]
+        first = c.start
+        if first <= start and stop <= c.end:
+            deltas[j] = (deltas[j] + (delta * 256 % ONES if (start - first) & 1 else delta)) % ONES
