@@ -27,9 +27,8 @@ from .mapper import AddressMapper
 class AddressTable:
     """Original address bytes → cache entry, filled by an `AddressMapper` on first sight.
 
-    Frames may be looked at out of order within a chunk (vectorized plain frames first,
-    the others after), so first and last sightings are kept as minimum and maximum frame
-    numbers: the table does not depend on how the input was cut into chunks.
+    First and last sightings are kept as minimum and maximum frame numbers, so the table
+    does not depend on the order in which frames are looked at.
     """
 
     def __init__(self, mapper: AddressMapper):
@@ -58,21 +57,6 @@ class AddressTable:
                 entry[ENTRY_LAST_TS], entry[ENTRY_LAST_FRAME] = ts, frame
             if frame < entry[ENTRY_FIRST_FRAME]:
                 entry[ENTRY_FIRST_TS], entry[ENTRY_FIRST_FRAME], entry[ENTRY_FIRST_ORDER] = ts, frame, order
-        return entry
-
-    def see_many(self, original: bytes, packets: int, first: tuple, last: tuple) -> list:
-        """The entry of `original`, sighted in `packets` frames of a batch.
-
-        `first` is ``(frame, ts, order)`` of the first sighting, `last` ``(frame, ts)``.
-        """
-        entry = self.entries.get(original)
-        if entry is None:
-            entry = self.create(original, *first)
-        elif first[0] < entry[ENTRY_FIRST_FRAME]:
-            entry[ENTRY_FIRST_FRAME], entry[ENTRY_FIRST_TS], entry[ENTRY_FIRST_ORDER] = first
-        if last[0] > entry[ENTRY_LAST_FRAME]:
-            entry[ENTRY_LAST_FRAME], entry[ENTRY_LAST_TS] = last
-        entry[ENTRY_PACKETS] += packets
         return entry
 
     def counts(self) -> dict[str, int]:
