@@ -42,31 +42,7 @@ NO_HEADERS = frozenset()  # `Flow.http_zeroed` until the stage sets its own
 class Flow:
     """State and counters of one TCP or UDP flow."""
 
-    __slots__ = (
-        "transport",
-        "client_side",
-        "totals",
-        "key",
-        "first_ts",
-        "last_ts",
-        "dirs",
-        "protocol",
-        "tls_counts",
-        "starttls",
-        "ssl2",
-        "http_methods",
-        "http_keep",
-        "http_messages",
-        "http_zeroed",
-        "events",
-        "kept",
-        "zeroed",
-        "failed",
-        "held",
-        "packets",
-        "closed",
-        "restarted",
-    )
+    # its fields are declared in flows.pxd
 
     def __init__(self, transport: int, client_side: int, key, ts: int, totals: dict):
         self.transport = transport

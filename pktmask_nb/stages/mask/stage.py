@@ -56,7 +56,7 @@ TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 class _Held:
     """A packet waiting for decisions on its TCP payload (stream bytes from `offset`, at frame offset `start`)."""
 
-    __slots__ = ("checksums", "changes", "d", "offset", "start", "length")
+    # its fields are declared in stage.pxd
 
     def __init__(self, checksums, changes, d, offset, start, length):
         self.checksums, self.changes, self.d = checksums, changes, d
@@ -266,7 +266,9 @@ class MaskStage:
         changes, kept, zeroed, data, s = [], self._kept_bytes, self._zeroed_bytes, m.data, self._s
         q = m.quote
         quoted = q.payload_start if q is not None and q.payload_start < q.payload_end else -1
-        for start, end, reason in m.iter_spans():
+        spans = m.spans
+        for i in range(0, len(spans), 3):
+            start, end, reason = spans[i], spans[i + 1], spans[i + 2]
             action = REASON_ACTIONS[reason]
             if reason == R_PAYLOAD:
                 continue

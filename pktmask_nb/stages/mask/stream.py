@@ -61,7 +61,7 @@ class Keeps:
     ``bounds`` holds ``start, end, at`` per interval (`at`: where its bytes begin in ``data``).
     """
 
-    __slots__ = ("bounds", "reasons", "data")
+    # its fields are declared in stream.pxd
 
     def __init__(self):
         self.bounds = array("q")
@@ -110,7 +110,7 @@ class Decision:
     """What to do with one segment's payload: stream ranges to zero, kept bytes by reason,
     and the zeroed bytes that count as fail-closed (with the event that caused them)."""
 
-    __slots__ = ("zero", "kept", "failed", "events")
+    # its fields are declared in stream.pxd
 
     def __init__(self):
         self.zero: list[tuple[int, int]] = []
@@ -162,26 +162,7 @@ class Direction:
         continue one (walkers that need segment boundaries, `~.detect.MidStreamWalker`, read it).
     """
 
-    __slots__ = (
-        "flow",
-        "client",
-        "base",
-        "syn_seq",
-        "start_known",
-        "next",
-        "decided",
-        "keeps",
-        "forgotten",
-        "fail_from",
-        "walker",
-        "tail",
-        "ooo",
-        "fin",
-        "held",
-        "segment",
-        "_data",
-        "_offset",
-    )
+    # its fields are declared in stream.pxd
 
     def __init__(self, flow, client: bool, walker):
         self.flow = flow

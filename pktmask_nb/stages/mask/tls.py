@@ -54,7 +54,7 @@ class TlsWalker:
         0: no SSLv2; 1: SSLv2 records in the clear; 2: SSLv2 records encrypted.
     """
 
-    __slots__ = ("record_end", "keep_body", "ssl2", "counts")
+    # its fields are declared in tls.pxd
 
     def __init__(self, counts: list[int], ssl2: bool = False):
         self.record_end = 0

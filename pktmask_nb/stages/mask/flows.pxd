@@ -1,0 +1,46 @@
+# C declarations for flows.py (Cython's augmenting .pxd): a flow's state as C members, the
+# table's per-packet lookup as a C call.
+cimport cython
+
+
+cdef class Flow:
+    cdef public int transport
+    cdef public int client_side
+    cdef public dict totals
+    cdef public object key
+    cdef public object first_ts, last_ts
+    cdef public object dirs
+    cdef public str protocol
+    cdef public object tls_counts
+    cdef public object starttls
+    cdef public bint ssl2
+    cdef public object http_methods
+    cdef public bint http_keep
+    cdef public Py_ssize_t http_messages
+    cdef public object http_zeroed
+    cdef public object events
+    cdef public Py_ssize_t kept, zeroed, failed, held, packets
+    cdef public bint closed
+    cdef public bint restarted
+    cpdef count_event(self, str event, Py_ssize_t n=*)
+
+
+cdef class FlowTable:
+    cdef public dict flows
+    cdef public dict udp
+    cdef public Py_ssize_t max_flows
+    cdef public object idle_ns, udp_idle_ns, linger_ns
+    cdef public object on_evict
+    cdef public object closing
+    cdef public object now
+    cdef public object _checked
+    cdef public object _last_key
+    cdef public Flow _last
+    cdef public list rows
+    cdef public Py_ssize_t unlisted
+    cdef public dict evicted
+    cdef public Py_ssize_t finished
+    cdef public list tls_ended
+    cdef public dict gone
+    @cython.locals(flow=Flow, flows=dict, udp=dict)
+    cpdef Flow get(self, key, ts)

@@ -1,0 +1,55 @@
+# C declarations for stream.py (Cython's augmenting .pxd): a TCP direction's state as C
+# members, its per-segment methods as C calls with C integers for stream offsets.
+cimport cython
+
+
+cdef class Keeps:
+    cdef public object bounds
+    cdef public bytearray reasons
+    cdef public bytearray data
+    cpdef Py_ssize_t last_end(self)
+    @cython.locals(code=int, bounds=object)
+    cpdef add(self, Py_ssize_t start, Py_ssize_t end, str reason, data)
+
+
+cdef class Decision:
+    cdef public list zero
+    cdef public list kept
+    cdef public Py_ssize_t failed
+    cdef public dict events
+    cpdef fail(self, Py_ssize_t a, Py_ssize_t b, event)
+
+
+cdef class Direction:
+    cdef public object flow
+    cdef public bint client
+    cdef public object base
+    cdef public object syn_seq
+    cdef public bint start_known
+    cdef public Py_ssize_t next
+    cdef public Py_ssize_t decided
+    cdef public Keeps keeps
+    cdef public Py_ssize_t forgotten
+    cdef public Py_ssize_t fail_from
+    cdef public object walker
+    cdef public object tail
+    cdef public object ooo
+    cdef public bint fin
+    cdef public Py_ssize_t held
+    cdef public Py_ssize_t segment
+    cdef public object _data
+    cdef public Py_ssize_t _offset
+    @cython.locals(keeps=Keeps, last=Py_ssize_t)
+    cpdef keep(self, Py_ssize_t start, Py_ssize_t end, str reason)
+    cpdef Py_ssize_t zero_rest(self, Py_ssize_t offset, event=*) except? -1
+    @cython.locals(undecided=Py_ssize_t)
+    cpdef _feed(self, data, Py_ssize_t offset, Py_ssize_t segment=*)
+    @cython.locals(nxt=Py_ssize_t)
+    cpdef Py_ssize_t offset_of(self, seq) except? -1
+    @cython.locals(nxt=Py_ssize_t, offset=Py_ssize_t, end=Py_ssize_t)
+    cpdef Py_ssize_t place(self, seq, int syn, data, Py_ssize_t start, Py_ssize_t stop) except? -1
+    @cython.locals(
+        end=Py_ssize_t, pos=Py_ssize_t, lo=Py_ssize_t, hi=Py_ssize_t, first=Py_ssize_t, last=Py_ssize_t,
+        at=Py_ssize_t, a=Py_ssize_t, b=Py_ssize_t, decision=Decision,
+    )
+    cpdef Decision decide(self, Py_ssize_t start, payload)
