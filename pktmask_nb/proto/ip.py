@@ -98,7 +98,12 @@ def new_layer(m: FrameMap, offset: int, version: int) -> tuple[IpLayer, int]:
     quoted = m.quoting > 0
     ip = IpLayer(offset, version, quoted)
     ip.index = len(m.ips)
-    kind = A_QUOTED if quoted else A_INNER if any(not x.quoted for x in m.ips) else A_OUTER
+    kind = A_QUOTED if quoted else A_OUTER
+    if not quoted:
+        for outer in m.ips:
+            if not outer.quoted:  # an IP header already walked, not quoted: this one is inner
+                kind = A_INNER
+                break
     m.ips.append(ip)
     return ip, kind
 

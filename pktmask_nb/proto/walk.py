@@ -26,7 +26,9 @@ def network(m: FrameMap, offset: int, ethertype: int, end: int) -> None:
     if handler is None or m.depth > MAX_NESTING:
         return m.fail(end)
     m.depth += 1
-    within(m, end, handler, offset, end)
+    limit = bound(m, end)
+    handler(m, offset, end)
+    unbound(m, end, limit)
     m.depth -= 1
 
 
@@ -35,18 +37,32 @@ def ip_payload(m: FrameMap, offset: int, end: int, protocol: int, ip: IpLayer) -
     handler = IP_PROTOCOLS.get(protocol)
     if handler is None or m.depth > MAX_NESTING:
         return m.fail(end)
-    within(m, end, handler, offset, end, ip)
+    limit = bound(m, end)
+    handler(m, offset, end, ip)
+    unbound(m, end, limit)
 
 
 def within(m: FrameMap, end: int, handler, *args):
     """Call `handler(m, *args)` with the walk bounded to `end`; what it leaves is not understood (zeroed)."""
+    limit = bound(m, end)
+    result = handler(m, *args)
+    unbound(m, end, limit)
+    return result
+
+
+def bound(m: FrameMap, end: int) -> int:
+    """Bound the walk to `end` (a handler may describe no byte past it); the bound it had."""
     limit = m.limit
     if end < limit:
         m.limit = end
-    result = handler(m, *args)
+    return limit
+
+
+def unbound(m: FrameMap, end: int, limit: int) -> None:
+    """A handler bounded by `bound` returned: what it left before `end` is not understood
+    (zeroed), and the walk's bound is `limit` again."""
     m.fail(end)
     m.limit = limit
-    return result
 
 
 def options(m: FrameMap, pos: int, stop: int, option, pad1: int, reason: int, eol: int = -1, counted=False) -> bool:

@@ -1,0 +1,17 @@
+# C declarations for transport.py (Cython's augmenting .pxd): TCP and UDP headers with C offsets.
+cimport cython
+
+from .ip cimport cut, may_cut
+from .spans cimport FrameMap, IpLayer
+from .walk cimport options, u16
+
+
+cpdef _payload(FrameMap m, Py_ssize_t start, Py_ssize_t end)
+cpdef _transport(FrameMap m, int protocol, Py_ssize_t offset, IpLayer ip)
+@cython.locals(data=bytes, hlen=Py_ssize_t, stop=Py_ssize_t)
+cpdef tcp(FrameMap m, Py_ssize_t t, Py_ssize_t end, IpLayer ip)
+cpdef bint tcp_options(FrameMap m, Py_ssize_t pos, Py_ssize_t stop)
+@cython.locals(stop=Py_ssize_t)
+cpdef bint _option(FrameMap m, int kind, Py_ssize_t pos, Py_ssize_t length)
+@cython.locals(data=bytes, length=Py_ssize_t, stop=Py_ssize_t, sport=int, dport=int)
+cpdef udp(FrameMap m, Py_ssize_t u, Py_ssize_t end, IpLayer ip)
