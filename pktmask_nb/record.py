@@ -32,7 +32,7 @@ class Packet:
         not read) or sets it to None.
     """
 
-    __slots__ = ("index", "ts", "data", "wirelen", "linktype", "head", "tail", "frame")
+    # its fields are declared in record.pxd
 
     def __init__(self, index, ts, data, wirelen, linktype, head, tail=b""):
         self.index = index
@@ -64,7 +64,7 @@ class Block:
         ``"<"`` or ``">"``: byte order of the section the block belongs to.
     """
 
-    __slots__ = ("kind", "raw", "order")
+    # its fields are declared in record.pxd
 
     def __init__(self, kind: int, raw: bytes, order: str):
         self.kind = kind

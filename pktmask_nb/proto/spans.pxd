@@ -1,6 +1,17 @@
 # C declarations for spans.py (Cython's augmenting .pxd): FrameMap and its records become
 # extension types, their fields C members and the map's building methods C calls, where the
 # walk spends its time; compiled kernels (checksum.pyx) read them without the interpreter.
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_CheckExact
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact
+
+
+cdef inline const unsigned char* frame_bytes(object data) except NULL:
+    """The bytes of a frame's data (``bytes`` or ``bytearray``, which nothing resizes meanwhile)."""
+    if PyBytes_CheckExact(data):
+        return <const unsigned char*>PyBytes_AS_STRING(data)
+    if PyByteArray_CheckExact(data):
+        return <const unsigned char*>PyByteArray_AS_STRING(data)
+    raise TypeError(f"frame data must be bytes or bytearray, not {type(data).__name__}")
 
 cdef class FrameMap:
     cdef public object data

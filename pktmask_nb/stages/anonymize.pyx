@@ -20,12 +20,12 @@ C tallies that reach the ledger and the counters once per chunk.
 
 from collections import OrderedDict
 
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_CheckExact
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.string cimport memset
 
 from ..anon.table cimport AddressTable
-from ..proto.spans cimport Field, FrameMap
+from ..proto.spans cimport Field, FrameMap, frame_bytes
+from ..record cimport Packet
 
 from ..anon import AddressMapper
 from ..anon.table import ENTRY_ANON, ENTRY_CHANGED, ENTRY_DELTA
@@ -53,7 +53,6 @@ from ..proto.spans import (
     ZERO,
     Ledger,
 )
-from ..record import Packet
 
 FRAGMENTS_REMEMBERED = 4096  # first fragments whose datagram ended in payload (LRU)
 MASK32 = 0xFFFFFFFF
@@ -80,15 +79,6 @@ for _code, _action in enumerate(REASON_ACTIONS):
 cdef int _address = ADDRESS, _zero = ZERO, _r_fragment = R_FRAGMENT, _r_truncated = R_TRUNCATED
 cdef int _r_unseen = R_UNSEEN_CHECKSUM, _form_prefix = FORM_PREFIX, _form_obscured = FORM_OBSCURED
 cdef int _not_dissected = STATUS_NOT_DISSECTED, _truncated = STATUS_TRUNCATED, _frag_none = FRAG_NONE
-
-
-cdef inline const unsigned char* _bytes_of(object data) except NULL:
-    """The bytes of a frame's data (``bytes`` or ``bytearray``, which nothing resizes meanwhile)."""
-    if PyBytes_CheckExact(data):
-        return <const unsigned char*>PyBytes_AS_STRING(data)
-    if PyByteArray_CheckExact(data):
-        return <const unsigned char*>PyByteArray_AS_STRING(data)
-    raise TypeError(f"frame data must be bytes or bytearray, not {type(data).__name__}")
 
 
 cdef inline bint _all_zero(const unsigned char* p, Py_ssize_t n) noexcept:
@@ -201,11 +191,11 @@ class AnonymizeStage:
         return {"mapping": self.table.rows()}
 
 
-cdef void _rewrite(stage, packet, Tally* t) except *:
+cdef void _rewrite(stage, Packet packet, Tally* t) except *:
     """Map one frame's address fields, zero what its map says to, keep its checksums right."""
     cdef FrameMap m = frame_of(packet)
     data = packet.data
-    cdef const unsigned char* p = _bytes_of(data)
+    cdef const unsigned char* p = frame_bytes(data)
     t.packets += 1
     if m.status == _not_dissected:
         stage._not_dissected[packet.linktype] = stage._not_dissected.get(packet.linktype, 0) + 1
@@ -246,7 +236,7 @@ cdef void _rewrite(stage, packet, Tally* t) except *:
         t.rewritten += 1
 
 
-cdef void _addresses(stage, FrameMap m, const unsigned char* p, packet, list changes, dict pseudo, Tally* t) except *:
+cdef void _addresses(stage, FrameMap m, const unsigned char* p, Packet packet, list changes, dict pseudo, Tally* t) except *:
     """Add the byte changes of the frame's address fields to `changes` and their
     pseudo-header deltas by field index to `pseudo`; count the fields."""
     cdef AddressTable table = stage.table

@@ -3,7 +3,9 @@
 cimport cython
 
 from ...proto.spans cimport FrameMap
+from ...record cimport Packet
 from .flows cimport Flow, FlowTable
+from .frames cimport addresses, context, flow_key, transport_key
 from .stream cimport Decision, Direction
 
 
@@ -31,7 +33,7 @@ cdef class MaskStage:
     @cython.locals(held=_Held, d=Direction, queue=object)
     cpdef _release(self, list out)
     @cython.locals(m=FrameMap, start=Py_ssize_t, end=Py_ssize_t)
-    cpdef _mask(self, packet)
+    cpdef _mask(self, Packet packet)
     @cython.locals(
         spans=list, kept=list, zeroed=list, s=dict, i=Py_ssize_t, start=Py_ssize_t, end=Py_ssize_t,
         reason=int, action=int, quoted=Py_ssize_t,
@@ -41,7 +43,7 @@ cdef class MaskStage:
         t=Py_ssize_t, start=Py_ssize_t, end=Py_ssize_t, flags=int, syn=int, flow=Flow, d=Direction,
         offset=Py_ssize_t, length=Py_ssize_t,
     )
-    cpdef _tcp(self, packet, FrameMap m, list changes)
+    cpdef _tcp(self, Packet packet, FrameMap m, list changes)
     @cython.locals(decision=Decision, flow=Flow, kept=Py_ssize_t, zeroed=Py_ssize_t, s=dict)
-    cpdef _decide(self, packet, Direction d, Py_ssize_t offset, Py_ssize_t start, Py_ssize_t length, checksums, list changes)
-    cpdef _write(self, packet, checksums, list changes)
+    cpdef _decide(self, Packet packet, Direction d, Py_ssize_t offset, Py_ssize_t start, Py_ssize_t length, checksums, list changes)
+    cpdef _write(self, Packet packet, checksums, list changes)
