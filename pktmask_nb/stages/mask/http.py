@@ -48,7 +48,7 @@ S_START, S_HEADERS, S_BODY, S_CHUNK_SIZE, S_CHUNK_DATA, S_CHUNK_END, S_TRAILERS,
 class HttpWalker:
     """Walk HTTP/1.x messages over in-order stream bytes of one direction."""
 
-    __slots__ = ("flow", "state", "remaining", "zeroed", "method", "code", "length", "chunked", "last_zero", "keeping")
+    # its fields are declared in http.pxd
 
     def __init__(self, flow):
         self.flow = flow

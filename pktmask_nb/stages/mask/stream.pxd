@@ -50,6 +50,7 @@ cdef class Direction:
     cpdef Py_ssize_t place(self, seq, int syn, data, Py_ssize_t start, Py_ssize_t stop) except? -1
     @cython.locals(
         end=Py_ssize_t, pos=Py_ssize_t, lo=Py_ssize_t, hi=Py_ssize_t, first=Py_ssize_t, last=Py_ssize_t,
-        at=Py_ssize_t, a=Py_ssize_t, b=Py_ssize_t, decision=Decision,
+        at=Py_ssize_t, a=Py_ssize_t, b=Py_ssize_t, decision=Decision, keeps=Keeps, begin=Py_ssize_t,
+        i=Py_ssize_t, reasons=bytearray, data=bytearray,
     )
     cpdef Decision decide(self, Py_ssize_t start, payload)

@@ -94,17 +94,6 @@ class Keeps:
             bounds[i] -= size
         return end
 
-    def overlapping(self, start: int, end: int):
-        """``(first, last, data offset, reason)`` of the intervals meeting ``[start, end)``."""
-        bounds = self.bounds
-        for i in range(len(self.reasons)):
-            a, b = bounds[3 * i], bounds[3 * i + 1]
-            if b <= start:
-                continue
-            if a >= end:
-                return
-            yield a, b, bounds[3 * i + 2], KEEP_REASONS[self.reasons[i]]
-
 
 class Decision:
     """What to do with one segment's payload: stream ranges to zero, kept bytes by reason,
@@ -329,8 +318,16 @@ class Direction:
         if pos < lo:
             decision.fail(pos, min(lo, end), FAIL_BEFORE_START if pos < 0 else FAIL_FORGOTTEN)
             pos = min(lo, end)
-        data = self.keeps.data
-        for first, last, at, reason in self.keeps.overlapping(pos, end):
+        keeps = self.keeps
+        bounds, reasons, data = keeps.bounds, keeps.reasons, keeps.data
+        begin = pos
+        for i in range(len(reasons)):  # the kept intervals meeting [begin, end), in order
+            first, last, at = bounds[3 * i], bounds[3 * i + 1], bounds[3 * i + 2]
+            if last <= begin:
+                continue
+            if first >= end:
+                break
+            reason = KEEP_REASONS[reasons[i]]
             a, b = max(first, pos), min(last, end)
             if a > pos:
                 decision.zero.append((pos, a))
