@@ -40,6 +40,32 @@ def test_the_frame_map_is_an_extension_type_with_c_fields():
         raise AssertionError("FrameMap.status took a str: spans.pxd was not compiled in")
 
 
+HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: every class a Python `class` statement makes has it
+
+# The classes a .pxd declares as extension types (C members, C method calls), by module.
+EXTENSION_TYPES = {
+    "pktmask_nb.record": ("Packet", "Block"),
+    "pktmask_nb.proto.spans": ("FrameMap", "Field", "Checksum", "IpLayer"),
+    "pktmask_nb.anon.table": ("AddressTable",),
+    "pktmask_nb.stages.mask.stage": ("MaskStage", "_Held"),
+    "pktmask_nb.stages.mask.flows": ("Flow", "FlowTable"),
+    "pktmask_nb.stages.mask.stream": ("Keeps", "Decision", "Direction"),
+    "pktmask_nb.stages.mask.tls": ("TlsWalker",),
+    "pktmask_nb.stages.mask.http": ("HttpWalker",),
+}
+
+
+def test_the_declared_classes_are_extension_types():
+    """A .pxd that stopped matching its .py (renamed, not installed) would leave a Python class."""
+    python = [
+        f"{module}.{name}"
+        for module, names in EXTENSION_TYPES.items()
+        for name in names
+        if getattr(importlib.import_module(module), name).__flags__ & HEAP_TYPE
+    ]
+    assert python == []
+
+
 def test_the_notebook_layer_is_not_compiled():
     """Jupyter introspects it (widgets, reprs); it stays plain Python."""
     notebook = Path(pktmask_nb.__file__).parent / "notebook"
