@@ -1,6 +1,7 @@
 # C declarations for spans.py (Cython's augmenting .pxd): FrameMap and its records become
 # extension types, their fields C members and the map's building methods C calls, where the
 # walk spends its time; compiled kernels (checksum.pyx) read them without the interpreter.
+cimport cython
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_CheckExact
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact
 
@@ -28,6 +29,7 @@ cdef class FrameMap:
     cdef public int fragment, quoting, depth
     cdef public Py_ssize_t limit, frag_id
     cdef public object quote
+    @cython.locals(pos=Py_ssize_t, spans=list)
     cpdef put(self, Py_ssize_t end, int reason)
     cpdef fail(self, Py_ssize_t end, int reason=*)
     cpdef Py_ssize_t address(self, Py_ssize_t offset, Py_ssize_t size, int width, int kind, int form=*, Py_ssize_t prefix_at=*, int bits=*)

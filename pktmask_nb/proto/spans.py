@@ -269,7 +269,9 @@ class FrameMap:
         if spans and spans[-1] == reason and spans[-2] == pos:
             spans[-2] = end
         else:
-            spans += (pos, end, reason)
+            spans.append(pos)
+            spans.append(end)
+            spans.append(reason)
         self.pos = end
 
     def address(self, offset: int, size: int, width: int, kind: int, form=FORM_PLAIN, prefix_at=-1, bits=0) -> int:
