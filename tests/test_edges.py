@@ -263,7 +263,14 @@ def test_a_signal_leaves_no_temporary_file(tmp_path, signum, processes):
     os.mkfifo(fifo)
     out = tmp_path / "out"
     out.mkdir()
-    proc, feed = started(["-o", out / "o.pcap", "--processes", processes, "--key", KEY], fifo, tmp_path)
+    # A shell starts a background job with SIGINT ignored, and an ignored signal stays ignored
+    # across exec: give the run the default disposition a terminal's foreground program gets
+    # (a handler here is reset to the default in the child).
+    sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc, feed = started(["-o", out / "o.pcap", "--processes", processes, "--key", KEY], fifo, tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, sigint)
     try:
         wait_for_part(out)
         proc.send_signal(signum)
