@@ -359,13 +359,6 @@ class FrameMap:
         for i in range(0, len(spans), 3):
             yield spans[i], spans[i + 1], spans[i + 2]
 
-    def ranges(self, action: int) -> list[tuple[int, int, int]]:
-        """``(start, end, reason)`` of the spans whose reason has `action`."""
-        spans, actions = self.spans, REASON_ACTIONS
-        return [
-            (spans[i], spans[i + 1], spans[i + 2]) for i in range(0, len(spans), 3) if actions[spans[i + 2]] == action
-        ]
-
 
 class Ledger:
     """Bytes written, by verdict and reason (SPEC §2.4): the kept-bytes ledger of a run.
