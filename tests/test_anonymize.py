@@ -421,3 +421,17 @@ def test_addresses_inside_ip_headers_are_rewritten(frame, inside):
     assert_checksums_valid(out)
     counts = stage.stats()["addresses_rewritten"]
     assert counts["ipv4_ip_option"] + counts["ipv6_ip_option"] == len(inside)
+
+
+def test_fragments_of_an_unknown_protocol_are_rewritten_and_their_payload_zeroed():
+    """A first fragment whose protocol the walk does not know has no transport (the map's IP
+    index stays -1): the fragment table still reads its IP header, and both payloads are zero."""
+    body = b"unknown-protocol-payload"
+    first = ETH / IP(src=A4, dst=B4, proto=253, id=7, flags="MF", frag=0) / Raw(body[:16])
+    later = ETH / IP(src=A4, dst=B4, proto=253, id=7, frag=2) / Raw(body[16:])
+    originals = [bytes(first), bytes(later)]
+    stage, out = anonymize(originals)
+    for original, frame, size in zip(originals, out, (16, len(body) - 16)):
+        assert_rewritten(original, frame, (A4, B4))
+        assert frame[-size:] == bytes(size)
+    assert stage.stats()["packets_rewritten"] == 2

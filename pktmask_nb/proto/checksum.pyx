@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+# cython: language_level=3
 """Internet checksums (RFC 1071) updated incrementally (RFC 1624) from the bytes that change.
 
 A compiled kernel: every frame whose bytes change goes through `patch` (anonymize's address

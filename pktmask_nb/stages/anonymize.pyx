@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: language_level=3
 """The anonymize stage (SPEC §5): Crypto-PAn on every address field, checksums kept right.
 
 Per packet, `~pktmask_nb.proto.dissect.dissect` gives every byte a reason and lists the

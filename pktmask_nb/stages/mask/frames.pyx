@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: language_level=3
 """Flow keys of the mask stage, from a frame's map.
 
 A flow key is the transport protocol, the outer addresses of a tunnel (`context`) and the
