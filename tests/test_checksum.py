@@ -133,3 +133,10 @@ def test_patch_with_more_checksums_than_the_stack_holds():
         fill(buf, c.position, c.start, c.end)
     patch(buf, checksums, [(150, b"\x01\x02\x03"), (97, b"\xee")])
     assert all(valid(buf, c.start, c.end) for c in checksums)
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=1000, max_size=5000), st.integers(0, 7), st.integers(0, 1))
+def test_compiled_word_sum_of_long_ranges_equals_its_definition(data, skip, parity):
+    """Long enough for the eight-byte loop, from every offset within a word."""
+    assert word_sum(data, skip, len(data), parity) == word_sum_by_definition(data, skip, len(data), parity)
