@@ -12,19 +12,14 @@ from libc.string cimport memcpy
 from .spans cimport Checksum
 from .spans import CK_OPTIONAL, CK_UDP
 
-OPTIONAL_KINDS = frozenset((CK_UDP, CK_OPTIONAL))  # 0 means "no checksum" and stays 0 (RFC 768, RFC 4884 §7)
-
-ONES_MOD = 0xFFFF  # 2**16 ≡ 1 (mod 0xFFFF): a big-endian integer's value mod 0xFFFF is its 16-bit word sum
 cdef enum:
-    ONES = 0xFFFF
+    ONES = 0xFFFF  # 2**16 ≡ 1 (mod 0xFFFF): sums of 16-bit words are taken mod 0xFFFF
     STACK_CHECKSUMS = 32  # checksums of a frame kept on the C stack (more: on the heap)
+    LANES_MAX = 256  # 8-byte words summed per lane before folding: 256 * 255 fits a 16-bit lane
 
+# 0 means "no checksum" and stays 0 for these (RFC 768, RFC 4884 §7)
 cdef int _ck_udp = CK_UDP
 cdef int _ck_optional = CK_OPTIONAL
-
-
-cdef enum:
-    LANES_MAX = 256  # 8-byte words summed per lane before folding: 256 * 255 fits a 16-bit lane
 
 cdef unsigned long long EVEN_BYTES = 0x00FF00FF00FF00FFULL
 cdef unsigned short _one = 1
@@ -107,11 +102,6 @@ def internet_checksum(data, Py_ssize_t start=0, end=None, long long initial=0) -
     return ~total & 0xFFFF if total else 0xFFFF
 
 
-def rotate8(long value) -> int:
-    """The same word sum seen from the other byte of the word (a one's-complement byte swap)."""
-    return value * 256 % ONES
-
-
 def patch(bytearray buf, list checksums, list changes, dict pseudo=None) -> None:
     """Write byte changes into `buf` and update every checksum they affect (RFC 1624).
 
@@ -188,4 +178,5 @@ cdef inline void _spread(list checksums, long* deltas, Py_ssize_t count, Py_ssiz
         c = checksums[j]
         first = c.start
         if first <= start and stop <= c.end:
+            # a change at an odd distance from the region start sums byte-swapped (RFC 1071 §2(B))
             deltas[j] = (deltas[j] + (delta * 256 % ONES if (start - first) & 1 else delta)) % ONES
