@@ -1,6 +1,7 @@
 # C declarations for spans.py (Cython's augmenting .pxd): FrameMap and its records become
 # extension types, their fields C members and the map's building methods C calls, where the
-# walk spends its time; compiled kernels (checksum.pyx) read them without the interpreter.
+# walk spends its time; the compiled kernels (checksum, anonymize, mask's frames) read them
+# and the frame's bytes without the interpreter.
 cimport cython
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_CheckExact
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact
@@ -13,6 +14,7 @@ cdef inline const unsigned char* frame_bytes(object data) except NULL:
     if PyByteArray_CheckExact(data):
         return <const unsigned char*>PyByteArray_AS_STRING(data)
     raise TypeError(f"frame data must be bytes or bytearray, not {type(data).__name__}")
+
 
 cdef class FrameMap:
     cdef public object data
