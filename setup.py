@@ -1,9 +1,10 @@
-"""Build: the modules that run per packet are compiled by Cython from their Python source.
+"""Build: the modules that run per packet are compiled by Cython from their source.
 
 There is one source of truth per module: Cython turns each ``.py`` file of the listed
 packages into a C extension at install time (``pip install``, with the machine's C
-compiler), which drops the interpreter's per-bytecode cost; the kernels that loop over bytes
-are ``.pyx`` files, C-typed Cython that exists only compiled. Metadata lives in pyproject.toml; only the extensions are
+compiler), which drops the interpreter's per-bytecode cost, with the C types a ``.pxd``
+beside it declares; the kernels that loop over bytes are ``.pyx`` files, C-typed Cython
+that exists only compiled. Metadata lives in pyproject.toml; only the extensions are
 declared here, because a static table cannot run ``cythonize``.
 """
 
