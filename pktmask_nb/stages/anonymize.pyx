@@ -81,14 +81,6 @@ cdef int _r_unseen = R_UNSEEN_CHECKSUM, _form_prefix = FORM_PREFIX, _form_obscur
 cdef int _not_dissected = STATUS_NOT_DISSECTED, _truncated = STATUS_TRUNCATED, _frag_none = FRAG_NONE
 
 
-cdef inline bint _all_zero(const unsigned char* p, Py_ssize_t n) noexcept:
-    cdef Py_ssize_t i
-    for i in range(n):
-        if p[i]:
-            return False
-    return True
-
-
 class AnonymizeStage:
     """Rewrite every IPv4/IPv6 address with keyed, prefix-preserving Crypto-PAn (SPEC §5).
 
@@ -220,7 +212,7 @@ cdef void _rewrite(stage, Packet packet, Tally* t) except *:
                 t.partial += 1
             elif reason == _r_unseen:
                 t.unseen += 1
-            if not _all_zero(p + start, end - start):
+            if data.count(0, start, end) != end - start:
                 changes.append((start, bytes(end - start)))
         else:
             t.kept[reason] += end - start
