@@ -16,6 +16,7 @@ from . import __version__
 from .api import run
 from .config import (
     ANON_KEEP,
+    ANON_MAC,
     CRYPTOPAN_KEY_LEN,
     DEFAULT_CHUNK_BYTES,
     DEFAULT_CHUNK_SIZE,
@@ -78,6 +79,12 @@ def add_run_parser(commands) -> None:
     p.add_argument(
         "--anon-preserve-class", action="store_true", help="private addresses (RFC 1918, RFC 4193) stay private"
     )
+    p.add_argument(
+        "--anon-mac",
+        choices=ANON_MAC,
+        default="none",
+        help="also map hardware addresses: all unicast MACs, or their last three octets (default none)",
+    )
     p.add_argument("--mapping-out", metavar="M.csv", help="write the address mapping as CSV")
     p.add_argument("--keep", action="append", default=[], metavar="WHAT", help="also keep: http-headers")
     p.add_argument("--keep-metadata", action="store_true", help="keep pcapng comments, names and secrets blocks")
@@ -127,6 +134,9 @@ def add_audit_parser(commands) -> None:
     p.add_argument("sanitized", metavar="SANITIZED", help="the sanitized capture")
     p.add_argument("--anon-keep", choices=ANON_KEEP, default="special", help="special ranges were kept, or none")
     p.add_argument("--keep", action="append", default=[], metavar="WHAT", help="the run also kept: http-headers")
+    p.add_argument(
+        "--anon-mac", choices=ANON_MAC, default="none", help="the run anonymized MACs: look for the original ones"
+    )
     p.add_argument("--json", metavar="R.json", help="write the audit report as JSON")
     p.add_argument("--limit", type=int, default=20, metavar="N", help="findings listed (default %(default)s)")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="packets per chunk (default %(default)s)")
@@ -145,6 +155,7 @@ def command_audit(args) -> int:
         args.sanitized,
         keep=args.anon_keep,
         http_headers="http-headers" in keep,
+        macs=args.anon_mac != "none",
         chunk_size=args.chunk_size,
         limit=args.limit,
         raise_on_findings=False,
@@ -172,11 +183,12 @@ def add_unmap_parser(commands) -> None:
         description="Invert the address mapping of a run, for the holder of its key: give the key and "
         "the --anon-* options the run had, and anonymized addresses (or a CSV column of them).",
     )
-    p.add_argument("addresses", nargs="*", metavar="ADDRESS", help="anonymized IPv4 or IPv6 addresses")
+    p.add_argument("addresses", nargs="*", metavar="ADDRESS", help="anonymized IPv4, IPv6 or MAC addresses")
     p.add_argument("--key", metavar="HEX64", help="the run's Crypto-PAn key as 64 hex digits")
     p.add_argument("--key-file", metavar="F", help="file holding the key (64 hex digits, or 32 raw bytes)")
     p.add_argument("--anon-keep", choices=ANON_KEEP, default="special", help="as the run had it")
     p.add_argument("--anon-preserve-class", action="store_true", help="as the run had it")
+    p.add_argument("--anon-mac", choices=ANON_MAC, default="none", help="as the run had it (MACs and EUI-64 addresses)")
     p.add_argument("--csv", metavar="FILE", help="a CSV (- for standard input): adds COLUMN_original to each row")
     p.add_argument("--column", default="anonymized", help="the CSV column of addresses (default %(default)s)")
     p.set_defaults(handler=command_unmap)
@@ -193,13 +205,18 @@ def command_unmap(args) -> int:
         raise UsageError("unmap needs the run's key: --key or --key-file")
     if bool(args.csv) == bool(args.addresses):
         raise UsageError("give addresses, or --csv FILE, not both or neither")
-    mapper = AddressMapper(key, args.anon_keep, preserve_class=args.anon_preserve_class)
+    from .anon.mac import mac_bytes, mac_text
+
+    mapper = AddressMapper(key, args.anon_keep, preserve_class=args.anon_preserve_class, mac=args.anon_mac)
 
     def back(text: str, where: str) -> str:
         try:
             address = ipaddress.ip_address(text.strip())
         except ValueError:
-            raise UsageError(f"{where}: not an IPv4 or IPv6 address: {text!r}") from None
+            mac = mac_bytes(text.strip())
+            if mac is None:
+                raise UsageError(f"{where}: not an IPv4, IPv6 or MAC address: {text!r}") from None
+            return mac_text(mapper.original_mac(mac))  # a run without --anon-mac kept all but solicited-node MACs
         return str(ipaddress.ip_address(mapper.original(address.packed)))
 
     if args.addresses:
@@ -296,7 +313,9 @@ def config_from_args(args) -> Config:
         on_truncated="warn" if args.allow_truncated else "error",
         keep_metadata=args.keep_metadata,
         dedup=DedupConfig(window_packets=args.dedup_window, window_seconds=args.dedup_seconds, key=args.dedup_key),
-        anonymize=AnonymizeConfig(key=read_key(args), keep=args.anon_keep, preserve_class=args.anon_preserve_class),
+        anonymize=AnonymizeConfig(
+            key=read_key(args), keep=args.anon_keep, preserve_class=args.anon_preserve_class, mac=args.anon_mac
+        ),
         mask=MaskConfig(keep=keep, **mask_limits(args)),
         processes=None if args.processes == "auto" else int(args.processes),
     )

@@ -16,6 +16,7 @@ MIN_CHUNK_BYTES = 64 << 10
 MAX_SECONDS = 1e9  # time windows beyond ~30 years are meant as "no window" and overflow nanoseconds
 DEDUP_KEYS = ("frame", "l3")
 ANON_KEEP = ("special", "none")
+ANON_MAC = ("none", "keep-oui", "all")
 CRYPTOPAN_KEY_LEN = 32  # SPEC §5: AES-128 key + 16-byte pad
 MASK_KEEP = ("http-headers",)
 
@@ -79,11 +80,18 @@ class AnonymizeConfig:
     preserve_class : bool
         Also map the private ranges (RFC 1918, RFC 4193 unique local) onto themselves, so a
         private address stays private; the mapping stays one-to-one and prefix-preserving.
+    mac : {"none", "keep-oui", "all"}
+        Also map hardware addresses (`~pktmask_nb.anon.mac`): ``"all"`` maps every unicast
+        MAC (the group and local bits kept), ``"keep-oui"`` only its last three octets;
+        group addresses (broadcast, multicast) are kept. Ethernet, 802.11 and cooked
+        headers, ARP, NDP options, STP bridge ids and DHCP's client address are rewritten,
+        and so is the interface identifier of an IPv6 address derived from a MAC (EUI-64).
     """
 
     key: bytes | None = field(default=None, repr=False)
     keep: str = "special"
     preserve_class: bool = False
+    mac: str = "none"
 
     def __post_init__(self):
         if self.key is not None:
@@ -94,6 +102,7 @@ class AnonymizeConfig:
             )
             object.__setattr__(self, "key", bytes(self.key))
         _check(self.keep in ANON_KEEP, f"anonymize keep must be one of {', '.join(ANON_KEEP)}, not {self.keep!r}")
+        _check(self.mac in ANON_MAC, f"anonymize mac must be one of {', '.join(ANON_MAC)}, not {self.mac!r}")
 
     def with_key(self) -> AnonymizeConfig:
         """This config, with a fresh random key if it has none."""

@@ -90,7 +90,7 @@ def test_cli_maps_a_runs_mapping_back(tmp_path):
     "args, message",
     [
         (["1.2.3.4"], "unmap needs the run's key: --key or --key-file"),
-        (["--key", "00" * 32, "nope"], "address 1: not an IPv4 or IPv6 address: 'nope'"),
+        (["--key", "00" * 32, "nope"], "address 1: not an IPv4, IPv6 or MAC address: 'nope'"),
         (["--key", "00" * 32], "give addresses, or --csv FILE, not both or neither"),
         (["--key", "00" * 32, "--csv", "/nonexistent.csv"], "/nonexistent.csv: cannot read: No such file"),
     ],

@@ -58,7 +58,7 @@ PREFIX_FORMS = (
 FORM_PREFIXES = tuple(prefix for prefix, _ in PREFIX_FORMS)
 
 
-def _inside(value: int, prefix: tuple[int, int]) -> bool:
+def inside(value: int, prefix: tuple[int, int]) -> bool:
     base, length = prefix
     return not (value ^ base) >> (IPV6_BITS - length)
 
@@ -67,10 +67,10 @@ def windows(value: int, fixed: bool) -> tuple:
     """The IPv4 windows ``(first bit, inverted)`` of the IPv6 address `value` (`fixed`: it lies
     in a kept range); () if none."""
     if fixed:
-        return ((96, False),) if _isatap(value) and not _inside(value, MULTICAST) else ()
+        return ((96, False),) if _isatap(value) and not inside(value, MULTICAST) else ()
     for prefix, found in PREFIX_FORMS:
-        if _inside(value, prefix):
-            return () if prefix == COMPATIBLE and _inside(value, COMPATIBLE_NOT) else found
+        if inside(value, prefix):
+            return () if prefix == COMPATIBLE and inside(value, COMPATIBLE_NOT) else found
     return ()
 
 

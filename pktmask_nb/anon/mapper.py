@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from . import embedded
 from .cryptopan import CryptoPAn
+from .mac import MacMapper
 from .ranges import IDENTITY, KeepPolicy, special_policies
+
+LOW64 = (1 << 64) - 1
+EUI64_BITS = 0xFFFF << 24  # bits 88-103: the ``ff:fe`` of a modified EUI-64 interface identifier
+EUI64_VALUE = 0xFFFE << 24
+SOLICITED_MAC = b"\x33\x33\xff"  # an Ethernet solicited-node multicast address (RFC 2464 §7)
+SOLICITED_PREFIX = ipaddress.ip_address("ff02::1:ff00:0").packed[:12]  # the MAC holds the rest
 
 
 class AddressMapper:
@@ -19,6 +28,9 @@ class AddressMapper:
         addresses embedded in IPv6 the IPv4 map, or pure Crypto-PAn.
     preserve_class : bool
         Map private ranges onto themselves (private stays private).
+    mac : {"none", "keep-oui", "all"}
+        With a MAC map (`~pktmask_nb.anon.mac`), an IPv6 interface identifier in modified
+        EUI-64 form follows the map of its MAC, so that address and MAC still match.
 
     Notes
     -----
@@ -28,22 +40,45 @@ class AddressMapper:
     that carry an IPv4 address.
     """
 
-    def __init__(self, key: bytes, keep: str = "special", *, preserve_class: bool = False):
+    def __init__(self, key: bytes, keep: str = "special", *, preserve_class: bool = False, mac: str = "none"):
         self.cryptopan = CryptoPAn(key)
         self.policies: dict[int, KeepPolicy] = special_policies(keep, preserve_class)
         self.keep_special = keep == "special"
+        self.mac = MacMapper(key, mac) if mac != "none" else None
+
+    def eui64(self, value: int) -> bool:
+        """Whether the IPv6 address `value` has its interface identifier mapped as a MAC.
+
+        Its bits 88-103 are ``ff:fe``; with the special ranges kept, it is not multicast,
+        IPv4-mapped or Teredo (whose last bits are no interface identifier). The map keeps
+        those bits of every address (their flips are forced to 0) and keeps these forms, so
+        an address is of this class exactly when its image is: the class maps onto itself
+        (top 64 bits by the tree, identifier by the MAC map) and so does the rest.
+        """
+        if (value & EUI64_BITS) != EUI64_VALUE:
+            return False
+        return not self.keep_special or not (
+            embedded.inside(value, embedded.MULTICAST)
+            or embedded.inside(value, embedded.MAPPED)
+            or embedded.inside(value, embedded.TEREDO)
+        )
 
     def anonymize_int(self, value: int, width: int) -> int:
         """Anonymize an integer address of `width` bits (32 or 128)."""
         policy = self.policies[width // 8]
         depth = policy.forced_depth(value) if policy else 0
         flips = 0 if depth == IDENTITY else self.cryptopan.flips(value, width, depth)
-        if width == 32 or not self.keep_special:
+        if width == 32:
             return value ^ flips
-        for first, inverted in embedded.windows(value, depth == IDENTITY):
-            v4 = embedded.window_value(value, first, inverted)
-            mask = embedded.window_mask(first)
-            flips = (flips & ~mask) | ((v4 ^ self.anonymize_int(v4, 32)) << (embedded.IPV6_BITS - first - 32))
+        if self.mac:
+            flips &= ~EUI64_BITS
+        if self.keep_special:
+            for first, inverted in embedded.windows(value, depth == IDENTITY):
+                v4 = embedded.window_value(value, first, inverted)
+                mask = embedded.window_mask(first)
+                flips = (flips & ~mask) | ((v4 ^ self.anonymize_int(v4, 32)) << (embedded.IPV6_BITS - first - 32))
+        if self.mac and self.eui64(value):
+            return ((value ^ flips) & ~LOW64) | self.mac.interface_id(value & LOW64)
         return value ^ flips
 
     def original_int(self, value: int, width: int) -> int:
@@ -57,6 +92,7 @@ class AddressMapper:
         """
         policy, cryptopan = self.policies[width // 8], self.cryptopan
         forms = width == 128 and self.keep_special
+        eui = width == 128 and self.mac is not None
         original, depth, forced = 0, 0, bool(policy)
         while depth < width:
             shift = width - 1 - depth
@@ -65,16 +101,22 @@ class AddressMapper:
                 original |= value & ((1 << (shift + 1)) - 1)
                 if forms:
                     original = self._window_back(original, embedded.windows(original, True))
-                return original
+                return self._interface_back(original, value) if eui else original
             if forms and (found := self._window_at(original, value, depth)):
                 original = self._window_back(original | (value & embedded.window_mask(depth)), found)
                 depth += embedded.WINDOW_BITS
                 continue
             forced = forced and bool(rule)
-            flip = 0 if rule else cryptopan.flip_at(original, depth, width)
+            flip = 0 if rule or (eui and (EUI64_BITS >> shift) & 1) else cryptopan.flip_at(original, depth, width)
             original |= (((value >> shift) & 1) ^ flip) << shift
             depth += 1
-        return original
+        return self._interface_back(original, value) if eui else original
+
+    def _interface_back(self, original: int, value: int) -> int:
+        """`original` with the interface identifier of an EUI-64 `value` decoded by the MAC map."""
+        if not self.eui64(value):
+            return original
+        return (original & ~LOW64) | self.mac.interface_id_original(value & LOW64)
 
     @staticmethod
     def _window_at(original: int, value: int, depth: int) -> tuple:
@@ -103,6 +145,20 @@ class AddressMapper:
         """Anonymize a packed 4- or 16-byte address."""
         n = len(address)
         return self.anonymize_int(int.from_bytes(address, "big"), 8 * n).to_bytes(n, "big")
+
+    def anonymize_mac(self, mac: bytes) -> bytes:
+        """Map a 6-byte MAC (with a MAC map): by `~pktmask_nb.anon.mac.MacMapper`, except a
+        solicited-node multicast MAC (RFC 2464 §7: ``33:33`` and the last 32 bits of its
+        IPv6 group, ``ff:xx:xx:xx``), which follows that group's address as mapped."""
+        if mac[:3] == SOLICITED_MAC:
+            return mac[:2] + self.anonymize(SOLICITED_PREFIX + mac[2:])[12:]
+        return self.mac.anonymize(mac) if self.mac else mac
+
+    def original_mac(self, mac: bytes) -> bytes:
+        """The inverse of `anonymize_mac`."""
+        if mac[:3] == SOLICITED_MAC:
+            return mac[:2] + self.original(SOLICITED_PREFIX + mac[2:])[12:]
+        return self.mac.original(mac) if self.mac else mac
 
     def is_kept(self, address: bytes) -> bool:
         """True if the address lies in a range kept unchanged."""

@@ -69,6 +69,7 @@ def audit(
     *,
     keep: str = "special",
     http_headers: bool = False,
+    macs: bool = False,
     chunk_size: int = 4096,
     limit: int = 100,
     raise_on_findings: bool = True,
@@ -85,6 +86,8 @@ def audit(
         ranges it keeps (loopback, multicast, link-local, ...) are not findings.
     http_headers : bool
         The run kept HTTP/1.x heads (``--keep http-headers``).
+    macs : bool
+        The run anonymized MACs (``--anon-mac``): the original's unicast MACs are identifiers too.
     chunk_size : int
         Records read at a time; the report does not depend on it.
     limit : int
@@ -114,14 +117,16 @@ def audit(
         raise UsageError(f"chunk size must be an integer from 1 to {MAX_CHUNK_SIZE}, not {chunk_size!r}")
     if not isinstance(limit, int) or limit < 0:
         raise UsageError(f"audit limit must be a non-negative integer, not {limit!r}")
-    report = AuditReport(os.fspath(original), os.fspath(sanitized), keep=keep, http_headers=http_headers)
+    report = AuditReport(os.fspath(original), os.fspath(sanitized), keep=keep, http_headers=http_headers, macs=macs)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncationWarning)
-        identifiers, streams, copies, report.original_packets = _first_pass(original, keep, http_headers, chunk_size)
+        identifiers, streams, copies, report.original_packets = _first_pass(
+            original, keep, http_headers, macs, chunk_size
+        )
         report.warnings = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
         report.addresses = identifiers.counts()
         sink = Sink(limit)
-        judge = Judge(sink, streams, explain)
+        judge = Judge(sink, streams, explain, macs)
         with Pairs(original, sanitized, copies, chunk_size) as pairs:
             report.packets = _second_pass(sanitized, pairs, judge, identifiers, sink, chunk_size)
             report.duplicates = pairs.duplicates
@@ -132,9 +137,9 @@ def audit(
     return report
 
 
-def _first_pass(path, keep: str, http: bool, chunk_size: int):
+def _first_pass(path, keep: str, http: bool, macs: bool, chunk_size: int):
     """The original's identifiers, TCP streams, and which frames copy an earlier one."""
-    identifiers, streams = Identifiers(keep), StreamReader(http)
+    identifiers, streams = Identifiers(keep, macs), StreamReader(http)
     frames, datagrams = Seen(), Seen()
     copies = bytearray()  # per packet, in file order: 1 if it copies an earlier frame
     with open_capture(path, on_truncated="warn") as reader:
@@ -146,6 +151,8 @@ def _first_pass(path, keep: str, http: bool, chunk_size: int):
                 frame = read(data, record.linktype, record.wirelen)
                 for at, size in frame.addresses():
                     identifiers.add(bytes(data[at : at + size]))
+                for at in frame.macs:
+                    identifiers.add_mac(bytes(data[at : at + 6]))
                 l3 = _l3_digest(data, frame.l3)
                 seen = frames.add(xxhash.xxh3_64_intdigest(data))
                 seen_datagram = datagrams.add(l3) if l3 is not None else False
@@ -382,7 +389,7 @@ def _locate(offset: int, size: int, what: str, located: list, starts: list, judg
     `offset`; None if it spans two records (not one encoding of anything); `STRUCTURE` for
     a raw match made only of unchanged header structure (`_structure_only`)."""
     start, record, read_pair = located[bisect_right(starts, offset) - 1]
-    raw = " as " not in what
+    raw = " as " not in what and not what.startswith("MAC ")  # six bytes: no chance, no mere structure
     if record.__class__ is not Packet:
         if offset + size > start + len(record.raw):
             return None

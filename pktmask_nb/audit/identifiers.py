@@ -8,6 +8,11 @@ file as 4/16 raw bytes (a Teredo client also bit-inverted), as dotted and colon 
 every IPv6 form, as 8/32 hex digits, and as reverse-DNS names (in-addr.arpa, ip6.arpa) in
 text and in DNS wire format.
 
+When MACs were anonymized (``--anon-mac``), the unicast hardware addresses of the original's
+link headers, ARP, NDP options and STP bridge ids are looked for too: as 6 raw bytes, inside
+a modified EUI-64 interface identifier, and as text (``aa:bb:..``, ``aa-bb-..``,
+``aabb.ccdd.eeff``, 12 hex digits). Their findings read ``MAC ...``; six bytes are no chance.
+
 A 4-byte raw match can be chance (a sequence number, a certificate byte string): a match in
 an address field is certain, one elsewhere is reported as a possible coincidence. Crypto-PAn
 is a permutation, so an original address can also be another one's anonymized image; without
@@ -42,6 +47,12 @@ FIRST_DOTS = re.compile(rb"\.(?=[0-9]{1,3}\.)")  # a literal first: the regex en
 HEX_DIGIT = np.zeros(256, bool)  # ... every HEX match is a run of exactly 8 or 32 of these,
 HEX_DIGIT[list(b"0123456789abcdefABCDEF")] = True
 REVERSE_HINT = b"arpa"  # ... and every reverse-DNS name ends in this (any case)
+_X2, _X4 = rb"[0-9A-Fa-f]{2}", rb"[0-9A-Fa-f]{4}"
+MAC_TEXT = re.compile(
+    rb"(?<![0-9A-Fa-f:.-])(?:" + _X2 + rb"([:-])" + rb"\1".join([_X2] * 5) + rb"|" + rb"\.".join([_X4] * 3)
+    + rb"|[0-9A-Fa-f]{12})(?![0-9A-Fa-f]|[:-][0-9A-Fa-f])"
+)  # fmt: skip
+EUI64_MIDDLE = b"\xff\xfe"
 
 
 def embedded_ipv4(value: bytes) -> list[tuple[bytes, bool]]:
@@ -68,8 +79,10 @@ class Identifiers:
         As the anonymizer's ``--anon-keep``: with "special" its kept ranges are not looked for.
     """
 
-    def __init__(self, keep: str):
+    def __init__(self, keep: str, macs: bool = False):
         self.keep = keep
+        self.look_for_macs = macs
+        self.macs: set[bytes] = set()
         self.v4: set[bytes] = set()
         self.v6: set[bytes] = set()
         self.inverted: set[bytes] = set()  # Teredo clients as they appear, bit-inverted
@@ -92,14 +105,45 @@ class Identifiers:
             return
         (self.v4 if len(value) == 4 else self.v6).add(value)
 
+    def add_mac(self, value: bytes) -> None:
+        """A hardware address of the original: looked for if MACs were anonymized and it is
+        unicast and not zero (group addresses and zero are kept by design)."""
+        if self.look_for_macs and not value[0] & 1 and any(value):
+            self.macs.add(value)
+
     def counts(self) -> dict[str, int]:
-        return {"ipv4": len(self.v4), "ipv6": len(self.v6)}
+        return {"ipv4": len(self.v4), "ipv6": len(self.v6), **({"mac": len(self.macs)} if self.look_for_macs else {})}
 
     def find(self, data, base: int) -> list[tuple[int, int, str]]:
         """``(offset, length, what)`` of every identifier in `data` (file offset `base`)."""
         hits = [(base + at, size, what) for at, size, what in self._raw(data)]
         if self.v4 or self.v6:
             hits += [(base + at, size, what) for at, size, what in self._text(bytes(data))]
+        if self.macs:
+            hits += [(base + at, size, what) for at, size, what in self._macs(bytes(data))]
+        return hits
+
+    def _macs(self, data: bytes) -> list[tuple[int, int, str]]:
+        macs, hits = self.macs, []
+        if len(data) >= 6:
+            a = np.frombuffer(data, np.uint8).astype(np.uint64)
+            windows = a[:-5] << 40 | a[1:-4] << 32 | a[2:-3] << 24 | a[3:-2] << 16 | a[4:-1] << 8 | a[5:]
+            table = np.sort(np.array([int.from_bytes(m, "big") for m in macs], np.uint64))
+            index = np.minimum(np.searchsorted(table, windows), len(table) - 1)
+            hits += [
+                (at, 6, f"MAC {_mac(data[at : at + 6])}") for at in np.flatnonzero(table[index] == windows).tolist()
+            ]
+        at = data.find(EUI64_MIDDLE, 3)
+        while 0 <= at <= len(data) - 5:
+            value = bytes((data[at - 3] ^ 0x02,)) + data[at - 2 : at] + data[at + 2 : at + 5]
+            if value in macs:
+                hits.append((at - 3, 8, f"MAC {_mac(value)} as an EUI-64 interface identifier"))
+            at = data.find(EUI64_MIDDLE, at + 1)
+        for m in MAC_TEXT.finditer(data):
+            digits = re.sub(rb"[^0-9A-Fa-f]", b"", m.group(0))
+            value = bytes.fromhex(digits.decode())
+            if value in macs:
+                hits.append((m.start(), m.end() - m.start(), f"MAC {_mac(value)} as text"))
         return hits
 
     def _raw(self, data) -> list[tuple[int, int, str]]:
@@ -199,6 +243,10 @@ def _ipv6(token: bytes):
         return ipaddress.IPv6Address(token.decode()).packed
     except ValueError:
         return None
+
+
+def _mac(value: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in value)
 
 
 def _show(value: bytes) -> str:

@@ -2,7 +2,9 @@
 
 A byte that is zero is always fine. A non-zero byte equal to the original's must lie where
 the audit's own reading allows it (`~.layers` classes, `~.streams` intervals); one that
-differs must lie in an address or checksum field. What the reading says must be zero and
+differs must lie in an address or checksum field, or in a hardware address that may change:
+any when MACs were anonymized, else a solicited-node multicast MAC (RFC 2464 §7: the tail
+of an IPv6 address, which follows that address's mapping). What the reading says must be zero and
 is kept is a finding; what it does not read is undecided, never clean.
 """
 
@@ -23,6 +25,7 @@ from .report import (
 )
 from .streams import CODES, OPEN_CODES, TLS_APPDATA, StreamReader, datagram
 
+SOLICITED_MAC = b"\x33\x33\xff"
 PAYLOAD_LABELS = frozenset(("trailer", "non-first fragment", "icmp echo data", "bytes after the udp datagram"))
 
 
@@ -44,10 +47,12 @@ class Judge:
     ----------
     explain : set of int
         Sanitized frame numbers whose judgement is also kept in `explained`.
+    macs : bool
+        MACs were anonymized: every hardware address may change.
     """
 
-    def __init__(self, sink: Sink, streams: StreamReader, explain=()):
-        self.sink, self.streams = sink, streams
+    def __init__(self, sink: Sink, streams: StreamReader, explain=(), macs: bool = False):
+        self.sink, self.streams, self.macs = sink, streams, macs
         self.explain = set(explain)
         self.explained: dict[int, dict] = {}
 
@@ -61,7 +66,11 @@ class Judge:
         if nonzero.any() or explain is not None:
             o = np.frombuffer(original.data, np.uint8)
             kept = nonzero & (s == o)
-            self._frame(frame, original, sanitized.index, base, kept, nonzero & ~kept, explain)
+            changed = nonzero & ~kept
+            for at in frame.macs:
+                if self.macs or original.data[at : at + 3] == SOLICITED_MAC:
+                    changed[at : at + 6] = False  # the search for the original's MACs judges them
+            self._frame(frame, original, sanitized.index, base, kept, changed, explain)
         if explain is not None:
             self.explained[sanitized.index] = {
                 "original": bytes(original.data),

@@ -119,13 +119,14 @@ class Frame:
         Offset of the first IP header (-1 if none).
     """
 
-    __slots__ = ("data", "n", "cut", "limit", "regions", "payload", "quotes", "l3", "_quoted", "_depth")
+    __slots__ = ("data", "n", "cut", "limit", "regions", "macs", "payload", "quotes", "l3", "_quoted", "_depth")
 
     def __init__(self, data, cut: bool = False):
         self.data = data
         self.cut = cut  # the capture cut the frame short: lengths past its end are not lies
         self.n = self.limit = len(data)  # `limit`: the end of what the current reader may describe
         self.regions: list[tuple[int, int, int, str]] = []
+        self.macs: list[int] = []  # offsets of whole 6-byte hardware addresses (kept regions)
         self.payload = None
         self.quotes: list[Segment] = []
         self.l3 = -1
@@ -136,6 +137,10 @@ class Frame:
         end = min(end, self.limit)
         if start < end:
             self.regions.append((start, end, cls, label))
+
+    def mac(self, at: int, count: int = 1) -> None:
+        """`count` 6-byte hardware addresses at `at` (inside a kept region)."""
+        self.macs += [at + 6 * i for i in range(count) if at + 6 * (i + 1) <= self.limit]
 
     def addresses(self) -> list[tuple[int, int]]:
         """``(offset, size)`` of every whole 4- or 16-byte address field."""
@@ -169,9 +174,13 @@ def read(data, linktype: int, wirelen: int | None = None) -> Frame:
         _ip_by_version(f, 0, n)
     elif linktype == 113 and n >= 16:  # Linux cooked (SLL): address, protocol
         f.add(0, 16, KEPT, "linux cooked header")
+        if u16(data, 4) == 6:
+            f.mac(6)
         _cooked(f, 16, n, u16(data, 14))
     elif linktype == 276 and n >= 20:  # SLL2
         f.add(0, 20, KEPT, "linux cooked header")
+        if data[11] == 6:
+            f.mac(12)
         _cooked(f, 20, n, u16(data, 0))
     elif linktype in (0, 108) and n >= 4:  # BSD loopback: the address family in host or network order
         family = int.from_bytes(data[:4], "little" if data[0] else "big")
@@ -221,6 +230,12 @@ def _wlan(f: Frame, at: int) -> None:
         size += 2 if kind == 2 and subtype & 8 else 0  # QoS control
         size += 4 if control & 0x80 and (kind == 0 or subtype & 8) else 0  # HT control
     f.add(at, at + size, KEPT, "802.11 header")
+    if kind == 1:
+        f.mac(at + 4, 2 if size >= 16 else 1)  # receiver, transmitter
+    else:
+        f.mac(at + 4, 3)
+        if kind == 2 and control & 3 == 3:
+            f.mac(at + 24)  # a fourth address, after the sequence control
     f.add(at + size, n, ZERO, "802.11 body")
 
 
@@ -228,6 +243,7 @@ def _ethernet(f: Frame, at: int, end: int) -> None:
     if at + 14 > end:
         return f.add(at, end, KEPT, "ethernet header")
     f.add(at, at + 14, KEPT, "ethernet header")  # MACs are kept unless MAC anonymization runs (SPEC §5)
+    f.mac(at, 2)
     kind = u16(f.data, at + 12)
     if kind >= 0x600:
         return _ethertype(f, at + 14, end, kind)
@@ -250,6 +266,9 @@ def _llc(f: Frame, at: int, end: int) -> None:
         return f.add(at + 8, end, ZERO, "snap payload")
     if head == LLC_STP:
         f.add(at, min(end, at + 3 + STP_BPDU), KEPT, "spanning tree bpdu")
+        if at + 3 + 25 <= end and data[at + 6] in (0x00, 0x02):  # configuration and RST BPDUs
+            f.mac(at + 3 + 7)  # root and bridge identifiers: a priority, then a MAC
+            f.mac(at + 3 + 19)
         return f.add(at + 3 + STP_BPDU, end, ZERO, "spanning tree extension")
     f.add(at, at + 3, KEPT, "llc header")
     f.add(at + 3, end, ZERO, "llc payload")
@@ -435,6 +454,8 @@ def _arp(f: Frame, at: int, end: int) -> None:
     pos = at
     for _ in range(2):
         f.add(pos + 8, pos + 8 + hlen, KEPT, "arp hardware address")
+        if hlen == 6:
+            f.mac(pos + 8)
         if plen in (4, 16):
             f.add(pos + 8 + hlen, pos + 8 + hlen + plen, ADDR, "arp protocol address")
         pos += hlen + plen
@@ -941,6 +962,8 @@ def _nd_options(f: Frame, pos: int, end: int) -> None:
         f.add(pos, pos + 2, KEPT, f"nd option {kind}")
         if kind in ND_LINK_ADDRESS or kind == ND_MTU:
             f.add(pos + 2, pos + length, KEPT, f"nd option {kind}")
+            if kind in ND_LINK_ADDRESS and length == 8:
+                f.mac(pos + 2)
         elif kind == ND_PREFIX and length == 32:
             f.add(pos + 2, pos + 16, KEPT, "nd prefix information")
             f.add(pos + 16, pos + 32, ADDR, "nd prefix")

@@ -89,8 +89,9 @@ class AuditReport:
     duplicates : int
         Original packets without a sanitized copy, each a copy of an earlier one (dedup).
     addresses : dict
-        Distinct original addresses searched, by version (``{"ipv4": n, "ipv6": m}``).
-    keep, http_headers :
+        Distinct original addresses searched, by version (``{"ipv4": n, "ipv6": m}``, and
+        ``"mac"`` when MACs were anonymized).
+    keep, http_headers, macs :
         The settings the audit ran with.
     limit : int
     warnings : list of str
@@ -116,6 +117,7 @@ class AuditReport:
     addresses: dict[str, int] = field(default_factory=dict)
     keep: str = "special"
     http_headers: bool = False
+    macs: bool = False
     limit: int = 100
     warnings: list[str] = field(default_factory=list)
     explained: dict = field(default_factory=dict, repr=False)

@@ -13,7 +13,7 @@ from IPython.display import display
 from matplotlib.figure import Figure
 
 from .. import api
-from ..config import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, STAGE_ORDER, AnonymizeConfig, Config, MaskConfig
+from ..config import ANON_MAC, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, STAGE_ORDER, AnonymizeConfig, Config, MaskConfig
 from ..errors import UsageError
 from ..words import plural
 from .frames import MB, chunks_frame, run_frames
@@ -27,7 +27,7 @@ CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.
 TABLE_TABS = ("summary", "chunks", "stage_times", "stages", "mapping", "flows", "duplicates")
 BAR_STYLES = {"idle": "", "running": "info", "done": "success", "error": "danger"}
 CSS_CLASS = "pktmask-panel"
-SETTINGS = ("path", "output", "force", "stages", "key", "http_headers", "chunk_size")
+SETTINGS = ("path", "output", "force", "stages", "key", "anon_mac", "http_headers", "chunk_size")
 
 
 def initial_state(path: str = "") -> dict:
@@ -38,6 +38,7 @@ def initial_state(path: str = "") -> dict:
         "force": False,
         "stages": list(STAGE_ORDER),
         "key": "",
+        "anon_mac": "none",  # MAC anonymization: none, keep-oui, all
         "http_headers": False,
         "chunk_size": DEFAULT_CHUNK_SIZE,
         "status": "idle",  # idle, running, done, error
@@ -89,7 +90,7 @@ def config_from_state(state: dict) -> Config:
     return Config(
         stages=tuple(state["stages"]),
         chunk_size=int(state["chunk_size"]),
-        anonymize=AnonymizeConfig(key=parse_key(state["key"])),
+        anonymize=AnonymizeConfig(key=parse_key(state["key"]), mac=state["anon_mac"]),
         mask=MaskConfig(keep=("http-headers",) if state["http_headers"] else ()),
     )
 
@@ -202,6 +203,7 @@ class SanitizePanel:
         self.key = w.Text(
             description="key", placeholder="64 hex digits; empty: a random key", layout=w.Layout(width="60%")
         ).add_class("pktmask-key")
+        self.mac = w.Dropdown(options=ANON_MAC, value=s["anon_mac"], description="MACs").add_class("pktmask-mac")
         self.slider = w.IntSlider(
             value=chunk_exponent(s["chunk_size"]), min=0, max=MAX_CHUNK_EXPONENT, description="chunk 2ⁿ",
             readout=True, continuous_update=False,
@@ -220,7 +222,7 @@ class SanitizePanel:
             [
                 w.HBox([self.input, self.output, self.force]),
                 w.HBox([*self.toggles.values(), self.http]),
-                self.key,
+                w.HBox([self.key, self.mac]),
                 w.HBox([self.slider, self.chunk_text, self.run_button]),
                 w.HBox([self.progress, self.status]),
                 self.error,
@@ -238,6 +240,7 @@ class SanitizePanel:
             toggle.observe(self._on_stage, "value")
         self.http.observe(lambda c: self._set(http_headers=c["new"]), "value")
         self.key.observe(lambda c: self._set(key=c["new"]), "value")
+        self.mac.observe(lambda c: self._set(anon_mac=c["new"]), "value")
         self.slider.observe(self._on_slider, "value")
         self.chunk_text.observe(self._on_chunk_text, "value")
         self.run_button.on_click(lambda _: self.run())

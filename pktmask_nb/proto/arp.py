@@ -32,6 +32,8 @@ def arp(m: FrameMap, offset: int, end: int) -> None:
         return m.fail(end, R_OVERRUN)
     pos = offset + ARP_FIXED_LEN
     for _ in range(2):
+        if hlen == 6:
+            m.hardware(pos)
         m.put(pos + hlen, R_MAC)
         m.address(pos + hlen, plen, plen, A_ARP)
         pos += hlen + plen

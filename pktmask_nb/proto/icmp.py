@@ -277,6 +277,8 @@ def _nd_option(m: FrameMap, kind: int, pos: int, length: int) -> None:
     data, stop = m.data, pos + length
     m.put(pos + 2, R_ICMP)
     if kind in (ND_SOURCE_LLA, ND_TARGET_LLA):
+        if length == 8:  # an Ethernet address (RFC 2464 §6)
+            m.hardware(pos + 2)
         m.put(stop, R_MAC)
     elif kind == ND_PREFIX and length == 32:
         m.put(pos + 16, R_ICMP)

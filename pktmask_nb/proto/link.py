@@ -69,6 +69,8 @@ LLC_SNAP = b"\xaa\xaa\x03"  # RFC 1042: 3-byte OUI and an EtherType follow
 SNAP_HLEN = 8
 LLC_STP = b"\x42\x42\x03"
 STP_BPDU_MAX = 36  # RSTP BPDU (IEEE 802.1D §9.3.3); MSTP's configuration name and MSTIs are not kept
+STP_CONFIGURATION = frozenset((0x00, 0x02))  # configuration and RST BPDU types (not TCN)
+STP_ROOT_MAC, STP_BRIDGE_MAC = 7, 19  # MACs of the root and bridge identifiers in a BPDU
 OUI_CISCO = b"\x00\x00\x0c"
 SNAP_PID_CDP = 0x2000
 
@@ -86,7 +88,7 @@ def ethernet(m: FrameMap, offset: int, end: int) -> None:
     may be something else that a lying length or flag placed there."""
     if offset and not plausible_ethernet(m, offset, end):
         return m.fail(end)
-    m.put(offset + 2 * ETH_ALEN, R_MAC)
+    m.hardware(offset, 2)
     m.put(offset + ETH_HLEN, R_LINK)
     if offset + ETH_HLEN > end:
         return cut(m, end)
@@ -121,7 +123,12 @@ def llc(m: FrameMap, offset: int, end: int) -> None:
             return cdp(m, offset + SNAP_HLEN, end)
         return m.fail(end, R_UNKNOWN)
     if head == LLC_STP:
-        m.put(min(end, offset + LLC_HLEN + STP_BPDU_MAX), R_CONTROL)  # bridge ids hold MACs only
+        bpdu = offset + LLC_HLEN
+        if bpdu + STP_BRIDGE_MAC + ETH_ALEN <= end and data[bpdu + 3] in STP_CONFIGURATION:
+            for at in (STP_ROOT_MAC, STP_BRIDGE_MAC):  # bridge ids: a priority, then a MAC
+                m.put(bpdu + at, R_CONTROL)
+                m.hardware(bpdu + at)
+        m.put(min(end, bpdu + STP_BPDU_MAX), R_CONTROL)
         return m.put(end, R_UNKNOWN)
     m.put(offset + LLC_HLEN, R_LINK)
     m.fail(end, R_UNKNOWN)
@@ -319,7 +326,7 @@ def link_raw(m: FrameMap) -> None:
 def link_sll(m: FrameMap) -> None:
     """Linux cooked capture v1: packet type, ARPHRD, address length, address (8), protocol."""
     m.put(6, R_LINK)
-    m.put(14, R_MAC)
+    _cooked_address(m, 6, 5)
     m.put(SLL_HLEN, R_LINK)
     if m.n < SLL_HLEN:
         return cut(m, m.n)
@@ -329,10 +336,17 @@ def link_sll(m: FrameMap) -> None:
 def link_sll2(m: FrameMap) -> None:
     """Linux cooked capture v2: protocol, reserved, ifindex, ARPHRD, type, address length, address."""
     m.put(12, R_LINK)
-    m.put(SLL2_HLEN, R_MAC)
+    _cooked_address(m, 12, 11)
     if m.n < SLL2_HLEN:
         return cut(m, m.n)
     _cooked(m, SLL2_HLEN, u16(m.data, 0))
+
+
+def _cooked_address(m: FrameMap, offset: int, length_at: int) -> None:
+    """A cooked header's 8-byte address field: a MAC if its length says 6, the rest padding."""
+    if m.n >= offset + 8 and m.data[length_at] == ETH_ALEN and (length_at == 11 or not m.data[length_at - 1]):
+        m.hardware(offset)
+    m.put(offset + 8, R_MAC)
 
 
 def _cooked(m: FrameMap, offset: int, protocol: int) -> None:

@@ -26,6 +26,7 @@ cdef class FrameMap:
     cdef public list checksums
     cdef public list unseen
     cdef public list ips
+    cdef public list macs
     cdef public int status
     cdef public Py_ssize_t transport, l4, ip, payload_start, payload_end
     cdef public int fragment, quoting, depth
@@ -35,6 +36,8 @@ cdef class FrameMap:
     cpdef put(self, Py_ssize_t end, int reason)
     cpdef fail(self, Py_ssize_t end, int reason=*)
     cpdef Py_ssize_t address(self, Py_ssize_t offset, Py_ssize_t size, int width, int kind, int form=*, Py_ssize_t prefix_at=*, int bits=*)
+    @cython.locals(i=Py_ssize_t, limit=Py_ssize_t, macs=list)
+    cpdef hardware(self, Py_ssize_t offset, Py_ssize_t count=*)
     cpdef checksum(self, Py_ssize_t position, Py_ssize_t start, Py_ssize_t end, int kind, pseudo=*)
 
 

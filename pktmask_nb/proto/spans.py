@@ -23,7 +23,7 @@ ACTION_NAMES = ("kept", "rewritten", "payload", "zeroed")
 # (name, action) of every reason; a span's code is its index here.
 REASONS = (
     ("link-header", KEEP),
-    ("mac-address", KEEP),  # hardware addresses: kept (SPEC §5: MACs are rewritten only on request)
+    ("mac-address", KEEP),  # hardware addresses: kept unless MACs are mapped (SPEC §5), see `FrameMap.macs`
     ("ip-header", KEEP),
     ("ip-option", KEEP),  # known IPv4 options and IPv6 extension headers/options
     ("tcp-header", KEEP),
@@ -209,6 +209,10 @@ class FrameMap:
         The part in the frame of checksum fields that are not wholly in it (`seal` zeroes it).
     ips : list of IpLayer
         Every IP header in walk order (quoted ones included).
+    macs : list of int
+        Offsets of the 6-byte MACs (EUI-48) in "mac-address" spans, wholly captured; other
+        bytes of such spans (other address lengths, padding, a MAC cut short) are zeroed
+        when MACs are mapped.
     status : int
         STATUS_*.
     transport : int
@@ -239,6 +243,7 @@ class FrameMap:
         self.checksums: list[Checksum] = []
         self.unseen: list[int] = []
         self.ips: list[IpLayer] = []
+        self.macs: list[int] = []
         self.status = STATUS_OK
         self.transport = -1
         self.l4 = -1
@@ -289,6 +294,16 @@ class FrameMap:
         self.fields.append(Field(offset, size, width, kind, form, prefix_at, bits))
         return len(self.fields) - 1
 
+    def hardware(self, offset: int, count: int = 1) -> None:
+        """`count` MACs, one after the other, at `offset` (bytes before them must already have reasons)."""
+        if self.pos < offset:
+            self.put(offset, R_FAIL)
+        self.put(offset + 6 * count, R_MAC)
+        limit, macs = self.limit, self.macs
+        for i in range(count):
+            if offset + 6 * i + 6 <= limit:
+                macs.append(offset + 6 * i)
+
     def checksum(self, position: int, start: int, end: int, kind: int, pseudo=()) -> None:
         """A checksum field at `position` over ``[start, end)``; `unseen` if the field is not
         wholly in the current handler's bytes (an ICMP quote or the capture cut it)."""
@@ -300,11 +315,19 @@ class FrameMap:
 
     def mark(self) -> tuple:
         """A point to `rewind` to when a tentative parse turns out wrong."""
-        return (len(self.spans), self.pos, len(self.fields), len(self.checksums), len(self.unseen), len(self.ips))
+        return (
+            len(self.spans),
+            self.pos,
+            len(self.fields),
+            len(self.checksums),
+            len(self.unseen),
+            len(self.ips),
+            len(self.macs),
+        )
 
     def rewind(self, mark: tuple) -> None:
         """Forget everything found since `mark` (an extended span is cut back to where it was)."""
-        nspans, pos, nfields, nchecksums, nunseen, nips = mark
+        nspans, pos, nfields, nchecksums, nunseen, nips, nmacs = mark
         del self.spans[nspans:]
         if self.spans and self.spans[-2] > pos:
             self.spans[-2] = pos
@@ -313,6 +336,7 @@ class FrameMap:
         del self.checksums[nchecksums:]
         del self.unseen[nunseen:]
         del self.ips[nips:]
+        del self.macs[nmacs:]
 
     def fail(self, end: int, reason: int = R_FAIL) -> None:
         """Zero everything from `pos` to `end`: the walk cannot understand it."""

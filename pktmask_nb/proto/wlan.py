@@ -60,16 +60,17 @@ def _mac(m: FrameMap, offset: int) -> None:
     m.put(offset + 4, R_WLAN)  # frame control, duration
     if kind == WLAN_TYPE_CONTROL:
         length = WLAN_CONTROL_LENGTHS.get(subtype, WLAN_CONTROL_DEFAULT)
-        m.put(offset + min(length, 16), R_MAC)  # receiver, transmitter
+        m.hardware(offset + 4, 2 if length >= 16 else 1)  # receiver, transmitter
+        m.put(offset + min(length, 16), R_MAC)
         m.put(offset + length, R_WLAN)
         return m.put(n, R_NOT_DISSECTED)
-    m.put(offset + 22, R_MAC)
+    m.hardware(offset + 4, 3)
     m.put(offset + WLAN_HLEN, R_WLAN)  # sequence control
     length = WLAN_HLEN
     if kind == WLAN_TYPE_DATA:
         if (fc >> 8) & 3 == 3:
+            m.hardware(offset + length)  # a fourth address
             length += 6
-            m.put(offset + length, R_MAC)  # a fourth address
         if subtype & 0x8:
             length += 2 + (4 if fc & WLAN_FC_ORDER else 0)  # QoS, HT control
     elif fc & WLAN_FC_ORDER:

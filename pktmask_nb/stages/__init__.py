@@ -21,7 +21,8 @@ def build_stages(config: Config) -> list[Stage]:
     if "mask" in config.stages:
         from .mask import MaskStage
 
-        stages.append(MaskStage(config.mask, anonymized="anonymize" in config.stages))
+        anonymized = "anonymize" in config.stages
+        stages.append(MaskStage(config.mask, anonymized, macs_mapped=anonymized and config.anonymize.mac != "none"))
     if not config.keep_metadata and ("anonymize" in config.stages or "mask" in config.stages):
         from .scrub import ScrubStage
 

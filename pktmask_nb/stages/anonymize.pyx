@@ -8,6 +8,11 @@ looked up in a per-address cache filled by `~pktmask_nb.anon.AddressMapper` and 
 into one `bytearray` copy of the frame; `~pktmask_nb.proto.checksum.patch` updates every
 checksum the new bytes fall under, or whose pseudo-header holds them (RFC 1624).
 
+With MACs mapped (``mac`` in the config), the map's hardware addresses (`FrameMap.macs`) and
+the client hardware address of BOOTP/DHCP are rewritten through a second table; other bytes
+of hardware-address spans (other lengths, padding, an address cut short) are then zeroed.
+A solicited-node multicast MAC is always rewritten: it is the tail of an IPv6 address.
+
 The frame map's zeroed spans (unknown option data, lengths that overrun, ...) are zeroed
 here too, so that a run without mask leaks no header corner either. Transport payloads are
 kept (that is what anonymize-only is for), and so are the payloads of later fragments of a
@@ -28,9 +33,11 @@ from ..proto.spans cimport Field, FrameMap, frame_bytes
 from ..record cimport Packet
 
 from ..anon import AddressMapper
+from ..anon.mapper import SOLICITED_PREFIX
 from ..anon.table import ENTRY_ANON, ENTRY_CHANGED, ENTRY_DELTA
 from ..config import AnonymizeConfig
 from ..proto.checksum import patch, word_sum
+from ..proto.dhcp import DHCP_CHADDR, DHCP_PORTS
 from ..proto.dissect import frame_of
 from ..proto.spans import (
     ADDRESS,
@@ -43,6 +50,7 @@ from ..proto.spans import (
     PAYLOAD,
     R_DATA,
     R_FRAGMENT,
+    R_MAC,
     R_PAYLOAD,
     R_TRUNCATED,
     R_UNSEEN_CHECKSUM,
@@ -71,13 +79,14 @@ cdef struct Tally:
     long long zeroed[MAX_REASONS]
     long long address_bytes[2]  # of fields kept, rewritten
     long long fields[2][MAX_KINDS][2]  # [rewritten][kind][IPv6]
+    long long macs[2]  # hardware addresses kept, rewritten
 
 
 cdef int _actions[MAX_REASONS]
 for _code, _action in enumerate(REASON_ACTIONS):
     _actions[_code] = _action
 cdef int _address = ADDRESS, _zero = ZERO, _r_fragment = R_FRAGMENT, _r_truncated = R_TRUNCATED
-cdef int _r_unseen = R_UNSEEN_CHECKSUM, _form_prefix = FORM_PREFIX, _form_obscured = FORM_OBSCURED
+cdef int _r_mac = R_MAC, _r_payload = R_PAYLOAD, _r_unseen = R_UNSEEN_CHECKSUM, _form_prefix = FORM_PREFIX, _form_obscured = FORM_OBSCURED
 cdef int _not_dissected = STATUS_NOT_DISSECTED, _truncated = STATUS_TRUNCATED, _frag_none = FRAG_NONE
 
 
@@ -100,8 +109,10 @@ class AnonymizeStage:
 
     def __init__(self, config: AnonymizeConfig | None = None):
         self.config = (config or AnonymizeConfig()).with_key()
-        self.mapper = AddressMapper(self.config.key, self.config.keep, preserve_class=self.config.preserve_class)
-        self.table = AddressTable(self.mapper)
+        config = self.config
+        self.mapper = AddressMapper(config.key, config.keep, preserve_class=config.preserve_class, mac=config.mac)
+        self.table = AddressTable(self.mapper.anonymize)
+        self.macs = AddressTable(self.mapper.anonymize_mac, hardware=True) if self.mapper.mac else None
         self.ledger = Ledger()
         self._prefixes: dict[tuple, bytes] = {}
         self._fragments: OrderedDict = OrderedDict()
@@ -110,13 +121,15 @@ class AnonymizeStage:
         self._not_dissected: dict[int, int] = {}
         self.packets = self.packets_rewritten = self.truncated = 0
         self.partial_zeroed = self.checksums_not_updated = 0
+        self.macs_rewritten = self.macs_kept = 0
 
     def process(self, chunk: list) -> list:
         cdef Tally t
         memset(&t, 0, sizeof(t))
+        table, macs = self.table, self.macs
         for record in chunk:
             if type(record) is Packet:
-                _rewrite(self, record, &t)
+                _rewrite(self, table, macs, record, &t)
         _add(self, &t)
         return chunk
 
@@ -165,11 +178,14 @@ class AnonymizeStage:
         return {
             "keep": self.config.keep,
             "preserve_class": self.config.preserve_class,
+            "mac": self.config.mac,
             "packets": self.packets,
             "packets_rewritten": self.packets_rewritten,
             "addresses_rewritten": _by_kind(self._rewritten),
             "addresses_kept": _by_kind(self._kept),
-            "unique_addresses": self.table.counts(),
+            "macs_rewritten": self.macs_rewritten,
+            "macs_kept": self.macs_kept,
+            "unique_addresses": {**self.table.counts(), **(self.macs.counts() if self.macs else {})},
             "bytes_zeroed": dict(ledger.get("zeroed", {})),  # its own dict: callers may change one
             "partial_addresses_zeroed": self.partial_zeroed,
             "truncated_packets": self.truncated,
@@ -179,11 +195,11 @@ class AnonymizeStage:
         }
 
     def tables(self) -> dict[str, list[dict]]:
-        """``{"mapping": rows}``: see `~pktmask_nb.anon.table.AddressTable.rows`."""
-        return {"mapping": self.table.rows()}
+        """``{"mapping": rows}``: see `~pktmask_nb.anon.table.AddressTable.rows` (MAC rows last)."""
+        return {"mapping": self.table.rows() + (self.macs.rows() if self.macs else [])}
 
 
-cdef void _rewrite(stage, Packet packet, Tally* t) except *:
+cdef void _rewrite(stage, AddressTable table, AddressTable macs, Packet packet, Tally* t) except *:
     """Map one frame's address fields, zero what its map says to, keep its checksums right."""
     cdef FrameMap m = frame_of(packet)
     data = packet.data
@@ -195,7 +211,8 @@ cdef void _rewrite(stage, Packet packet, Tally* t) except *:
         t.truncated += 1
     cdef list changes = []
     cdef dict pseudo = {}
-    _addresses(stage, m, p, packet, changes, pseudo, t)
+    _addresses(stage, table, m, p, packet, changes, pseudo, t)
+    _hardware(table, macs, m, p, packet, changes, t)
     cdef Py_ssize_t rewritten = len(changes)  # the changes before this many are address fields
     cdef bint keep_fragment = m.fragment != _frag_none and stage._fragment(m, data)
     cdef list spans = m.spans
@@ -205,6 +222,9 @@ cdef void _rewrite(stage, Packet packet, Tally* t) except *:
         start, end, reason = spans[i], spans[i + 1], spans[i + 2]
         action = _actions[reason]
         if action == _address:
+            continue
+        if reason == _r_mac and macs is not None:
+            _unmapped(m, start, end, data, changes, t)
             continue
         if action == _zero or (reason == _r_fragment and not keep_fragment):
             t.zeroed[reason] += end - start
@@ -228,10 +248,9 @@ cdef void _rewrite(stage, Packet packet, Tally* t) except *:
         t.rewritten += 1
 
 
-cdef void _addresses(stage, FrameMap m, const unsigned char* p, Packet packet, list changes, dict pseudo, Tally* t) except *:
+cdef void _addresses(stage, AddressTable table, FrameMap m, const unsigned char* p, Packet packet, list changes, dict pseudo, Tally* t) except *:
     """Add the byte changes of the frame's address fields to `changes` and their
     pseudo-header deltas by field index to `pseudo`; count the fields."""
-    cdef AddressTable table = stage.table
     cdef list fields = m.fields
     cdef Field field
     cdef Py_ssize_t order, offset, size, width
@@ -260,6 +279,65 @@ cdef void _addresses(stage, FrameMap m, const unsigned char* p, Packet packet, l
             pseudo[order] = delta
 
 
+cdef void _hardware(AddressTable table, AddressTable macs, FrameMap m, const unsigned char* p, Packet packet,
+                    list changes, Tally* t) except *:
+    """Add the byte changes of the frame's MACs (and of a DHCP client's) to `changes`; count them.
+
+    A solicited-node multicast MAC carries the last 24 bits of an IPv6 address: it follows
+    that group address's mapping (`table`) whether or not other MACs are mapped (`macs`).
+    """
+    cdef list offsets = m.macs
+    cdef Py_ssize_t chaddr = _dhcp_chaddr(m, p) if macs is not None else -1
+    if chaddr >= 0:
+        offsets = offsets + [chaddr]
+        t.kept[_r_payload] -= 6  # counted as a MAC, not as the payload it sits in
+    cdef Py_ssize_t order, offset
+    cdef bint is_changed, solicited
+    for order in range(len(offsets)):
+        offset = offsets[order]
+        solicited = p[offset] == 0x33 and p[offset + 1] == 0x33 and p[offset + 2] == 0xFF
+        if not solicited and macs is None:
+            continue
+        frame, ts = packet.index, packet.ts
+        if solicited:
+            group = SOLICITED_PREFIX + PyBytes_FromStringAndSize(<const char*>p + offset + 2, 4)
+            entry = table.see(group, frame, ts, len(m.fields) + order)
+            new = b"\x33\x33" + entry[ENTRY_ANON][12:]
+            if macs is None:
+                t.kept[_r_mac] -= 6  # the span loop counted it kept
+        else:
+            entry = macs.see(PyBytes_FromStringAndSize(<const char*>p + offset, 6), frame, ts, order)
+            new = entry[ENTRY_ANON]
+        is_changed = entry[ENTRY_CHANGED]
+        t.macs[is_changed] += 1
+        if is_changed:
+            changes.append((offset, new))
+
+
+cdef Py_ssize_t _dhcp_chaddr(FrameMap m, const unsigned char* p):
+    """Where a BOOTP/DHCP message's Ethernet client address is (RFC 2131 §2), or -1."""
+    cdef Py_ssize_t start = m.payload_start, l4 = m.l4
+    if m.transport != 17 or l4 < 0 or m.payload_end - start < DHCP_CHADDR + 6:
+        return -1
+    if ((p[l4] << 8) | p[l4 + 1]) not in DHCP_PORTS and ((p[l4 + 2] << 8) | p[l4 + 3]) not in DHCP_PORTS:
+        return -1
+    if p[start] not in (1, 2) or p[start + 1] != 1 or p[start + 2] != 6:  # op; htype Ethernet, hlen 6
+        return -1
+    return start + DHCP_CHADDR
+
+
+cdef void _unmapped(FrameMap m, Py_ssize_t start, Py_ssize_t end, data, list changes, Tally* t) except *:
+    """Zero the bytes of a hardware-address span that no mapped MAC covers; count both."""
+    cdef Py_ssize_t at, pos = start
+    cdef list covered = sorted([at for at in m.macs if start <= at < end])
+    for at in covered + [end]:
+        if at > pos:
+            t.zeroed[_r_mac] += at - pos
+            if data.count(0, pos, at) != at - pos:
+                changes.append((pos, bytes(at - pos)))
+        pos = max(pos, at + 6)
+
+
 cdef void _add(stage, Tally* t) except *:
     """Add a chunk's tally to the stage's counters and ledger."""
     stage.packets += t.packets
@@ -267,12 +345,16 @@ cdef void _add(stage, Tally* t) except *:
     stage.truncated += t.truncated
     stage.partial_zeroed += t.partial
     stage.checksums_not_updated += t.unseen
+    stage.macs_kept += t.macs[0]
+    stage.macs_rewritten += t.macs[1]
     ledger = stage.ledger
     for code, (name, action) in enumerate(REASONS):
         ledger.add("kept", "payload" if action == PAYLOAD else name, t.kept[code])
         ledger.add("zeroed", name, t.zeroed[code])
     ledger.add("kept", "ip-address", t.address_bytes[0])
     ledger.add("rewritten", "ip-address", t.address_bytes[1])
+    ledger.add("kept", "mac-address", 6 * t.macs[0])
+    ledger.add("rewritten", "mac-address", 6 * t.macs[1])
     for changed, counts in ((0, stage._kept), (1, stage._rewritten)):
         for kind, name in enumerate(ADDRESS_KINDS):
             counts[name, 4] += t.fields[changed][kind][0]

@@ -9,6 +9,7 @@ keeps each message's 2-byte length (its messages are zeroed, as DNS over UDP is)
 
 from __future__ import annotations
 
+from ...proto.dhcp import DHCP_END, DHCP_FIXED, DHCP_KEPT_FIXED, DHCP_MAGIC, DHCP_MESSAGE_TYPE, DHCP_PAD
 from ...proto.text import address_text
 from ...proto.tls import DTLS_HLEN, TLS_KEPT_TYPES, dtls_header
 
@@ -16,12 +17,6 @@ KEEP_DTLS_HEADER = "dtls-record-header"
 KEEP_DTLS_BODY = {20: "dtls-change-cipher-spec", 21: "dtls-alert", 22: "dtls-handshake", 24: "dtls-heartbeat"}
 KEEP_DHCP = "dhcp-skeleton"
 KEEP_DNS = "dns-length"
-
-DHCP_PORTS = frozenset((67, 68))
-DHCP_FIXED = 236  # op ... file (RFC 2131 §2)
-DHCP_KEPT_FIXED = ((0, 8), (10, 12))  # op, htype, hlen, hops, xid; flags
-DHCP_MAGIC = b"\x63\x82\x53\x63"
-DHCP_PAD, DHCP_END, DHCP_MESSAGE_TYPE = 0, 255, 53
 
 
 def dtls_keeps(data, start: int, end: int, counts: list[int]) -> tuple[list[tuple[int, int, str]], bool]:

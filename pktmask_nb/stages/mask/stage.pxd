@@ -25,7 +25,7 @@ cdef class MaskStage:
     cdef public Py_ssize_t _held_packets, _held_bytes
     cdef public bint _flushing
     cdef public object _current
-    cdef public str _address_verdict
+    cdef public tuple _verdicts
     cdef public object ledger
     cdef public list _kept_bytes, _zeroed_bytes
     cdef public dict _events

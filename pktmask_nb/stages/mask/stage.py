@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 
 from ...config import MaskConfig
+from ...proto.dhcp import DHCP_PORTS
 from ...proto.dissect import dissect, frame_of
 from ...proto.ip import IPPROTO_TCP, IPPROTO_UDP
 from ...proto.spans import (
@@ -24,6 +25,7 @@ from ...proto.spans import (
     KEEP,
     PAYLOAD,
     R_DATA,
+    R_MAC,
     R_PAYLOAD,
     R_UNSEEN_CHECKSUM,
     REASON_ACTIONS,
@@ -34,7 +36,7 @@ from ...proto.spans import (
     Ledger,
 )
 from ...record import Packet
-from .datagrams import DHCP_PORTS, dhcp_keeps, dtls_keeps
+from .datagrams import dhcp_keeps, dtls_keeps
 from .detect import MidStreamWalker, StartWalker
 from .flows import NO_RECORDS, TLS_COUNT_NAMES, Flow, FlowTable
 from .frames import addresses, context, flow_key, transport_key
@@ -72,6 +74,8 @@ class MaskStage:
     anonymized : bool
         Whether the anonymize stage ran before: the ledger counts address fields as
         rewritten rather than kept.
+    macs_mapped : bool
+        Whether it also mapped hardware addresses: the ledger counts them as rewritten too.
 
     Notes
     -----
@@ -82,7 +86,7 @@ class MaskStage:
 
     name = "mask"
 
-    def __init__(self, config: MaskConfig | None = None, anonymized: bool = False):
+    def __init__(self, config: MaskConfig | None = None, anonymized: bool = False, macs_mapped: bool = False):
         self.config = config = config or MaskConfig()
         self._http_zeroed = frozenset(h.encode() for h in config.sensitive_headers)
         self._flows = FlowTable(config.max_flows, config.idle_timeout, self._evicted, config.udp_idle_timeout)
@@ -91,7 +95,10 @@ class MaskStage:
         self._held_packets = self._held_bytes = 0
         self._flushing = False
         self._current = None  # the direction being fed, for the fail-closed handler
-        self._address_verdict = "rewritten" if anonymized else "kept"
+        self._verdicts = tuple(  # the ledger's verdict on a kept span, by reason code
+            "rewritten" if (anonymized and action == ADDRESS) or (macs_mapped and code == R_MAC) else "kept"
+            for code, (_, action) in enumerate(REASONS)
+        )
         self.ledger = Ledger()
         # header bytes by reason code in this chunk: added to the ledger once per chunk
         self._kept_bytes = [0] * len(REASONS)
@@ -256,8 +263,8 @@ class MaskStage:
     def _tally(self) -> None:
         """Add the chunk's header byte counts to the ledger."""
         ledger, kept, zeroed = self.ledger, self._kept_bytes, self._zeroed_bytes
-        for code, (name, action) in enumerate(REASONS):
-            ledger.add(self._address_verdict if action == ADDRESS else "kept", name, kept[code])
+        for code, (name, _) in enumerate(REASONS):
+            ledger.add(self._verdicts[code], name, kept[code])
             ledger.add("zeroed", name, zeroed[code])
             kept[code] = zeroed[code] = 0
 
