@@ -20,6 +20,7 @@ from .config import (
     CRYPTOPAN_KEY_LEN,
     DEFAULT_CHUNK_BYTES,
     DEFAULT_CHUNK_SIZE,
+    TLS_NAMES,
     AnonymizeConfig,
     Config,
     DedupConfig,
@@ -85,8 +86,19 @@ def add_run_parser(commands) -> None:
         default="none",
         help="also map hardware addresses: all unicast MACs, or their last three octets (default none)",
     )
+    p.add_argument(
+        "--anon-dns",
+        action="store_true",
+        help="rewrite DNS answers and Client Subnet addresses; keep DNS structure (names zeroed unless --keep dns-names)",
+    )
     p.add_argument("--mapping-out", metavar="M.csv", help="write the address mapping as CSV")
-    p.add_argument("--keep", action="append", default=[], metavar="WHAT", help="also keep: http-headers")
+    p.add_argument("--keep", action="append", default=[], metavar="WHAT", help="also keep: http-headers, dns-names")
+    p.add_argument(
+        "--tls-names",
+        choices=TLS_NAMES,
+        default="keep",
+        help="zero server names and (TLS <= 1.2) certificate names in kept handshakes (default keep)",
+    )
     p.add_argument("--keep-metadata", action="store_true", help="keep pcapng comments, names and secrets blocks")
     p.add_argument("--mask-max-flows", type=int, metavar="N", help="flows tracked at once (default 200000; LRU beyond)")
     p.add_argument(
@@ -137,6 +149,10 @@ def add_audit_parser(commands) -> None:
     p.add_argument(
         "--anon-mac", choices=ANON_MAC, default="none", help="the run anonymized MACs: look for the original ones"
     )
+    p.add_argument(
+        "--tls-names", choices=TLS_NAMES, default="keep", help="the run zeroed TLS names: look for the original ones"
+    )
+    p.add_argument("--anon-dns", action="store_true", help="the run rewrote DNS addresses and kept DNS structure")
     p.add_argument("--json", metavar="R.json", help="write the audit report as JSON")
     p.add_argument("--limit", type=int, default=20, metavar="N", help="findings listed (default %(default)s)")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="packets per chunk (default %(default)s)")
@@ -156,6 +172,9 @@ def command_audit(args) -> int:
         keep=args.anon_keep,
         http_headers="http-headers" in keep,
         macs=args.anon_mac != "none",
+        tls_names=args.tls_names == "zero",
+        dns=args.anon_dns,
+        dns_names="dns-names" in keep,
         chunk_size=args.chunk_size,
         limit=args.limit,
         raise_on_findings=False,
@@ -314,9 +333,13 @@ def config_from_args(args) -> Config:
         keep_metadata=args.keep_metadata,
         dedup=DedupConfig(window_packets=args.dedup_window, window_seconds=args.dedup_seconds, key=args.dedup_key),
         anonymize=AnonymizeConfig(
-            key=read_key(args), keep=args.anon_keep, preserve_class=args.anon_preserve_class, mac=args.anon_mac
+            key=read_key(args),
+            keep=args.anon_keep,
+            preserve_class=args.anon_preserve_class,
+            mac=args.anon_mac,
+            dns=args.anon_dns,
         ),
-        mask=MaskConfig(keep=keep, **mask_limits(args)),
+        mask=MaskConfig(keep=keep, tls_names=args.tls_names, **mask_limits(args)),
         processes=None if args.processes == "auto" else int(args.processes),
     )
 

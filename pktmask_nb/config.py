@@ -18,7 +18,8 @@ DEDUP_KEYS = ("frame", "l3")
 ANON_KEEP = ("special", "none")
 ANON_MAC = ("none", "keep-oui", "all")
 CRYPTOPAN_KEY_LEN = 32  # SPEC §5: AES-128 key + 16-byte pad
-MASK_KEEP = ("http-headers",)
+MASK_KEEP = ("http-headers", "dns-names")
+TLS_NAMES = ("keep", "zero")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -86,12 +87,16 @@ class AnonymizeConfig:
         group addresses (broadcast, multicast) are kept. Ethernet, 802.11 and cooked
         headers, ARP, NDP options, STP bridge ids and DHCP's client address are rewritten,
         and so is the interface identifier of an IPv6 address derived from a MAC (EUI-64).
+    dns : bool
+        Rewrite the addresses of DNS messages over UDP (A/AAAA data, EDNS Client Subnet) with
+        the address mapping; mask then keeps their structure instead of zeroing them.
     """
 
     key: bytes | None = field(default=None, repr=False)
     keep: str = "special"
     preserve_class: bool = False
     mac: str = "none"
+    dns: bool = False
 
     def __post_init__(self):
         if self.key is not None:
@@ -116,10 +121,16 @@ class MaskConfig:
     Parameters
     ----------
     keep : tuple of str
-        Extra structure to keep: ``("http-headers",)`` keeps HTTP/1.x start lines and
-        headers (sensitive values zeroed). TLS record structure is always kept.
+        Extra structure to keep: ``"http-headers"`` keeps HTTP/1.x start lines and headers
+        (sensitive values zeroed); ``"dns-names"`` keeps the names of DNS messages whose
+        structure anonymize's ``dns`` keeps (reverse names, which are addresses, stay
+        zeroed). TLS record structure is always kept.
     sensitive_headers : tuple of str
         HTTP header names (case-insensitive) whose values are zeroed.
+    tls_names : {"keep", "zero"}
+        ``"zero"`` zeroes the names kept TLS/DTLS handshakes carry in the clear: the server
+        name a ClientHello asks for and, up to TLS 1.2, the issuer, subject and alternative
+        names of certificates and a CertificateRequest's authorities; lengths stay valid.
     max_held_packets, max_held_bytes : int
         Out-of-order bytes wait for the bytes before them within this window; beyond
         it they are zeroed (fail closed).
@@ -136,6 +147,7 @@ class MaskConfig:
 
     keep: tuple[str, ...] = ()
     sensitive_headers: tuple[str, ...] = HTTP_SENSITIVE_HEADERS
+    tls_names: str = "keep"
     max_held_packets: int = 2048
     max_held_bytes: int = 8 * 1024 * 1024
     max_flows: int = 200_000
@@ -147,6 +159,9 @@ class MaskConfig:
         unknown = [k for k in self.keep if k not in MASK_KEEP]
         _check(not unknown, f"mask keep must be among {', '.join(MASK_KEEP)}, not {', '.join(unknown)}")
         object.__setattr__(self, "sensitive_headers", tuple(h.lower() for h in self.sensitive_headers))
+        _check(
+            self.tls_names in TLS_NAMES, f"mask tls_names must be one of {', '.join(TLS_NAMES)}, not {self.tls_names!r}"
+        )
         _check(self.max_held_packets >= 0, "mask max_held_packets must be >= 0")
         _check(self.max_held_bytes >= 0, "mask max_held_bytes must be >= 0")
         _check(self.max_flows >= 1, "mask max_flows must be >= 1")

@@ -197,7 +197,7 @@ def test_a_full_disk_under_the_report(capture, tmp_path):
         (["--mask-idle-timeout", "nan"], "mask idle_timeout must be > 0"),
         (["--stages", ""], "no stage in '': list stages (dedup, anonymize, mask), or none to copy unchanged"),
         (["--key-file", "/dev/zero"], "/dev/zero: key file holds more than 4096 bytes"),
-        (["--keep", "bogus"], "mask keep must be among http-headers, not bogus"),
+        (["--keep", "bogus"], "mask keep must be among http-headers, dns-names, not bogus"),
         (["--chunk-bytes", "10"], "chunk bytes must be an integer of at least 65536"),
     ],
 )

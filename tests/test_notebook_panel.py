@@ -129,9 +129,19 @@ def test_render_after_a_run_describes_the_current_settings(tls_result, changes, 
 # -- settings → Config ----------------------------------------------------------------------------
 def test_config_from_state():
     config = p.config_from_state(
-        _state(stages=["mask", "dedup"], chunk_size=64, key=" 21:" + "21" * 31, http_headers=True, anon_mac="all")
+        _state(
+            stages=["mask", "dedup"],
+            chunk_size=64,
+            key=" 21:" + "21" * 31,
+            http_headers=True,
+            anon_mac="all",
+            tls_names=True,
+            anon_dns=True,
+        )
     )
     assert config.stages == ("dedup", "mask") and config.chunk_size == 64 and config.anonymize.mac == "all"
+    assert config.mask.tls_names == "zero" and p.config_from_state(_state()).mask.tls_names == "keep"
+    assert config.anonymize.dns and not p.config_from_state(_state()).anonymize.dns
     assert config.anonymize.key == bytes.fromhex(KEY_HEX) and config.mask.keep == ("http-headers",)
     assert p.config_from_state(_state(stages=[])).stages == ()
     random = p.config_from_state(_state())
@@ -166,7 +176,9 @@ def test_widgets_write_the_state():
     assert panel.state["stages"] == ["anonymize", "mask"] and panel.toggles["dedup"].icon == ""
     panel.http.value = True
     panel.mac.value = "keep-oui"
-    assert panel.state["anon_mac"] == "keep-oui"
+    panel.names.value = True
+    panel.dns.value = True
+    assert panel.state["anon_mac"] == "keep-oui" and panel.state["tls_names"] and panel.state["anon_dns"]
     panel.key.value = "xyz"
     assert panel.state["http_headers"] and panel.run_button.disabled
     assert "key must be 64 hex digits" in panel.status.value

@@ -41,8 +41,9 @@ from ..errors import AuditFailed, AuditMismatch, UsageError
 from ..record import PCAP_FILE_HEADER, Packet
 from .identifiers import Identifiers
 from .judge import Judge
-from .layers import ADDR, CSUM, KEPT, PAY, PROTO_TCP, read
+from .layers import ADDR, CSUM, KEPT, PAY, PROTO_TCP, PROTO_UDP, read
 from .metadata import block_findings, packet_findings
+from .names import dns_regions
 from .report import (
     CLEAN,
     FINDINGS,
@@ -58,7 +59,7 @@ from .report import (
     Finding,
     Sink,
 )
-from .streams import StreamReader
+from .streams import DNS_PORT, StreamReader
 
 __all__ = ["AuditFailed", "AuditMismatch", "AuditReport", "CLEAN", "FINDINGS", "Finding", "KINDS", "UNDECIDED", "audit"]
 
@@ -70,6 +71,9 @@ def audit(
     keep: str = "special",
     http_headers: bool = False,
     macs: bool = False,
+    tls_names: bool = False,
+    dns: bool = False,
+    dns_names: bool = False,
     chunk_size: int = 4096,
     limit: int = 100,
     raise_on_findings: bool = True,
@@ -88,6 +92,13 @@ def audit(
         The run kept HTTP/1.x heads (``--keep http-headers``).
     macs : bool
         The run anonymized MACs (``--anon-mac``): the original's unicast MACs are identifiers too.
+    tls_names : bool
+        The run zeroed TLS names (``--tls-names zero``): the server and certificate names of
+        the original's cleartext handshakes must not survive in the sanitized handshakes.
+    dns, dns_names : bool
+        The run rewrote DNS addresses (``--anon-dns``), and kept DNS names (``--keep
+        dns-names``): DNS over UDP may keep its structure (and names), its answers are
+        identifiers to search for.
     chunk_size : int
         Records read at a time; the report does not depend on it.
     limit : int
@@ -117,16 +128,24 @@ def audit(
         raise UsageError(f"chunk size must be an integer from 1 to {MAX_CHUNK_SIZE}, not {chunk_size!r}")
     if not isinstance(limit, int) or limit < 0:
         raise UsageError(f"audit limit must be a non-negative integer, not {limit!r}")
-    report = AuditReport(os.fspath(original), os.fspath(sanitized), keep=keep, http_headers=http_headers, macs=macs)
+    report = AuditReport(
+        os.fspath(original),
+        os.fspath(sanitized),
+        keep=keep,
+        http_headers=http_headers,
+        macs=macs,
+        tls_names=tls_names,
+        dns=dns,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncationWarning)
         identifiers, streams, copies, report.original_packets = _first_pass(
-            original, keep, http_headers, macs, chunk_size
+            original, keep, http_headers, macs, tls_names, dns_names if dns else None, chunk_size
         )
         report.warnings = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
         report.addresses = identifiers.counts()
         sink = Sink(limit)
-        judge = Judge(sink, streams, explain, macs)
+        judge = Judge(sink, streams, explain, macs, dns_names if dns else None)
         with Pairs(original, sanitized, copies, chunk_size) as pairs:
             report.packets = _second_pass(sanitized, pairs, judge, identifiers, sink, chunk_size)
             report.duplicates = pairs.duplicates
@@ -137,9 +156,9 @@ def audit(
     return report
 
 
-def _first_pass(path, keep: str, http: bool, macs: bool, chunk_size: int):
+def _first_pass(path, keep: str, http: bool, macs: bool, tls_names: bool, dns, chunk_size: int):
     """The original's identifiers, TCP streams, and which frames copy an earlier one."""
-    identifiers, streams = Identifiers(keep, macs), StreamReader(http)
+    identifiers, streams = Identifiers(keep, macs), StreamReader(http, tls_names, dns)
     frames, datagrams = Seen(), Seen()
     copies = bytearray()  # per packet, in file order: 1 if it copies an earlier frame
     with open_capture(path, on_truncated="warn") as reader:
@@ -153,6 +172,11 @@ def _first_pass(path, keep: str, http: bool, macs: bool, chunk_size: int):
                     identifiers.add(bytes(data[at : at + size]))
                 for at in frame.macs:
                     identifiers.add_mac(bytes(data[at : at + 6]))
+                p = frame.payload
+                if dns is not None and p is not None and p.protocol == PROTO_UDP and DNS_PORT in p.key[2:]:
+                    for a, b in dns_regions(data, p.start, p.end)[2]:  # answers: identifiers too
+                        if b - a in (4, 16):
+                            identifiers.add(bytes(data[a:b]))
                 l3 = _l3_digest(data, frame.l3)
                 seen = frames.add(xxhash.xxh3_64_intdigest(data))
                 seen_datagram = datagrams.add(l3) if l3 is not None else False
@@ -163,6 +187,7 @@ def _first_pass(path, keep: str, http: bool, macs: bool, chunk_size: int):
                 for q in frame.quotes:
                     streams.quote(record.index, q.key, q.seq, data[q.start : q.end])
     streams.finish()
+    identifiers.names = streams.names or set()
     identifiers.freeze()
     return identifiers, streams, copies, len(copies)
 
@@ -330,6 +355,8 @@ def _second_pass(path, pairs: Pairs, judge: Judge, identifiers: Identifiers, sin
                     found = _locate(offset, size, what, located, starts, judge)
                     if found == STRUCTURE:
                         sink.structure_matches += 1
+                    elif found is not None and what.startswith(TLS_NAME) and found[4] != "tls-handshake":
+                        continue  # a name the run keeps elsewhere by design (an HTTP head's Host)
                     elif found is not None:
                         sink.add(KIND_ADDRESS, *found)
     pairs.finish()
@@ -352,6 +379,7 @@ def _merged(hits: list) -> list:
     return out
 
 
+TLS_NAME = "TLS name "  # how identifiers.find names a TLS name it found
 STRUCTURE = "structure"  # what `_locate` says of a raw match made of unchanged header structure
 
 
@@ -389,7 +417,7 @@ def _locate(offset: int, size: int, what: str, located: list, starts: list, judg
     `offset`; None if it spans two records (not one encoding of anything); `STRUCTURE` for
     a raw match made only of unchanged header structure (`_structure_only`)."""
     start, record, read_pair = located[bisect_right(starts, offset) - 1]
-    raw = " as " not in what and not what.startswith("MAC ")  # six bytes: no chance, no mere structure
+    raw = " as " not in what and not what.startswith(("MAC ", TLS_NAME))  # no chance, no mere structure
     if record.__class__ is not Packet:
         if offset + size > start + len(record.raw):
             return None

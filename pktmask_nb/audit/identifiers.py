@@ -12,6 +12,9 @@ When MACs were anonymized (``--anon-mac``), the unicast hardware addresses of th
 link headers, ARP, NDP options and STP bridge ids are looked for too: as 6 raw bytes, inside
 a modified EUI-64 interface identifier, and as text (``aa:bb:..``, ``aa-bb-..``,
 ``aabb.ccdd.eeff``, 12 hex digits). Their findings read ``MAC ...``; six bytes are no chance.
+When TLS names were zeroed (``--tls-names zero``), the names the original's handshakes show
+(`~.names`) are looked for as they were written; findings read ``TLS name ...`` and count
+only inside TLS handshakes (a kept HTTP head may name its host by design).
 
 A 4-byte raw match can be chance (a sequence number, a certificate byte string): a match in
 an address field is certain, one elsewhere is reported as a possible coincidence. Crypto-PAn
@@ -83,6 +86,7 @@ class Identifiers:
         self.keep = keep
         self.look_for_macs = macs
         self.macs: set[bytes] = set()
+        self.names: set[bytes] = set()
         self.v4: set[bytes] = set()
         self.v6: set[bytes] = set()
         self.inverted: set[bytes] = set()  # Teredo clients as they appear, bit-inverted
@@ -112,7 +116,12 @@ class Identifiers:
             self.macs.add(value)
 
     def counts(self) -> dict[str, int]:
-        return {"ipv4": len(self.v4), "ipv6": len(self.v6), **({"mac": len(self.macs)} if self.look_for_macs else {})}
+        found = {"ipv4": len(self.v4), "ipv6": len(self.v6)}
+        if self.look_for_macs:
+            found["mac"] = len(self.macs)
+        if self.names:
+            found["tls_name"] = len(self.names)
+        return found
 
     def find(self, data, base: int) -> list[tuple[int, int, str]]:
         """``(offset, length, what)`` of every identifier in `data` (file offset `base`)."""
@@ -121,6 +130,11 @@ class Identifiers:
             hits += [(base + at, size, what) for at, size, what in self._text(bytes(data))]
         if self.macs:
             hits += [(base + at, size, what) for at, size, what in self._macs(bytes(data))]
+        for name in self.names:
+            at = data.find(name)
+            while at >= 0:
+                hits.append((base + at, len(name), f"TLS name {name.decode(errors='replace')!r}"))
+                at = data.find(name, at + 1)
         return hits
 
     def _macs(self, data: bytes) -> list[tuple[int, int, str]]:

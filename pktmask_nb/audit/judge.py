@@ -23,7 +23,7 @@ from .report import (
     WHERE_PAYLOAD,
     Sink,
 )
-from .streams import CODES, OPEN_CODES, TLS_APPDATA, StreamReader, datagram
+from .streams import CODES, OPEN_CODES, REWRITTEN_CODES, TLS_APPDATA, StreamReader, datagram
 
 SOLICITED_MAC = b"\x33\x33\xff"
 PAYLOAD_LABELS = frozenset(("trailer", "non-first fragment", "icmp echo data", "bytes after the udp datagram"))
@@ -49,10 +49,13 @@ class Judge:
         Sanitized frame numbers whose judgement is also kept in `explained`.
     macs : bool
         MACs were anonymized: every hardware address may change.
+    dns : bool or None
+        DNS addresses were rewritten (``--anon-dns``): DNS over UDP keeps its structure, and
+        its names if this is True (``--keep dns-names``).
     """
 
-    def __init__(self, sink: Sink, streams: StreamReader, explain=(), macs: bool = False):
-        self.sink, self.streams, self.macs = sink, streams, macs
+    def __init__(self, sink: Sink, streams: StreamReader, explain=(), macs: bool = False, dns=None):
+        self.sink, self.streams, self.macs, self.dns = sink, streams, macs, dns
         self.explain = set(explain)
         self.explained: dict[int, dict] = {}
 
@@ -163,7 +166,7 @@ class Judge:
             notes = streams.notes.get((original.index, False), [])
         else:
             where = None
-            found = datagram(original.data, start, end, frame.payload.key[2:] if frame.payload else ())
+            found = datagram(original.data, start, end, frame.payload.key[2:] if frame.payload else (), self.dns)
             if found:
                 pieces = _fill(found, start, end)
         if where is not None and where[0] >= 0:
@@ -182,6 +185,9 @@ class Judge:
                 self._zero(kept, changed, a, b, name, number, base, explain, kind)
             elif code in OPEN_CODES:
                 self._open(kept, changed, a, b, name, number, base, explain)
+            elif code in REWRITTEN_CODES:  # an address: any value (the original's is searched for everywhere)
+                if explain is not None:
+                    explain.append((a, b, name, "address"))
             else:
                 if explain is not None:
                     explain.append((a, b, name, "kept"))

@@ -90,8 +90,8 @@ class AuditReport:
         Original packets without a sanitized copy, each a copy of an earlier one (dedup).
     addresses : dict
         Distinct original addresses searched, by version (``{"ipv4": n, "ipv6": m}``, and
-        ``"mac"`` when MACs were anonymized).
-    keep, http_headers, macs :
+        ``"mac"`` when MACs were anonymized, ``"tls_name"`` when TLS names were zeroed).
+    keep, http_headers, macs, tls_names, dns :
         The settings the audit ran with.
     limit : int
     warnings : list of str
@@ -118,6 +118,8 @@ class AuditReport:
     keep: str = "special"
     http_headers: bool = False
     macs: bool = False
+    tls_names: bool = False
+    dns: bool = False
     limit: int = 100
     warnings: list[str] = field(default_factory=list)
     explained: dict = field(default_factory=dict, repr=False)

@@ -24,6 +24,7 @@ from bisect import bisect_right
 from collections import deque
 
 from ..policy import HTTP_SENSITIVE_HEADERS, PRELUDE_VERBS, STARTTLS_COMMANDS
+from .names import dns_regions, handshake_names
 
 # Interval codes: (label, class) -- class "kept" (may equal the original), "appdata" (must be
 # zero: TLS application data) or "open" (not judged: kept bytes leave the verdict undecided)
@@ -44,6 +45,9 @@ CODES = (
     ("postgres-ssl-request", "kept"),
     ("dns-message-length", "kept"),
     ("dhcp-skeleton", "kept"),
+    ("dns-structure", "kept"),  # --anon-dns: header, label lengths, types, TTLs, lengths
+    ("dns-name", "kept"),  # --anon-dns with --keep dns-names
+    ("dns-address", "rewritten"),  # --anon-dns: A/AAAA data, Client Subnet prefix (any value; searched for)
     ("prelude-not-read-by-the-audit (ldap, xmpp)", "open"),
     ("stream-past-the-audit-reassembly-buffer", "open"),
 )
@@ -52,6 +56,7 @@ TLS_CODES = {20: 1, 21: 2, 22: 3, 23: 4, 24: 5}  # content type -> code of its b
 TLS_HEADER, TLS_APPDATA = CODE["tls-record-header"], CODE["tls-application-data"]
 KEPT_CODES = frozenset(c for c, (_, kind) in enumerate(CODES) if kind == "kept")
 OPEN_CODES = frozenset(c for c, (_, kind) in enumerate(CODES) if kind == "open")
+REWRITTEN_CODES = frozenset(c for c, (_, kind) in enumerate(CODES) if kind == "rewritten")
 FOREVER = 1 << 62  # the end of an interval that runs to the end of the stream
 
 TLS_HLEN = 5
@@ -60,6 +65,7 @@ DTLS_HLEN = 13
 DTLS_VERSIONS = frozenset((0xFEFF, 0xFEFD, 0xFEFC))
 POSTGRES_SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"
 PENDING_MAX = 4 << 20  # out-of-order bytes held per direction before the gap is given up
+HANDSHAKE_MAX = 1 << 20  # handshake bytes gathered per direction to read names from (--tls-names)
 KEPT_MEMORY = 1 << 16  # first-copy bytes of kept intervals remembered per direction
 HEAD_MAX = 64 * 1024  # an HTTP head longer than this is not followed
 LINE_MAX = 4096  # a prelude line longer than this is content
@@ -160,10 +166,11 @@ class Intervals:
 class Flow:
     """What the two directions of one connection tell each other."""
 
-    __slots__ = ("keep", "methods", "asked", "tag", "answer", "ssl2", "client", "server")
+    __slots__ = ("keep", "dns", "methods", "asked", "tag", "answer", "ssl2", "client", "server")
 
-    def __init__(self, keep: bool):
+    def __init__(self, keep: bool, dns=None):
         self.keep = keep  # HTTP heads were kept (--keep http-headers)
+        self.dns = dns  # --anon-dns: whether DNS names were kept (--keep dns-names); None without it
         self.methods: deque = deque()  # HTTP request methods not answered yet
         self.asked = None  # what the client asked to switch to TLS: a prelude protocol, "postgres", "connect"
         self.tag = b""  # the IMAP tag of its STARTTLS command
@@ -178,10 +185,13 @@ class Direction:
     __slots__ = (
         "index", "flow", "client", "port", "known", "base", "last", "next", "pending", "pending_bytes",
         "buf", "buf_pos", "skip", "segments", "walker", "intervals", "kept", "kept_bytes", "kept_cursor",
+        "names", "handshake",
     )  # fmt: skip
 
-    def __init__(self, index: int, flow: Flow, client: bool, port: int):
+    def __init__(self, index: int, flow: Flow, client: bool, port: int, names: set | None = None):
         self.index, self.flow, self.client, self.port = index, flow, client, port
+        self.names = names  # the reader's TLS names, when they are audited (--tls-names zero)
+        self.handshake = bytearray() if names is not None else None  # cleartext handshake bytes not yet read
         self.known = False  # the stream start is known (SYN seen)
         self.base = None  # raw sequence number of stream position 0
         self.last = (0, 0)  # (raw seq, position) of the last unwrapped segment
@@ -338,6 +348,19 @@ class Direction:
         self.walker = walker
         return True
 
+    def handshake_record(self, body: bytes) -> None:
+        """A cleartext handshake record's body: read the names of the messages it completes."""
+        hs = self.handshake
+        hs += body
+        while len(hs) >= 4:
+            end = 4 + int.from_bytes(hs[1:4], "big")
+            if end > len(hs):
+                if len(hs) > HANDSHAKE_MAX:
+                    self.handshake = None
+                return
+            self.names |= handshake_names(hs[0], bytes(hs[4:end]))
+            del hs[:end]
+
     def _remember(self, pos: int, data) -> None:
         """Keep the first copy of bytes in kept intervals (the last KEPT_MEMORY of them)."""
         iv = self.intervals
@@ -411,14 +434,24 @@ class Start:
 
 
 class Dns:
-    """DNS over TCP (RFC 1035 §4.2.2): each message's 2-byte length kept, the message not."""
+    """DNS over TCP (RFC 1035 §4.2.2): each message's 2-byte length kept, the message not; with
+    ``--anon-dns`` (`Flow.dns`) its structure too (and its names with ``--keep dns-names``),
+    its addresses not (anonymize reads datagrams, not streams)."""
 
     def step(self, d: Direction) -> bool:
         if len(d.buf) < 2:
             return False
-        at = d.buf_pos
+        at, size, dns = d.buf_pos, (d.buf[0] << 8) | d.buf[1], d.flow.dns
+        if dns is not None and len(d.buf) < 2 + size:
+            return False
         d.emit(at, at + 2, CODE["dns-message-length"])
-        d.skip_to(at + 2 + ((d.buf[0] << 8) | d.buf[1]))
+        if dns is not None:
+            structure, names, _ = dns_regions(d.buf, 2, 2 + size)
+            regions = [(a, b, CODE["dns-structure"]) for a, b in structure]
+            regions += [(a, b, CODE["dns-name"]) for a, b in names] if dns else []
+            for a, b, code in sorted(regions):
+                d.emit(at + a, at + b, code)
+        d.skip_to(at + 2 + size)
         return True
 
 
@@ -432,6 +465,12 @@ class Tls:
                 return False
             return d.switch(MidStream())  # not a record header: resynchronise or stay zero
         at, kind = d.buf_pos, d.buf[0]
+        if d.handshake is not None and kind == 20:
+            d.handshake = None  # ChangeCipherSpec: the handshake goes on encrypted
+        elif d.handshake is not None and kind == 22:
+            if len(d.buf) < TLS_HLEN + length:
+                return False  # read whole, for the names in it
+            d.handshake_record(bytes(d.buf[TLS_HLEN : TLS_HLEN + length]))
         d.emit(at, at + TLS_HLEN, TLS_HEADER)
         d.emit(at + TLS_HLEN, at + TLS_HLEN + length, TLS_CODES[kind])
         d.skip_to(at + TLS_HLEN + length)
@@ -729,8 +768,10 @@ class StreamReader:
     `~Direction.intervals`.
     """
 
-    def __init__(self, http_headers: bool):
+    def __init__(self, http_headers: bool, tls_names: bool = False, dns=None):
         self.http_headers = http_headers
+        self.dns = dns  # as `Flow.dns`
+        self.names: set | None = set() if tls_names else None  # names TLS handshakes show (bytes)
         self.current: dict = {}  # (src, dst, sport, dport) -> Direction
         self.directions: list[Direction] = []
         # per TCP frame with a payload, in file order: its number, direction and stream position
@@ -788,9 +829,9 @@ class StreamReader:
         if client is None:  # no SYN: the side with the lower port serves
             client = key[3] < key[2] if peer is None else not peer.client
         joins = peer is not None and client is False and peer.client
-        flow = peer.flow if joins or (peer is not None and client is None) else Flow(self.http_headers)
+        flow = peer.flow if joins or (peer is not None and client is None) else Flow(self.http_headers, self.dns)
         port = key[3] if client else key[2]
-        d = Direction(len(self.directions), flow, client, port)
+        d = Direction(len(self.directions), flow, client, port, self.names)
         if client:
             flow.client = d
         else:
@@ -806,11 +847,18 @@ class StreamReader:
                 d.gap()
 
 
-def datagram(data, start: int, end: int, ports: tuple[int, int]) -> list[tuple[int, int, int]]:
+def datagram(data, start: int, end: int, ports: tuple[int, int], dns=None) -> list[tuple[int, int, int]]:
     """``(a, b, code)`` of the kept and application-data parts of a UDP payload: DTLS records
-    (RFC 9147 §4) when they fill the datagram exactly, or a BOOTP/DHCP skeleton."""
+    (RFC 9147 §4) when they fill the datagram exactly, a BOOTP/DHCP skeleton, or with `dns`
+    (``--anon-dns``: whether names were kept) a DNS message's structure and addresses."""
     if DHCP_PORTS.intersection(ports):
         return _dhcp(data, start, end)
+    if dns is not None and DNS_PORT in ports:
+        structure, names, addresses = dns_regions(data, start, end)
+        out = [(a, b, CODE["dns-structure"]) for a, b in structure]
+        out += [(a, b, CODE["dns-address"]) for a, b in addresses]
+        out += [(a, b, CODE["dns-name"]) for a, b in names] if dns else []
+        return sorted(p for p in out if p[0] < p[1])
     out, pos = [], start
     while pos < end:
         if pos + DTLS_HLEN > end:

@@ -27,7 +27,18 @@ CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.
 TABLE_TABS = ("summary", "chunks", "stage_times", "stages", "mapping", "flows", "duplicates")
 BAR_STYLES = {"idle": "", "running": "info", "done": "success", "error": "danger"}
 CSS_CLASS = "pktmask-panel"
-SETTINGS = ("path", "output", "force", "stages", "key", "anon_mac", "http_headers", "chunk_size")
+SETTINGS = (
+    "path",
+    "output",
+    "force",
+    "stages",
+    "key",
+    "anon_mac",
+    "anon_dns",
+    "http_headers",
+    "tls_names",
+    "chunk_size",
+)
 
 
 def initial_state(path: str = "") -> dict:
@@ -39,7 +50,9 @@ def initial_state(path: str = "") -> dict:
         "stages": list(STAGE_ORDER),
         "key": "",
         "anon_mac": "none",  # MAC anonymization: none, keep-oui, all
+        "anon_dns": False,  # rewrite DNS answers, keep DNS structure
         "http_headers": False,
+        "tls_names": False,  # zero TLS server and certificate names
         "chunk_size": DEFAULT_CHUNK_SIZE,
         "status": "idle",  # idle, running, done, error
         "error": "",
@@ -90,8 +103,11 @@ def config_from_state(state: dict) -> Config:
     return Config(
         stages=tuple(state["stages"]),
         chunk_size=int(state["chunk_size"]),
-        anonymize=AnonymizeConfig(key=parse_key(state["key"]), mac=state["anon_mac"]),
-        mask=MaskConfig(keep=("http-headers",) if state["http_headers"] else ()),
+        anonymize=AnonymizeConfig(key=parse_key(state["key"]), mac=state["anon_mac"], dns=state["anon_dns"]),
+        mask=MaskConfig(
+            keep=("http-headers",) if state["http_headers"] else (),
+            tls_names="zero" if state["tls_names"] else "keep",
+        ),
     )
 
 
@@ -200,10 +216,12 @@ class SanitizePanel:
         self.force = w.Checkbox(value=False, description="overwrite", indent=False, layout=w.Layout(width="8em"))
         self.toggles = {name: w.ToggleButton(value=True, description=name, icon="check") for name in STAGE_ORDER}
         self.http = w.Checkbox(value=False, description="keep HTTP headers", indent=False)
+        self.names = w.Checkbox(value=False, description="zero TLS names", indent=False)
         self.key = w.Text(
             description="key", placeholder="64 hex digits; empty: a random key", layout=w.Layout(width="60%")
         ).add_class("pktmask-key")
         self.mac = w.Dropdown(options=ANON_MAC, value=s["anon_mac"], description="MACs").add_class("pktmask-mac")
+        self.dns = w.Checkbox(value=False, description="rewrite DNS", indent=False)
         self.slider = w.IntSlider(
             value=chunk_exponent(s["chunk_size"]), min=0, max=MAX_CHUNK_EXPONENT, description="chunk 2ⁿ",
             readout=True, continuous_update=False,
@@ -221,8 +239,8 @@ class SanitizePanel:
         self.widget = w.VBox(
             [
                 w.HBox([self.input, self.output, self.force]),
-                w.HBox([*self.toggles.values(), self.http]),
-                w.HBox([self.key, self.mac]),
+                w.HBox([*self.toggles.values(), self.http, self.names]),
+                w.HBox([self.key, self.mac, self.dns]),
                 w.HBox([self.slider, self.chunk_text, self.run_button]),
                 w.HBox([self.progress, self.status]),
                 self.error,
@@ -239,8 +257,10 @@ class SanitizePanel:
         for toggle in self.toggles.values():
             toggle.observe(self._on_stage, "value")
         self.http.observe(lambda c: self._set(http_headers=c["new"]), "value")
+        self.names.observe(lambda c: self._set(tls_names=c["new"]), "value")
         self.key.observe(lambda c: self._set(key=c["new"]), "value")
         self.mac.observe(lambda c: self._set(anon_mac=c["new"]), "value")
+        self.dns.observe(lambda c: self._set(anon_dns=c["new"]), "value")
         self.slider.observe(self._on_slider, "value")
         self.chunk_text.observe(self._on_chunk_text, "value")
         self.run_button.on_click(lambda _: self.run())

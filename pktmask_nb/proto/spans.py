@@ -92,8 +92,9 @@ REASON_ACTIONS = tuple(action for _, action in REASONS)
     A_TCP_OPTION,  # MPTCP ADD_ADDR
     A_TUNNEL,  # Teredo origin indication
     A_CONTROL,  # PPP IPCP, LLDP/CDP management addresses
-) = range(9)
-ADDRESS_KINDS = ("outer", "inner", "quoted", "arp", "ip_option", "icmp", "tcp_option", "tunnel", "control")
+    A_DNS,  # DNS answers and Client Subnet options (``--anon-dns``: found by the stage, not the walk)
+) = range(10)
+ADDRESS_KINDS = ("outer", "inner", "quoted", "arp", "ip_option", "icmp", "tcp_option", "tunnel", "control", "dns")
 
 # `Field.form`: how the bytes encode the address
 FORM_PLAIN = 0  # `size` bytes, the whole address (or its last bytes, see `Field.prefix_at`)

@@ -22,7 +22,8 @@ def build_stages(config: Config) -> list[Stage]:
         from .mask import MaskStage
 
         anonymized = "anonymize" in config.stages
-        stages.append(MaskStage(config.mask, anonymized, macs_mapped=anonymized and config.anonymize.mac != "none"))
+        macs, dns = anonymized and config.anonymize.mac != "none", anonymized and config.anonymize.dns
+        stages.append(MaskStage(config.mask, anonymized, macs_mapped=macs, dns=dns))
     if not config.keep_metadata and ("anonymize" in config.stages or "mask" in config.stages):
         from .scrub import ScrubStage
 

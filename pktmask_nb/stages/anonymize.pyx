@@ -12,6 +12,9 @@ With MACs mapped (``mac`` in the config), the map's hardware addresses (`FrameMa
 the client hardware address of BOOTP/DHCP are rewritten through a second table; other bytes
 of hardware-address spans (other lengths, padding, an address cut short) are then zeroed.
 A solicited-node multicast MAC is always rewritten: it is the tail of an IPv6 address.
+With ``dns``, the addresses of DNS messages over UDP (`~pktmask_nb.proto.dns.message`: A/AAAA
+data, the prefix of an EDNS Client Subnet option) are rewritten too; mask reads the same
+messages and keeps their structure.
 
 The frame map's zeroed spans (unknown option data, lengths that overrun, ...) are zeroed
 here too, so that a run without mask leaks no header corner either. Transport payloads are
@@ -38,8 +41,10 @@ from ..anon.table import ENTRY_ANON, ENTRY_CHANGED, ENTRY_DELTA
 from ..config import AnonymizeConfig
 from ..proto.checksum import patch, word_sum
 from ..proto.dhcp import DHCP_CHADDR, DHCP_PORTS
+from ..proto.dns import DNS_PORT, message
 from ..proto.dissect import frame_of
 from ..proto.spans import (
+    A_DNS,
     ADDRESS,
     ADDRESS_KINDS,
     FORM_OBSCURED,
@@ -126,10 +131,10 @@ class AnonymizeStage:
     def process(self, chunk: list) -> list:
         cdef Tally t
         memset(&t, 0, sizeof(t))
-        table, macs = self.table, self.macs
+        table, macs, dns = self.table, self.macs, self.config.dns
         for record in chunk:
             if type(record) is Packet:
-                _rewrite(self, table, macs, record, &t)
+                _rewrite(self, table, macs, dns, record, &t)
         _add(self, &t)
         return chunk
 
@@ -199,7 +204,7 @@ class AnonymizeStage:
         return {"mapping": self.table.rows() + (self.macs.rows() if self.macs else [])}
 
 
-cdef void _rewrite(stage, AddressTable table, AddressTable macs, Packet packet, Tally* t) except *:
+cdef void _rewrite(stage, AddressTable table, AddressTable macs, bint dns, Packet packet, Tally* t) except *:
     """Map one frame's address fields, zero what its map says to, keep its checksums right."""
     cdef FrameMap m = frame_of(packet)
     data = packet.data
@@ -213,6 +218,8 @@ cdef void _rewrite(stage, AddressTable table, AddressTable macs, Packet packet, 
     cdef dict pseudo = {}
     _addresses(stage, table, m, p, packet, changes, pseudo, t)
     _hardware(table, macs, m, p, packet, changes, t)
+    if dns and m.transport == 17 and m.l4 >= 0 and m.payload_end > m.payload_start:
+        _dns(table, m, p, packet, changes, t)
     cdef Py_ssize_t rewritten = len(changes)  # the changes before this many are address fields
     cdef bint keep_fragment = m.fragment != _frag_none and stage._fragment(m, data)
     cdef list spans = m.spans
@@ -311,6 +318,28 @@ cdef void _hardware(AddressTable table, AddressTable macs, FrameMap m, const uns
         is_changed = entry[ENTRY_CHANGED]
         t.macs[is_changed] += 1
         if is_changed:
+            changes.append((offset, new))
+
+
+cdef void _dns(AddressTable table, FrameMap m, const unsigned char* p, Packet packet, list changes, Tally* t) except *:
+    """Add the byte changes of the addresses of a DNS message over UDP; count them as address fields."""
+    cdef Py_ssize_t l4 = m.l4
+    if ((p[l4] << 8) | p[l4 + 1]) != DNS_PORT and ((p[l4 + 2] << 8) | p[l4 + 3]) != DNS_PORT:
+        return
+    frame, ts = packet.index, packet.ts
+    cdef Py_ssize_t offset, size
+    for order, address in enumerate(message(packet.data, m.payload_start, m.payload_end).addresses):
+        offset, size = address.offset, address.size
+        raw = PyBytes_FromStringAndSize(<const char*>p + offset, size)
+        entry = table.see(raw.ljust(address.width, b"\0"), frame, ts, len(m.fields) + order)
+        new = entry[ENTRY_ANON][: address.size]
+        if address.bits % 8:  # a Client Subnet prefix: the bits past it stay zero (RFC 7871 §6)
+            new = new[:-1] + bytes((new[-1] & (0xFF00 >> (address.bits % 8)) & 0xFF,))
+        changed = new != raw
+        t.fields[changed][A_DNS][address.width != 4] += 1
+        t.address_bytes[changed] += size
+        t.kept[_r_payload] -= size  # counted as an address, not as the payload it sits in
+        if changed:
             changes.append((offset, new))
 
 

@@ -4,26 +4,36 @@ DTLS over UDP keeps record headers and the bodies of types 20/21/22/24, as TLS d
 BOOTP/DHCP keeps its skeleton (operation, hardware type and length, hops, transaction, flags, the
 magic cookie, each option's code and length and the message type), so that Wireshark still
 parses it; addresses, hardware addresses, names and option values are zeroed. DNS over TCP
-keeps each message's 2-byte length (its messages are zeroed, as DNS over UDP is).
+keeps each message's 2-byte length (its messages are zeroed, as DNS over UDP is unless
+``--anon-dns`` rewrote its addresses: then its structure is kept, `dns_keeps`).
 """
 
 from __future__ import annotations
 
 from ...proto.dhcp import DHCP_END, DHCP_FIXED, DHCP_KEPT_FIXED, DHCP_MAGIC, DHCP_MESSAGE_TYPE, DHCP_PAD
+from ...proto.dns import message
 from ...proto.text import address_text
-from ...proto.tls import DTLS_HLEN, TLS_KEPT_TYPES, dtls_header
+from ...proto.tls import DTLS_HLEN, TLS_HANDSHAKE, TLS_KEPT_TYPES, dtls_header
+from ...proto.tls_names import NAMED_MESSAGES, name_ranges
+
+DTLS_HANDSHAKE_HLEN = 12  # type, length, message sequence, fragment offset, fragment length (RFC 6347 §4.2.2)
 
 KEEP_DTLS_HEADER = "dtls-record-header"
 KEEP_DTLS_BODY = {20: "dtls-change-cipher-spec", 21: "dtls-alert", 22: "dtls-handshake", 24: "dtls-heartbeat"}
 KEEP_DHCP = "dhcp-skeleton"
 KEEP_DNS = "dns-length"
+KEEP_DNS_STRUCTURE = "dns-structure"  # header, label lengths, types, classes, TTLs, lengths (--anon-dns)
+KEEP_DNS_ADDRESS = "dns-address"  # A/AAAA data and Client Subnet addresses anonymize rewrote
+KEEP_DNS_NAME = "dns-name"  # label contents and TXT strings, with --keep dns-names
 
 
-def dtls_keeps(data, start: int, end: int, counts: list[int]) -> tuple[list[tuple[int, int, str]], bool]:
+def dtls_keeps(data, start: int, end: int, counts: list[int], names: bool = False):
     """Kept byte ranges (and why) of a UDP payload ``data[start:end]`` read as DTLS records.
 
     Returns ``(keeps, broken)``: an empty list when the payload does not start with a DTLS
     record; `broken` when valid records are followed by bytes that are not one (zeroed).
+    With `names` (``--tls-names zero``), the names of cleartext handshake messages are not
+    kept; a fragment of a message that may hold names is not kept at all (fail closed).
     """
     keeps, pos = [], start
     while pos + DTLS_HLEN <= end:
@@ -35,12 +45,38 @@ def dtls_keeps(data, start: int, end: int, counts: list[int]) -> tuple[list[tupl
         keeps.append((pos, pos + DTLS_HLEN, KEEP_DTLS_HEADER))
         if content_type in TLS_KEPT_TYPES and stop > pos + DTLS_HLEN:
             body, stop = pos + DTLS_HLEN, min(stop, end)
-            for a, b in address_text(bytes(data[body:stop]), binary=True):  # addresses written as text (SPEC §5)
-                keeps.append((body, pos + DTLS_HLEN + a, KEEP_DTLS_BODY[content_type]))
-                body = pos + DTLS_HLEN + b
-            keeps.append((body, stop, KEEP_DTLS_BODY[content_type]))
+            cuts = address_text(bytes(data[body:stop]), binary=True)  # addresses written as text (SPEC §5)
+            cuts = [(body + a, body + b) for a, b in cuts]
+            if names and content_type == TLS_HANDSHAKE and not (data[pos + 3] | data[pos + 4]):  # epoch 0: clear
+                cuts = sorted(cuts + _dtls_names(data, body, stop))
+            for a, b in cuts:
+                if a > body:
+                    keeps.append((body, a, KEEP_DTLS_BODY[content_type]))
+                body = max(body, b)
+            if body < stop:
+                keeps.append((body, stop, KEEP_DTLS_BODY[content_type]))
         pos = stop
     return keeps, bool(keeps) and pos < end
+
+
+def _dtls_names(data, pos: int, end: int) -> list[tuple[int, int]]:
+    """Name bytes in the handshake messages of a DTLS record body ``data[pos:end]``."""
+    out = []
+    while pos + DTLS_HANDSHAKE_HLEN <= end:
+        kind = data[pos]
+        length, fragment_offset, fragment_length = (
+            int.from_bytes(data[pos + at : pos + at + 3], "big") for at in (1, 6, 9)
+        )
+        body, stop = pos + DTLS_HANDSHAKE_HLEN, min(end, pos + DTLS_HANDSHAKE_HLEN + fragment_length)
+        if kind in NAMED_MESSAGES:
+            if fragment_offset or fragment_length != length or stop - body != length:
+                out.append((body, stop))  # a piece of a message: its names cannot be told apart
+            else:
+                out += name_ranges(kind, data, body, stop, dtls=True)
+        pos = stop
+    if pos < end:
+        out.append((pos, end))  # not a handshake message header
+    return out
 
 
 def dhcp_keeps(data, start: int, end: int) -> list[tuple[int, int, str]]:
@@ -68,13 +104,30 @@ def dhcp_keeps(data, start: int, end: int) -> list[tuple[int, int, str]]:
     return keeps
 
 
+def dns_keeps(data, start: int, end: int, names: bool, addresses: bool = True) -> list[tuple[int, int, str]]:
+    """Kept byte ranges of a DNS message (``--anon-dns``): its structure, its addresses if
+    anonymize rewrote them (`addresses`), and its names if `names` (but names in a reverse
+    zone, which spell an address); what follows the point where it stops parsing is zeroed."""
+    found = message(data, start, end)
+    keeps = [(a, b, KEEP_DNS_STRUCTURE) for a, b in found.structure]
+    if addresses:
+        keeps += [(a.offset, a.offset + a.size, KEEP_DNS_ADDRESS) for a in found.addresses]
+    if names:
+        keeps += [(a, b, KEEP_DNS_NAME) for a, b in found.names]
+    return sorted(k for k in keeps if k[0] < k[1])
+
+
 class DnsTcpWalker:
-    """DNS over TCP (RFC 1035 §4.2.2): each message's length kept, the message zeroed."""
+    """DNS over TCP (RFC 1035 §4.2.2): each message's length kept, the message zeroed; with
+    ``--anon-dns`` (`structure`), each message waits until it is whole and keeps its
+    structure (and its names with `names`) — not its addresses: anonymize reads datagrams,
+    not streams, so it did not rewrite them, and they are zeroed."""
 
-    __slots__ = ("remaining",)
+    __slots__ = ("remaining", "structure", "names")
 
-    def __init__(self):
+    def __init__(self, structure: bool = False, names: bool = False):
         self.remaining = 0
+        self.structure, self.names = structure, names
 
     def feed(self, d, data, offset: int) -> int:
         n, pos = len(data), 0
@@ -86,7 +139,15 @@ class DnsTcpWalker:
                 continue
             if n - pos < 2:
                 return n - pos
+            length = (data[pos] << 8) | data[pos + 1]
+            if self.structure and n - pos < 2 + length:
+                return n - pos  # wait for the whole message
             d.keep(offset + pos, offset + pos + 2, KEEP_DNS)
-            self.remaining = (data[pos] << 8) | data[pos + 1]
             pos += 2
+            if self.structure:
+                for a, b, reason in dns_keeps(data, pos, pos + length, self.names, addresses=False):
+                    d.keep(offset + a, offset + b, reason)
+                pos += length
+            else:
+                self.remaining = length
         return 0

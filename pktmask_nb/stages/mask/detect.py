@@ -57,7 +57,7 @@ class StartWalker:
         if not d.client and isinstance(flow.starttls, PostgresWalker):
             return "text", PostgresAnswer()
         if flow.server[1] == DNS_PORT:
-            return "dns", DnsTcpWalker()
+            return "dns", DnsTcpWalker(flow.dns, flow.dns_names)
         walker = prelude_walker(d)
         if walker is not None:
             return "text", walker
@@ -98,7 +98,7 @@ class MidStreamWalker:
             for first in self.tls:
                 if chained and first + TLS_HLEN + record_header(data, first - offset)[1] == start:
                     d.flow.set_protocol("tls")
-                    return d.switch(TlsWalker(d.flow.tls_counts), data[first - offset :], first)
+                    return d.switch(TlsWalker(d.flow), data[first - offset :], first)
             if len(self.tls) + len(self.http) < MIDSTREAM_MAX_CANDIDATES:
                 if chained:
                     self.tls.append(start)

@@ -16,6 +16,8 @@ cdef class Flow:
     cdef public bint ssl2
     cdef public object http_methods
     cdef public bint http_keep
+    cdef public bint tls_names
+    cdef public bint dns, dns_names
     cdef public Py_ssize_t http_messages
     cdef public object http_zeroed
     cdef public object events

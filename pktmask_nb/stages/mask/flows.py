@@ -60,6 +60,8 @@ class Flow:
         self.http_messages = 0
         self.http_zeroed = NO_HEADERS
         self.http_keep = False  # --keep http-headers
+        self.tls_names = False  # --tls-names zero
+        self.dns = self.dns_names = False  # --anon-dns, --keep dns-names
         self.events = None  # event name -> count, created on the first fail-closed event
         self.kept = self.zeroed = self.failed = self.held = self.packets = 0
         self.closed = False

@@ -26,6 +26,7 @@ cdef class MaskStage:
     cdef public bint _flushing
     cdef public object _current
     cdef public tuple _verdicts
+    cdef public bint _dns, _dns_names
     cdef public object ledger
     cdef public list _kept_bytes, _zeroed_bytes
     cdef public dict _events

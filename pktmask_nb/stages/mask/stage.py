@@ -17,6 +17,7 @@ from collections import deque
 from ...config import MaskConfig
 from ...proto.dhcp import DHCP_PORTS
 from ...proto.dissect import dissect, frame_of
+from ...proto.dns import DNS_PORT
 from ...proto.ip import IPPROTO_TCP, IPPROTO_UDP
 from ...proto.spans import (
     ADDRESS,
@@ -36,7 +37,7 @@ from ...proto.spans import (
     Ledger,
 )
 from ...record import Packet
-from .datagrams import dhcp_keeps, dtls_keeps
+from .datagrams import dhcp_keeps, dns_keeps, dtls_keeps
 from .detect import MidStreamWalker, StartWalker
 from .flows import NO_RECORDS, TLS_COUNT_NAMES, Flow, FlowTable
 from .frames import addresses, context, flow_key, transport_key
@@ -76,6 +77,9 @@ class MaskStage:
         rewritten rather than kept.
     macs_mapped : bool
         Whether it also mapped hardware addresses: the ledger counts them as rewritten too.
+    dns : bool
+        Whether it also rewrote DNS addresses (``--anon-dns``): DNS over UDP keeps its
+        structure (`~.datagrams.dns_keeps`) instead of being zeroed.
 
     Notes
     -----
@@ -86,7 +90,9 @@ class MaskStage:
 
     name = "mask"
 
-    def __init__(self, config: MaskConfig | None = None, anonymized: bool = False, macs_mapped: bool = False):
+    def __init__(
+        self, config: MaskConfig | None = None, anonymized: bool = False, macs_mapped: bool = False, dns: bool = False
+    ):
         self.config = config = config or MaskConfig()
         self._http_zeroed = frozenset(h.encode() for h in config.sensitive_headers)
         self._flows = FlowTable(config.max_flows, config.idle_timeout, self._evicted, config.udp_idle_timeout)
@@ -95,6 +101,8 @@ class MaskStage:
         self._held_packets = self._held_bytes = 0
         self._flushing = False
         self._current = None  # the direction being fed, for the fail-closed handler
+        self._dns = dns
+        self._dns_names = "dns-names" in config.keep
         self._verdicts = tuple(  # the ledger's verdict on a kept span, by reason code
             "rewritten" if (anonymized and action == ADDRESS) or (macs_mapped and code == R_MAC) else "kept"
             for code, (_, action) in enumerate(REASONS)
@@ -333,6 +341,8 @@ class MaskStage:
         flow = Flow(transport, client_side, key, self._flows.now, self._events)
         flow.http_zeroed = self._http_zeroed
         flow.http_keep = self.config.http_headers
+        flow.tls_names = self.config.tls_names == "zero"
+        flow.dns, flow.dns_names = self._dns, self._dns_names
         self._flows.add(key, flow)
         self._s["flows"] += 1
         return flow
@@ -438,15 +448,19 @@ class MaskStage:
         counts = flow.tls_counts
         if counts is NO_RECORDS:
             counts = [0] * len(TLS_COUNT_NAMES)
-        keeps, broken = dtls_keeps(data, start, end, counts)
+        keeps, broken = dtls_keeps(data, start, end, counts, flow.tls_names)
         if keeps:
             flow.tls_counts = counts
             flow.set_protocol("dtls")
         else:
             t = m.l4
             ports = ((data[t] << 8) | data[t + 1], (data[t + 2] << 8) | data[t + 3])
-            keeps = dhcp_keeps(data, start, end) if ports[0] in DHCP_PORTS or ports[1] in DHCP_PORTS else []
-            flow.set_protocol("dhcp" if keeps else "other")
+            if self._dns and DNS_PORT in ports:
+                keeps = dns_keeps(data, start, end, self._dns_names)
+                flow.set_protocol("dns")
+            else:
+                keeps = dhcp_keeps(data, start, end) if ports[0] in DHCP_PORTS or ports[1] in DHCP_PORTS else []
+                flow.set_protocol("dhcp" if keeps else "other")
         pos, kept = start, 0
         for a, b, reason in keeps:
             if a > pos:

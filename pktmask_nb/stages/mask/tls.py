@@ -3,7 +3,10 @@
 Records span segments, segments hold several records, headers split across segments wait
 for their missing bytes (the bytes stay undecided, so the stage holds their packets back).
 A handshake record is decided when it is complete, so that IP addresses written in it as text
-(a server name that is an address, a certificate naming one) are zeroed.
+(a server name that is an address, a certificate naming one) are zeroed. With names zeroed
+(``--tls-names zero``), cleartext handshake messages are decided whole (a message that spans
+records waits for them all) and the names `~pktmask_nb.proto.tls_names` finds are zeroed;
+after a ChangeCipherSpec the direction's handshake records are encrypted and kept as they are.
 SSLv2 2-byte-header records are followed after an SSLv2 hello: cleartext hello and
 master-key messages are kept (but a master key with a clear part, which is key material),
 later (encrypted) bodies are zeroed.
@@ -17,11 +20,13 @@ from ...proto.tls import (
     SSL2_HANDSHAKE_TYPES,
     SSL2_HLEN,
     SSL2_SERVER_HELLO,
+    TLS_CHANGE_CIPHER_SPEC,
     TLS_HANDSHAKE,
     TLS_HLEN,
     record_header,
     ssl2_header,
 )
+from ...proto.tls_names import HANDSHAKE_HLEN, NAMED_MESSAGES, messages, name_ranges
 from .stream import FAIL_DESYNC
 
 # ledger reasons of kept bytes (SPEC §2.4), by content type for record bodies
@@ -29,6 +34,7 @@ KEEP_HEADER = "tls-record-header"
 KEEP_BODY = {20: "tls-change-cipher-spec", 21: "tls-alert", 22: "tls-handshake", 23: None, 24: "tls-heartbeat"}
 KEEP_SSL2_HEADER = "sslv2-record-header"
 KEEP_SSL2_BODY = "sslv2-handshake"
+HANDSHAKE_WAIT_MAX = 1 << 16  # bytes of one handshake message waited for across records; past it, zeroed
 
 
 def keep_text(d, data, start: int, end: int, offset: int, reason: str) -> None:
@@ -39,6 +45,19 @@ def keep_text(d, data, start: int, end: int, offset: int, reason: str) -> None:
         d.keep(offset + pos, offset + start + a, reason)
         pos = start + b
     d.keep(offset + pos, offset + end, reason)
+
+
+def keep_named(d, data, start: int, end: int, offset: int, reason: str, names) -> None:
+    """`keep_text` of ``data[start:end]`` but the ranges of `names` (sorted ``(start, end)`` in `data`)."""
+    pos = start
+    for a, b in names:
+        if b <= pos or a >= end:
+            continue
+        if a > pos:
+            keep_text(d, data, pos, a, offset, reason)
+        pos = max(pos, b)
+    if pos < end:
+        keep_text(d, data, pos, end, offset, reason)
 
 
 class TlsWalker:
@@ -52,15 +71,25 @@ class TlsWalker:
         Why the current record's body is kept (a ledger reason), None if it is zeroed.
     ssl2 : int
         0: no SSLv2; 1: SSLv2 records in the clear; 2: SSLv2 records encrypted.
+    names : bool
+        Zero the names of cleartext handshake messages (``--tls-names zero``).
+    encrypted : bool
+        A ChangeCipherSpec went by: later handshake records are ciphertext.
+    carry, carry_named : int, bool
+        See `_named`.
     """
 
     # its fields are declared in tls.pxd
 
-    def __init__(self, counts: list[int], ssl2: bool = False):
+    def __init__(self, flow, ssl2: bool = False):
         self.record_end = 0
         self.keep_body = None
         self.ssl2 = 1 if ssl2 else 0
-        self.counts = counts  # records seen by type 20..24, then SSLv2 records (shared with the flow)
+        self.counts = flow.tls_counts  # records seen by type 20..24, then SSLv2 records (shared with the flow)
+        self.names = flow.tls_names
+        self.encrypted = False
+        self.carry = 0  # bytes still to come of a handshake message given up on (`_named`)
+        self.carry_named = False  # ... whose type can hold names: they are zeroed
 
     def feed(self, d, data, offset: int) -> int:
         n = len(data)
@@ -94,6 +123,14 @@ class TlsWalker:
                 if pos + TLS_HLEN + length > n:
                     undecided = n - pos
                     break
+                if self.names and not self.encrypted:
+                    stop = self._named(d, data, pos, offset)
+                    if stop < 0:
+                        undecided = n - pos
+                        break
+                    pos = stop
+                    record_end = offset + pos
+                    continue
                 counts[content_type - 20] += 1
                 keep(offset + pos, offset + pos + TLS_HLEN, KEEP_HEADER)
                 keep_text(d, data, pos + TLS_HLEN, pos + TLS_HLEN + length, offset, KEEP_BODY[TLS_HANDSHAKE])
@@ -101,12 +138,61 @@ class TlsWalker:
                 record_end = offset + pos
                 continue
             counts[content_type - 20] += 1
+            if content_type == TLS_CHANGE_CIPHER_SPEC:
+                self.encrypted = True
             keep(offset + pos, offset + pos + TLS_HLEN, KEEP_HEADER)
             keep_body = KEEP_BODY[content_type]
             record_end = offset + pos + TLS_HLEN + length
             pos += TLS_HLEN
         self.record_end, self.keep_body = record_end, keep_body
         return undecided
+
+    def _named(self, d, data, pos: int, offset: int) -> int:
+        """Decide the whole handshake record at `pos` and the ones after it that complete its
+        last message, their names zeroed; returns the position after them, or -1 to wait for
+        more bytes. A message cut by a record of another type, or longer than
+        `HANDSHAKE_WAIT_MAX`, is given up on: the rest of it is zeroed, in the records that
+        carry it too, if its type can hold names (`carry`, `carry_named`)."""
+        n, carry = len(data), self.carry
+        bodies, joined, at = [], bytearray(), pos
+        while True:
+            length = record_header(data, at)[1]
+            bodies.append((at, len(joined)))
+            joined += data[at + TLS_HLEN : at + TLS_HLEN + length]
+            at += TLS_HLEN + length
+            found, complete = messages(joined, carry) if carry < len(joined) else ([], len(joined))
+            if complete == len(joined) or len(joined) > HANDSHAKE_WAIT_MAX:
+                break
+            if at + TLS_HLEN > n:
+                return -1
+            content_type, length = record_header(data, at)
+            if content_type != TLS_HANDSHAKE:
+                break
+            if at + TLS_HLEN + length > n:
+                return -1
+        size = len(joined)
+        named = [(0, min(carry, size))] if carry and self.carry_named else []
+        for kind, start, end in found:
+            named += name_ranges(kind, joined, start, end)
+        self.carry = max(carry - size, 0)
+        if complete < size:  # given up on
+            if complete + HANDSHAKE_HLEN <= size:
+                declared = int.from_bytes(joined[complete + 1 : complete + HANDSHAKE_HLEN], "big")
+                self.carry = complete + HANDSHAKE_HLEN + declared - size
+                self.carry_named = joined[complete] in NAMED_MESSAGES
+                if self.carry_named:
+                    named.append((complete + HANDSHAKE_HLEN, size))
+            else:  # a message header cut by a record of another type: no valid handshake
+                named.append((complete, size))
+        reason = KEEP_BODY[TLS_HANDSHAKE]
+        for record, base in bodies:
+            body = record + TLS_HLEN
+            shift = body - base  # joined position -> data position
+            stop = body + record_header(data, record)[1]
+            self.counts[TLS_HANDSHAKE - 20] += 1
+            d.keep(offset + record, offset + body, KEEP_HEADER)
+            keep_named(d, data, body, stop, offset, reason, [(a + shift, b + shift) for a, b in named])
+        return at
 
     def _ssl2(self, data, pos: int) -> tuple[int, int, str | None]:
         """``(header_length, body_length, keep_body)`` of an SSLv2 record; header_length -1 if invalid.

@@ -23,14 +23,14 @@ def tls_start(d, data):
         if len(data) < TLS_HLEN:
             return None
         if record_header(data, 0)[0] >= 0:
-            return TlsWalker(flow.tls_counts)
+            return TlsWalker(flow)
     if first & 0x80:
         hello = ssl2_client_hello(data) if d.client else ssl2_server_hello(data) if flow.ssl2 else False
         if hello is None:
             return None
         if hello:
             flow.ssl2 = True
-            return TlsWalker(flow.tls_counts, ssl2=True)
+            return TlsWalker(flow, ssl2=True)
     return False
 
 

@@ -1,0 +1,245 @@
+"""Names in cleartext TLS handshake messages (SPEC §5 ``--tls-names zero``): where they are.
+
+Over the handshake protocol's bytes (RFC 8446 §4, RFC 5246 §7.4: the bodies of consecutive
+handshake records, joined), `name_ranges` finds the bytes that name a host or an entity:
+
+- the host names of a ClientHello's server_name extension (RFC 6066 §3);
+- in Certificate messages (visible up to TLS 1.2; RFC 5246 §7.4.2, and the TLS 1.3 layout
+  should one be seen in the clear), every value of the certificates' issuer and subject
+  names and of the extensions that carry names (subject/issuer alternative names, name
+  constraints, CRL distribution points, policies, information access: RFC 5280 §4.1.2.4,
+  §4.2.1) — the contents of their primitive DER elements, object identifiers excepted — and
+  the issuer name of the authority key identifier;
+- the distinguished names a CertificateRequest lists (RFC 5246 §7.4.4), likewise.
+
+Only contents are named: every tag and length stays, so the messages still parse. A message
+that does not parse as its type says is named whole (from where the parse failed), so that
+guessing never keeps a name.
+"""
+
+from __future__ import annotations
+
+HANDSHAKE_HLEN = 4  # type, 3-byte length
+HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST = 1, 11, 13
+NAMED_MESSAGES = frozenset((HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST))
+EXT_SERVER_NAME = 0
+# DER: tags whose contents are structure, not names (BOOLEAN, INTEGER, NULL, OBJECT IDENTIFIER)
+DER_KEPT_TAGS = frozenset((0x01, 0x02, 0x05, 0x06))
+DER_SEQUENCE, DER_OCTET_STRING, DER_EXPLICIT_EXTENSIONS = 0x30, 0x04, 0xA3
+OID_AUTHORITY_KEY_ID = b"\x55\x1d\x23"  # its issuer's name ([1]) is named; key id and serial are not
+AKI_ISSUER = 0xA1
+OID_PREFIX_CE = b"\x55\x1d"  # id-ce (2.5.29)
+NAMED_EXTENSIONS = frozenset(
+    (
+        OID_PREFIX_CE + b"\x11",  # subjectAltName
+        OID_PREFIX_CE + b"\x12",  # issuerAltName
+        OID_PREFIX_CE + b"\x1e",  # nameConstraints
+        OID_PREFIX_CE + b"\x1f",  # cRLDistributionPoints
+        OID_PREFIX_CE + b"\x20",  # certificatePolicies (CPS URIs, notice texts)
+        OID_PREFIX_CE + b"\x2e",  # freshestCRL
+        b"\x2b\x06\x01\x05\x05\x07\x01\x01",  # authorityInfoAccess
+        b"\x2b\x06\x01\x05\x05\x07\x01\x0b",  # subjectInfoAccess
+    )
+)
+
+
+class Malformed(Exception):
+    """A length or tag that does not fit: the caller names the rest of the message."""
+
+
+def messages(stream, start: int = 0) -> tuple[list[tuple[int, int, int]], int]:
+    """``(type, body_start, body_end)`` of the whole handshake messages from `start`, and where
+    the first incomplete one begins (``len(stream)`` if none)."""
+    found, pos, n = [], start, len(stream)
+    while pos + HANDSHAKE_HLEN <= n:
+        length = (stream[pos + 1] << 16) | (stream[pos + 2] << 8) | stream[pos + 3]
+        if pos + HANDSHAKE_HLEN + length > n:
+            break
+        found.append((stream[pos], pos + HANDSHAKE_HLEN, pos + HANDSHAKE_HLEN + length))
+        pos += HANDSHAKE_HLEN + length
+    return found, pos
+
+
+def name_ranges(kind: int, stream, start: int, end: int, dtls: bool = False) -> list[tuple[int, int]]:
+    """The name bytes of one handshake message of type `kind` whose body is ``stream[start:end]``
+    (`dtls`: a DTLS ClientHello has a cookie after its session id, RFC 6347 §4.2.1)."""
+    out: list[tuple[int, int]] = []
+    reader = _READERS.get(kind)
+    if reader is None:
+        return out
+    try:
+        reader(stream, start, end, out, dtls)
+    except Malformed as failed:
+        out.append((failed.args[0], end))
+    return _merged(out)
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(r for r in ranges if r[0] < r[1]):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _length(stream, pos: int, size: int, end: int) -> int:
+    """A `size`-byte big-endian length at `pos` whose value must fit before `end`; the end of what it measures."""
+    if pos + size > end:
+        raise Malformed(pos)
+    value = int.from_bytes(stream[pos : pos + size], "big")
+    if pos + size + value > end:
+        raise Malformed(pos)
+    return pos + size + value
+
+
+def _client_hello(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    pos += 2 + 32  # legacy_version, random
+    if pos > end:
+        raise Malformed(end)
+    pos = _length(stream, pos, 1, end)  # session id
+    if dtls:
+        pos = _length(stream, pos, 1, end)  # cookie
+    pos = _length(stream, pos, 2, end)  # cipher suites
+    pos = _length(stream, pos, 1, end)  # compression methods
+    if pos == end:
+        return  # no extensions (TLS 1.0 and older may have none)
+    stop = _length(stream, pos, 2, end)
+    pos += 2
+    while pos < stop:
+        if pos + 4 > stop:
+            raise Malformed(pos)
+        kind = (stream[pos] << 8) | stream[pos + 1]
+        value, after = pos + 4, _length(stream, pos + 2, 2, stop)
+        if kind == EXT_SERVER_NAME and after > value:
+            _server_names(stream, value, after, out)
+        pos = after
+    if stop != end:
+        raise Malformed(stop)
+
+
+def _server_names(stream, pos: int, end: int, out: list) -> None:
+    stop = _length(stream, pos, 2, end)
+    pos += 2
+    while pos < stop:
+        after = _length(stream, pos + 1, 2, stop)  # name type, then the name
+        out.append((pos + 3, after))
+        pos = after
+
+
+def _certificate(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    if pos + 3 <= end and int.from_bytes(stream[pos : pos + 3], "big") == end - pos - 3:
+        pos, entry_extensions = pos + 3, False  # TLS 1.2 and older: the list's length, then certificates
+    else:  # TLS 1.3: a request context, the list's length, certificates each with extensions
+        pos = _length(stream, pos, 1, end)
+        if _length(stream, pos, 3, end) != end:
+            raise Malformed(pos)
+        pos, entry_extensions = pos + 3, True
+    while pos < end:
+        after = _length(stream, pos, 3, end)
+        _der_certificate(stream, pos + 3, after, out)
+        pos = _length(stream, after, 2, end) if entry_extensions else after
+
+
+def _certificate_request(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    pos = _length(stream, pos, 1, end)  # certificate types
+    for algorithms in (True, False):  # TLS 1.2 lists signature algorithms before the names, older ones not
+        try:
+            names = _length(stream, pos, 2, end) if algorithms else pos
+            if _length(stream, names, 2, end) == end:
+                break
+        except Malformed:
+            pass
+    else:
+        raise Malformed(pos)
+    pos, stop = names + 2, end
+    while pos < stop:
+        after = _length(stream, pos, 2, stop)
+        _der_contents(stream, pos + 2, after, out)
+        pos = after
+
+
+def _der(stream, pos: int, end: int) -> tuple[int, int, int]:
+    """``(tag, contents_start, contents_end)`` of the DER element at `pos` (definite lengths)."""
+    if pos + 2 > end:
+        raise Malformed(pos)
+    tag, first = stream[pos], stream[pos + 1]
+    if tag & 0x1F == 0x1F:
+        raise Malformed(pos)  # high tag numbers: none in what we read
+    if first < 0x80:
+        start, length = pos + 2, first
+    else:
+        size = first & 0x7F
+        if not 1 <= size <= 3 or pos + 2 + size > end:
+            raise Malformed(pos)
+        start, length = pos + 2 + size, int.from_bytes(stream[pos + 2 : pos + 2 + size], "big")
+    if start + length > end:
+        raise Malformed(pos)
+    return tag, start, start + length
+
+
+def _der_contents(stream, pos: int, end: int, out: list) -> None:
+    """Name the contents of every primitive element in ``[pos, end)`` but those of `DER_KEPT_TAGS`."""
+    while pos < end:
+        tag, start, stop = _der(stream, pos, end)
+        if tag & 0x20:
+            _der_contents(stream, start, stop, out)
+        elif tag not in DER_KEPT_TAGS:
+            out.append((start, stop))
+        pos = stop
+
+
+def _der_certificate(stream, pos: int, end: int, out: list) -> None:
+    """A DER X.509 certificate: the names of its TBSCertificate (issuer, subject, named extensions)."""
+    tag, pos, end = _der(stream, pos, end)
+    if tag != DER_SEQUENCE:
+        raise Malformed(pos)
+    tag, pos, stop = _der(stream, pos, end)  # tbsCertificate
+    if tag != DER_SEQUENCE:
+        raise Malformed(pos)
+    fields = []
+    while pos < stop:
+        tag, start, after = _der(stream, pos, stop)
+        fields.append((tag, start, after))
+        pos = after
+    plain = [f for f in fields if f[0] == DER_SEQUENCE]  # signature, issuer, validity, subject, key
+    if len(plain) < 5:
+        raise Malformed(fields[0][1] if fields else pos)
+    for _, start, after in (plain[1], plain[3]):
+        _der_contents(stream, start, after, out)
+    for tag, start, after in fields:
+        if tag == DER_EXPLICIT_EXTENSIONS:
+            _extensions(stream, start, after, out)
+
+
+def _extensions(stream, pos: int, end: int, out: list) -> None:
+    tag, pos, end = _der(stream, pos, end)
+    if tag != DER_SEQUENCE:
+        raise Malformed(pos)
+    while pos < end:
+        tag, start, after = _der(stream, pos, end)  # Extension ::= SEQUENCE { id, critical?, value }
+        tag, oid_start, oid_end = _der(stream, start, after)
+        oid = bytes(stream[oid_start:oid_end])
+        if oid in NAMED_EXTENSIONS or oid == OID_AUTHORITY_KEY_ID:
+            inner = oid_end
+            while inner < after:
+                tag, value_start, value_end = _der(stream, inner, after)
+                if tag == DER_OCTET_STRING and oid == OID_AUTHORITY_KEY_ID:
+                    _authority_issuer(stream, value_start, value_end, out)
+                elif tag == DER_OCTET_STRING:
+                    _der_contents(stream, value_start, value_end, out)
+                inner = value_end
+        pos = after
+
+
+def _authority_issuer(stream, pos: int, end: int, out: list) -> None:
+    tag, pos, end = _der(stream, pos, end)
+    while pos < end:
+        tag, start, after = _der(stream, pos, end)
+        if tag == AKI_ISSUER:
+            _der_contents(stream, start, after, out)
+        pos = after
+
+
+_READERS = {HS_CLIENT_HELLO: _client_hello, HS_CERTIFICATE: _certificate, HS_CERTIFICATE_REQUEST: _certificate_request}

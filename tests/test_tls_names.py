@@ -1,0 +1,237 @@
+"""--tls-names zero (SPEC §5, issue 23): server names and certificate names zeroed, lengths valid.
+
+Messages are built from the RFCs (and certificates by `cryptography`, which also reads the
+zeroed ones back); the stage is judged by tshark on real captures.
+"""
+
+from __future__ import annotations
+
+import datetime
+import struct
+from functools import cache
+
+import pytest
+from conftest import SHARED_CAPTURES, missing
+from craft import Flow, dtls_record, record, udp_frame, write
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+from scapy.all import TCP, rdpcap
+from tshark import fields, malformed
+
+from pktmask_nb.api import run
+from pktmask_nb.config import Config, MaskConfig
+from pktmask_nb.proto.tls_names import messages, name_ranges
+
+HOST = b"intranet.corp.example"
+
+
+def client_hello(host: bytes = HOST, dtls: bool = False, extra: bytes = b"") -> bytes:
+    """A ClientHello message (header included) asking for `host`, between two other extensions."""
+    sni = struct.pack(">HB H", len(host) + 3, 0, len(host)) + host
+    extensions = (
+        struct.pack(">HH", 10, 4) + b"\x00\x02\x00\x17"  # supported_groups
+        + struct.pack(">HH", 0, len(sni)) + sni
+        + struct.pack(">HH", 16, 5) + b"\x00\x03\x02h2"  # ALPN
+        + extra
+    )  # fmt: skip
+    body = b"\x03\x03" + bytes(range(32)) + b"\x00" + (b"\x00" if dtls else b"")
+    body += b"\x00\x02\x13\x01" + b"\x01\x00" + struct.pack(">H", len(extensions)) + extensions
+    return b"\x01" + len(body).to_bytes(3, "big") + body
+
+
+@cache
+def certificate() -> bytes:
+    """A DER certificate full of names: subject, issuer, SAN, AKI with an issuer name, CRL DP, AIA."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "db01.corp.example"),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Secret Org")])  # fmt: skip
+    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Corp Issuing CA 7")])
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    uri = x509.UniformResourceIdentifier
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+        .serial_number(4242).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("db01.corp.example"),
+                                                    x509.DNSName("db.corp.example")]), False)
+        .add_extension(x509.AuthorityKeyIdentifier(b"k" * 20, [x509.DirectoryName(issuer)], 7), False)
+        .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+            [uri("http://crl.corp.example/ca7.crl")], None, None, None)]), False)
+        .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+            x509.oid.AuthorityInformationAccessOID.OCSP, uri("http://ocsp.corp.example"))]), False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return cert.public_bytes(Encoding.DER)
+
+
+NAMES = [b"db01.corp.example", b"Example Secret Org", b"Corp Issuing CA 7", b"crl.corp.example", b"ocsp.corp.example"]
+
+
+def certificate_message(tls13: bool = False, count: int = 2) -> bytes:
+    der = certificate()
+    entries = b"".join(len(der).to_bytes(3, "big") + der + (b"\x00\x00" if tls13 else b"") for _ in range(count))
+    body = (b"\x00" if tls13 else b"") + len(entries).to_bytes(3, "big") + entries
+    return b"\x0b" + len(body).to_bytes(3, "big") + body
+
+
+def zeroed(message: bytes, dtls: bool = False) -> bytes:
+    out = bytearray(message)
+    for kind, start, end in messages(message)[0]:
+        for a, b in name_ranges(kind, message, start, end, dtls):
+            out[a:b] = bytes(b - a)
+    return bytes(out)
+
+
+# -- the parser, by the RFCs -------------------------------------------------------------------
+
+
+def test_client_hello_loses_its_server_name_and_nothing_else():
+    for dtls in (False, True):
+        message = client_hello(dtls=dtls)
+        out = zeroed(message, dtls)
+        assert HOST not in out and len(out) == len(message)
+        diff = [i for i in range(len(message)) if out[i] != message[i]]
+        assert diff == list(range(message.index(HOST), message.index(HOST) + len(HOST)))
+
+
+def test_certificate_names_are_zeroed_and_the_certificate_still_parses():
+    for tls13 in (False, True):
+        message = certificate_message(tls13)
+        out = zeroed(message)
+        assert not [n for n in NAMES if n in out], tls13
+        start = message.index(certificate())
+        cert = x509.load_der_x509_certificate(out[start : start + len(certificate())])  # every length still valid
+        assert cert.serial_number == 4242 and cert.subject.rfc4514_string().count("\\00") >= 10
+        assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+        changed = [i for i in range(len(message)) if out[i] != message[i]]
+        assert all(out[i] == 0 for i in changed)
+
+
+def test_certificate_request_authorities_are_zeroed():
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Corp Issuing CA 7")]).public_bytes()
+    authorities = struct.pack(">H", len(name)) + name
+    for algorithms in (b"\x00\x02\x04\x03", b""):  # TLS 1.2 lists signature algorithms, 1.0 does not
+        body = b"\x01\x01" + algorithms + struct.pack(">H", len(authorities)) + authorities
+        message = b"\x0d" + len(body).to_bytes(3, "big") + body
+        assert b"Corp Issuing CA 7" not in zeroed(message)
+
+
+def test_a_message_that_does_not_parse_is_named_from_where_it_fails():
+    message = bytearray(client_hello())
+    at = message.index(HOST) - 2
+    message[at : at + 2] = b"\xff\xff"  # a host name length past the extension
+    out = zeroed(bytes(message))
+    assert HOST not in out and out[: at - 3] == bytes(message[: at - 3])
+
+
+def test_other_messages_keep_every_byte():
+    server_hello = b"\x02\x00\x00\x26" + b"\x03\x03" + bytes(32) + b"\x00\x13\x01\x00"
+    assert zeroed(server_hello + client_hello()).startswith(server_hello)
+
+
+# -- the stage ---------------------------------------------------------------------------------
+
+
+def sanitize(src, dst, names="zero", chunk_size=4096, stages=("mask",)):
+    config = Config(stages=stages, chunk_size=chunk_size, mask=MaskConfig(tls_names=names))
+    return run(str(src), str(dst), config=config)
+
+
+def crafted(path, split_records: bool, big: bool = False):
+    """A handshake: ClientHello (its SNI), then the server's ServerHello, Certificate(s), done."""
+    flow, hello = Flow(), client_hello()
+    # split: one message over two records (and the records over three segments)
+    client = record(22, hello[:60]) + record(22, hello[60:]) if split_records else record(22, hello)
+    server_hello = b"\x02\x00\x00\x26" + b"\x03\x03" + bytes(32) + b"\x00\x13\x01\x00"
+    cert = certificate_message(count=40 if big else 2)
+    handshake = server_hello + cert + b"\x0e\x00\x00\x00"
+    server = b"".join(record(22, handshake[i : i + 16384]) for i in range(0, len(handshake), 16384))
+    server += record(20, b"\x01") + record(22, bytes(range(40)))  # CCS, then an encrypted Finished
+    frames = flow.handshake() + flow.stream(True, client, [50, 70]) + flow.stream(False, server, [1400] * 200)
+    write(path, frames)
+    return client, server
+
+
+@pytest.mark.parametrize("split_records", [False, True], ids=["one-record", "split"])
+def test_stage_zeroes_names_keeps_every_record(tmp_path, split_records):
+    src, out, kept = tmp_path / "in.pcap", tmp_path / "out.pcap", tmp_path / "kept.pcap"
+    client, server = crafted(src, split_records)
+    result = sanitize(src, out)
+    sanitize(src, kept, names="keep")
+    data, before = out.read_bytes(), kept.read_bytes()
+    assert HOST not in data and not [n for n in NAMES if n in data]
+    assert HOST in before and NAMES[0] in before  # what keep keeps
+    for mine, theirs in zip(rdpcap(str(out)), rdpcap(str(kept)), strict=True):  # names only zero
+        a, b = bytes(mine[TCP].payload), bytes(theirs[TCP].payload)
+        assert all(a[i] == 0 for i in range(len(a)) if a[i] != b[i])
+    assert bytes(range(40)) in data  # the encrypted Finished after the CCS is left as it is
+    assert fields(out, ["tls.record.content_type"]) == fields(kept, ["tls.record.content_type"])
+    assert fields(out, ["tls.handshake.type"]) == fields(kept, ["tls.handshake.type"])
+    assert malformed(out) == malformed(src) == 0
+    assert result.stages["mask"]["fail_closed_events"] == 0
+    for n in (1, 7):  # chunk-size invariance
+        again = tmp_path / f"c{n}.pcap"
+        sanitize(src, again, chunk_size=n)
+        assert again.read_bytes() == data
+
+
+def test_a_message_longer_than_the_wait_is_zeroed_and_its_records_kept(tmp_path):
+    src, out, kept = tmp_path / "in.pcap", tmp_path / "out.pcap", tmp_path / "kept.pcap"
+    crafted(src, False, big=True)  # 40 certificates: past 64 KiB
+    sanitize(src, out)
+    sanitize(src, kept, names="keep")
+    data = out.read_bytes()
+    assert not [n for n in NAMES if n in data]
+    assert fields(out, ["tls.record.content_type"]) == fields(kept, ["tls.record.content_type"])
+    assert b"\x0e\x00\x00\x00" in data  # ServerHelloDone after the given-up message is read again
+
+
+def test_dtls_client_hello_loses_its_server_name(tmp_path):
+    src, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    hello = client_hello(dtls=True)
+    fragment = hello[:1] + hello[1:4] + b"\x00\x00" + b"\x00\x00\x00" + hello[1:4] + hello[4:]
+    write(src, [udp_frame(dtls_record(22, fragment))])
+    sanitize(src, out)
+    assert HOST not in out.read_bytes()
+    assert fields(out, ["dtls.handshake.type"]) == [["1"]] and malformed(out) == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["tls_1_2-2.pcap", "tls1.2.pcap", "https-justlaunchpage.pcap", "tls-fragmented-handshake.pcap.gz",
+     "tls_1_0_multi_segment_google-https.pcap", "dtls1_2.pcap", "tls13_wolfssl.pcap"],
+)  # fmt: skip
+def test_shared_captures_keep_their_handshakes_and_lose_their_names(tmp_path, name):
+    src = SHARED_CAPTURES / name
+    if not src.exists():
+        missing(f"shared capture {name}")
+    out, kept = tmp_path / "out.pcap", tmp_path / "kept.pcap"
+    sanitize(src, out)
+    sanitize(src, kept, names="keep")
+    names = ["tls.handshake.extensions_server_name", "x509ce.dNSName", "x509sat.printableString", "x509sat.uTF8String"]
+    originals = {v for row in fields(src, names) for cell in row for v in cell.split(",") if len(v) > 3}
+    data = out.read_bytes()
+    assert not [v for v in originals if v.encode() in data]
+    columns = ["tls.record.content_type", "tls.handshake.type", "dtls.record.content_type"]
+    assert fields(out, columns) == fields(kept, columns)
+    assert malformed(out) == malformed(kept)
+
+
+def test_the_audit_finds_names_only_where_the_run_should_have_zeroed_them(tmp_path):
+    from pktmask_nb.audit import audit
+
+    src = SHARED_CAPTURES / "tls_1_2-2.pcap"
+    if not src.exists():
+        missing("shared capture tls_1_2-2.pcap")
+    out, kept = tmp_path / "out.pcap", tmp_path / "kept.pcap"
+    sanitize(src, out, stages=("dedup", "anonymize", "mask"))
+    sanitize(src, kept, names="keep", stages=("dedup", "anonymize", "mask"))
+    assert audit(src, kept, raise_on_findings=False).ok  # names are kept by default
+    report = audit(src, kept, tls_names=True, raise_on_findings=False, limit=100)
+    details = " ".join(f.detail for f in report.findings)
+    assert "TLS name 'dogfish' in tls-handshake" in details and "'support@cloudshark.org'" in details
+    assert report.addresses["tls_name"] >= 5
+    assert audit(src, out, tls_names=True, raise_on_findings=False).ok
