@@ -12,7 +12,8 @@ VERSIONS = {4: 4, 16: 6, 6: "mac"}  # the mapping table's `version` by address l
 
 # An entry: anonymized bytes, word-sum change (mod 0xFFFF) the rewrite makes, whether it
 # changes anything, packets seen, first/last timestamp and frame, the position of the
-# first sighting inside its frame, and the last frame counted (one count per packet).
+# first sighting inside its frame, the last frame counted (one count per packet), and whether
+# it was seen in DNS data (``--anon-dns``).
 (
     ENTRY_ANON,
     ENTRY_DELTA,
@@ -24,7 +25,8 @@ VERSIONS = {4: 4, 16: 6, 6: "mac"}  # the mapping table's `version` by address l
     ENTRY_LAST_TS,
     ENTRY_LAST_FRAME,
     ENTRY_MARK,
-) = range(10)
+    ENTRY_DNS,
+) = range(11)
 
 
 class AddressTable:
@@ -46,7 +48,7 @@ class AddressTable:
     def create(self, original: bytes, frame: int, ts, order: int) -> list:
         anonymized = self.anonymize(original)
         delta = (word_sum(anonymized, 0, len(anonymized)) - word_sum(original, 0, len(original))) % 0xFFFF
-        entry = [anonymized, delta, anonymized != original, 0, ts, frame, order, ts, frame, 0]
+        entry = [anonymized, delta, anonymized != original, 0, ts, frame, order, ts, frame, 0, False]
         self.entries[original] = entry
         return entry
 
@@ -77,7 +79,7 @@ class AddressTable:
 
         ``version`` is 4, 6 or ``"mac"``; ``first_seen``/``last_seen`` are capture timestamps
         in ns (None for pcapng Simple Packet Blocks); ``first_frame``/``last_frame`` are
-        frame numbers.
+        frame numbers; ``in_dns`` tells an address DNS data carried (``--anon-dns``).
         """
 
         def ip(address: bytes):
@@ -94,6 +96,7 @@ class AddressTable:
                 "last_seen": e[ENTRY_LAST_TS],
                 "first_frame": e[ENTRY_FIRST_FRAME],
                 "last_frame": e[ENTRY_LAST_FRAME],
+                "in_dns": e[ENTRY_DNS],
             }
             for original, e in ordered
         ]

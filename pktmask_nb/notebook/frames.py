@@ -35,6 +35,7 @@ MAPPING_COLUMNS = (
     "last_seen",
     "first_frame",
     "last_frame",
+    "in_dns",
 )
 FLOW_COLUMNS = ("transport", "src", "sport", "dst", "dport", "protocol", "packets", "bytes_kept", "bytes_zeroed")
 DUPLICATE_COLUMNS = ("digest", "duplicates", "first_duplicate_frame", "caplen")
@@ -146,11 +147,12 @@ def _times(df: pd.DataFrame, ns_columns: dict[str, str]) -> pd.DataFrame:
 
 
 def mapping_frame(result: RunResult) -> pd.DataFrame:
-    """The anonymize stage's IP mapping (SPEC §5): one row per original address.
+    """The anonymize stage's address mapping (SPEC §5): one row per original address.
 
-    Columns are the report's (``original, anonymized, version, packets, first_seen,
-    last_seen`` in ns, ``first_frame, last_frame``) plus ``first_time``/``last_time`` as
-    UTC datetimes. Empty (with these columns) when anonymize did not run.
+    Columns are the report's (``original, anonymized, version`` — 4, 6 or ``"mac"`` —,
+    ``packets, first_seen, last_seen`` in ns, ``first_frame, last_frame, in_dns``: seen in
+    DNS data) plus ``first_time``/``last_time`` as UTC datetimes. Empty (with these columns)
+    when anonymize did not run.
     """
     df = pd.DataFrame(result.mapping) if result.mapping else pd.DataFrame(columns=list(MAPPING_COLUMNS))
     return _times(df, {"first_seen": "first_time", "last_seen": "last_time"})

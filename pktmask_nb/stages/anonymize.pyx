@@ -37,7 +37,7 @@ from ..record cimport Packet
 
 from ..anon import AddressMapper
 from ..anon.mapper import SOLICITED_PREFIX
-from ..anon.table import ENTRY_ANON, ENTRY_CHANGED, ENTRY_DELTA
+from ..anon.table import ENTRY_ANON, ENTRY_CHANGED, ENTRY_DELTA, ENTRY_DNS
 from ..config import AnonymizeConfig
 from ..proto.checksum import patch, word_sum
 from ..proto.dhcp import DHCP_CHADDR, DHCP_PORTS
@@ -184,6 +184,7 @@ class AnonymizeStage:
             "keep": self.config.keep,
             "preserve_class": self.config.preserve_class,
             "mac": self.config.mac,
+            "dns": self.config.dns,
             "packets": self.packets,
             "packets_rewritten": self.packets_rewritten,
             "addresses_rewritten": _by_kind(self._rewritten),
@@ -332,6 +333,7 @@ cdef void _dns(AddressTable table, FrameMap m, const unsigned char* p, Packet pa
         offset, size = address.offset, address.size
         raw = PyBytes_FromStringAndSize(<const char*>p + offset, size)
         entry = table.see(raw.ljust(address.width, b"\0"), frame, ts, len(m.fields) + order)
+        entry[ENTRY_DNS] = True
         new = entry[ENTRY_ANON][: address.size]
         if address.bits % 8:  # a Client Subnet prefix: the bits past it stay zero (RFC 7871 §6)
             new = new[:-1] + bytes((new[-1] & (0xFF00 >> (address.bits % 8)) & 0xFF,))
