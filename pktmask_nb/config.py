@@ -88,8 +88,9 @@ class AnonymizeConfig:
         headers, ARP, NDP options, STP bridge ids and DHCP's client address are rewritten,
         and so is the interface identifier of an IPv6 address derived from a MAC (EUI-64).
     dns : bool
-        Rewrite the addresses of DNS messages over UDP (A/AAAA data, EDNS Client Subnet) with
-        the address mapping; mask then keeps their structure instead of zeroing them.
+        Rewrite the addresses of DNS messages (A/AAAA data, EDNS Client Subnet) with the
+        address mapping — over UDP, and over TCP in messages that lie whole in one segment —;
+        mask then keeps their structure instead of zeroing them.
     """
 
     key: bytes | None = field(default=None, repr=False)

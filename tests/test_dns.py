@@ -181,7 +181,9 @@ def test_the_audit_finds_shared_dns_runs_clean(tmp_path, name):
     assert report.ok, report.summary()
 
 
-def test_dns_over_tcp_keeps_its_structure_and_zeroes_its_addresses(tmp_path):
+def test_dns_over_tcp_rewrites_the_answers_of_whole_segments_and_zeroes_the_others(tmp_path):
+    """Anonymize reads segments: a message whole in one segment has its answers rewritten and
+    kept; one split over segments keeps its structure, its answers zeroed."""
     from craft import Flow
 
     from pktmask_nb.audit import audit
@@ -190,11 +192,16 @@ def test_dns_over_tcp_keeps_its_structure_and_zeroes_its_addresses(tmp_path):
     message = len(answer).to_bytes(2, "big") + answer
     flow = Flow(client=("192.168.1.10", 40000), server=("192.168.1.1", 53))
     src, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
-    write(src, flow.handshake() + flow.stream(False, message * 2, [1, 150, 200]))  # lengths and messages split
+    whole, split = flow.frame(False, message, seq=0), flow.stream(False, message, [1, 150], start=len(message))
+    write(src, flow.handshake() + [whole] + split)
     sanitize(src, out)
-    assert values(out, "dns.a") == ["0.0.0.0"] * 4  # anonymize reads datagrams, not streams: zeroed
+    mapper = AddressMapper(KEY)
+    mapped = [str(ipaddress.ip_address(mapper.anonymize(ipaddress.ip_address(a).packed))) for a in ANSWERS_V4]
+    assert values(out, "dns.a") == mapped + ["0.0.0.0"] * 2
     columns = ["dns.count.answers", "dns.resp.type", "dns.resp.ttl"]
     assert fields(out, columns, two_pass=True) == fields(src, columns, two_pass=True)
     assert malformed(out) == malformed(src)
     assert not [a for a in ANSWERS_V4 if ipaddress.ip_address(a).packed in out.read_bytes()]
     assert audit(src, out, dns=True, raise_on_findings=False).ok
+    itself = audit(src, src, dns=True, raise_on_findings=False, limit=200)
+    assert any(f"{ANSWERS_V4[0]} in dns-address" in f.detail for f in itself.findings)

@@ -187,6 +187,8 @@ def _first_pass(path, keep: str, http: bool, macs: bool, tls_names: bool, dns, c
                 for q in frame.quotes:
                     streams.quote(record.index, q.key, q.seq, data[q.start : q.end])
     streams.finish()
+    for answer in streams.answers:
+        identifiers.add(answer)
     identifiers.names = streams.names or set()
     identifiers.freeze()
     return identifiers, streams, copies, len(copies)

@@ -166,11 +166,12 @@ class Intervals:
 class Flow:
     """What the two directions of one connection tell each other."""
 
-    __slots__ = ("keep", "dns", "methods", "asked", "tag", "answer", "ssl2", "client", "server")
+    __slots__ = ("keep", "dns", "answers", "methods", "asked", "tag", "answer", "ssl2", "client", "server")
 
-    def __init__(self, keep: bool, dns=None):
+    def __init__(self, keep: bool, dns=None, answers: set | None = None):
         self.keep = keep  # HTTP heads were kept (--keep http-headers)
         self.dns = dns  # --anon-dns: whether DNS names were kept (--keep dns-names); None without it
+        self.answers = answers  # the reader's DNS answer addresses (--anon-dns)
         self.methods: deque = deque()  # HTTP request methods not answered yet
         self.asked = None  # what the client asked to switch to TLS: a prelude protocol, "postgres", "connect"
         self.tag = b""  # the IMAP tag of its STARTTLS command
@@ -436,7 +437,7 @@ class Start:
 class Dns:
     """DNS over TCP (RFC 1035 §4.2.2): each message's 2-byte length kept, the message not; with
     ``--anon-dns`` (`Flow.dns`) its structure too (and its names with ``--keep dns-names``),
-    its addresses not (anonymize reads datagrams, not streams)."""
+    and its addresses may change (the original answers are searched for everywhere)."""
 
     def step(self, d: Direction) -> bool:
         if len(d.buf) < 2:
@@ -446,8 +447,10 @@ class Dns:
             return False
         d.emit(at, at + 2, CODE["dns-message-length"])
         if dns is not None:
-            structure, names, _ = dns_regions(d.buf, 2, 2 + size)
+            structure, names, addresses = dns_regions(d.buf, 2, 2 + size)
+            d.flow.answers.update(bytes(d.buf[a:b]) for a, b in addresses if b - a in (4, 16))
             regions = [(a, b, CODE["dns-structure"]) for a, b in structure]
+            regions += [(a, b, CODE["dns-address"]) for a, b in addresses]
             regions += [(a, b, CODE["dns-name"]) for a, b in names] if dns else []
             for a, b, code in sorted(regions):
                 d.emit(at + a, at + b, code)
@@ -771,6 +774,7 @@ class StreamReader:
     def __init__(self, http_headers: bool, tls_names: bool = False, dns=None):
         self.http_headers = http_headers
         self.dns = dns  # as `Flow.dns`
+        self.answers: set[bytes] = set()  # addresses DNS over TCP answered (--anon-dns): identifiers
         self.names: set | None = set() if tls_names else None  # names TLS handshakes show (bytes)
         self.current: dict = {}  # (src, dst, sport, dport) -> Direction
         self.directions: list[Direction] = []
@@ -829,7 +833,11 @@ class StreamReader:
         if client is None:  # no SYN: the side with the lower port serves
             client = key[3] < key[2] if peer is None else not peer.client
         joins = peer is not None and client is False and peer.client
-        flow = peer.flow if joins or (peer is not None and client is None) else Flow(self.http_headers, self.dns)
+        flow = (
+            peer.flow
+            if joins or (peer is not None and client is None)
+            else Flow(self.http_headers, self.dns, self.answers)
+        )
         port = key[3] if client else key[2]
         d = Direction(len(self.directions), flow, client, port, self.names)
         if client:

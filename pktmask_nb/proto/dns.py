@@ -187,3 +187,21 @@ def _options(data, pos: int, stop: int, found: Message) -> None:
                 if size:
                     found.addresses.append(Address(pos + 8, size, width, bits))
         pos += 4 + length
+
+
+def segment_addresses(data, start: int, end: int) -> list[Address]:
+    """The addresses of the DNS-over-TCP messages that lie whole in one segment's payload
+    ``data[start:end]``, read as length-prefixed messages from its first byte (RFC 1035 §4.2.2).
+
+    Anonymize rewrites these, reading segments, not streams; mask keeps an address of a TCP
+    message only where this reading of the same segment found it, so that bytes anonymize
+    never saw (a message split over segments, a segment starting mid-message) stay zero.
+    """
+    found, pos = [], start
+    while pos + 2 <= end:
+        stop = pos + 2 + ((data[pos] << 8) | data[pos + 1])
+        if stop > end:
+            break
+        found += message(data, pos + 2, stop).addresses
+        pos = stop
+    return found

@@ -12,9 +12,9 @@ With MACs mapped (``mac`` in the config), the map's hardware addresses (`FrameMa
 the client hardware address of BOOTP/DHCP are rewritten through a second table; other bytes
 of hardware-address spans (other lengths, padding, an address cut short) are then zeroed.
 A solicited-node multicast MAC is always rewritten: it is the tail of an IPv6 address.
-With ``dns``, the addresses of DNS messages over UDP (`~pktmask_nb.proto.dns.message`: A/AAAA
-data, the prefix of an EDNS Client Subnet option) are rewritten too; mask reads the same
-messages and keeps their structure.
+With ``dns``, the addresses of DNS messages (`~pktmask_nb.proto.dns.message`: A/AAAA data, the
+prefix of an EDNS Client Subnet option) are rewritten too: over UDP, and over TCP in the
+messages that lie whole in a segment; mask reads the same messages and keeps their structure.
 
 The frame map's zeroed spans (unknown option data, lengths that overrun, ...) are zeroed
 here too, so that a run without mask leaks no header corner either. Transport payloads are
@@ -41,7 +41,7 @@ from ..anon.table import ENTRY_ANON, ENTRY_CHANGED, ENTRY_DELTA, ENTRY_DNS
 from ..config import AnonymizeConfig
 from ..proto.checksum import patch, word_sum
 from ..proto.dhcp import DHCP_CHADDR, DHCP_PORTS
-from ..proto.dns import DNS_PORT, message
+from ..proto.dns import DNS_PORT, message, segment_addresses
 from ..proto.dissect import frame_of
 from ..proto.spans import (
     A_DNS,
@@ -219,7 +219,7 @@ cdef void _rewrite(stage, AddressTable table, AddressTable macs, bint dns, Packe
     cdef dict pseudo = {}
     _addresses(stage, table, m, p, packet, changes, pseudo, t)
     _hardware(table, macs, m, p, packet, changes, t)
-    if dns and m.transport == 17 and m.l4 >= 0 and m.payload_end > m.payload_start:
+    if dns and m.transport in (6, 17) and m.l4 >= 0 and m.payload_end > m.payload_start:
         _dns(table, m, p, packet, changes, t)
     cdef Py_ssize_t rewritten = len(changes)  # the changes before this many are address fields
     cdef bint keep_fragment = m.fragment != _frag_none and stage._fragment(m, data)
@@ -323,13 +323,18 @@ cdef void _hardware(AddressTable table, AddressTable macs, FrameMap m, const uns
 
 
 cdef void _dns(AddressTable table, FrameMap m, const unsigned char* p, Packet packet, list changes, Tally* t) except *:
-    """Add the byte changes of the addresses of a DNS message over UDP; count them as address fields."""
+    """Add the byte changes of the addresses of a DNS message over UDP (or of the whole messages of
+    a TCP segment, `~pktmask_nb.proto.dns.segment_addresses`); count them as address fields."""
     cdef Py_ssize_t l4 = m.l4
     if ((p[l4] << 8) | p[l4 + 1]) != DNS_PORT and ((p[l4 + 2] << 8) | p[l4 + 3]) != DNS_PORT:
         return
     frame, ts = packet.index, packet.ts
     cdef Py_ssize_t offset, size
-    for order, address in enumerate(message(packet.data, m.payload_start, m.payload_end).addresses):
+    if m.transport == 17:
+        addresses = message(packet.data, m.payload_start, m.payload_end).addresses
+    else:
+        addresses = segment_addresses(packet.data, m.payload_start, m.payload_end)
+    for order, address in enumerate(addresses):
         offset, size = address.offset, address.size
         raw = PyBytes_FromStringAndSize(<const char*>p + offset, size)
         entry = table.see(raw.ljust(address.width, b"\0"), frame, ts, len(m.fields) + order)

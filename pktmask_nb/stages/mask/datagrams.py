@@ -4,8 +4,8 @@ DTLS over UDP keeps record headers and the bodies of types 20/21/22/24, as TLS d
 BOOTP/DHCP keeps its skeleton (operation, hardware type and length, hops, transaction, flags, the
 magic cookie, each option's code and length and the message type), so that Wireshark still
 parses it; addresses, hardware addresses, names and option values are zeroed. DNS over TCP
-keeps each message's 2-byte length (its messages are zeroed, as DNS over UDP is unless
-``--anon-dns`` rewrote its addresses: then its structure is kept, `dns_keeps`).
+keeps each message's 2-byte length; its messages are zeroed, as DNS over UDP is, unless
+``--anon-dns`` rewrote their addresses: then their structure is kept (`dns_keeps`).
 """
 
 from __future__ import annotations
@@ -104,14 +104,13 @@ def dhcp_keeps(data, start: int, end: int) -> list[tuple[int, int, str]]:
     return keeps
 
 
-def dns_keeps(data, start: int, end: int, names: bool, addresses: bool = True) -> list[tuple[int, int, str]]:
-    """Kept byte ranges of a DNS message (``--anon-dns``): its structure, its addresses if
-    anonymize rewrote them (`addresses`), and its names if `names` (but names in a reverse
-    zone, which spell an address); what follows the point where it stops parsing is zeroed."""
+def dns_keeps(data, start: int, end: int, names: bool) -> list[tuple[int, int, str]]:
+    """Kept byte ranges of a DNS message whose addresses anonymize rewrote (``--anon-dns``): its
+    structure and addresses, and its names if `names` (but names in a reverse zone, which spell
+    an address); what follows the point where it stops parsing is zeroed."""
     found = message(data, start, end)
     keeps = [(a, b, KEEP_DNS_STRUCTURE) for a, b in found.structure]
-    if addresses:
-        keeps += [(a.offset, a.offset + a.size, KEEP_DNS_ADDRESS) for a in found.addresses]
+    keeps += [(a.offset, a.offset + a.size, KEEP_DNS_ADDRESS) for a in found.addresses]
     if names:
         keeps += [(a, b, KEEP_DNS_NAME) for a, b in found.names]
     return sorted(k for k in keeps if k[0] < k[1])
@@ -120,8 +119,9 @@ def dns_keeps(data, start: int, end: int, names: bool, addresses: bool = True) -
 class DnsTcpWalker:
     """DNS over TCP (RFC 1035 §4.2.2): each message's length kept, the message zeroed; with
     ``--anon-dns`` (`structure`), each message waits until it is whole and keeps its
-    structure (and its names with `names`) — not its addresses: anonymize reads datagrams,
-    not streams, so it did not rewrite them, and they are zeroed."""
+    structure (and its names with `names`) and its addresses — but anonymize reads
+    segments, not streams, so a segment keeps only the addresses it rewrote there
+    (`~pktmask_nb.proto.dns.segment_addresses`, applied by the stage's decision)."""
 
     __slots__ = ("remaining", "structure", "names")
 
@@ -145,7 +145,7 @@ class DnsTcpWalker:
             d.keep(offset + pos, offset + pos + 2, KEEP_DNS)
             pos += 2
             if self.structure:
-                for a, b, reason in dns_keeps(data, pos, pos + length, self.names, addresses=False):
+                for a, b, reason in dns_keeps(data, pos, pos + length, self.names):
                     d.keep(offset + a, offset + b, reason)
                 pos += length
             else:

@@ -17,7 +17,7 @@ from collections import deque
 from ...config import MaskConfig
 from ...proto.dhcp import DHCP_PORTS
 from ...proto.dissect import dissect, frame_of
-from ...proto.dns import DNS_PORT
+from ...proto.dns import DNS_PORT, segment_addresses
 from ...proto.ip import IPPROTO_TCP, IPPROTO_UDP
 from ...proto.spans import (
     ADDRESS,
@@ -78,8 +78,9 @@ class MaskStage:
     macs_mapped : bool
         Whether it also mapped hardware addresses: the ledger counts them as rewritten too.
     dns : bool
-        Whether it also rewrote DNS addresses (``--anon-dns``): DNS over UDP keeps its
-        structure (`~.datagrams.dns_keeps`) instead of being zeroed.
+        Whether it also rewrote DNS addresses (``--anon-dns``): DNS keeps its structure
+        (`~.datagrams.dns_keeps`) instead of being zeroed; over TCP a segment keeps only the
+        addresses anonymize rewrote in it.
 
     Notes
     -----
@@ -411,8 +412,13 @@ class MaskStage:
 
     def _decide(self, packet: Packet, d: Direction, offset: int, start: int, length: int, checksums, changes) -> None:
         """Zero what `d` does not keep of the payload at frame offset `start` (stream `offset`), count it, write."""
-        decision = d.decide(offset, packet.data[start : start + length])
         flow, ledger, s = d.flow, self.ledger, self._s
+        addresses = None
+        if flow.dns and flow.protocol == "dns":  # DNS over TCP: the addresses anonymize rewrote here
+            shift = offset - start
+            found = segment_addresses(packet.data, start, start + length)
+            addresses = {(a.offset + shift, a.offset + a.size + shift) for a in found}
+        decision = d.decide(offset, packet.data[start : start + length], addresses)
         kept = 0
         for n, reason in decision.kept:
             ledger.add("kept", reason, n)

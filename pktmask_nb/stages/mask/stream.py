@@ -14,6 +14,8 @@ from __future__ import annotations
 from array import array
 from bisect import insort
 
+from .datagrams import KEEP_DNS_ADDRESS
+
 SEQ_MOD = 1 << 32
 SEQ_HALF = 1 << 31
 STREAM_END = 1 << 62  # `decided` once nothing more can be kept: everything is zero
@@ -302,13 +304,14 @@ class Direction:
 
     # -- applying decisions --------------------------------------------------------------
 
-    def decide(self, start: int, payload) -> Decision:
+    def decide(self, start: int, payload, addresses=None) -> Decision:
         """The decision for `payload`, a copy of stream bytes from `start` on.
 
         Kept intervals keep the payload's bytes that equal the first copy's; everything else
         is zero. Bytes below `forgotten`, from `fail_from` on, not decided yet (only asked
         for when the stage gives up on them), or differing from the kept first copy count as
-        fail-closed.
+        fail-closed. With `addresses` (a set of ``(start, end)``), a kept DNS address is kept
+        only if it is one of them: one anonymize rewrote in this very segment.
         """
         end = start + len(payload)
         decision = Decision()
@@ -331,6 +334,10 @@ class Direction:
             a, b = max(first, pos), min(last, end)
             if a > pos:
                 decision.zero.append((pos, a))
+            if addresses is not None and reason == KEEP_DNS_ADDRESS and (a, b) not in addresses:
+                decision.zero.append((a, b))
+                pos = b
+                continue
             at += a - first
             if payload[a - start : b - start] == data[at : at + b - a]:
                 decision.kept.append((b - a, reason))
