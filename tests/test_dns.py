@@ -205,3 +205,16 @@ def test_dns_over_tcp_rewrites_the_answers_of_whole_segments_and_zeroes_the_othe
     assert audit(src, out, dns=True, raise_on_findings=False).ok
     itself = audit(src, src, dns=True, raise_on_findings=False, limit=200)
     assert any(f"{ANSWERS_V4[0]} in dns-address" in f.detail for f in itself.findings)
+
+
+def test_reverse_names_are_told_through_compression_pointers():
+    """An owner name "41" + a pointer into "30.20.10.in-addr.arpa" still spells an address."""
+    question = b"\x0240\x0230\x0220\x0210\x07in-addr\x04arpa\x00"
+    header = b"\x00\x01\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00"
+    answer = b"\x0241\xc0\x0f" + b"\x00\x0c\x00\x01\x00\x00\x00\x3c\x00\x05" + b"\x03web\x00"  # PTR
+    data = header + question + b"\x00\x0c\x00\x01" + answer
+    found = message(data, 0, len(data))
+    assert found.end == len(data)
+    spelled = {bytes(data[a:b]) for a, b in found.reverse}
+    assert spelled == {b"40", b"30", b"20", b"10", b"41"}
+    assert {bytes(data[a:b]) for a, b in found.names} == {b"in-addr", b"arpa", b"web"}

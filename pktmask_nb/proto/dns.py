@@ -22,7 +22,7 @@ SOA_NUMBERS = 20  # serial, refresh, retry, expire, minimum
 OPTION_CLIENT_SUBNET = 8
 FAMILY_WIDTHS = {1: 4, 2: 16}  # address family numbers: IPv4, IPv6
 MAX_LABELS = 128
-REVERSE_ZONES = (b"in-addr\x04arpa\x00", b"ip6\x04arpa\x00")  # their labels are addresses
+REVERSE_ZONES = (b"\x07in-addr\x04arpa\x00", b"\x03ip6\x04arpa\x00")  # the labels before spell addresses
 
 
 class Address(NamedTuple):
