@@ -145,7 +145,9 @@ def add_audit_parser(commands) -> None:
     p.add_argument("original", metavar="ORIGINAL", help="the capture before sanitizing")
     p.add_argument("sanitized", metavar="SANITIZED", help="the sanitized capture")
     p.add_argument("--anon-keep", choices=ANON_KEEP, default="special", help="special ranges were kept, or none")
-    p.add_argument("--keep", action="append", default=[], metavar="WHAT", help="the run also kept: http-headers")
+    p.add_argument(
+        "--keep", action="append", default=[], metavar="WHAT", help="the run also kept: http-headers, dns-names"
+    )
     p.add_argument(
         "--anon-mac", choices=ANON_MAC, default="none", help="the run anonymized MACs: look for the original ones"
     )

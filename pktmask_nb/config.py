@@ -234,6 +234,10 @@ class Config:
             self.on_truncated in ("error", "warn"), f"on_truncated must be 'error' or 'warn', not {self.on_truncated!r}"
         )
         _check(self.processes in (None, 1, 2), f"processes must be 1, 2 or None (automatic), not {self.processes!r}")
+        _check(
+            "dns-names" not in self.mask.keep or self.anonymize.dns,
+            "keeping dns-names needs --anon-dns: names are kept only in DNS whose structure is kept",
+        )
         if "anonymize" in self.stages:
             object.__setattr__(self, "anonymize", self.anonymize.with_key())
 

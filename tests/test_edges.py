@@ -198,6 +198,7 @@ def test_a_full_disk_under_the_report(capture, tmp_path):
         (["--stages", ""], "no stage in '': list stages (dedup, anonymize, mask), or none to copy unchanged"),
         (["--key-file", "/dev/zero"], "/dev/zero: key file holds more than 4096 bytes"),
         (["--keep", "bogus"], "mask keep must be among http-headers, dns-names, not bogus"),
+        (["--keep", "dns-names"], "keeping dns-names needs --anon-dns"),
         (["--chunk-bytes", "10"], "chunk bytes must be an integer of at least 65536"),
     ],
 )
