@@ -26,14 +26,12 @@ import hmac
 
 from .cryptopan import CryptoPAn
 
-MAC_MODES = ("none", "keep-oui", "all")
 MAC_BITS = 48
 GROUP_BIT = 1 << 40  # I/G: the lowest bit of the first octet
 LOCAL_BIT = 1 << 41  # U/L
 # Flips forced to 0, as bits of the 48-bit value (the flip at tree depth i is bit 47 - i).
 _KEPT_FLIPS = {"all": GROUP_BIT | LOCAL_BIT, "keep-oui": 0xFFFFFF << 24}
 _KEY_LABEL = b"pktmask-nb: MAC address map"
-EUI64_MARK = b"\xff\xfe"  # octets 4 and 5 of a modified EUI-64 interface identifier
 
 
 def mac_text(mac: bytes) -> str:

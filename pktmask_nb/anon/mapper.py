@@ -16,6 +16,17 @@ SOLICITED_MAC = b"\x33\x33\xff"  # an Ethernet solicited-node multicast address 
 SOLICITED_PREFIX = ipaddress.ip_address("ff02::1:ff00:0").packed[:12]  # the MAC holds the rest
 
 
+def solicited_group(mac: bytes) -> bytes:
+    """The IPv6 group a solicited-node multicast MAC stands for (RFC 2464 §7: ``33:33`` and the
+    group's last 32 bits, ``ff:xx:xx:xx``)."""
+    return SOLICITED_PREFIX + mac[2:6]
+
+
+def solicited_mac(group: bytes) -> bytes:
+    """The solicited-node multicast MAC of an IPv6 group (the inverse of `solicited_group`)."""
+    return b"\x33\x33" + group[12:]
+
+
 class AddressMapper:
     """Map packed IPv4 (4-byte) and IPv6 (16-byte) addresses; same key ⇒ same map everywhere.
 
@@ -148,16 +159,15 @@ class AddressMapper:
 
     def anonymize_mac(self, mac: bytes) -> bytes:
         """Map a 6-byte MAC (with a MAC map): by `~pktmask_nb.anon.mac.MacMapper`, except a
-        solicited-node multicast MAC (RFC 2464 §7: ``33:33`` and the last 32 bits of its
-        IPv6 group, ``ff:xx:xx:xx``), which follows that group's address as mapped."""
+        solicited-node multicast MAC, which follows its group's address as mapped."""
         if mac[:3] == SOLICITED_MAC:
-            return mac[:2] + self.anonymize(SOLICITED_PREFIX + mac[2:])[12:]
+            return solicited_mac(self.anonymize(solicited_group(mac)))
         return self.mac.anonymize(mac) if self.mac else mac
 
     def original_mac(self, mac: bytes) -> bytes:
         """The inverse of `anonymize_mac`."""
         if mac[:3] == SOLICITED_MAC:
-            return mac[:2] + self.original(SOLICITED_PREFIX + mac[2:])[12:]
+            return solicited_mac(self.original(solicited_group(mac)))
         return self.mac.original(mac) if self.mac else mac
 
     def is_kept(self, address: bytes) -> bool:

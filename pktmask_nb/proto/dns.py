@@ -33,6 +33,7 @@ class Address(NamedTuple):
 
 
 class Message(NamedTuple):
+    start: int  # where the message starts (compression pointers count from here)
     structure: list  # (start, end)
     names: list  # (start, end)
     addresses: list  # Address
@@ -46,7 +47,7 @@ class _Stop(Exception):
 
 def message(data, start: int, end: int) -> Message:
     """Read the DNS message ``data[start:end]`` (see the module docstring)."""
-    found = Message([], [], [], [], start)
+    found = Message(start, [], [], [], [], start)
     if end - start < DNS_HLEN:
         return found
     counts = [(data[start + at] << 8) | data[start + at + 1] for at in (4, 6, 8, 10)]
@@ -85,7 +86,7 @@ def _name(data, pos: int, end: int, found: Message, limit: int | None = None) ->
         if length & 0xC0 == 0xC0:
             if pos + 2 > stop:
                 raise _Stop(first)
-            pointer, pointed = True, _expand(data, found.structure[0][0], ((length & 0x3F) << 8) | data[pos + 1], end)
+            pointer, pointed = True, _expand(data, found.start, ((length & 0x3F) << 8) | data[pos + 1], end)
             pos = _fixed(pos, 2, stop, found)
             break
         if length & 0xC0 or pos + 1 + length > stop:

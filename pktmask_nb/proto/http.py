@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 
-from .text import address_text  # noqa: F401 - kept lines are searched for addresses
-
 HTTP_METHODS = (
     b"GET",
     b"POST",

@@ -326,7 +326,7 @@ def link_raw(m: FrameMap) -> None:
 def link_sll(m: FrameMap) -> None:
     """Linux cooked capture v1: packet type, ARPHRD, address length, address (8), protocol."""
     m.put(6, R_LINK)
-    _cooked_address(m, 6, 5)
+    _cooked_address(m, 6, u16(m.data, 4) if m.n >= 6 else 0)
     m.put(SLL_HLEN, R_LINK)
     if m.n < SLL_HLEN:
         return cut(m, m.n)
@@ -336,15 +336,15 @@ def link_sll(m: FrameMap) -> None:
 def link_sll2(m: FrameMap) -> None:
     """Linux cooked capture v2: protocol, reserved, ifindex, ARPHRD, type, address length, address."""
     m.put(12, R_LINK)
-    _cooked_address(m, 12, 11)
+    _cooked_address(m, 12, m.data[11] if m.n >= 12 else 0)
     if m.n < SLL2_HLEN:
         return cut(m, m.n)
     _cooked(m, SLL2_HLEN, u16(m.data, 0))
 
 
-def _cooked_address(m: FrameMap, offset: int, length_at: int) -> None:
-    """A cooked header's 8-byte address field: a MAC if its length says 6, the rest padding."""
-    if m.n >= offset + 8 and m.data[length_at] == ETH_ALEN and (length_at == 11 or not m.data[length_at - 1]):
+def _cooked_address(m: FrameMap, offset: int, length: int) -> None:
+    """A cooked header's 8-byte address field holding a `length`-byte address: a MAC if 6."""
+    if length == ETH_ALEN:
         m.hardware(offset)
     m.put(offset + 8, R_MAC)
 

@@ -42,6 +42,30 @@ def address_text(line: bytes, binary: bool = False) -> list[tuple[int, int]]:
     return merged
 
 
+def outside(start: int, end: int, cuts) -> list[tuple[int, int]]:
+    """The pieces of ``[start, end)`` outside the sorted (possibly overlapping) ranges `cuts`."""
+    pieces, pos = [], start
+    for a, b in cuts:
+        if b <= pos or a >= end:
+            continue
+        if a > pos:
+            pieces.append((pos, a))
+        pos = b
+    if pos < end:
+        pieces.append((pos, end))
+    return pieces
+
+
+def kept_text(data, start: int, end: int, cuts=(), binary: bool = False) -> list[tuple[int, int]]:
+    """The pieces of ``data[start:end]`` to keep: outside the ranges `cuts` (zeroed for another
+    reason) and outside the IP addresses written as text in what remains, each piece read
+    alone, as it will be seen once the cuts are zeros."""
+    pieces = []
+    for a, b in outside(start, end, cuts):
+        pieces += outside(a, b, [(a + x, a + y) for x, y in address_text(bytes(data[a:b]), binary)])
+    return pieces
+
+
 def _finditer(pattern, marks, back: int, line: bytes):
     """``pattern.finditer(line)``, tried only from `back` bytes before each of the `marks` to it."""
     end = 0

@@ -36,7 +36,7 @@ from ..proto.spans cimport Field, FrameMap, frame_bytes
 from ..record cimport Packet
 
 from ..anon import AddressMapper
-from ..anon.mapper import SOLICITED_PREFIX
+from ..anon.mapper import solicited_group, solicited_mac
 from ..anon.table import ENTRY_ANON, ENTRY_CHANGED, ENTRY_DELTA, ENTRY_DNS
 from ..config import AnonymizeConfig
 from ..proto.checksum import patch, word_sum
@@ -146,10 +146,7 @@ class AnonymizeStage:
         key = (raw, bits)
         new = self._prefixes.get(key)
         if new is None:
-            full = int.from_bytes(raw.ljust(16, b"\0"), "big")
-            mapped = int.from_bytes(self.mapper.anonymize(full.to_bytes(16, "big")), "big")
-            mask = ((1 << min(bits, 128)) - 1) << (128 - min(bits, 128))
-            new = (mapped & mask).to_bytes(16, "big")[: len(raw)]
+            new = _prefix_of(self.mapper.anonymize(raw.ljust(16, b"\0")), bits, len(raw))
             if len(self._prefixes) < FRAGMENTS_REMEMBERED:
                 self._prefixes[key] = new
         return new, (word_sum(new, 0, len(new)) - word_sum(raw, 0, len(raw))) % 0xFFFF, new != raw
@@ -308,9 +305,9 @@ cdef void _hardware(AddressTable table, AddressTable macs, FrameMap m, const uns
             continue
         frame, ts = packet.index, packet.ts
         if solicited:
-            group = SOLICITED_PREFIX + PyBytes_FromStringAndSize(<const char*>p + offset + 2, 4)
+            group = solicited_group(PyBytes_FromStringAndSize(<const char*>p + offset, 6))
             entry = table.see(group, frame, ts, len(m.fields) + order)
-            new = b"\x33\x33" + entry[ENTRY_ANON][12:]
+            new = solicited_mac(entry[ENTRY_ANON])
             if macs is None:
                 t.kept[_r_mac] -= 6  # the span loop counted it kept
         else:
@@ -339,9 +336,7 @@ cdef void _dns(AddressTable table, FrameMap m, const unsigned char* p, Packet pa
         raw = PyBytes_FromStringAndSize(<const char*>p + offset, size)
         entry = table.see(raw.ljust(address.width, b"\0"), frame, ts, len(m.fields) + order)
         entry[ENTRY_DNS] = True
-        new = entry[ENTRY_ANON][: address.size]
-        if address.bits % 8:  # a Client Subnet prefix: the bits past it stay zero (RFC 7871 §6)
-            new = new[:-1] + bytes((new[-1] & (0xFF00 >> (address.bits % 8)) & 0xFF,))
+        new = _prefix_of(entry[ENTRY_ANON], address.bits, size)  # a Client Subnet's bits past its prefix stay 0
         changed = new != raw
         t.fields[changed][A_DNS][address.width != 4] += 1
         t.address_bytes[changed] += size
@@ -407,6 +402,13 @@ def _ends_in_payload(FrameMap m) -> bool:
         if spans[i] < end <= spans[i + 1]:
             return spans[i + 2] in (R_PAYLOAD, R_DATA)
     return False
+
+
+def _prefix_of(address: bytes, bits: int, size: int) -> bytes:
+    """The first `size` bytes of `address`, its bits past the first `bits` zero (a prefix's bytes)."""
+    width = 8 * len(address)
+    value = int.from_bytes(address, "big") & ~((1 << (width - min(bits, width))) - 1)
+    return value.to_bytes(len(address), "big")[:size]
 
 
 def _by_kind(counts: dict) -> dict[str, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ...proto.dhcp import DHCP_END, DHCP_FIXED, DHCP_KEPT_FIXED, DHCP_MAGIC, DHCP_MESSAGE_TYPE, DHCP_PAD
 from ...proto.dns import message
-from ...proto.text import address_text
+from ...proto.text import kept_text
 from ...proto.tls import DTLS_HLEN, TLS_HANDSHAKE, TLS_KEPT_TYPES, dtls_header
 from ...proto.tls_names import NAMED_MESSAGES, name_ranges
 
@@ -45,16 +45,11 @@ def dtls_keeps(data, start: int, end: int, counts: list[int], names: bool = Fals
         keeps.append((pos, pos + DTLS_HLEN, KEEP_DTLS_HEADER))
         if content_type in TLS_KEPT_TYPES and stop > pos + DTLS_HLEN:
             body, stop = pos + DTLS_HLEN, min(stop, end)
-            cuts = address_text(bytes(data[body:stop]), binary=True)  # addresses written as text (SPEC §5)
-            cuts = [(body + a, body + b) for a, b in cuts]
+            cuts = ()
             if names and content_type == TLS_HANDSHAKE and not (data[pos + 3] | data[pos + 4]):  # epoch 0: clear
-                cuts = sorted(cuts + _dtls_names(data, body, stop))
-            for a, b in cuts:
-                if a > body:
-                    keeps.append((body, a, KEEP_DTLS_BODY[content_type]))
-                body = max(body, b)
-            if body < stop:
-                keeps.append((body, stop, KEEP_DTLS_BODY[content_type]))
+                cuts = sorted(_dtls_names(data, body, stop))
+            # addresses written as text (SPEC §5) in what stays
+            keeps += [(a, b, KEEP_DTLS_BODY[content_type]) for a, b in kept_text(data, body, stop, cuts, binary=True)]
         pos = stop
     return keeps, bool(keeps) and pos < end
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from ...proto.http import (
     HTTP_MAX_LINE,
-    address_text,
     has_chunked,
     line_end_len,
     parse_chunk_size,
     parse_request_line,
     parse_status_line,
 )
+from ...proto.text import kept_text
 from .stream import FAIL_DESYNC
 from .upgrade import TlsOnlyWalker
 
@@ -94,12 +94,8 @@ class HttpWalker:
 
     def _keep(self, d, at: int, line: bytes, start: int = 0, end: int | None = None) -> None:
         """Keep ``line[start:end]`` (at stream offset `at`) but the addresses written in it."""
-        end = len(line) if end is None else end
-        pos = start
-        for a, b in address_text(line[start:end]):
-            d.keep(at + pos, at + start + a, KEEP_HEADER)
-            pos = start + b
-        d.keep(at + pos, at + end, KEEP_HEADER)
+        for a, b in kept_text(line, start, len(line) if end is None else end):
+            d.keep(at + a, at + b, KEEP_HEADER)
 
     def _line(self, d, line: bytes, at: int):
         """Decide one complete line at stream offset `at`: True to go on, False if it breaks

@@ -37,7 +37,7 @@ from ...proto.spans import (
     Ledger,
 )
 from ...record import Packet
-from .datagrams import dhcp_keeps, dns_keeps, dtls_keeps
+from .datagrams import KEEP_DNS_ADDRESS, dhcp_keeps, dns_keeps, dtls_keeps
 from .detect import MidStreamWalker, StartWalker
 from .flows import NO_RECORDS, TLS_COUNT_NAMES, Flow, FlowTable
 from .frames import addresses, context, flow_key, transport_key
@@ -413,12 +413,12 @@ class MaskStage:
     def _decide(self, packet: Packet, d: Direction, offset: int, start: int, length: int, checksums, changes) -> None:
         """Zero what `d` does not keep of the payload at frame offset `start` (stream `offset`), count it, write."""
         flow, ledger, s = d.flow, self.ledger, self._s
-        addresses = None
-        if flow.dns and flow.protocol == "dns":  # DNS over TCP: the addresses anonymize rewrote here
+        restrict = None
+        if flow.dns and flow.protocol == "dns":  # DNS over TCP: keep only the addresses anonymize rewrote here
             shift = offset - start
             found = segment_addresses(packet.data, start, start + length)
-            addresses = {(a.offset + shift, a.offset + a.size + shift) for a in found}
-        decision = d.decide(offset, packet.data[start : start + length], addresses)
+            restrict = (KEEP_DNS_ADDRESS, {(a.offset + shift, a.offset + a.size + shift) for a in found})
+        decision = d.decide(offset, packet.data[start : start + length], restrict)
         kept = 0
         for n, reason in decision.kept:
             ledger.add("kept", reason, n)

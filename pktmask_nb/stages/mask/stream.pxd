@@ -53,4 +53,4 @@ cdef class Direction:
         at=Py_ssize_t, a=Py_ssize_t, b=Py_ssize_t, decision=Decision, keeps=Keeps, begin=Py_ssize_t,
         i=Py_ssize_t, reasons=bytearray, data=bytearray,
     )
-    cpdef Decision decide(self, Py_ssize_t start, payload, addresses=*)
+    cpdef Decision decide(self, Py_ssize_t start, payload, restrict=*)

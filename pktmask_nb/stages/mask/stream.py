@@ -14,8 +14,6 @@ from __future__ import annotations
 from array import array
 from bisect import insort
 
-from .datagrams import KEEP_DNS_ADDRESS
-
 SEQ_MOD = 1 << 32
 SEQ_HALF = 1 << 31
 STREAM_END = 1 << 62  # `decided` once nothing more can be kept: everything is zero
@@ -304,14 +302,15 @@ class Direction:
 
     # -- applying decisions --------------------------------------------------------------
 
-    def decide(self, start: int, payload, addresses=None) -> Decision:
+    def decide(self, start: int, payload, restrict=None) -> Decision:
         """The decision for `payload`, a copy of stream bytes from `start` on.
 
         Kept intervals keep the payload's bytes that equal the first copy's; everything else
         is zero. Bytes below `forgotten`, from `fail_from` on, not decided yet (only asked
         for when the stage gives up on them), or differing from the kept first copy count as
-        fail-closed. With `addresses` (a set of ``(start, end)``), a kept DNS address is kept
-        only if it is one of them: one anonymize rewrote in this very segment.
+        fail-closed. With `restrict`, ``(reason, allowed)``, an interval kept for `reason` is
+        kept only where it is one of the ``(start, end)`` of `allowed` (what this very copy
+        may show, as the stage knows it); elsewhere it is zero.
         """
         end = start + len(payload)
         decision = Decision()
@@ -334,7 +333,7 @@ class Direction:
             a, b = max(first, pos), min(last, end)
             if a > pos:
                 decision.zero.append((pos, a))
-            if addresses is not None and reason == KEEP_DNS_ADDRESS and (a, b) not in addresses:
+            if restrict is not None and reason == restrict[0] and (a, b) not in restrict[1]:
                 decision.zero.append((a, b))
                 pos = b
                 continue

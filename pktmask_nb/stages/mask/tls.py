@@ -14,7 +14,7 @@ later (encrypted) bodies are zeroed.
 
 from __future__ import annotations
 
-from ...proto.text import address_text
+from ...proto.text import kept_text
 from ...proto.tls import (
     SSL2_CLIENT_MASTER_KEY,
     SSL2_HANDSHAKE_TYPES,
@@ -37,27 +37,12 @@ KEEP_SSL2_BODY = "sslv2-handshake"
 HANDSHAKE_WAIT_MAX = 1 << 16  # bytes of one handshake message waited for across records; past it, zeroed
 
 
-def keep_text(d, data, start: int, end: int, offset: int, reason: str) -> None:
-    """Keep ``data[start:end]`` (stream offset `offset` of `data`) but IP addresses written in it
-    as text (an address as server name, in a certificate's names or URLs, SPEC §5)."""
-    pos = start
-    for a, b in address_text(bytes(data[start:end]), binary=True):
-        d.keep(offset + pos, offset + start + a, reason)
-        pos = start + b
-    d.keep(offset + pos, offset + end, reason)
-
-
-def keep_named(d, data, start: int, end: int, offset: int, reason: str, names) -> None:
-    """`keep_text` of ``data[start:end]`` but the ranges of `names` (sorted ``(start, end)`` in `data`)."""
-    pos = start
-    for a, b in names:
-        if b <= pos or a >= end:
-            continue
-        if a > pos:
-            keep_text(d, data, pos, a, offset, reason)
-        pos = max(pos, b)
-    if pos < end:
-        keep_text(d, data, pos, end, offset, reason)
+def keep_text(d, data, start: int, end: int, offset: int, reason: str, names=()) -> None:
+    """Keep ``data[start:end]`` (stream offset `offset` of `data`) but the ranges `names` (sorted,
+    in `data`) and IP addresses written in it as text (an address as server name, in a
+    certificate's names or URLs, SPEC §5)."""
+    for a, b in kept_text(data, start, end, names, binary=True):
+        d.keep(offset + a, offset + b, reason)
 
 
 class TlsWalker:
@@ -191,7 +176,7 @@ class TlsWalker:
             stop = body + record_header(data, record)[1]
             self.counts[TLS_HANDSHAKE - 20] += 1
             d.keep(offset + record, offset + body, KEEP_HEADER)
-            keep_named(d, data, body, stop, offset, reason, [(a + shift, b + shift) for a, b in named])
+            keep_text(d, data, body, stop, offset, reason, [(a + shift, b + shift) for a, b in named])
         return at
 
     def _ssl2(self, data, pos: int) -> tuple[int, int, str | None]:
