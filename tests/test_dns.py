@@ -10,7 +10,21 @@ import ipaddress
 import pytest
 from conftest import SHARED_CAPTURES, missing
 from craft import write
-from scapy.all import DNS, DNSQR, DNSRR, DNSRRMX, DNSRROPT, DNSRRSOA, IP, UDP, EDNS0ClientSubnet, Ether, IPv6
+from scapy.all import (
+    DNS,
+    DNSQR,
+    DNSRR,
+    DNSRRMX,
+    DNSRROPT,
+    DNSRRSOA,
+    IP,
+    UDP,
+    EDNS0ClientSubnet,
+    Ether,
+    IPv6,
+    Raw,
+    rdpcap,
+)
 from tshark import fields, malformed
 
 from pktmask_nb.anon import AddressMapper
@@ -218,3 +232,24 @@ def test_reverse_names_are_told_through_compression_pointers():
     spelled = {bytes(data[a:b]) for a, b in found.reverse}
     assert spelled == {b"40", b"30", b"20", b"10", b"41"}
     assert {bytes(data[a:b]) for a, b in found.names} == {b"in-addr", b"arpa", b"web"}
+
+
+def test_what_does_not_parse_to_its_end_is_not_believed(tmp_path):
+    """Port 53 is only a hint: a payload that is not one whole DNS message keeps nothing."""
+    message = bytes(DNS(dns_frames()[1][42:]))
+    payloads = [message + b"trailing-secret", message[:-7], b"S" * 40]  # bytes after it, cut short, not DNS
+    frames = [bytes(Ether() / IP(src="192.168.1.1", dst="192.168.1.10") / UDP(sport=53, dport=40000) / Raw(p))
+              for p in payloads]  # fmt: skip
+    src, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    write(src, frames)
+    sanitize(src, out, stages=("anonymize", "mask"))
+    for packet in rdpcap(str(out)):
+        assert not any(bytes(packet[UDP].payload)), packet.summary()
+    from pktmask_nb.audit import audit
+
+    assert audit(src, out, dns=True, raise_on_findings=False).ok
+    header_kept = tmp_path / "header.pcap"  # what believing port 53 would have kept: 12 "header" bytes
+    kept = [f[:42] + f[42:54] + bytes(len(f) - 54) for f in frames]
+    write(header_kept, kept)
+    report = audit(src, header_kept, dns=True, raise_on_findings=False, limit=100)
+    assert {f.frame for f in report.findings if f.kind == "payload"} == {1, 2, 3}, report.summary()

@@ -80,14 +80,14 @@ DNS_ADDRESS_TYPES = {1: 4, 28: 16}  # A, AAAA: data length
 DNS_NAME_DATA = {2: 0, 5: 0, 12: 0, 39: 0, 15: 2, 33: 6}  # NS, CNAME, PTR, DNAME; MX, SRV: numbers first
 
 
-def dns_regions(data, start: int, end: int) -> tuple[list, list, list]:
-    """``(structure, names, addresses)`` of a DNS message (RFC 1035 §4.1, RFC 6891, RFC 7871), as
-    ``(start, end)`` lists; reading stops quietly where the message stops making sense (what
-    follows is in none of them). Reverse-zone names (in-addr.arpa, ip6.arpa) spell addresses:
-    their labels are in none of them either."""
+def dns_regions(data, start: int, end: int) -> tuple[list, list, list, bool]:
+    """``(structure, names, addresses, whole)`` of a DNS message (RFC 1035 §4.1, RFC 6891, RFC
+    7871), as ``(start, end)`` lists; reading stops quietly where the message stops making sense
+    (what follows is in none of them), and `whole` says whether it read the message to `end`.
+    Reverse-zone names (in-addr.arpa, ip6.arpa) spell addresses: their labels are in none."""
     structure, names, addresses = [], [], []
     if end - start < 12:
-        return structure, names, addresses
+        return structure, names, addresses, False
     structure.append((start, start + 12))
     counts = [int.from_bytes(data[start + i : start + i + 2], "big") for i in (4, 6, 8, 10)]
     pos = start + 12
@@ -120,31 +120,31 @@ def dns_regions(data, start: int, end: int) -> tuple[list, list, list]:
     for _ in range(counts[0]):
         pos = name(pos, end)
         if pos < 0 or pos + 4 > end:
-            return structure, names, addresses
+            return structure, names, addresses, False
         structure.append((pos, pos + 4))
         pos += 4
     for _ in range(sum(counts[1:])):
         pos = name(pos, end)
         if pos < 0 or pos + 10 > end:
-            return structure, names, addresses
+            return structure, names, addresses, False
         kind, size = int.from_bytes(data[pos : pos + 2], "big"), int.from_bytes(data[pos + 8 : pos + 10], "big")
         structure.append((pos, pos + 10))
         pos += 10
         stop = pos + size
         if stop > end:
-            return structure, names, addresses
+            return structure, names, addresses, False
         if DNS_ADDRESS_TYPES.get(kind) == size:
             addresses.append((pos, stop))
         elif kind in DNS_NAME_DATA:
             fixed = DNS_NAME_DATA[kind]
             structure.append((pos, pos + fixed))
             if name(pos + fixed, stop) != stop:
-                return structure, names, addresses
+                return structure, names, addresses, False
         elif kind == 6:  # SOA: two names, five numbers
             at = name(pos, stop)
             at = name(at, stop) if at >= 0 else -1
             if at < 0 or at + 20 != stop:
-                return structure, names, addresses
+                return structure, names, addresses, False
             structure.append((at, stop))
         elif kind == 16:  # TXT: strings
             at = pos
@@ -164,4 +164,4 @@ def dns_regions(data, start: int, end: int) -> tuple[list, list, list]:
                     structure.append((at + 4, at + 8))
                 at += 4 + length
         pos = stop
-    return structure, names, addresses
+    return structure, names, addresses, pos == end

@@ -447,8 +447,10 @@ class Dns:
             return False
         d.emit(at, at + 2, CODE["dns-message-length"])
         if dns is not None:
-            structure, names, addresses = dns_regions(d.buf, 2, 2 + size)
+            structure, names, addresses, whole = dns_regions(d.buf, 2, 2 + size)
             d.flow.answers.update(bytes(d.buf[a:b]) for a, b in addresses if b - a in (4, 16))
+            if not whole:  # not one whole DNS message: nothing of it may be kept
+                structure = names = addresses = []
             regions = [(a, b, CODE["dns-structure"]) for a, b in structure]
             regions += [(a, b, CODE["dns-address"]) for a, b in addresses]
             regions += [(a, b, CODE["dns-name"]) for a, b in names] if dns else []
@@ -862,7 +864,9 @@ def datagram(data, start: int, end: int, ports: tuple[int, int], dns=None) -> li
     if DHCP_PORTS.intersection(ports):
         return _dhcp(data, start, end)
     if dns is not None and DNS_PORT in ports:
-        structure, names, addresses = dns_regions(data, start, end)
+        structure, names, addresses, whole = dns_regions(data, start, end)
+        if not whole:  # not one whole DNS message: nothing of it may be kept
+            return []
         out = [(a, b, CODE["dns-structure"]) for a, b in structure]
         out += [(a, b, CODE["dns-address"]) for a, b in addresses]
         out += [(a, b, CODE["dns-name"]) for a, b in names] if dns else []

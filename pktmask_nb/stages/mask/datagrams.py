@@ -102,8 +102,11 @@ def dhcp_keeps(data, start: int, end: int) -> list[tuple[int, int, str]]:
 def dns_keeps(data, start: int, end: int, names: bool) -> list[tuple[int, int, str]]:
     """Kept byte ranges of a DNS message whose addresses anonymize rewrote (``--anon-dns``): its
     structure and addresses, and its names if `names` (but names in a reverse zone, which spell
-    an address); what follows the point where it stops parsing is zeroed."""
+    an address). Only a message that parses to its last byte is believed to be DNS: anything
+    else on port 53 (cut short, with bytes after it, another protocol) is zeroed whole."""
     found = message(data, start, end)
+    if found.end != end:
+        return []
     keeps = [(a, b, KEEP_DNS_STRUCTURE) for a, b in found.structure]
     keeps += [(a.offset, a.offset + a.size, KEEP_DNS_ADDRESS) for a in found.addresses]
     if names:
