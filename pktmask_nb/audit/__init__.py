@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from array import array
 from bisect import bisect_right
+from typing import TYPE_CHECKING
 
-import numpy as np
 import xxhash
 
 from ..capture import TruncationWarning, open_capture
@@ -39,8 +40,6 @@ from ..capture.pcapng import PCAPNG_SHB
 from ..config import ANON_KEEP, MAX_CHUNK_SIZE
 from ..errors import AuditFailed, AuditMismatch, UsageError
 from ..record import PCAP_FILE_HEADER, Packet
-from .identifiers import Identifiers
-from .judge import Judge
 from .layers import ADDR, CSUM, KEPT, PAY, PROTO_TCP, PROTO_UDP, read
 from .metadata import block_findings, packet_findings
 from .names import dns_regions
@@ -60,6 +59,10 @@ from .report import (
     Sink,
 )
 from .streams import DNS_PORT, StreamReader
+
+if TYPE_CHECKING:
+    from .identifiers import Identifiers
+    from .judge import Judge
 
 __all__ = ["AuditFailed", "AuditMismatch", "AuditReport", "CLEAN", "FINDINGS", "Finding", "KINDS", "UNDECIDED", "audit"]
 
@@ -145,6 +148,8 @@ def audit(
         report.warnings = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
         report.addresses = identifiers.counts()
         sink = Sink(limit)
+        from .judge import Judge  # NumPy's import is paid by audits only, not by every run
+
         judge = Judge(sink, streams, explain, macs, dns_names if dns else None)
         with Pairs(original, sanitized, copies, chunk_size) as pairs:
             report.packets = _second_pass(sanitized, pairs, judge, identifiers, sink, chunk_size)
@@ -158,6 +163,8 @@ def audit(
 
 def _first_pass(path, keep: str, http: bool, macs: bool, tls_names: bool, dns, chunk_size: int):
     """The original's identifiers, TCP streams, and which frames copy an earlier one."""
+    from .identifiers import Identifiers  # NumPy's import is paid by audits only, not by every run
+
     identifiers, streams = Identifiers(keep, macs), StreamReader(http, tls_names, dns)
     frames, datagrams = Seen(), Seen()
     copies = bytearray()  # per packet, in file order: 1 if it copies an earlier frame
@@ -211,7 +218,7 @@ class Seen:
     full): at most 16 bytes a digest, where a Python set of ints takes about 70."""
 
     def __init__(self, bits: int = 12):
-        self.table = np.zeros(1 << bits, np.uint64)
+        self.table = array("Q", bytes(8 << bits))
         self.count = 0
 
     def add(self, digest: int) -> bool:
@@ -221,7 +228,7 @@ class Seen:
         mask = len(table) - 1
         i = (key >> 1) & mask  # the low bit is always 1
         while True:
-            held = int(table[i])
+            held = table[i]
             if held == key:
                 return True
             if not held:
@@ -233,8 +240,8 @@ class Seen:
             i = (i + 1) & mask
 
     def _grow(self) -> None:
-        keys = self.table[self.table != 0].tolist()
-        self.table = np.zeros(2 * len(self.table), np.uint64)
+        keys = [key for key in self.table if key]
+        self.table = array("Q", bytes(16 * len(self.table)))
         self.count = 0
         for key in keys:
             self.add(key)
@@ -319,6 +326,8 @@ def _corresponds(original: Packet, sanitized: Packet) -> bool:
 
 
 def _distance(sanitized: Packet, original: Packet) -> int:
+    import numpy as np
+
     s, o = np.frombuffer(sanitized.data, np.uint8), np.frombuffer(original.data, np.uint8)
     return int(((s != 0) & (s != o)).sum())
 

@@ -6,7 +6,6 @@ from collections import deque
 from itertools import compress
 from operator import not_
 
-import numpy as np
 import xxhash
 
 from ..config import DedupConfig
@@ -138,11 +137,10 @@ class DedupStage:
     def _duplicates_exact(self, digests: list[bytes]) -> list[bool]:
         n = len(digests)
         first = dict(zip(reversed(digests), range(n - 1, -1, -1)))  # each digest's first position: the last written
-        where = np.fromiter(first.values(), np.intp, len(first))
-        duplicate = np.ones(n, dtype=bool)  # a repeat within the chunk,
-        duplicate[where] = False
-        duplicate[where[self._index.add(b"".join(first))]] = True  # or of an earlier chunk
-        return duplicate.tolist()
+        duplicate = [True] * n  # a repeat within the chunk,
+        for i, present in zip(first.values(), self._index.add(b"".join(first))):
+            duplicate[i] = present == 1  # or of an earlier chunk
+        return duplicate
 
     def _duplicates_windowed(self, packets: list[Packet], digests: list[bytes]) -> list[bool]:
         cfg = self.config
