@@ -1,17 +1,24 @@
-"""Addresses written as text (`pktmask_nb.proto.text`): the quick hints never hide a match."""
+"""Addresses written as text (`pktmask_nb.proto.text`): the kernel finds what the patterns find."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pktmask_nb.proto.text import BINARY_IPV6_MIN_DIGITS, IPV4_TEXT, IPV6_TEXT, address_text
+from pktmask_nb.proto.text import BINARY_IPV6_MIN_DIGITS, address_text, kept_text
+
+# the patterns the kernel implements (its docstring), run by the regex engine
+IPV4_TEXT = re.compile(
+    rb"(?<![0-9.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![0-9])"
+)
+IPV6_TEXT = re.compile(rb"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?::\d{1,3}(?:\.\d{1,3}){3})?")
 
 
 def reference(line: bytes, binary: bool) -> list[tuple[int, int]]:
-    """The full patterns over every position, no hint first."""
+    """The patterns over every position, by the regex engine."""
     found = [m.span() for m in IPV4_TEXT.finditer(line)]
     for m in IPV6_TEXT.finditer(line):
         text = m.group(0).decode("ascii")
@@ -46,12 +53,40 @@ PIECES = st.one_of(
 
 @settings(max_examples=2000, deadline=None)
 @given(st.lists(PIECES, max_size=12), st.booleans())
-def test_the_hints_find_what_the_full_patterns_find(pieces, binary):
+def test_the_kernel_finds_what_the_patterns_find(pieces, binary):
     line = b"".join(pieces)
     assert address_text(line, binary) == reference(line, binary)
+    assert address_text(bytearray(line), binary) == reference(line, binary)
+
+
+def positions_outside(start: int, end: int, cuts) -> list[tuple[int, int]]:
+    """The runs of positions of ``[start, end)`` in none of `cuts`, one position at a time."""
+    out = set(range(start, end)) - {i for a, b in cuts for i in range(a, b)}
+    runs: list[tuple[int, int]] = []
+    for i in sorted(out):
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(PIECES, max_size=8), st.integers(0, 40), st.integers(0, 60), st.integers(0, 50), st.booleans())
+def test_kept_text_reads_each_piece_alone(pieces, start, end, cut, binary):
+    """Pieces between cuts are searched as if cut out (no lookbehind across a cut), and a
+    range past the data's end searches only the bytes there are."""
+    data = b"".join(pieces)
+    cuts = [(cut, cut + 3)]
+    expected = []
+    for a, b in positions_outside(start, end, cuts):
+        expected += positions_outside(a, b, [(a + x, a + y) for x, y in reference(data[a:b], binary)])
+    assert kept_text(data, start, end, cuts, binary) == expected
 
 
 def test_addresses_in_binary_data_are_found():
     line = b"\x16\x03\x01\x00\x05" + b"10.1.2.3" + b"\x00\xff" + b"fe80::1:2" + b"\x01.2.3.\x00"
     assert address_text(line, binary=True) == [(5, 13), (15, 24)]
     assert address_text(b"TLSv1.2.3 and 300.1.1.1", binary=False) == []  # a version, an octet past 255
+    assert address_text(b"01.2.3.4 1.2.3.04 1.2.3.4567 ::ffff:1.2.3.4", binary=False) == [(29, 43)]
+    assert address_text(b"a:b:c:d:e:f:1:2:3", binary=False) == [(0, 15)]  # seven groups at most
