@@ -107,8 +107,13 @@ class ChunkMetrics:
 
 def packet_bytes(records: list) -> tuple[int, int]:
     """How many packets `records` holds, and their captured bytes."""
-    datas = [r.data for r in records if r.__class__ is Packet]
-    return len(datas), sum(map(len, datas))
+    n = size = 0
+    for r in records:
+        if r.__class__ is Packet:
+            p = r
+            n += 1
+            size += len(p.data)
+    return n, size
 
 
 @dataclass

@@ -55,6 +55,9 @@ def dissect(data, linktype: int, wirelen: int | None = None) -> FrameMap:
         return m
     walk(m)
     m.fail(m.n)
-    if m.unseen or any(c.end > m.n for c in m.checksums):
+    sealed = bool(m.unseen)
+    for c in m.checksums:
+        sealed = sealed or c.end > m.n
+    if sealed:
         m.seal()
     return m
