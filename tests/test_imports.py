@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
 
@@ -49,3 +50,20 @@ def test_the_audit_shares_no_code_with_the_stages():
             elif isinstance(node, ast.ImportFrom | ast.Import) and "pktmask_nb" in ast.unparse(node):
                 used.add(ast.unparse(node))
     assert used and used <= allowed, used - allowed
+
+
+def test_a_run_does_not_import_numpy(tmp_path):
+    """A run pays for no NumPy import (about half of the core's import time): dedup's index
+    is a C kernel and the audit imports NumPy only when an audit runs."""
+    data = pathlib.Path(__file__).resolve().parents[1] / "data" / "tls_http.pcap"
+    code = f"""
+import sys
+from pktmask_nb.cli import main
+code = main(["run", {str(data)!r}, "-o", {str(tmp_path / "out.pcap")!r}, "-q", "--no-progress", "--key", "ab" * 32])
+assert not code, code
+print(sorted(m for m in sys.modules if m.split(".")[0] == "numpy")[:3])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "out.pcap").stat().st_size > 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import struct
 
 from ..errors import CorruptedFile, TruncatedFile
-from ..record import PCAP_FILE_HEADER, Block, Packet
+from ..record import PCAP_FILE_HEADER, Block
 from .reader import UNBOUNDED, CaptureReader
+from .records import RECORD_BAD_CAPLEN, RECORD_LIMIT, RECORD_NEEDS_HEADER, pcap_records
 
 # magic as it appears on disk -> (byte order, nanoseconds per timestamp fraction unit)
 PCAP_MAGICS = {
@@ -22,7 +23,6 @@ PCAP_SNAPLEN_SLACK = 65536  # caplen may exceed snaplen, but not by more than th
 PCAP_LINKTYPE_MASK = 0xFFFF  # upper bits carry FCS information (LT_LINKTYPE in libpcap)
 
 _FILE_HEADER = {o: struct.Struct(o + "IHHiIII") for o in "<>"}
-_RECORD_HEADER = {o: struct.Struct(o + "IIII") for o in "<>"}
 
 
 class PcapReader(CaptureReader):
@@ -57,6 +57,7 @@ class PcapReader(CaptureReader):
         self.linktype = network & PCAP_LINKTYPE_MASK
         self._max_caplen = min(PCAP_MAX_CAPLEN, max(self.snaplen, 1) + PCAP_SNAPLEN_SLACK)
         self._header = Block(PCAP_FILE_HEADER, raw, self.order)
+        self._record_format = (self.order == ">", self._ns_per_unit, self.linktype, self._max_caplen)
         self._pos = PCAP_FILE_HEADER_LEN
 
     def _bad_caplen(self, caplen: int):
@@ -73,45 +74,21 @@ class PcapReader(CaptureReader):
             self._header = None
         if self._done:
             return out
-        unpack = _RECORD_HEADER[self.order].unpack_from
-        ns_per_unit, linktype, max_caplen = self._ns_per_unit, self.linktype, self._max_caplen
-        append = out.append
-        index = self.packets
+        index, taken, pos = self.packets, 0, self._pos
         stop_index = index + max_packets
-        buf, pos, end = self._buf, self._pos, len(self._buf)
-        taken = 0
-        while index < stop_index and taken < max_bytes:
-            if end - pos < PCAP_RECORD_HEADER_LEN:
-                self._pos = pos
-                if not self._refill(PCAP_RECORD_HEADER_LEN, "a record header"):
-                    pos = self._pos
-                    break
-                buf, pos, end = self._buf, self._pos, len(self._buf)
-            sec, frac, caplen, wirelen = unpack(buf, pos)
-            if caplen > max_caplen:
-                self._pos = pos
-                raise self._bad_caplen(caplen)
-            stop = pos + PCAP_RECORD_HEADER_LEN + caplen
-            if stop > end:
-                self._pos = pos
-                if not self._refill(PCAP_RECORD_HEADER_LEN + caplen, "the last record"):
-                    pos = self._pos
-                    break
-                buf, pos, end = self._buf, self._pos, len(self._buf)
-                stop = pos + PCAP_RECORD_HEADER_LEN + caplen
-            index += 1
-            taken += caplen
-            append(
-                Packet(
-                    index,
-                    sec * 1_000_000_000 + frac * ns_per_unit,
-                    buf[pos + 16 : stop],
-                    wirelen,
-                    linktype,
-                    buf[pos : pos + 16],
-                )
+        while True:
+            pos, index, taken, why, value = pcap_records(
+                self._buf, pos, out, index, stop_index, taken, max_bytes, *self._record_format
             )
-            pos = stop
+            if why == RECORD_LIMIT:
+                break
+            self._pos = pos
+            if why == RECORD_BAD_CAPLEN:
+                raise self._bad_caplen(value)
+            if not self._refill(value, "a record header" if why == RECORD_NEEDS_HEADER else "the last record"):
+                pos = self._pos
+                break
+            pos = self._pos
         self._pos = pos
         self.packets = index
         return out
