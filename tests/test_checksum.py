@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pktmask_nb.proto.checksum import adjust, internet_checksum, patch, word_sum
+from pktmask_nb.proto.checksum import adjust, any_nonzero, internet_checksum, patch, word_sum, zero
 from pktmask_nb.proto.spans import CK_OPTIONAL, CK_TCP, CK_UDP, Checksum
 
 CK_OTHER = CK_TCP
@@ -122,6 +122,33 @@ def test_word_sum_of_many_0xff_bytes_and_out_of_range():
         word_sum(b"abc", 0, 4)
     with pytest.raises(IndexError):
         patch(bytearray(4), [], [(3, b"xy")])
+
+
+@settings(max_examples=300)
+@given(
+    st.binary(min_size=40, max_size=120),
+    st.lists(st.tuples(st.integers(12, 200), st.integers(-2, 30)), max_size=4),
+    st.sampled_from([CK_OTHER, CK_UDP]),
+)
+def test_zero_is_patch_with_zeros(data, ranges, kind):
+    """`zero` writes what `patch` writes given zero bytes, checksums alike (a UDP 0 stays 0);
+    `any_nonzero` tells whether that changes anything."""
+    buf = bytearray(data)
+    n = len(buf)
+    fill(buf, 10, 8, n)
+    fill(buf, 0, 0, n)
+    checksums = [Checksum(0, 0, n, CK_OTHER), Checksum(10, 8, n, kind)]
+    ranges = [(offset % n, min(length, n - offset % n)) for offset, length in ranges]
+    expected = bytearray(buf)
+    patch(expected, checksums, [(offset, bytes(length)) for offset, length in ranges if length > 0])
+    before = bytes(buf)
+    zero(buf, checksums, ranges)
+    assert buf == expected and valid(buf, 0, n)
+    assert any_nonzero(before, ranges) == any(any(before[o : o + length]) for o, length in ranges)
+    with pytest.raises(IndexError):
+        zero(buf, checksums, [(n - 1, 2)])
+    with pytest.raises(IndexError):
+        any_nonzero(buf, [(n - 1, 2)])
 
 
 def test_patch_with_more_checksums_than_the_stack_holds():

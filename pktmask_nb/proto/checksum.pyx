@@ -7,9 +7,9 @@ rewrites, mask's zeroing), so its sums run as C loops over the frame's bytes.
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
-from .spans cimport Checksum
+from .spans cimport Checksum, frame_bytes
 from .spans import CK_OPTIONAL, CK_UDP
 
 cdef enum:
@@ -123,6 +123,31 @@ def patch(bytearray buf, list checksums, list changes, dict pseudo=None) -> None
     (or an RFC 4884 one) of 0 stays 0. Every checksum field lies in `buf` (the frame map
     lists no checksum of bytes the frame lacks).
     """
+    _write(buf, checksums, changes, pseudo, False)
+
+
+def zero(bytearray buf, list checksums, list ranges) -> None:
+    """Zero the ``(offset, length)`` ranges of `buf` (within it; a length of 0 or less: none)
+    and update every checksum they affect, as `patch` does."""
+    _write(buf, checksums, ranges, None, True)
+
+
+def any_nonzero(data, list ranges) -> bool:
+    """Whether a byte of `data` (``bytes`` or ``bytearray``) in the ``(offset, length)``
+    ranges is not zero: whether `zero` would change anything."""
+    cdef const unsigned char* p = frame_bytes(data)
+    cdef Py_ssize_t size = len(data), offset, n, i
+    for offset, n in ranges:
+        if offset < 0 or offset + n > size:
+            raise IndexError(f"any_nonzero: range [{offset}, {offset + n}) is not within {size} bytes")
+        for i in range(offset, offset + n):
+            if p[i]:
+                return True
+    return False
+
+
+cdef _write(bytearray buf, list checksums, list changes, dict pseudo, bint zeros):
+    """`patch` (``(offset, new_bytes)`` changes) or, with `zeros`, `zero` (``(offset, length)``)."""
     cdef Py_ssize_t count = len(checksums), size = PyByteArray_GET_SIZE(buf)
     cdef long on_stack[STACK_CHECKSUMS]
     cdef long[::1] heap
@@ -137,13 +162,23 @@ def patch(bytearray buf, list checksums, list changes, dict pseudo=None) -> None
     cdef Checksum c
     for j in range(count):
         deltas[j] = 0
-    for offset, new in changes:
-        n = PyBytes_GET_SIZE(new)
+    for offset, item in changes:
+        if zeros:
+            n = item
+            if n <= 0:
+                continue
+        else:
+            new = item
+            n = PyBytes_GET_SIZE(new)
         stop = offset + n
         if offset < 0 or stop > size:
             raise IndexError(f"patch: change [{offset}, {stop}) is not within {size} bytes")
-        delta = _mod(<long long>_sum(<const unsigned char*>PyBytes_AS_STRING(new), n, 0) - _sum(p + offset, n, 0))
-        memcpy(p + offset, PyBytes_AS_STRING(new), n)
+        if zeros:
+            delta = _mod(-<long long>_sum(p + offset, n, 0))
+            memset(p + offset, 0, n)
+        else:
+            delta = _mod(<long long>_sum(<const unsigned char*>PyBytes_AS_STRING(new), n, 0) - _sum(p + offset, n, 0))
+            memcpy(p + offset, PyBytes_AS_STRING(new), n)
         if delta:
             _spread(checksums, deltas, count, offset, stop, delta)
     if pseudo:

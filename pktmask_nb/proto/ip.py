@@ -96,8 +96,11 @@ def plausible_ipv6(m: FrameMap, offset: int, end: int) -> bool:
 def new_layer(m: FrameMap, offset: int, version: int) -> tuple[IpLayer, int]:
     """A new IP layer of the walk and the kind of its address fields (outer, inner, quoted)."""
     quoted = m.quoting > 0
-    ip = IpLayer(offset, version, quoted)
-    ip.index = len(m.ips)
+    ip = IpLayer.__new__(IpLayer)  # compiled: one allocation, no argument parsing
+    ip.offset, ip.version, ip.quoted, ip.index = offset, version, quoted, len(m.ips)
+    ip.src = ip.dst = -1
+    ip.pseudo = ()
+    ip.end = offset
     kind = A_QUOTED if quoted else A_OUTER
     if not quoted:
         for outer in m.ips:

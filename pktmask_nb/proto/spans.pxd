@@ -35,9 +35,11 @@ cdef class FrameMap:
     @cython.locals(pos=Py_ssize_t, spans=list)
     cpdef put(self, Py_ssize_t end, int reason)
     cpdef fail(self, Py_ssize_t end, int reason=*)
+    @cython.locals(field=Field)
     cpdef Py_ssize_t address(self, Py_ssize_t offset, Py_ssize_t size, int width, int kind, int form=*, Py_ssize_t prefix_at=*, int bits=*)
     @cython.locals(i=Py_ssize_t, limit=Py_ssize_t, macs=list)
     cpdef hardware(self, Py_ssize_t offset, Py_ssize_t count=*)
+    @cython.locals(checksum=Checksum)
     cpdef checksum(self, Py_ssize_t position, Py_ssize_t start, Py_ssize_t end, int kind, pseudo=*)
 
 

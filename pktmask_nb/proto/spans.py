@@ -183,16 +183,24 @@ class Checksum:
 
 
 class IpLayer:
-    """One IP header on the walk: its offset, version, address fields and pseudo-header addresses."""
+    """One IP header on the walk (made by `~.ip.new_layer`).
+
+    Attributes
+    ----------
+    offset, version : int
+    quoted : bool
+        Inside a datagram an ICMP error quotes.
+    index : int
+        Its position in `FrameMap.ips`.
+    src, dst : int
+        Indices into `FrameMap.fields` (-1: cut off by the capture).
+    pseudo : tuple of int
+        ``(source, destination)`` field indices for transport checksums.
+    end : int
+        Where its datagram ends on the wire (past the captured bytes if cut).
+    """
 
     # its fields are declared in spans.pxd
-
-    def __init__(self, offset, version, quoted):
-        self.offset, self.version, self.quoted = offset, version, quoted
-        self.index = 0  # its position in FrameMap.ips
-        self.src = self.dst = -1  # indices into FrameMap.fields (-1: cut off by the capture)
-        self.pseudo = ()  # (source, destination) field indices for transport checksums
-        self.end = offset  # where its datagram ends on the wire (past the captured bytes if cut)
 
 
 class FrameMap:
@@ -292,7 +300,10 @@ class FrameMap:
             return -1
         self.put(offset, R_FAIL)  # nothing may lie unexplained before a field
         self.put(end, R_ADDRESS)
-        self.fields.append(Field(offset, size, width, kind, form, prefix_at, bits))
+        field = Field.__new__(Field)  # compiled: one allocation, no argument parsing
+        field.offset, field.size, field.width, field.kind = offset, size, width, kind
+        field.form, field.prefix_at, field.bits = form, prefix_at, bits
+        self.fields.append(field)
         return len(self.fields) - 1
 
     def hardware(self, offset: int, count: int = 1) -> None:
@@ -312,7 +323,10 @@ class FrameMap:
             if position < self.limit:
                 self.unseen.append((position, self.limit))
         else:
-            self.checksums.append(Checksum(position, start, end, kind, pseudo))
+            checksum = Checksum.__new__(Checksum)  # compiled: one allocation, no argument parsing
+            checksum.position, checksum.start, checksum.end, checksum.kind = position, start, end, kind
+            checksum.pseudo = pseudo
+            self.checksums.append(checksum)
 
     def mark(self) -> tuple:
         """A point to `rewind` to when a tentative parse turns out wrong."""

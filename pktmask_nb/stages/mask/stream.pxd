@@ -51,6 +51,6 @@ cdef class Direction:
     @cython.locals(
         end=Py_ssize_t, pos=Py_ssize_t, lo=Py_ssize_t, hi=Py_ssize_t, first=Py_ssize_t, last=Py_ssize_t,
         at=Py_ssize_t, a=Py_ssize_t, b=Py_ssize_t, decision=Decision, keeps=Keeps, begin=Py_ssize_t,
-        i=Py_ssize_t, reasons=bytearray, data=bytearray,
+        i=Py_ssize_t, reasons=bytearray, data=bytearray, bounds="long long[::1]",
     )
     cpdef Decision decide(self, Py_ssize_t start, payload, restrict=*)

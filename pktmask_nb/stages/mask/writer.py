@@ -2,12 +2,12 @@
 
 `ZeroWriter.add` notes a frame's checksums and the ranges to zero as they are decided (a
 held-back frame's decision may come chunks later); `apply` zeroes them with
-`~pktmask_nb.proto.checksum.patch`, which keeps every checksum they lie under right.
+`~pktmask_nb.proto.checksum.zero`, which keeps every checksum they lie under right.
 """
 
 from __future__ import annotations
 
-from ...proto.checksum import patch
+from ...proto.checksum import any_nonzero, zero
 
 
 class ZeroWriter:
@@ -32,10 +32,8 @@ class ZeroWriter:
         """Zero what `add` noted; a changed frame's data becomes a copy of its new bytes."""
         pending, self._pending = self._pending, []
         for packet, checksums, changes in pending:
-            data = packet.data
-            todo = [(p, bytes(n)) for p, n in changes if n > 0 and data.count(0, p, p + n) != n]
-            if todo:
-                buf = bytearray(data)
-                patch(buf, checksums, todo)
+            if any_nonzero(packet.data, changes):
+                buf = bytearray(packet.data)
+                zero(buf, checksums, changes)
                 packet.data, packet.frame = buf, None  # payloads zeroed: the map is no longer its
                 self.changed += 1
