@@ -10,23 +10,39 @@ from .mac import mac_text
 
 VERSIONS = {4: 4, 16: 6, 6: "mac"}  # the mapping table's `version` by address length
 
-# An entry: anonymized bytes, word-sum change (mod 0xFFFF) the rewrite makes, whether it
-# changes anything, packets seen, first/last timestamp and frame, the position of the
-# first sighting inside its frame, the last frame counted (one count per packet), and whether
-# it was seen in DNS data (``--anon-dns``).
-(
-    ENTRY_ANON,
-    ENTRY_DELTA,
-    ENTRY_CHANGED,
-    ENTRY_PACKETS,
-    ENTRY_FIRST_TS,
-    ENTRY_FIRST_FRAME,
-    ENTRY_FIRST_ORDER,
-    ENTRY_LAST_TS,
-    ENTRY_LAST_FRAME,
-    ENTRY_MARK,
-    ENTRY_DNS,
-) = range(11)
+
+class Entry:
+    """What the run knows of one original address.
+
+    Attributes
+    ----------
+    anon : bytes
+        Its anonymized bytes.
+    delta : int
+        The word-sum change (mod 0xFFFF) the rewrite makes.
+    changed : bool
+        Whether the rewrite changes anything.
+    packets : int
+        Packets it was seen in.
+    first_ts, first_frame, first_order, last_ts, last_frame
+        Timestamps and frame numbers of its first and last sightings, and the position of the
+        first sighting inside its frame.
+    mark : int
+        The last frame counted (one count per packet).
+    dns : bool
+        Whether DNS data carried it (``--anon-dns``).
+    """
+
+    # its fields are declared in table.pxd
+
+    def __init__(self, anon: bytes, delta: int, frame: int, ts, order: int):
+        self.anon, self.delta = anon, delta
+        self.changed = False
+        self.packets = self.mark = 0
+        self.first_ts = self.last_ts = ts
+        self.first_frame = self.last_frame = frame
+        self.first_order = order
+        self.dns = False
 
 
 class AddressTable:
@@ -40,30 +56,31 @@ class AddressTable:
     def __init__(self, anonymize: Callable[[bytes], bytes], hardware: bool = False):
         self.anonymize = anonymize
         self.hardware = hardware
-        self.entries: dict[bytes, list] = {}
+        self.entries: dict[bytes, Entry] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def create(self, original: bytes, frame: int, ts, order: int) -> list:
+    def create(self, original: bytes, frame: int, ts, order: int) -> Entry:
         anonymized = self.anonymize(original)
         delta = (word_sum(anonymized, 0, len(anonymized)) - word_sum(original, 0, len(original))) % 0xFFFF
-        entry = [anonymized, delta, anonymized != original, 0, ts, frame, order, ts, frame, 0, False]
+        entry = Entry(anonymized, delta, frame, ts, order)
+        entry.changed = anonymized != original
         self.entries[original] = entry
         return entry
 
-    def see(self, original: bytes, frame: int, ts, order: int) -> list:
+    def see(self, original: bytes, frame: int, ts, order: int) -> Entry:
         """The entry of `original`, sighted in `frame` at field position `order`."""
         entry = self.entries.get(original)
         if entry is None:
             entry = self.create(original, frame, ts, order)
-        if entry[ENTRY_MARK] != frame:
-            entry[ENTRY_MARK] = frame
-            entry[ENTRY_PACKETS] += 1
-            if frame > entry[ENTRY_LAST_FRAME]:
-                entry[ENTRY_LAST_TS], entry[ENTRY_LAST_FRAME] = ts, frame
-            if frame < entry[ENTRY_FIRST_FRAME]:
-                entry[ENTRY_FIRST_TS], entry[ENTRY_FIRST_FRAME], entry[ENTRY_FIRST_ORDER] = ts, frame, order
+        if entry.mark != frame:
+            entry.mark = frame
+            entry.packets += 1
+            if frame > entry.last_frame:
+                entry.last_ts, entry.last_frame = ts, frame
+            if frame < entry.first_frame:
+                entry.first_ts, entry.first_frame, entry.first_order = ts, frame, order
         return entry
 
     def counts(self) -> dict[str, int]:
@@ -85,18 +102,18 @@ class AddressTable:
         def ip(address: bytes):
             return mac_text(address) if len(address) == 6 else ipaddress.ip_address(address)
 
-        ordered = sorted(self.entries.items(), key=lambda kv: (kv[1][ENTRY_FIRST_FRAME], kv[1][ENTRY_FIRST_ORDER]))
+        ordered = sorted(self.entries.items(), key=lambda kv: (kv[1].first_frame, kv[1].first_order))
         return [
             {
                 "original": str(ip(original)),
-                "anonymized": str(ip(e[ENTRY_ANON])),
+                "anonymized": str(ip(e.anon)),
                 "version": VERSIONS[len(original)],
-                "packets": e[ENTRY_PACKETS],
-                "first_seen": e[ENTRY_FIRST_TS],
-                "last_seen": e[ENTRY_LAST_TS],
-                "first_frame": e[ENTRY_FIRST_FRAME],
-                "last_frame": e[ENTRY_LAST_FRAME],
-                "in_dns": e[ENTRY_DNS],
+                "packets": e.packets,
+                "first_seen": e.first_ts,
+                "last_seen": e.last_ts,
+                "first_frame": e.first_frame,
+                "last_frame": e.last_frame,
+                "in_dns": e.dns,
             }
             for original, e in ordered
         ]

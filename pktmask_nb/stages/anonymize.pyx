@@ -31,13 +31,12 @@ from collections import OrderedDict
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.string cimport memset
 
-from ..anon.table cimport AddressTable
+from ..anon.table cimport AddressTable, Entry
 from ..proto.spans cimport Field, FrameMap, frame_bytes
 from ..record cimport Packet
 
 from ..anon import AddressMapper
 from ..anon.mapper import solicited_group, solicited_mac
-from ..anon.table import ENTRY_ANON, ENTRY_CHANGED, ENTRY_DELTA, ENTRY_DNS
 from ..config import AnonymizeConfig
 from ..proto.checksum import patch, word_sum
 from ..proto.dhcp import DHCP_CHADDR, DHCP_PORTS
@@ -258,6 +257,7 @@ cdef void _addresses(stage, AddressTable table, FrameMap m, const unsigned char*
     pseudo-header deltas by field index to `pseudo`; count the fields."""
     cdef list fields = m.fields
     cdef Field field
+    cdef Entry entry
     cdef Py_ssize_t order, offset, size, width
     cdef bint is_changed
     frame, ts = packet.index, packet.ts
@@ -272,7 +272,7 @@ cdef void _addresses(stage, AddressTable table, FrameMap m, const unsigned char*
             if size < width:  # compressed: the leading bytes are those of another address
                 original = PyBytes_FromStringAndSize(<const char*>p + field.prefix_at, width - size) + raw
             entry = table.see(original, frame, ts, order)
-            new, delta, is_changed = entry[ENTRY_ANON], entry[ENTRY_DELTA], entry[ENTRY_CHANGED]
+            new, delta, is_changed = entry.anon, entry.delta, entry.changed
             if field.form == _form_obscured:
                 new = (int.from_bytes(new, "big") ^ MASK32).to_bytes(4, "big")
             if size < width:
@@ -298,6 +298,7 @@ cdef void _hardware(AddressTable table, AddressTable macs, FrameMap m, const uns
         t.kept[_r_payload] -= 6  # counted as a MAC, not as the payload it sits in
     cdef Py_ssize_t order, offset
     cdef bint is_changed, solicited
+    cdef Entry entry
     for order in range(len(offsets)):
         offset = offsets[order]
         solicited = p[offset] == 0x33 and p[offset + 1] == 0x33 and p[offset + 2] == 0xFF
@@ -307,13 +308,13 @@ cdef void _hardware(AddressTable table, AddressTable macs, FrameMap m, const uns
         if solicited:
             group = solicited_group(PyBytes_FromStringAndSize(<const char*>p + offset, 6))
             entry = table.see(group, frame, ts, len(m.fields) + order)
-            new = solicited_mac(entry[ENTRY_ANON])
+            new = solicited_mac(entry.anon)
             if macs is None:
                 t.kept[_r_mac] -= 6  # the span loop counted it kept
         else:
             entry = macs.see(PyBytes_FromStringAndSize(<const char*>p + offset, 6), frame, ts, order)
-            new = entry[ENTRY_ANON]
-        is_changed = entry[ENTRY_CHANGED]
+            new = entry.anon
+        is_changed = entry.changed
         t.macs[is_changed] += 1
         if is_changed:
             changes.append((offset, new))
@@ -326,6 +327,7 @@ cdef void _dns(AddressTable table, FrameMap m, const unsigned char* p, Packet pa
     if ((p[l4] << 8) | p[l4 + 1]) != DNS_PORT and ((p[l4 + 2] << 8) | p[l4 + 3]) != DNS_PORT:
         return
     frame, ts = packet.index, packet.ts
+    cdef Entry entry
     cdef Py_ssize_t offset, size
     if m.transport == 17:
         addresses = message(packet.data, m.payload_start, m.payload_end).addresses
@@ -335,8 +337,8 @@ cdef void _dns(AddressTable table, FrameMap m, const unsigned char* p, Packet pa
         offset, size = address.offset, address.size
         raw = PyBytes_FromStringAndSize(<const char*>p + offset, size)
         entry = table.see(raw.ljust(address.width, b"\0"), frame, ts, len(m.fields) + order)
-        entry[ENTRY_DNS] = True
-        new = _prefix_of(entry[ENTRY_ANON], address.bits, size)  # a Client Subnet's bits past its prefix stay 0
+        entry.dns = True
+        new = _prefix_of(entry.anon, address.bits, size)  # a Client Subnet's bits past its prefix stay 0
         changed = new != raw
         t.fields[changed][A_DNS][address.width != 4] += 1
         t.address_bytes[changed] += size
