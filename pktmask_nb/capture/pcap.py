@@ -17,7 +17,6 @@ PCAP_MAGICS = {
     b"\xa1\xb2\x3c\x4d": (">", 1),
 }
 PCAP_FILE_HEADER_LEN = 24
-PCAP_RECORD_HEADER_LEN = 16
 PCAP_MAX_CAPLEN = 262144  # SPEC §3: caplen above 256 KiB is impossible
 PCAP_SNAPLEN_SLACK = 65536  # caplen may exceed snaplen, but not by more than this
 PCAP_LINKTYPE_MASK = 0xFFFF  # upper bits carry FCS information (LT_LINKTYPE in libpcap)
