@@ -91,50 +91,49 @@ cdef Py_ssize_t _ipv6_at(const unsigned char* p, Py_ssize_t s, Py_ssize_t n) noe
     return j
 
 
-cdef list _scan(const unsigned char* p, Py_ssize_t a, Py_ssize_t b, bint binary):
-    """`address_text` of the bytes ``[a, b)`` read alone, offsets from `a`.
+cdef inline bint _digit_of(unsigned char c, bint hexa) noexcept:
+    return _hex(c) if hexa else _digit(c)
 
-    Every match has a dot (IPv4) or a colon (IPv6) at most 3 or 4 digits after its start:
-    the scan jumps from one to the next (memchr) and looks back for where a match would start.
-    """
-    cdef list found = []
-    cdef Py_ssize_t s, e, end = a, at = a, digits, i
+
+ctypedef Py_ssize_t (*Matcher)(const unsigned char*, Py_ssize_t, Py_ssize_t) noexcept
+
+
+cdef list _matches(const unsigned char* p, Py_ssize_t a, Py_ssize_t b, unsigned char sep, int back, bint hexa, Matcher match):
+    """The ``(start, end)`` of a pattern's matches (`match`) in ``[a, b)``, as ``re.finditer``
+    finds them: each starts at most `back` digits (hexadecimal with `hexa`) before its first
+    `sep`, after neither such a digit nor `sep` (the pattern's lookbehind). The scan jumps from
+    one `sep` to the next (memchr) and looks back for where a match would start."""
+    cdef list spans = []
+    cdef Py_ssize_t s, e, end = a, at = a
     cdef const unsigned char* hit
-    while at < b:  # IPv4: the dot after the first octet
-        hit = <const unsigned char*>memchr(p + at, 46, b - at)
+    while at < b:
+        hit = <const unsigned char*>memchr(p + at, sep, b - at)
         if hit == NULL:
             break
         at = hit - p
         s = at
-        while s > a and at - s <= 3 and _digit(p[s - 1]):
+        while s > a and at - s <= back and _digit_of(p[s - 1], hexa):
             s -= 1
-        if s >= end and at - s <= 3 and (s == a or p[s - 1] != 46) and not (s > a and _digit(p[s - 1])):
-            e = _ipv4_at(p, s, b)
+        if s >= end and at - s <= back and (s == a or not (p[s - 1] == sep or _digit_of(p[s - 1], hexa))):
+            e = match(p, s, b)
             if e >= 0:
-                found.append((s - a, e - a))
+                spans.append((s, e))
                 end = at = e
                 continue
         at += 1
-    end = at = a
-    while at < b:  # IPv6: the colon after the first group
-        hit = <const unsigned char*>memchr(p + at, 58, b - at)
-        if hit == NULL:
-            break
-        at = hit - p
-        s = at
-        while s > a and at - s <= 4 and _hex(p[s - 1]):
-            s -= 1
-        if s >= end and at - s <= 4 and (s == a or not (p[s - 1] == 58 or _hex(p[s - 1]))):
-            e = _ipv6_at(p, s, b)
-            if e >= 0:
-                digits = 0
-                for i in range(s, e):
-                    digits += p[i] != 58
-                if not (binary and digits < BINARY_IPV6_MIN_DIGITS) and _is_ipv6(p[s:e].decode("ascii")):
-                    found.append((s - a, e - a))
-                end = at = e
-                continue
-        at += 1
+    return spans
+
+
+cdef list _scan(const unsigned char* p, Py_ssize_t a, Py_ssize_t b, bint binary):
+    """`address_text` of the bytes ``[a, b)`` read alone, offsets from `a`."""
+    cdef list found = [(s - a, e - a) for s, e in _matches(p, a, b, 46, 3, False, _ipv4_at)]  # the dot after an octet
+    cdef Py_ssize_t s, e, digits, i
+    for s, e in _matches(p, a, b, 58, 4, True, _ipv6_at):  # the colon after a group
+        digits = 0
+        for i in range(s, e):
+            digits += p[i] != 58
+        if not (binary and digits < BINARY_IPV6_MIN_DIGITS) and _is_ipv6(p[s:e].decode("ascii")):
+            found.append((s - a, e - a))
     if not found:
         return found
     found.sort()
