@@ -64,7 +64,7 @@ cdef int _by_key(const void* a, const void* b) noexcept nogil:
 cdef void* _map(size_t size) except NULL:
     """Zeroed memory in an anonymous mapping of its own: pages take memory once written, and
     it goes back to the system whole when unmapped."""
-    cdef void* p = mmap(NULL, size if size else 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    cdef void* p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
     if p == MAP_FAILED:
         raise MemoryError(f"cannot map {size} bytes for the dedup index")
     return p
@@ -98,7 +98,7 @@ cdef class Run:
         self.capacity = max(n, capacity)
         if self.capacity >= (<Py_ssize_t>1) << 32:
             raise ValueError("a run holds fewer than 2^32 entries")
-        self._keys_size = self.capacity * sizeof(Key)
+        self._keys_size = max(self.capacity, 1) * sizeof(Key)  # a mapping is never empty
         self._starts_size = ((1 << _bucket_bits(self.capacity)) + 1) * sizeof(uint32_t)
         self.keys = <Key*>_map(self._keys_size)
         self.starts = <uint32_t*>_map(self._starts_size)
