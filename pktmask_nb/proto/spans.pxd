@@ -59,3 +59,8 @@ cdef class IpLayer:
     cdef public int version
     cdef public bint quoted
     cdef public object pseudo
+
+
+cdef class Ledger:
+    cdef public dict counts
+    cpdef add(self, str verdict, str reason, Py_ssize_t n)

@@ -407,7 +407,7 @@ class Ledger:
     The totals add up to the captured bytes of the packets written.
     """
 
-    __slots__ = ("counts",)
+    # its fields are declared in spans.pxd
 
     def __init__(self):
         self.counts: dict[tuple[str, str], int] = {}

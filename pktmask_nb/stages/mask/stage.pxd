@@ -2,11 +2,30 @@
 # over the frame map's, the flow's and the direction's C fields.
 cimport cython
 
-from ...proto.spans cimport FrameMap
+from ...proto.spans cimport FrameMap, Ledger
 from ...record cimport Packet
 from .flows cimport Flow, FlowTable
 from .frames cimport addresses, context, flow_key, transport_key
 from .stream cimport Decision, Direction
+
+
+cdef class MaskCounts:
+    cdef public Py_ssize_t packets
+    cdef public Py_ssize_t packets_changed
+    cdef public Py_ssize_t packets_held
+    cdef public Py_ssize_t payload_bytes_kept
+    cdef public Py_ssize_t payload_bytes_zeroed
+    cdef public Py_ssize_t fail_closed_bytes
+    cdef public Py_ssize_t header_bytes_zeroed
+    cdef public Py_ssize_t other_bytes_zeroed
+    cdef public Py_ssize_t not_dissected
+    cdef public Py_ssize_t fragments
+    cdef public Py_ssize_t truncated
+    cdef public Py_ssize_t errors
+    cdef public Py_ssize_t checksums_not_updated
+    cdef public Py_ssize_t flows
+    cdef public Py_ssize_t max_held_packets
+    cdef public Py_ssize_t max_held_bytes
 
 
 cdef class _Held:
@@ -27,17 +46,19 @@ cdef class MaskStage:
     cdef public object _current
     cdef public tuple _verdicts
     cdef public bint _dns, _dns_names
-    cdef public object ledger
-    cdef public list _kept_bytes, _zeroed_bytes
+    cdef public Ledger ledger
+    cdef public object _kept_bytes, _zeroed_bytes
     cdef public dict _events
-    cdef public dict _s
-    @cython.locals(held=_Held, d=Direction, queue=object)
+    cdef public MaskCounts _s
+    @cython.locals(held=_Held, queue=object, s=MaskCounts)
+    cpdef list process(self, list chunk)
+    @cython.locals(held=_Held, d=Direction, queue=object, s=MaskCounts)
     cpdef _release(self, list out)
-    @cython.locals(m=FrameMap, start=Py_ssize_t, end=Py_ssize_t)
+    @cython.locals(m=FrameMap, start=Py_ssize_t, end=Py_ssize_t, s=MaskCounts)
     cpdef _mask(self, Packet packet)
     @cython.locals(
-        spans=list, kept=list, zeroed=list, s=dict, i=Py_ssize_t, start=Py_ssize_t, end=Py_ssize_t,
-        reason=int, action=int, quoted=Py_ssize_t,
+        spans=list, kept="long long[::1]", zeroed="long long[::1]", s=MaskCounts, i=Py_ssize_t,
+        start=Py_ssize_t, end=Py_ssize_t, reason=int, action=int, quoted=Py_ssize_t,
     )
     cpdef list _headers(self, FrameMap m)
     @cython.locals(
@@ -45,6 +66,6 @@ cdef class MaskStage:
         offset=Py_ssize_t, length=Py_ssize_t,
     )
     cpdef _tcp(self, Packet packet, FrameMap m, list changes)
-    @cython.locals(decision=Decision, flow=Flow, kept=Py_ssize_t, zeroed=Py_ssize_t, s=dict)
+    @cython.locals(decision=Decision, flow=Flow, kept=Py_ssize_t, zeroed=Py_ssize_t, s=MaskCounts, ledger=Ledger)
     cpdef _decide(self, Packet packet, Direction d, Py_ssize_t offset, Py_ssize_t start, Py_ssize_t length, checksums, list changes)
     cpdef _write(self, Packet packet, checksums, list changes)

@@ -12,6 +12,7 @@ zeroed and counted (fail closed). Every written byte is counted in the kept-byte
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 
 from ...config import MaskConfig
@@ -54,6 +55,53 @@ from .stream import (
 from .writer import ZeroWriter
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
+
+
+MASK_COUNTS = (
+    "packets",
+    "packets_changed",
+    "packets_held",
+    "payload_bytes_kept",
+    "payload_bytes_zeroed",
+    "fail_closed_bytes",
+    "header_bytes_zeroed",
+    "other_bytes_zeroed",
+    "not_dissected",
+    "fragments",
+    "truncated",
+    "errors",
+    "checksums_not_updated",
+    "flows",
+    "max_held_packets",
+    "max_held_bytes",
+)  # the stage's counters, in the order its stats list them
+
+
+class MaskCounts:
+    """The mask stage's counters (`MASK_COUNTS`), as C members while it runs."""
+
+    # its fields are declared in stage.pxd
+
+    def __init__(self):
+        self.packets = 0
+        self.packets_changed = 0
+        self.packets_held = 0
+        self.payload_bytes_kept = 0
+        self.payload_bytes_zeroed = 0
+        self.fail_closed_bytes = 0
+        self.header_bytes_zeroed = 0
+        self.other_bytes_zeroed = 0
+        self.not_dissected = 0
+        self.fragments = 0
+        self.truncated = 0
+        self.errors = 0
+        self.checksums_not_updated = 0
+        self.flows = 0
+        self.max_held_packets = 0
+        self.max_held_bytes = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in MASK_COUNTS}
 
 
 class _Held:
@@ -110,30 +158,10 @@ class MaskStage:
         )
         self.ledger = Ledger()
         # header bytes by reason code in this chunk: added to the ledger once per chunk
-        self._kept_bytes = [0] * len(REASONS)
-        self._zeroed_bytes = [0] * len(REASONS)
+        self._kept_bytes = array("q", bytes(8 * len(REASONS)))
+        self._zeroed_bytes = array("q", bytes(8 * len(REASONS)))
         self._events = dict.fromkeys(FAIL_EVENTS, 0)
-        self._s = dict.fromkeys(
-            (
-                "packets",
-                "packets_changed",
-                "packets_held",
-                "payload_bytes_kept",
-                "payload_bytes_zeroed",
-                "fail_closed_bytes",
-                "header_bytes_zeroed",
-                "other_bytes_zeroed",
-                "not_dissected",
-                "fragments",
-                "truncated",
-                "errors",
-                "checksums_not_updated",
-                "flows",
-                "max_held_packets",
-                "max_held_bytes",
-            ),
-            0,
-        )
+        self._s = MaskCounts()
 
     # -- the stage contract ----------------------------------------------------------------
 
@@ -147,7 +175,7 @@ class MaskStage:
                 else:
                     out.append(record)
                 continue
-            s["packets"] += 1
+            s.packets += 1
             try:
                 held = self._mask(record)
             except Exception:
@@ -160,7 +188,7 @@ class MaskStage:
             self._held_packets += 1
             self._held_bytes += len(record.data)
             if held is not None:
-                s["packets_held"] += 1
+                s.packets_held += 1
             self._release(out)
         self._writer.apply()
         self._tally()
@@ -176,7 +204,7 @@ class MaskStage:
         return out
 
     def stats(self) -> dict:
-        s = dict(self._s)
+        s = self._s.to_dict()
         s["packets_changed"] = self._writer.changed
         s["flows_live"] = len(self._flows)
         s["flows_evicted"] = dict(self._flows.evicted)
@@ -196,10 +224,10 @@ class MaskStage:
     def _release(self, out: list) -> None:
         """Pass on records from the head of the queue whose decisions are known."""
         queue, cfg, s = self._queue, self.config, self._s
-        if self._held_packets > s["max_held_packets"]:
-            s["max_held_packets"] = self._held_packets
-        if self._held_bytes > s["max_held_bytes"]:
-            s["max_held_bytes"] = self._held_bytes
+        if self._held_packets > s.max_held_packets:
+            s.max_held_packets = self._held_packets
+        if self._held_bytes > s.max_held_bytes:
+            s.max_held_bytes = self._held_bytes
         while queue:
             record, held = queue[0]
             if held is not None:
@@ -230,7 +258,7 @@ class MaskStage:
 
     def _fail(self, packet: Packet) -> None:
         """Something went wrong: zero everything but the headers the frame map keeps, and count it."""
-        self._s["errors"] += 1
+        self._s.errors += 1
         d, self._current = self._current, None
         if d is not None:
             d.zero_rest(d.decided, FAIL_ERROR)  # counted on the flow and in the totals
@@ -251,16 +279,16 @@ class MaskStage:
         m = frame_of(packet)
         s = self._s
         if m.status == STATUS_NOT_DISSECTED:
-            s["not_dissected"] += 1
+            s.not_dissected += 1
         elif m.status == STATUS_TRUNCATED:
-            s["truncated"] += 1
+            s.truncated += 1
         changes = self._headers(m)
         start, end = m.payload_start, m.payload_end
         if m.fragment != FRAG_NONE:  # never reassembled: zeroed
-            s["fragments"] += 1
+            s.fragments += 1
             self._events[FAIL_FRAGMENT] += 1
             if start < end:  # the transport checksum also sums the other fragments, zeroed in theirs
-                s["checksums_not_updated"] += m.fragment == FRAG_FIRST
+                s.checksums_not_updated += m.fragment == FRAG_FIRST
                 self._zero_payload(start, end, changes, end - start)
         elif m.transport == IPPROTO_TCP and m.l4 >= 0:
             return self._tcp(packet, m, changes)
@@ -295,8 +323,11 @@ class MaskStage:
                 kept[reason] += end - start
             else:
                 zeroed[reason] += end - start
-                s["other_bytes_zeroed" if action == PAYLOAD else "header_bytes_zeroed"] += end - start
-                s["checksums_not_updated"] += reason == R_UNSEEN_CHECKSUM
+                if action == PAYLOAD:
+                    s.other_bytes_zeroed += end - start
+                else:
+                    s.header_bytes_zeroed += end - start
+                s.checksums_not_updated += reason == R_UNSEEN_CHECKSUM
                 if data.count(0, start, end) != end - start:
                     changes.append((start, end - start))
         return changes
@@ -333,8 +364,8 @@ class MaskStage:
         changes.append((start, end - start))
         self.ledger.add("zeroed", "payload", end - start - failed)
         self.ledger.add("zeroed", "fail-closed", failed)
-        self._s["payload_bytes_zeroed"] += end - start
-        self._s["fail_closed_bytes"] += failed
+        self._s.payload_bytes_zeroed += end - start
+        self._s.fail_closed_bytes += failed
 
     def _new_flow(self, key, transport: int, side: int, client_is_sender: bool) -> Flow:
         """A flow whose sender is on canonical `side`; the client is the sender or the receiver."""
@@ -345,7 +376,7 @@ class MaskStage:
         flow.tls_names = self.config.tls_names == "zero"
         flow.dns, flow.dns_names = self._dns, self._dns_names
         self._flows.add(key, flow)
-        self._s["flows"] += 1
+        self._s.flows += 1
         return flow
 
     def _tcp(self, packet: Packet, m: FrameMap, changes: list):
@@ -435,9 +466,9 @@ class MaskStage:
         flow.kept += kept
         flow.zeroed += zeroed
         flow.failed += decision.failed
-        s["payload_bytes_kept"] += kept
-        s["payload_bytes_zeroed"] += zeroed
-        s["fail_closed_bytes"] += decision.failed
+        s.payload_bytes_kept += kept
+        s.payload_bytes_zeroed += zeroed
+        s.fail_closed_bytes += decision.failed
         self._write(packet, checksums, changes)
 
     def _udp(self, packet: Packet, m: FrameMap, changes: list) -> None:
@@ -484,9 +515,9 @@ class MaskStage:
         flow.kept += kept
         flow.zeroed += end - start - kept
         flow.failed += failed
-        self._s["payload_bytes_kept"] += kept
-        self._s["payload_bytes_zeroed"] += end - start - kept
-        self._s["fail_closed_bytes"] += failed
+        self._s.payload_bytes_kept += kept
+        self._s.payload_bytes_zeroed += end - start - kept
+        self._s.fail_closed_bytes += failed
 
     def _write(self, packet: Packet, checksums, changes: list) -> None:
         """Zero the byte ranges ``(offset, length)`` of `changes` (RFC 1624 checksums) at the chunk's end."""
