@@ -45,9 +45,9 @@ HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: every class a Python `class` statemen
 # The classes a .pxd declares as extension types (C members, C method calls), by module.
 EXTENSION_TYPES = {
     "pktmask_nb.record": ("Packet", "Block"),
-    "pktmask_nb.proto.spans": ("FrameMap", "Field", "Checksum", "IpLayer"),
-    "pktmask_nb.anon.table": ("AddressTable",),
-    "pktmask_nb.stages.mask.stage": ("MaskStage", "_Held"),
+    "pktmask_nb.proto.spans": ("FrameMap", "Field", "Checksum", "IpLayer", "Ledger"),
+    "pktmask_nb.anon.table": ("AddressTable", "Entry"),
+    "pktmask_nb.stages.mask.stage": ("MaskStage", "MaskCounts", "_Held"),
     "pktmask_nb.stages.mask.flows": ("Flow", "FlowTable"),
     "pktmask_nb.stages.mask.stream": ("Keeps", "Decision", "Direction"),
     "pktmask_nb.stages.mask.tls": ("TlsWalker",),
