@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pktmask_nb.proto.checksum import adjust, any_nonzero, internet_checksum, patch, word_sum, zero
+from pktmask_nb.proto.checksum import adjust, any_nonzero, internet_checksum, nonzero, patch, word_sum, zero
 from pktmask_nb.proto.spans import CK_OPTIONAL, CK_TCP, CK_UDP, Checksum
 
 CK_OTHER = CK_TCP
@@ -144,11 +144,16 @@ def test_zero_is_patch_with_zeros(data, ranges, kind):
     before = bytes(buf)
     zero(buf, checksums, ranges)
     assert buf == expected and valid(buf, 0, n)
-    assert any_nonzero(before, ranges) == any(any(before[o : o + length]) for o, length in ranges)
+    touched = [length > 0 and any(before[o : o + length]) for o, length in ranges]  # no wrapping slice end
+    assert any_nonzero(before, ranges) == any(touched)
+    for (o, length), expected in zip(ranges, touched):
+        assert nonzero(before, o, o + length) == nonzero(bytearray(before), o, o + length) == expected
     with pytest.raises(IndexError):
         zero(buf, checksums, [(n - 1, 2)])
     with pytest.raises(IndexError):
         any_nonzero(buf, [(n - 1, 2)])
+    with pytest.raises(IndexError):
+        nonzero(buf, n - 1, n + 1)
 
 
 def test_patch_with_more_checksums_than_the_stack_holds():

@@ -132,17 +132,31 @@ def zero(bytearray buf, list checksums, list ranges) -> None:
     _write(buf, checksums, ranges, None, True)
 
 
+cdef inline bint _nonzero(const unsigned char* p, Py_ssize_t start, Py_ssize_t end) noexcept:
+    cdef Py_ssize_t i
+    for i in range(start, end):
+        if p[i]:
+            return True
+    return False
+
+
+def nonzero(data, Py_ssize_t start, Py_ssize_t end) -> bool:
+    """Whether a byte of ``data[start:end]`` (``bytes`` or ``bytearray``, within it) is not
+    zero: whether zeroing it changes anything."""
+    if start < 0 or end > len(data):
+        raise IndexError(f"nonzero: range [{start}, {end}) is not within {len(data)} bytes")
+    return _nonzero(frame_bytes(data), start, end)
+
+
 def any_nonzero(data, list ranges) -> bool:
-    """Whether a byte of `data` (``bytes`` or ``bytearray``) in the ``(offset, length)``
-    ranges is not zero: whether `zero` would change anything."""
+    """`nonzero` of any of the ``(offset, length)`` ranges: whether `zero` would change anything."""
     cdef const unsigned char* p = frame_bytes(data)
-    cdef Py_ssize_t size = len(data), offset, n, i
+    cdef Py_ssize_t size = len(data), offset, n
     for offset, n in ranges:
         if offset < 0 or offset + n > size:
             raise IndexError(f"any_nonzero: range [{offset}, {offset + n}) is not within {size} bytes")
-        for i in range(offset, offset + n):
-            if p[i]:
-                return True
+        if _nonzero(p, offset, offset + n):
+            return True
     return False
 
 

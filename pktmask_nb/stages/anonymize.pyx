@@ -38,7 +38,7 @@ from ..record cimport Packet
 from ..anon import AddressMapper
 from ..anon.mapper import solicited_group, solicited_mac
 from ..config import AnonymizeConfig
-from ..proto.checksum import patch, word_sum
+from ..proto.checksum import nonzero, patch, word_sum
 from ..proto.dhcp import DHCP_CHADDR, DHCP_PORTS
 from ..proto.dns import DNS_PORT, message, segment_addresses
 from ..proto.dissect import frame_of
@@ -236,7 +236,7 @@ cdef void _rewrite(stage, AddressTable table, AddressTable macs, bint dns, Packe
                 t.partial += 1
             elif reason == _r_unseen:
                 t.unseen += 1
-            if data.count(0, start, end) != end - start:
+            if nonzero(data, start, end):
                 changes.append((start, bytes(end - start)))
         else:
             t.kept[reason] += end - start
@@ -366,7 +366,7 @@ cdef void _unmapped(FrameMap m, Py_ssize_t start, Py_ssize_t end, data, list cha
     for at in covered + [end]:
         if at > pos:
             t.zeroed[_r_mac] += at - pos
-            if data.count(0, pos, at) != at - pos:
+            if nonzero(data, pos, at):
                 changes.append((pos, bytes(at - pos)))
         pos = max(pos, at + 6)
 

@@ -16,6 +16,7 @@ from array import array
 from collections import deque
 
 from ...config import MaskConfig
+from ...proto.checksum import nonzero
 from ...proto.dhcp import DHCP_PORTS
 from ...proto.dissect import dissect, frame_of
 from ...proto.dns import DNS_PORT, segment_addresses
@@ -328,7 +329,7 @@ class MaskStage:
                 else:
                     s.header_bytes_zeroed += end - start
                 s.checksums_not_updated += reason == R_UNSEEN_CHECKSUM
-                if data.count(0, start, end) != end - start:
+                if nonzero(data, start, end):
                     changes.append((start, end - start))
         return changes
 
