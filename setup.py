@@ -8,10 +8,12 @@ that exists only compiled. Metadata lives in pyproject.toml; only the extensions
 declared here, because a static table cannot run ``cythonize``.
 """
 
+import compileall
 from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 # Per-packet and per-byte code: capture records, frame dissection, the stages, the audit.
 COMPILED = ("capture", "proto", "anon", "stages", "audit")
@@ -34,7 +36,18 @@ def extensions() -> list[Extension]:
     ]
 
 
+class BuildExt(build_ext):
+    """Also byte-compile the pure-Python modules of an editable install (a wheel's are by pip):
+    with PYTHONDONTWRITEBYTECODE no run would write them, and every run would compile them."""
+
+    def run(self):
+        super().run()
+        if self.inplace or getattr(self, "editable_mode", False):
+            compileall.compile_dir("pktmask_nb", quiet=1)
+
+
 setup(
+    cmdclass={"build_ext": BuildExt},
     ext_modules=cythonize(
         extensions(),
         # Annotations are documentation here, not C types: `int` may hold a NumPy integer.

@@ -109,7 +109,7 @@ def packet_bytes(records: list) -> tuple[int, int]:
     """How many packets `records` holds, and their captured bytes."""
     n = size = 0
     for r in records:
-        if r.__class__ is Packet:
+        if type(r) is Packet:
             p = r
             n += 1
             size += len(p.data)

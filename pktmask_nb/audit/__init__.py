@@ -171,7 +171,7 @@ def _first_pass(path, keep: str, http: bool, macs: bool, tls_names: bool, dns, c
     with open_capture(path, on_truncated="warn") as reader:
         for chunk in reader.chunks(chunk_size):
             for record in chunk:
-                if record.__class__ is not Packet:
+                if type(record) is not Packet:
                     continue
                 data = record.data
                 frame = read(data, record.linktype, record.wirelen)
@@ -254,7 +254,7 @@ class Pairs:
         self.path, self.copies = os.fspath(sanitized), copies
         self.original = os.fspath(original)
         self._reader = open_capture(original, on_truncated="warn")
-        self._packets = (r for chunk in self._reader.chunks(chunk_size) for r in chunk if r.__class__ is Packet)
+        self._packets = (r for chunk in self._reader.chunks(chunk_size) for r in chunk if type(r) is Packet)
         self._ordinal = 0  # packets taken from the original
         self._peeked = None
         self.duplicates = 0
@@ -341,7 +341,7 @@ def _second_pass(path, pairs: Pairs, judge: Judge, identifiers: Identifiers, sin
         for chunk in reader.chunks(chunk_size):
             parts, located, chunk_start = [], [], pos
             for record in chunk:
-                if record.__class__ is Packet:
+                if type(record) is Packet:
                     packets += 1
                     head, data, tail = record.head, record.data, record.tail
                     base = pos + len(head)
@@ -429,7 +429,7 @@ def _locate(offset: int, size: int, what: str, located: list, starts: list, judg
     a raw match made only of unchanged header structure (`_structure_only`)."""
     start, record, read_pair = located[bisect_right(starts, offset) - 1]
     raw = " as " not in what and not what.startswith(("MAC ", TLS_NAME))  # no chance, no mere structure
-    if record.__class__ is not Packet:
+    if type(record) is not Packet:
         if offset + size > start + len(record.raw):
             return None
         name = "the pcap file header" if record.kind == PCAP_FILE_HEADER else f"pcapng block 0x{record.kind:08x}"

@@ -76,7 +76,7 @@ def run_baseline(input, output, config: Config | None = None) -> dict:
                 records = run_stage(stage, records)
             written_total += write_all(target, records)
             read_total += read
-            packets_out = sum(r.__class__ is Packet for r in records)
+            packets_out = sum(type(r) is Packet for r in records)
             del records  # the next stage loads the file this one wrote
             if source != os.fspath(input):
                 os.remove(source)

@@ -154,7 +154,7 @@ def load_corpus(corpus: Path) -> list[list[Frame]]:
     out = []
     for path in corpus_files(corpus):
         with open_capture(path, on_truncated="warn") as reader:
-            frames = [f for r in reader if r.__class__ is Packet and (f := read_frame(r)) is not None]
+            frames = [f for r in reader if type(r) is Packet and (f := read_frame(r)) is not None]
         if frames:
             out.append(frames)
     if not out:

@@ -227,16 +227,16 @@ class CaptureWriter(StreamWriter):
 def _join(records: list) -> tuple[bytes, int]:
     """``head + data + tail`` of each packet, ``raw`` of each block, and the packets."""
     parts = []
-    append = parts.append
     packets = 0
     for r in records:
-        if r.__class__ is Packet:
-            append(r.head)
-            append(r.data)
-            append(r.tail)
+        if type(r) is Packet:
+            p = r
+            parts.append(p.head)
+            parts.append(p.data)
+            parts.append(p.tail)
             packets += 1
         else:
-            append(r.raw)
+            parts.append(r.raw)
     return b"".join(parts), packets
 
 

@@ -3,5 +3,10 @@
 from ..record cimport Packet
 from .spans cimport FrameMap
 
+# the module's integer constants as C values: no lookup, no boxing where they are used
+cdef long long R_NOT_DISSECTED, STATUS_NOT_DISSECTED
+
+
+cdef dict LINKTYPES  # the walk of each link type (a C reference: `dissect` looks it up per frame)
 
 cpdef FrameMap frame_of(Packet packet)

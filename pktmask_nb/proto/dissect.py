@@ -45,7 +45,7 @@ def dissect(data, linktype: int, wirelen: int | None = None) -> FrameMap:
         capture's doing (kept as far as they go), not lengths that lie (zeroed).
     """
     # the walk reads ``bytes`` (compiled, it indexes them in C); a rewritten frame is a bytearray
-    m = FrameMap(data if data.__class__ is bytes else bytes(data), wirelen is not None and wirelen > len(data))
+    m = FrameMap(data if type(data) is bytes else bytes(data), wirelen is not None and wirelen > len(data))
     walk = LINKTYPES.get(linktype)
     if walk is None:
         m.status = STATUS_NOT_DISSECTED
@@ -53,9 +53,5 @@ def dissect(data, linktype: int, wirelen: int | None = None) -> FrameMap:
         return m
     walk(m)
     m.fail(m.n)
-    sealed = bool(m.unseen)
-    for c in m.checksums:
-        sealed = sealed or c.end > m.n
-    if sealed:
-        m.seal()
+    m.seal()
     return m

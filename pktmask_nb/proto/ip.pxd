@@ -3,6 +3,11 @@ cimport cython
 
 from .spans cimport FrameMap, IpLayer
 
+# the module's integer constants as C values: no lookup, no boxing where they are used
+cdef long long A_INNER, A_OUTER, A_QUOTED, FRAG_FIRST, FRAG_LATER, R_FRAGMENT, STATUS_TRUNCATED
+cdef long long IPV4_TOTAL_LENGTH, IPV4_PROTOCOL, IPV4_SRC, IPV4_DST, MIN_FRAME_LEN, IPV6_PAYLOAD_LENGTH
+cdef long long IPV6_NEXT_HEADER, IPV6_SRC, IPV6_DST
+
 
 @cython.locals(quoted=bint, ip=IpLayer, kind=int)
 cpdef tuple new_layer(FrameMap m, Py_ssize_t offset, int version)

@@ -41,6 +41,8 @@ cdef class FrameMap:
     cpdef hardware(self, Py_ssize_t offset, Py_ssize_t count=*)
     @cython.locals(checksum=Checksum)
     cpdef checksum(self, Py_ssize_t position, Py_ssize_t start, Py_ssize_t end, int kind, pseudo=*)
+    @cython.locals(c=Checksum, n=Py_ssize_t, over=bint)
+    cpdef seal(self)
 
 
 cdef class Field:

@@ -367,6 +367,11 @@ class FrameMap:
         checksum over IPv6, which may not be zero (RFC 8200 §8.1).
         """
         n = self.n
+        over = bool(self.unseen)
+        for c in self.checksums:
+            over = over or c.end > n
+        if not over:
+            return  # the usual frame: nothing to zero
         cuts = list(self.unseen)
         if REASON_ACTIONS[self.spans[-1]] != PAYLOAD:
             kept = []

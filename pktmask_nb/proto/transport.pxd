@@ -5,6 +5,12 @@ from .ip cimport cut, may_cut
 from .spans cimport FrameMap, IpLayer
 from .walk cimport options, u16
 
+# the module's integer constants as C values: no lookup, no boxing where they are used
+cdef long long IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, A_TCP_OPTION, CK_TCP, CK_UDP, R_DATA
+cdef long long R_IDENTIFIER, R_OVERRUN, R_PAYLOAD, R_TCP, R_TCP_OPTION, R_TRAILER, R_TRUNCATED, R_UDP
+cdef long long R_UNKNOWN, TCP_MIN_HLEN, TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_MD5, TCPOPT_AO
+cdef long long TCPOPT_MPTCP, TCPOPT_FASTOPEN, MPTCP_ADD_ADDR
+
 
 cpdef _payload(FrameMap m, Py_ssize_t start, Py_ssize_t end)
 cpdef _transport(FrameMap m, int protocol, Py_ssize_t offset, IpLayer ip)

@@ -4,10 +4,13 @@ cimport cython
 
 from .spans cimport FrameMap, IpLayer
 
+# the module's integer constants as C values: no lookup, no boxing where they are used
+cdef long long R_FAIL, R_OVERRUN, R_PADDING, MAX_NESTING
 
-@cython.locals(limit=Py_ssize_t)
+
+@cython.locals(limit=Py_ssize_t, table=dict)
 cpdef network(FrameMap m, Py_ssize_t offset, int ethertype, Py_ssize_t end)
-@cython.locals(limit=Py_ssize_t)
+@cython.locals(limit=Py_ssize_t, table=dict)
 cpdef ip_payload(FrameMap m, Py_ssize_t offset, Py_ssize_t end, int protocol, IpLayer ip)
 cpdef Py_ssize_t bound(FrameMap m, Py_ssize_t end)
 cpdef unbound(FrameMap m, Py_ssize_t end, Py_ssize_t limit)

@@ -22,7 +22,8 @@ UDP_SOURCE_PORTS: dict = {}  # the same for protocols whose replies come from th
 
 def network(m: FrameMap, offset: int, ethertype: int, end: int) -> None:
     """Walk a network-layer header of `ethertype` at `offset`; bytes up to `end` get reasons."""
-    handler = ETHERTYPES.get(ethertype)
+    table = ETHERTYPES  # a typed local: compiled, the lookup is a C call
+    handler = table.get(ethertype)
     if handler is None or m.depth > MAX_NESTING:
         return m.fail(end)
     m.depth += 1
@@ -34,7 +35,8 @@ def network(m: FrameMap, offset: int, ethertype: int, end: int) -> None:
 
 def ip_payload(m: FrameMap, offset: int, end: int, protocol: int, ip: IpLayer) -> None:
     """Walk what the IP header `ip` carries: `protocol` at `offset`, up to `end`."""
-    handler = IP_PROTOCOLS.get(protocol)
+    table = IP_PROTOCOLS
+    handler = table.get(protocol)
     if handler is None or m.depth > MAX_NESTING:
         return m.fail(end)
     limit = bound(m, end)

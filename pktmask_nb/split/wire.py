@@ -28,10 +28,8 @@ def pack(records: list) -> tuple[tuple, list, int]:
     """A chunk as columns: packet fields, joined byte strings with their lengths, and the blocks;
     the packet data apart, as a list of pieces with their total size, to go into the `Ring`
     (or joined through the pipe) without pickling."""
-    packets = [r for r in records if r.__class__ is Packet]
-    blocks = (
-        [] if len(packets) == len(records) else [(i, r) for i, r in enumerate(records) if r.__class__ is not Packet]
-    )
+    packets = [r for r in records if type(r) is Packet]
+    blocks = [] if len(packets) == len(records) else [(i, r) for i, r in enumerate(records) if type(r) is not Packet]
     heads = [p.head for p in packets]
     datas = [p.data for p in packets]
     tails = [p.tail for p in packets]

@@ -111,7 +111,7 @@ class DedupStage:
         self.packets_in = self.packets_out = self.bytes_saved = 0
 
     def process(self, chunk: list) -> list:
-        packets = [r for r in chunk if r.__class__ is Packet]
+        packets = [r for r in chunk if type(r) is Packet]
         if not packets:
             return chunk
         key, top = self._key, self._top
@@ -132,7 +132,7 @@ class DedupStage:
             return chunk
         if len(packets) == len(chunk):  # no block among them: drop by position
             return list(compress(chunk, map(not_, duplicate)))
-        return [r for r in chunk if r.__class__ is not Packet or r.index not in dropped]
+        return [r for r in chunk if type(r) is not Packet or r.index not in dropped]
 
     def _duplicates_exact(self, digests: list[bytes]) -> list[bool]:
         n = len(digests)

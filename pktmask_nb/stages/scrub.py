@@ -82,16 +82,17 @@ class ScrubStage:
 
     def process(self, chunk: list) -> list:
         out = []
+        order = self._order
         for record in chunk:
-            if record.__class__ is Packet:
-                if self._order is not None:
+            if type(record) is Packet:
+                if order is not None:
                     self._packet(record)
                 out.append(record)
                 continue
             if record.kind == PCAP_FILE_HEADER:
-                self._order = None
+                self._order = order = None
             elif record.kind == PCAPNG_SHB:
-                self._order = record.order
+                self._order = order = record.order
             if record.kind not in SCRUB_KEPT_BLOCKS and record.kind != PCAP_FILE_HEADER:
                 self._count(self.blocks_removed, f"0x{record.kind:08x}")
                 continue

@@ -2,6 +2,9 @@
 # table's per-packet lookup as a C call.
 cimport cython
 
+# the module's integer constants as C values: no lookup, no boxing where they are used
+cdef long long IPPROTO_TCP, IPPROTO_UDP, MASK_MAX_GONE, EXPIRY_CHECK_NS
+
 
 cdef class Flow:
     cdef public int transport

@@ -6,3 +6,5 @@ cpdef tuple flow_key(int transport, bytes ctx, bytes a, bytes b)
 cpdef tuple addresses(FrameMap m, IpLayer ip)
 cpdef bytes context(FrameMap m)
 cpdef tuple transport_key(FrameMap m, int transport)
+
+cpdef long long be32(data, Py_ssize_t at) except -1

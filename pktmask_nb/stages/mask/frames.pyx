@@ -28,12 +28,20 @@ cpdef tuple flow_key(int transport, bytes ctx, bytes a, bytes b):
 
 def key_ends(key) -> tuple:
     """The two ends ``(address bytes, port)`` of a flow key, in canonical order."""
-    if key.__class__ is tuple:
+    if type(key) is tuple:
         a, b = key[2], key[3]
     else:
         half = len(key) // 2
         a, b = key[1 : 1 + half], key[1 + half :]
     return (a[:-2], int.from_bytes(a[-2:], "big")), (b[:-2], int.from_bytes(b[-2:], "big"))
+
+
+cpdef long long be32(data, Py_ssize_t at) except -1:
+    """The big-endian 32-bit number at `at` of a frame's bytes (which hold all four): a TCP sequence number."""
+    if at < 0 or at + 4 > len(data):
+        raise IndexError(f"no 4 bytes at {at} of a {len(data)}-byte frame")
+    cdef const unsigned char* p = frame_bytes(data) + at
+    return (<long long>p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]
 
 
 cpdef tuple addresses(FrameMap m, IpLayer ip):

@@ -5,8 +5,13 @@ cimport cython
 from ...proto.spans cimport FrameMap, Ledger
 from ...record cimport Packet
 from .flows cimport Flow, FlowTable
-from .frames cimport addresses, context, flow_key, transport_key
+from .frames cimport addresses, be32, context, flow_key, transport_key
 from .stream cimport Decision, Direction
+from .writer cimport ZeroWriter
+
+# the module's integer constants as C values: no lookup, no boxing where they are used
+cdef long long DNS_PORT, IPPROTO_TCP, IPPROTO_UDP, ADDRESS, FRAG_FIRST, FRAG_NONE, KEEP, PAYLOAD, R_DATA
+cdef long long R_MAC, R_PAYLOAD, R_UNSEEN_CHECKSUM, STATUS_NOT_DISSECTED, STATUS_TRUNCATED, TCP_RST
 
 
 cdef class MaskCounts:
@@ -40,7 +45,7 @@ cdef class MaskStage:
     cdef public object _http_zeroed
     cdef public FlowTable _flows
     cdef public object _queue
-    cdef public object _writer
+    cdef public ZeroWriter _writer
     cdef public Py_ssize_t _held_packets, _held_bytes
     cdef public bint _flushing
     cdef public object _current
@@ -50,9 +55,9 @@ cdef class MaskStage:
     cdef public object _kept_bytes, _zeroed_bytes
     cdef public dict _events
     cdef public MaskCounts _s
-    @cython.locals(held=_Held, queue=object, s=MaskCounts)
+    @cython.locals(held=_Held, queue=object, s=MaskCounts, packet=Packet)
     cpdef list process(self, list chunk)
-    @cython.locals(held=_Held, d=Direction, queue=object, s=MaskCounts)
+    @cython.locals(held=_Held, d=Direction, queue=object, s=MaskCounts, packet=Packet)
     cpdef _release(self, list out)
     @cython.locals(m=FrameMap, start=Py_ssize_t, end=Py_ssize_t, s=MaskCounts)
     cpdef _mask(self, Packet packet)

@@ -42,7 +42,7 @@ from ...record import Packet
 from .datagrams import KEEP_DNS_ADDRESS, dhcp_keeps, dns_keeps, dtls_keeps
 from .detect import MidStreamWalker, StartWalker
 from .flows import NO_RECORDS, TLS_COUNT_NAMES, Flow, FlowTable
-from .frames import addresses, context, flow_key, transport_key
+from .frames import addresses, be32, context, flow_key, transport_key
 from .stream import (
     FAIL_BEFORE_START,
     FAIL_DESYNC,
@@ -170,24 +170,25 @@ class MaskStage:
         out: list = []
         queue, s = self._queue, self._s
         for record in chunk:
-            if record.__class__ is not Packet:
+            if type(record) is not Packet:
                 if queue:
                     queue.append((record, None))
                 else:
                     out.append(record)
                 continue
+            packet = record
             s.packets += 1
             try:
-                held = self._mask(record)
+                held = self._mask(packet)
             except Exception:
-                self._fail(record)
+                self._fail(packet)
                 held = None
             if held is None and not queue:
-                out.append(record)
+                out.append(packet)
                 continue
-            queue.append((record, held))
+            queue.append((packet, held))
             self._held_packets += 1
-            self._held_bytes += len(record.data)
+            self._held_bytes += len(packet.data)
             if held is not None:
                 s.packets_held += 1
             self._release(out)
@@ -244,9 +245,10 @@ class MaskStage:
                 except Exception:
                     self._fail(record)
             queue.popleft()
-            if record.__class__ is Packet:
+            if type(record) is Packet:
+                packet = record
                 self._held_packets -= 1
-                self._held_bytes -= len(record.data)
+                self._held_bytes -= len(packet.data)
             out.append(record)
 
     def _evicted(self, flow: Flow) -> None:
@@ -391,7 +393,7 @@ class MaskStage:
             self._write(packet, m.checksums, changes)
             return None
         key, side = found
-        flags, seq = data[t + 13], int.from_bytes(data[t + 4 : t + 8], "big")
+        flags, seq = data[t + 13], be32(data, t + 4)
         flow = self._flows.get(key, packet.ts)
         syn = flags & TCP_SYN
         if flow is not None and syn and not flags & TCP_ACK:

@@ -1,5 +1,16 @@
-# C declarations for tls.py (Cython's augmenting .pxd): the record walk with C offsets.
+# C declarations for tls.py (Cython's augmenting .pxd): the record walk with C offsets, its
+# keeps C calls on the direction.
 cimport cython
+
+from .stream cimport Direction
+
+# the module's integer constants as C values: no lookup, no boxing where they are used
+cdef long long SSL2_CLIENT_MASTER_KEY, SSL2_HLEN, SSL2_SERVER_HELLO, TLS_CHANGE_CIPHER_SPEC, TLS_HANDSHAKE
+cdef long long TLS_HLEN, HANDSHAKE_HLEN, HANDSHAKE_WAIT_MAX
+
+
+@cython.locals(a=Py_ssize_t, b=Py_ssize_t)
+cpdef keep_text(Direction d, data, Py_ssize_t start, Py_ssize_t end, Py_ssize_t offset, str reason, names=*)
 
 
 cdef class TlsWalker:
@@ -13,6 +24,6 @@ cdef class TlsWalker:
         n=Py_ssize_t, end=Py_ssize_t, record_end=Py_ssize_t, pos=Py_ssize_t, undecided=Py_ssize_t,
         stop=Py_ssize_t, content_type=int, length=Py_ssize_t, header=Py_ssize_t,
     )
-    cpdef Py_ssize_t feed(self, d, data, Py_ssize_t offset) except? -1
+    cpdef Py_ssize_t feed(self, Direction d, data, Py_ssize_t offset) except? -1
     @cython.locals(n=Py_ssize_t, at=Py_ssize_t, length=Py_ssize_t, complete=Py_ssize_t, carry=Py_ssize_t, size=Py_ssize_t)
-    cpdef Py_ssize_t _named(self, d, data, Py_ssize_t pos, Py_ssize_t offset) except? -2
+    cpdef Py_ssize_t _named(self, Direction d, data, Py_ssize_t pos, Py_ssize_t offset) except? -2

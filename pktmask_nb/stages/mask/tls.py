@@ -79,14 +79,14 @@ class TlsWalker:
     def feed(self, d, data, offset: int) -> int:
         n = len(data)
         end = offset + n
-        record_end, keep_body, keep, counts = self.record_end, self.keep_body, d.keep, self.counts
+        record_end, keep_body, counts = self.record_end, self.keep_body, self.counts
         pos = 0
         undecided = 0
         while True:
             if record_end > offset + pos:
                 stop = record_end if record_end < end else end
                 if keep_body:
-                    keep(offset + pos, stop, keep_body)
+                    d.keep(offset + pos, stop, keep_body)
                 pos = stop - offset
                 if pos >= n:
                     break
@@ -97,7 +97,7 @@ class TlsWalker:
                 header, length, keep_body = self._ssl2(data, pos)
                 if header < 0:
                     return d.zero_rest(offset + pos, FAIL_DESYNC)
-                keep(offset + pos, offset + pos + header, KEEP_SSL2_HEADER)
+                d.keep(offset + pos, offset + pos + header, KEEP_SSL2_HEADER)
                 record_end = offset + pos + header + length
                 pos += header
                 continue
@@ -117,7 +117,7 @@ class TlsWalker:
                     record_end = offset + pos
                     continue
                 counts[content_type - 20] += 1
-                keep(offset + pos, offset + pos + TLS_HLEN, KEEP_HEADER)
+                d.keep(offset + pos, offset + pos + TLS_HLEN, KEEP_HEADER)
                 keep_text(d, data, pos + TLS_HLEN, pos + TLS_HLEN + length, offset, KEEP_BODY[TLS_HANDSHAKE])
                 pos += TLS_HLEN + length
                 record_end = offset + pos
@@ -125,7 +125,7 @@ class TlsWalker:
             counts[content_type - 20] += 1
             if content_type == TLS_CHANGE_CIPHER_SPEC:
                 self.encrypted = True
-            keep(offset + pos, offset + pos + TLS_HLEN, KEEP_HEADER)
+            d.keep(offset + pos, offset + pos + TLS_HLEN, KEEP_HEADER)
             keep_body = KEEP_BODY[content_type]
             record_end = offset + pos + TLS_HLEN + length
             pos += TLS_HLEN

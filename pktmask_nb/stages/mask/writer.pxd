@@ -1,0 +1,13 @@
+# C declarations for writer.py (Cython's augmenting .pxd): the stage notes each changed frame
+# with a C call.
+cimport cython
+
+from ...record cimport Packet
+
+
+cdef class ZeroWriter:
+    cdef public Py_ssize_t changed
+    cdef public list _pending
+    cpdef add(self, packet, checksums, list changes)
+    @cython.locals(packet=Packet)
+    cpdef apply(self)
