@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import ROOT
 
 import pktmask_nb
-from pktmask_nb.proto.spans import FrameMap
+from pktmask_nb.proto.spans import R_IP, R_LINK, R_TCP, FrameMap
 
 
 def per_packet_modules() -> list[str]:
@@ -40,6 +40,41 @@ def test_the_frame_map_is_an_extension_type_with_c_fields():
         raise AssertionError("FrameMap.status took a str: spans.pxd was not compiled in")
 
 
+def test_the_frame_map_holds_its_spans_as_c_entries_past_the_inline_ones():
+    """The first 16 spans live in the map, more grow an allocation: reading, marks, rewinds and
+    the setter agree with the list they describe either way, and the allocation is freed."""
+    import tracemalloc
+
+    def reason(end: int) -> int:
+        return R_IP if end % 2 else R_TCP  # alternating: no span joins the one before it
+
+    expected = [0, 1, R_LINK] + [x for end in range(2, 61) for x in (end - 1, end, reason(end))]
+    m = FrameMap(bytes(100))
+    m.put(1, R_LINK)
+    marks = {}
+    for end in range(2, 61):
+        marks[end] = m.mark()
+        m.put(end, reason(end))
+    assert m.spans == expected and len(expected) // 3 == 60
+    assert list(m.iter_spans()) == [tuple(expected[i : i + 3]) for i in range(0, len(expected), 3)]
+    m.put(70, reason(60))  # joins the last span
+    assert m.spans[-3:] == [59, 70, reason(60)]
+    m.rewind(marks[40])  # inside the grown entries
+    assert m.spans == expected[: 3 * 39] and m.pos == 39
+    m.rewind(marks[5])  # back inside the inline ones
+    assert m.spans == expected[: 3 * 4] and m.pos == 4
+    m.spans = expected
+    assert m.spans == expected
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(2000):
+        grown = FrameMap(bytes(100))
+        grown.spans = expected
+    del grown
+    assert tracemalloc.get_traced_memory()[0] - before < 4096
+    tracemalloc.stop()
+
+
 HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: every class a Python `class` statement makes has it
 
 # The classes a .pxd declares as extension types (C members, C method calls), by module.
@@ -52,6 +87,7 @@ EXTENSION_TYPES = {
     "pktmask_nb.stages.mask.stream": ("Keeps", "Decision", "Direction"),
     "pktmask_nb.stages.mask.tls": ("TlsWalker",),
     "pktmask_nb.stages.mask.http": ("HttpWalker",),
+    "pktmask_nb.stages.mask.writer": ("ZeroWriter",),
 }
 
 

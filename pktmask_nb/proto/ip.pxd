@@ -7,6 +7,7 @@ from .spans cimport FrameMap, IpLayer
 cdef long long A_INNER, A_OUTER, A_QUOTED, FRAG_FIRST, FRAG_LATER, R_FRAGMENT, STATUS_TRUNCATED
 cdef long long IPV4_TOTAL_LENGTH, IPV4_PROTOCOL, IPV4_SRC, IPV4_DST, MIN_FRAME_LEN, IPV6_PAYLOAD_LENGTH
 cdef long long IPV6_NEXT_HEADER, IPV6_SRC, IPV6_DST
+cdef long long IPPROTO_GRE
 
 
 @cython.locals(quoted=bint, ip=IpLayer, kind=int)

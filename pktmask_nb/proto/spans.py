@@ -210,7 +210,8 @@ class FrameMap:
     ----------
     spans : list of int
         Flat ``[start, end, reason, start, end, reason, ...]``, contiguous from 0 to the
-        frame's length.
+        frame's length (a new list; compiled code reads the map's C entries with
+        ``span_count``, ``span_start``, ``span_end`` and ``span_reason``).
     fields : list of Field
     checksums : list of Checksum
         Outermost first: an inner checksum field lies inside an outer one's range.
@@ -240,14 +241,20 @@ class FrameMap:
         The innermost TCP/UDP datagram quoted by an ICMP error.
     """
 
-    # its fields are declared in spans.pxd (compiled: an extension type with C members)
+    # its fields are declared in spans.pxd (compiled: an extension type with C members; the
+    # spans are C entries in the map, growing past the first 16 spans)
+
+    def __cinit__(self, *args, **kwargs):
+        self._init_spans()
+
+    def __dealloc__(self):
+        self._free_spans()
 
     def __init__(self, data, truncated: bool = False):
         self.data = data
         self.n = len(data)
         self.truncated = truncated  # the capture cut the frame (caplen < wire length)
         self.pos = 0
-        self.spans: list[int] = []
         self.fields: list[Field] = []
         self.checksums: list[Checksum] = []
         self.unseen: list[int] = []
@@ -265,6 +272,17 @@ class FrameMap:
         self.frag_id = -1  # offset of the fragment's identification (2 bytes IPv4, 4 IPv6), if fragmented
         self.quote = None  # a Quote: what an ICMP error quotes
 
+    @property
+    def spans(self) -> list[int]:
+        """Flat ``[start, end, reason, ...]`` of every span, a new list."""
+        return [self._spans[i] for i in range(self._used)]
+
+    @spans.setter
+    def spans(self, values) -> None:
+        self._used = 0
+        for i in range(0, len(values), 3):
+            self._push(values[i], values[i + 1], values[i + 2])
+
     def __repr__(self) -> str:
         spans = self.spans
         parts = [f"{spans[i]}-{spans[i + 1]}:{REASONS[spans[i + 2]][0]}" for i in range(0, len(spans), 3)]
@@ -279,13 +297,11 @@ class FrameMap:
         pos = self.pos
         if end <= pos:
             return
-        spans = self.spans
-        if spans and spans[-1] == reason and spans[-2] == pos:
-            spans[-2] = end
+        n = self._used
+        if n and self._spans[n - 1] == reason and self._spans[n - 2] == pos:
+            self._spans[n - 2] = end
         else:
-            spans.append(pos)
-            spans.append(end)
-            spans.append(reason)
+            self._push(pos, end, reason)
         self.pos = end
 
     def address(self, offset: int, size: int, width: int, kind: int, form=FORM_PLAIN, prefix_at=-1, bits=0) -> int:
@@ -331,7 +347,7 @@ class FrameMap:
     def mark(self) -> tuple:
         """A point to `rewind` to when a tentative parse turns out wrong."""
         return (
-            len(self.spans),
+            self._used,
             self.pos,
             len(self.fields),
             len(self.checksums),
@@ -343,9 +359,9 @@ class FrameMap:
     def rewind(self, mark: tuple) -> None:
         """Forget everything found since `mark` (an extended span is cut back to where it was)."""
         nspans, pos, nfields, nchecksums, nunseen, nips, nmacs = mark
-        del self.spans[nspans:]
-        if self.spans and self.spans[-2] > pos:
-            self.spans[-2] = pos
+        self._used = nspans
+        if nspans and self._spans[nspans - 2] > pos:
+            self._spans[nspans - 2] = pos
         self.pos = pos
         del self.fields[nfields:]
         del self.checksums[nchecksums:]
@@ -373,7 +389,7 @@ class FrameMap:
         if not over:
             return  # the usual frame: nothing to zero
         cuts = list(self.unseen)
-        if REASON_ACTIONS[self.spans[-1]] != PAYLOAD:
+        if REASON_ACTIONS[self.span_reason(self.span_count() - 1)] != PAYLOAD:
             kept = []
             for c in self.checksums:
                 if c.end > n and not (c.kind == CK_UDP and c.pseudo and self.fields[c.pseudo[0]].width == 16):
@@ -399,9 +415,8 @@ class FrameMap:
 
     def iter_spans(self):
         """``(start, end, reason)`` of every span, in order."""
-        spans = self.spans
-        for i in range(0, len(spans), 3):
-            yield spans[i], spans[i + 1], spans[i + 2]
+        for i in range(self.span_count()):
+            yield self.span_start(i), self.span_end(i), self.span_reason(i)
 
 
 class Ledger:

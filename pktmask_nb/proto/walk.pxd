@@ -16,4 +16,6 @@ cpdef Py_ssize_t bound(FrameMap m, Py_ssize_t end)
 cpdef unbound(FrameMap m, Py_ssize_t end, Py_ssize_t limit)
 @cython.locals(data=bytes, n=Py_ssize_t, kind=int, size=Py_ssize_t)
 cpdef bint options(FrameMap m, Py_ssize_t pos, Py_ssize_t stop, option, int pad1, int reason, int eol=*, bint counted=*)
+@cython.locals(i=Py_ssize_t)
+cpdef bint failed_since(FrameMap m, tuple mark) except -1
 cpdef int u16(bytes data, Py_ssize_t offset)

@@ -104,8 +104,10 @@ def options(m: FrameMap, pos: int, stop: int, option, pad1: int, reason: int, eo
 
 def failed_since(m: FrameMap, mark: tuple) -> bool:
     """True if the walk since `mark` gave up on something (a fail-closed or overrun span)."""
-    spans = m.spans
-    return any(spans[i + 2] in (R_FAIL, R_OVERRUN) for i in range(max(mark[0] - 3, 0), len(spans), 3))
+    for i in range(max(mark[0] // 3 - 1, 0), m.span_count()):  # noqa: SIM110 - no generator in a cpdef function
+        if m.span_reason(i) in (R_FAIL, R_OVERRUN):
+            return True
+    return False
 
 
 def u16(data, offset: int) -> int:

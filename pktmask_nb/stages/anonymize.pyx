@@ -219,11 +219,10 @@ cdef void _rewrite(stage, AddressTable table, AddressTable macs, bint dns, Packe
         _dns(table, m, p, packet, changes, t)
     cdef Py_ssize_t rewritten = len(changes)  # the changes before this many are address fields
     cdef bint keep_fragment = m.fragment != _frag_none and stage._fragment(m, data)
-    cdef list spans = m.spans
     cdef Py_ssize_t i, start, end
     cdef int reason, action
-    for i in range(0, len(spans), 3):
-        start, end, reason = spans[i], spans[i + 1], spans[i + 2]
+    for i in range(m.span_count()):
+        start, end, reason = m.span_start(i), m.span_end(i), m.span_reason(i)
         action = _actions[reason]
         if action == _address:
             continue
@@ -399,10 +398,10 @@ def _ends_in_payload(FrameMap m) -> bool:
     (every header of the datagram lies in this fragment)."""
     ip = m.ips[m.ip]
     end = min(m.n, ip.end)
-    spans = m.spans
-    for i in range(0, len(spans), 3):
-        if spans[i] < end <= spans[i + 1]:
-            return spans[i + 2] in (R_PAYLOAD, R_DATA)
+    cdef Py_ssize_t i
+    for i in range(m.span_count()):
+        if m.span_start(i) < end <= m.span_end(i):
+            return m.span_reason(i) in (R_PAYLOAD, R_DATA)
     return False
 
 

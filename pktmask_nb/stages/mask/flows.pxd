@@ -4,6 +4,7 @@ cimport cython
 
 # the module's integer constants as C values: no lookup, no boxing where they are used
 cdef long long IPPROTO_TCP, IPPROTO_UDP, MASK_MAX_GONE, EXPIRY_CHECK_NS
+cdef long long MASK_REPORT_MAX_FLOWS
 
 
 cdef class Flow:

@@ -12,6 +12,7 @@ from .writer cimport ZeroWriter
 # the module's integer constants as C values: no lookup, no boxing where they are used
 cdef long long DNS_PORT, IPPROTO_TCP, IPPROTO_UDP, ADDRESS, FRAG_FIRST, FRAG_NONE, KEEP, PAYLOAD, R_DATA
 cdef long long R_MAC, R_PAYLOAD, R_UNSEEN_CHECKSUM, STATUS_NOT_DISSECTED, STATUS_TRUNCATED, TCP_RST
+cdef long long TCP_FIN, TCP_SYN, TCP_ACK
 
 
 cdef class MaskCounts:
@@ -52,7 +53,7 @@ cdef class MaskStage:
     cdef public tuple _verdicts
     cdef public bint _dns, _dns_names
     cdef public Ledger ledger
-    cdef public object _kept_bytes, _zeroed_bytes
+    cdef long long[::1] _kept_bytes, _zeroed_bytes  # header bytes by reason code in this chunk
     cdef public dict _events
     cdef public MaskCounts _s
     @cython.locals(held=_Held, queue=object, s=MaskCounts, packet=Packet)
@@ -62,13 +63,13 @@ cdef class MaskStage:
     @cython.locals(m=FrameMap, start=Py_ssize_t, end=Py_ssize_t, s=MaskCounts)
     cpdef _mask(self, Packet packet)
     @cython.locals(
-        spans=list, kept="long long[::1]", zeroed="long long[::1]", s=MaskCounts, i=Py_ssize_t,
+        kept="long long[::1]", zeroed="long long[::1]", s=MaskCounts, i=Py_ssize_t,
         start=Py_ssize_t, end=Py_ssize_t, reason=int, action=int, quoted=Py_ssize_t,
     )
     cpdef list _headers(self, FrameMap m)
     @cython.locals(
         t=Py_ssize_t, start=Py_ssize_t, end=Py_ssize_t, flags=int, syn=int, flow=Flow, d=Direction,
-        offset=Py_ssize_t, length=Py_ssize_t,
+        offset=Py_ssize_t, length=Py_ssize_t, found=tuple, other=Direction,
     )
     cpdef _tcp(self, Packet packet, FrameMap m, list changes)
     @cython.locals(decision=Decision, flow=Flow, kept=Py_ssize_t, zeroed=Py_ssize_t, s=MaskCounts, ledger=Ledger)

@@ -313,9 +313,8 @@ class MaskStage:
         changes, kept, zeroed, data, s = [], self._kept_bytes, self._zeroed_bytes, m.data, self._s
         q = m.quote
         quoted = q.payload_start if q is not None and q.payload_start < q.payload_end else -1
-        spans = m.spans
-        for i in range(0, len(spans), 3):
-            start, end, reason = spans[i], spans[i + 1], spans[i + 2]
+        for i in range(m.span_count()):
+            start, end, reason = m.span_start(i), m.span_end(i), m.span_reason(i)
             action = REASON_ACTIONS[reason]
             if reason == R_PAYLOAD:
                 continue
@@ -440,7 +439,7 @@ class MaskStage:
         if offset + length <= d.decided:
             self._decide(packet, d, offset, start, length, m.checksums, changes)
             return None
-        d.flow.held += 1
+        flow.held += 1
         d.held += 1
         return _Held(m.checksums, changes, d, offset, start, length)
 

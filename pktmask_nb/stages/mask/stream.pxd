@@ -2,6 +2,13 @@
 # members, its per-segment methods as C calls with C integers for stream offsets.
 cimport cython
 
+# sequence space as C values: a segment is placed with C arithmetic (Python's modulo rules)
+cdef long long SEQ_MOD, SEQ_HALF, STREAM_END, KEEP_MAX_BYTES
+
+
+@cython.locals(codes=dict)
+cpdef int reason_code(str reason) except -1
+
 
 cdef class Keeps:
     cdef public object bounds
@@ -44,10 +51,10 @@ cdef class Direction:
     cpdef Py_ssize_t zero_rest(self, Py_ssize_t offset, event=*) except? -1
     @cython.locals(undecided=Py_ssize_t)
     cpdef _feed(self, data, Py_ssize_t offset, Py_ssize_t segment=*)
-    @cython.locals(nxt=Py_ssize_t)
-    cpdef Py_ssize_t offset_of(self, seq) except? -1
-    @cython.locals(nxt=Py_ssize_t, offset=Py_ssize_t, end=Py_ssize_t)
-    cpdef Py_ssize_t place(self, seq, int syn, data, Py_ssize_t start, Py_ssize_t stop) except? -1
+    @cython.locals(nxt=Py_ssize_t, base="long long")
+    cpdef Py_ssize_t offset_of(self, long long seq) except? -1
+    @cython.locals(nxt=Py_ssize_t, offset=Py_ssize_t, end=Py_ssize_t, base="long long", keeps=Keeps)
+    cpdef Py_ssize_t place(self, long long seq, int syn, data, Py_ssize_t start, Py_ssize_t stop) except? -1
     @cython.locals(
         end=Py_ssize_t, pos=Py_ssize_t, lo=Py_ssize_t, hi=Py_ssize_t, first=Py_ssize_t, last=Py_ssize_t,
         at=Py_ssize_t, a=Py_ssize_t, b=Py_ssize_t, decision=Decision, keeps=Keeps, begin=Py_ssize_t,

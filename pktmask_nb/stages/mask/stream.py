@@ -47,9 +47,10 @@ KEEP_REASON_CODES: dict[str, int] = {}
 
 
 def reason_code(reason: str) -> int:
-    code = KEEP_REASON_CODES.get(reason)
+    codes = KEEP_REASON_CODES
+    code = codes.get(reason)
     if code is None:
-        code = KEEP_REASON_CODES[reason] = len(KEEP_REASONS)
+        code = codes[reason] = len(KEEP_REASONS)
         KEEP_REASONS.append(reason)
     return code
 
@@ -238,8 +239,8 @@ class Direction:
 
     def offset_of(self, seq: int) -> int:
         """Stream offset of sequence number `seq` (the one closest to `next`); needs `base`."""
-        nxt = self.next
-        return nxt + ((seq - self.base) % SEQ_MOD - nxt + SEQ_HALF) % SEQ_MOD - SEQ_HALF
+        nxt, base = self.next, self.base
+        return nxt + ((seq - base) % SEQ_MOD - nxt + SEQ_HALF) % SEQ_MOD - SEQ_HALF
 
     def place(self, seq: int, syn: int, data, start: int, stop: int) -> int:
         """Place the payload ``data[start:stop]`` of a segment; returns its stream offset.
@@ -249,10 +250,11 @@ class Direction:
         """
         if self.base is None:
             self.base = (seq + syn) % SEQ_MOD
-        if len(self.keeps) > KEEP_MAX_INTERVALS or len(self.keeps.data) > KEEP_MAX_BYTES:
+        keeps = self.keeps
+        if len(keeps.reasons) > KEEP_MAX_INTERVALS or len(keeps.data) > KEEP_MAX_BYTES:
             self._forget()
-        nxt = self.next
-        offset = nxt + ((seq + syn - self.base) % SEQ_MOD - nxt + SEQ_HALF) % SEQ_MOD - SEQ_HALF
+        nxt, base = self.next, self.base
+        offset = nxt + ((seq + syn - base) % SEQ_MOD - nxt + SEQ_HALF) % SEQ_MOD - SEQ_HALF
         end = offset + stop - start
         if end <= nxt:
             return offset
