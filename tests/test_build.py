@@ -66,13 +66,15 @@ def test_the_frame_map_holds_its_spans_as_c_entries_past_the_inline_ones():
     m.spans = expected
     assert m.spans == expected
     tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    for _ in range(2000):
-        grown = FrameMap(bytes(100))
-        grown.spans = expected
-    del grown
-    assert tracemalloc.get_traced_memory()[0] - before < 4096
-    tracemalloc.stop()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(2000):
+            grown = FrameMap(bytes(100))
+            grown.spans = expected
+        del grown
+        assert tracemalloc.get_traced_memory()[0] - before < 4096
+    finally:
+        tracemalloc.stop()
 
 
 HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: every class a Python `class` statement makes has it

@@ -120,4 +120,5 @@ cdef class IpLayer:
 
 cdef class Ledger:
     cdef public dict counts
+    @cython.locals(by_reason=dict)
     cpdef add(self, str verdict, str reason, Py_ssize_t n)

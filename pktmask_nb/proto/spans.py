@@ -430,19 +430,18 @@ class Ledger:
     # its fields are declared in spans.pxd
 
     def __init__(self):
-        self.counts: dict[tuple[str, str], int] = {}
+        self.counts: dict[str, dict[str, int]] = {}  # verdict -> reason -> bytes (no tuple key per call)
 
     def add(self, verdict: str, reason: str, n: int) -> None:
         if n > 0:
-            key = (verdict, reason)
-            self.counts[key] = self.counts.get(key, 0) + n
+            by_reason = self.counts.get(verdict)
+            if by_reason is None:
+                by_reason = self.counts[verdict] = {}
+            by_reason[reason] = by_reason.get(reason, 0) + n
 
     def total(self) -> int:
-        return sum(self.counts.values())
+        return sum(sum(by_reason.values()) for by_reason in self.counts.values())
 
     def to_dict(self) -> dict[str, dict[str, int]]:
-        """``{verdict: {reason: bytes}}``, reasons sorted."""
-        out: dict[str, dict[str, int]] = {}
-        for (verdict, reason), n in sorted(self.counts.items()):
-            out.setdefault(verdict, {})[reason] = n
-        return out
+        """``{verdict: {reason: bytes}}``, verdicts and reasons sorted."""
+        return {verdict: dict(sorted(self.counts[verdict].items())) for verdict in sorted(self.counts)}

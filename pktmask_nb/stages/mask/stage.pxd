@@ -58,7 +58,7 @@ cdef class MaskStage:
     cdef public MaskCounts _s
     @cython.locals(held=_Held, queue=object, s=MaskCounts, packet=Packet)
     cpdef list process(self, list chunk)
-    @cython.locals(held=_Held, d=Direction, queue=object, s=MaskCounts, packet=Packet)
+    @cython.locals(held=_Held, d=Direction, queue=object, s=MaskCounts, packet=Packet, item=tuple)
     cpdef _release(self, list out)
     @cython.locals(m=FrameMap, start=Py_ssize_t, end=Py_ssize_t, s=MaskCounts)
     cpdef _mask(self, Packet packet)

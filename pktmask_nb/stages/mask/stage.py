@@ -231,7 +231,8 @@ class MaskStage:
         if self._held_bytes > s.max_held_bytes:
             s.max_held_bytes = self._held_bytes
         while queue:
-            record, held = queue[0]
+            item = queue[0]
+            record, held = item[0], item[1]
             if held is not None:
                 d = held.d
                 if d.decided < held.offset + held.length:
