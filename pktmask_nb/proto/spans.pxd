@@ -53,9 +53,6 @@ cdef class FrameMap:
     cdef inline void _free_spans(self) noexcept:
         if self._spans != self._inline:
             PyMem_Free(self._spans)
-        self._spans = self._inline
-        self._used = 0
-        self._capacity = SPANS_INLINE
 
     cdef inline int _push(self, Py_ssize_t start, Py_ssize_t end, Py_ssize_t reason) except -1:
         """Append a span's three entries (growing the entries twofold when full)."""

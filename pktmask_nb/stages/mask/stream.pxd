@@ -2,7 +2,8 @@
 # members, its per-segment methods as C calls with C integers for stream offsets.
 cimport cython
 
-# sequence space as C values: a segment is placed with C arithmetic (Python's modulo rules)
+# the module's integer constants as C values: a segment is placed with C arithmetic (Python's
+# modulo rules)
 cdef long long SEQ_MOD, SEQ_HALF, STREAM_END, KEEP_MAX_BYTES
 
 
