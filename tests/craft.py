@@ -13,6 +13,8 @@ from scapy.layers.ppp import PPP, PPPoE
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
 
+from pktmask_nb.proto.spans import A_OUTER, FrameMap
+
 LINKTYPE_ETHERNET = 1
 
 
@@ -22,6 +24,18 @@ def pcap_bytes(frames: list[bytes], linktype: int = LINKTYPE_ETHERNET) -> bytes:
     for i, f in enumerate(frames):
         out.append(struct.pack("<IIII", 1_700_000_000 + i // 1000, (i % 1000) * 1000, len(f), len(f)) + f)
     return b"".join(out)
+
+
+def checksum_map(n: int, checksums: list, fields: int = 0) -> FrameMap:
+    """The map of an `n`-byte frame with `checksums` (`Checksum` records) and `fields` 4-byte
+    address fields at 0, 4, ...: what `patch` and `zero` read."""
+    m = FrameMap(bytes(n))
+    for i in range(fields):
+        m.address(4 * i, 4, 4, A_OUTER)
+    for c in checksums:
+        m.checksum(c.position, c.start, c.end, c.kind, c.pseudo)
+    assert m.checksums == list(checksums)
+    return m
 
 
 def write(path, frames: list[bytes], linktype: int = LINKTYPE_ETHERNET):

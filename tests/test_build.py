@@ -9,7 +9,18 @@ from pathlib import Path
 from conftest import ROOT
 
 import pktmask_nb
-from pktmask_nb.proto.spans import R_IP, R_LINK, R_TCP, FrameMap
+from pktmask_nb.proto.spans import (
+    A_INNER,
+    CK_TCP,
+    CK_UDP,
+    R_IP,
+    R_LINK,
+    R_TCP,
+    R_UNSEEN_CHECKSUM,
+    Checksum,
+    Field,
+    FrameMap,
+)
 
 
 def per_packet_modules() -> list[str]:
@@ -77,12 +88,59 @@ def test_the_frame_map_holds_its_spans_as_c_entries_past_the_inline_ones():
         tracemalloc.stop()
 
 
+def test_the_frame_map_holds_fields_and_checksums_as_c_entries_past_the_inline_ones():
+    """Address fields and checksums past the few a map holds inline grow allocations: the lists,
+    marks and rewinds agree either way, `seal` drops the checksums it zeroes, keeping the rest
+    in order, and the allocations are freed."""
+    import tracemalloc
+
+    def build(n: int, count: int, over: int = 0):
+        """`count` fields (8 bytes apart, each with a checksum after it); every checksum of an
+        odd field covers bytes past the frame when `over`."""
+        m = FrameMap(bytes(n))
+        marks = []
+        for i in range(count):
+            marks.append(m.mark())
+            assert m.address(8 * i, 4, 16 if i % 3 else 4, A_INNER, prefix_at=i, bits=i) == i
+            m.put(8 * i + 8, R_IP)
+            m.checksum(8 * i + 4, 8 * i, n + (over if i % 2 else 0), CK_UDP if i % 4 else CK_TCP, (i, 0)[: i % 3])
+        return m, marks
+
+    m, marks = build(100, 12)
+    fields = [Field(8 * i, 4, 16 if i % 3 else 4, A_INNER, prefix_at=i, bits=i) for i in range(12)]
+    checksums = [Checksum(8 * i + 4, 8 * i, 100, CK_UDP if i % 4 else CK_TCP, (i, 0)[: i % 3]) for i in range(12)]
+    assert m.fields == fields and m.checksums == checksums
+    m.rewind(marks[7])  # inside the grown entries
+    assert m.fields == fields[:7] and m.checksums == checksums[:7]
+    m.rewind(marks[2])  # back inside the inline ones
+    assert m.fields == fields[:2] and m.checksums == checksums[:2]
+
+    m, _ = build(100, 12, over=50)
+    m.seal()  # the frame does not end in a payload: checksums over bytes it lacks are zeroed
+    dropped = {i for i in range(1, 12, 2) if not (i % 4 and i % 3 and fields[i].width == 16)}
+    kept = [c for i, c in enumerate(checksums) if i not in dropped]
+    assert m.checksums == [c._replace(end=150) if i % 2 else c for i, c in enumerate(checksums) if i not in dropped]
+    assert len(kept) > 4 and dropped
+    zeroed = [(a, b) for a, b, r in m.iter_spans() if r == R_UNSEEN_CHECKSUM]
+    assert zeroed == [(8 * i + 4, 8 * i + 6) for i in sorted(dropped)]
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(2000):
+            grown, marks = build(100, 12)
+        del grown, marks
+        assert tracemalloc.get_traced_memory()[0] - before < 4096
+    finally:
+        tracemalloc.stop()
+
+
 HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: every class a Python `class` statement makes has it
 
 # The classes a .pxd declares as extension types (C members, C method calls), by module.
 EXTENSION_TYPES = {
     "pktmask_nb.record": ("Packet", "Block"),
-    "pktmask_nb.proto.spans": ("FrameMap", "Field", "Checksum", "IpLayer", "Ledger"),
+    "pktmask_nb.proto.spans": ("FrameMap", "IpLayer", "Ledger"),
     "pktmask_nb.anon.table": ("AddressTable", "Entry"),
     "pktmask_nb.stages.mask.stage": ("MaskStage", "MaskCounts", "_Held"),
     "pktmask_nb.stages.mask.flows": ("Flow", "FlowTable"),

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from pktmask_nb.proto.checksum import adjust, any_nonzero, internet_checksum, nonzero, patch, word_sum, zero
 from pktmask_nb.proto.spans import CK_OPTIONAL, CK_TCP, CK_UDP, Checksum
 
+from craft import checksum_map
+
 CK_OTHER = CK_TCP
 
 
@@ -51,7 +53,7 @@ def test_nested_covering_checksums_stay_valid(data, changes):
     for offset, new in changes:
         offset = 12 + offset % (n - 12 - len(new)) if n - 12 - len(new) > 0 else 12
         todo.append((offset, new[: n - offset]))
-    patch(buf, checksums, todo)
+    patch(buf, checksum_map(n, checksums), todo)
     assert valid(buf, 8, n) and valid(buf, 0, n)
 
 
@@ -63,7 +65,7 @@ def test_pseudo_header_checksum_follows_the_address(old, new, segment):
     end = len(buf)
     fill(buf, 12, 8, end, word_sum(buf, 0, 8))
     deltas = {i: (word_sum(new, 4 * i, 4 * i + 4) - word_sum(old, 4 * i, 4 * i + 4)) % 0xFFFF for i in (0, 1)}
-    patch(buf, [Checksum(12, 8, end, CK_OTHER, (0, 1))], [(0, new)], deltas)
+    patch(buf, checksum_map(end, [Checksum(12, 8, end, CK_OTHER, (0, 1))], fields=2), [(0, new)], deltas)
     assert valid(buf, 8, end, word_sum(new, 0, 8))
 
 
@@ -72,7 +74,7 @@ def test_bad_checksum_stays_bad_by_the_same_amount():
     fill(buf, 4, 0, len(buf))
     buf[4] ^= 0x40  # wrong on purpose (capture offload)
     before = word_sum(buf, 0, len(buf))
-    patch(buf, [Checksum(4, 0, len(buf), CK_OTHER)], [(10, b"\xff\x00\xab")])
+    patch(buf, checksum_map(len(buf), [Checksum(4, 0, len(buf), CK_OTHER)]), [(10, b"\xff\x00\xab")])
     assert word_sum(buf, 0, len(buf)) == before != 0
 
 
@@ -80,19 +82,19 @@ def test_bad_checksum_stays_bad_by_the_same_amount():
 def test_optional_zero_checksum_stays_zero_and_never_becomes_zero(kind):
     buf = bytearray(16)
     buf[0:4] = b"\x0a\x00\x00\x01"
-    patch(buf, [Checksum(6, 4, 16, kind, (0,))], [(0, b"\x0a\x00\x00\x02")], {0: 1})
+    patch(buf, checksum_map(16, [Checksum(6, 4, 16, kind, (0,))], fields=1), [(0, b"\x0a\x00\x00\x02")], {0: 1})
     assert buf[6:8] == b"\0\0"
     # a computed 0x0000 is sent as 0xFFFF (RFC 768)
     buf = bytearray(b"\x00\x01\x00\x00" + bytes(2) + b"\x00\x00" + bytes(8))
     buf[6:8] = b"\xff\xfe"
-    patch(buf, [Checksum(6, 4, 16, kind, (0,))], [(0, b"\x00\x00\x00\x00")], {0: 0xFFFE})
+    patch(buf, checksum_map(16, [Checksum(6, 4, 16, kind, (0,))], fields=1), [(0, b"\x00\x00\x00\x00")], {0: 0xFFFE})
     assert buf[6:8] != b"\0\0"
 
 
 def test_odd_offset_change():
     buf = bytearray(range(1, 34))
     fill(buf, 0, 0, len(buf))
-    patch(buf, [Checksum(0, 0, len(buf), CK_OTHER)], [(5, b"\xaa\xbb\xcc")])
+    patch(buf, checksum_map(len(buf), [Checksum(0, 0, len(buf), CK_OTHER)]), [(5, b"\xaa\xbb\xcc")])
     assert valid(buf, 0, len(buf))
 
 
@@ -121,7 +123,7 @@ def test_word_sum_of_many_0xff_bytes_and_out_of_range():
     with pytest.raises(IndexError):
         word_sum(b"abc", 0, 4)
     with pytest.raises(IndexError):
-        patch(bytearray(4), [], [(3, b"xy")])
+        patch(bytearray(4), checksum_map(4, []), [(3, b"xy")])
 
 
 @settings(max_examples=300)
@@ -137,19 +139,19 @@ def test_zero_is_patch_with_zeros(data, ranges, kind):
     n = len(buf)
     fill(buf, 10, 8, n)
     fill(buf, 0, 0, n)
-    checksums = [Checksum(0, 0, n, CK_OTHER), Checksum(10, 8, n, kind)]
+    m = checksum_map(n, [Checksum(0, 0, n, CK_OTHER), Checksum(10, 8, n, kind)])
     ranges = [(offset % n, min(length, n - offset % n)) for offset, length in ranges]
     expected = bytearray(buf)
-    patch(expected, checksums, [(offset, bytes(length)) for offset, length in ranges if length > 0])
+    patch(expected, m, [(offset, bytes(length)) for offset, length in ranges if length > 0])
     before = bytes(buf)
-    zero(buf, checksums, ranges)
+    zero(buf, m, ranges)
     assert buf == expected and valid(buf, 0, n)
     touched = [length > 0 and any(before[o : o + length]) for o, length in ranges]  # no wrapping slice end
     assert any_nonzero(before, ranges) == any(touched)
     for (o, length), expected in zip(ranges, touched):
         assert nonzero(before, o, o + length) == nonzero(bytearray(before), o, o + length) == expected
     with pytest.raises(IndexError):
-        zero(buf, checksums, [(n - 1, 2)])
+        zero(buf, m, [(n - 1, 2)])
     with pytest.raises(IndexError):
         any_nonzero(buf, [(n - 1, 2)])
     with pytest.raises(IndexError):
@@ -163,7 +165,7 @@ def test_patch_with_more_checksums_than_the_stack_holds():
     checksums = [Checksum(2 * k, 2 * k, n, CK_OTHER) for k in range(40)]  # each covers the next ones
     for c in reversed(checksums):
         fill(buf, c.position, c.start, c.end)
-    patch(buf, checksums, [(150, b"\x01\x02\x03"), (97, b"\xee")])
+    patch(buf, checksum_map(n, checksums), [(150, b"\x01\x02\x03"), (97, b"\xee")])
     assert all(valid(buf, c.start, c.end) for c in checksums)
 
 

@@ -10,6 +10,8 @@ from pktmask_nb.proto.spans import CK_TCP, CK_UDP, Checksum
 from pktmask_nb.record import Packet
 from pktmask_nb.stages.mask.writer import ZeroWriter
 
+from craft import checksum_map
+
 
 @st.composite
 def frames(draw):
@@ -63,7 +65,7 @@ def test_zero_writer_zeroes_the_ranges_and_keeps_checksums_right(batch):
     for i, (data, checksum, changes) in enumerate(batch):
         packet = Packet(i + 1, 0, data, len(data), 1, b"")
         packets.append(packet)
-        writer.add(packet, [checksum], list(changes))
+        writer.add(packet, checksum_map(len(data), [checksum]), list(changes))
     writer.apply()
     changed = 0
     for packet, (data, checksum, changes) in zip(packets, batch):
@@ -91,7 +93,7 @@ def test_ranges_of_0xff_sum_exactly(length, at):
     changes = [(at, length), (n - 6, 3)]
     packet = Packet(1, 0, data, n, 1, b"")
     writer = ZeroWriter()
-    writer.add(packet, [checksum], list(changes))
+    writer.add(packet, checksum_map(n, [checksum]), list(changes))
     writer.apply()
     out = bytes(packet.data)
     assert out[:16] + out[18:] == expected(data, changes)[:16] + expected(data, changes)[18:]

@@ -9,7 +9,9 @@ from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.string cimport memcpy, memset
 
-from .spans cimport Checksum, frame_bytes
+from array import array
+
+from .spans cimport ChecksumEntry, FrameMap, frame_bytes
 from .spans import CK_OPTIONAL, CK_UDP
 
 cdef enum:
@@ -102,15 +104,16 @@ def internet_checksum(data, Py_ssize_t start=0, end=None, long long initial=0) -
     return ~total & 0xFFFF if total else 0xFFFF
 
 
-def patch(bytearray buf, list checksums, list changes, dict pseudo=None) -> None:
+def patch(bytearray buf, FrameMap m, list changes, dict pseudo=None) -> None:
     """Write byte changes into `buf` and update every checksum they affect (RFC 1624).
 
     Parameters
     ----------
     buf : bytearray
         The frame, changed in place.
-    checksums : list of Checksum
-        As in `~pktmask_nb.proto.spans.FrameMap.checksums`, outermost first.
+    m : FrameMap
+        Its map: the checksums (`~pktmask_nb.proto.spans.FrameMap.checksums`, outermost
+        first) and the address fields their pseudo-headers hold.
     changes : list of (offset, new_bytes)
         Bytes to write at `offset` (within `buf`).
     pseudo : dict, optional
@@ -123,13 +126,25 @@ def patch(bytearray buf, list checksums, list changes, dict pseudo=None) -> None
     (or an RFC 4884 one) of 0 stays 0. Every checksum field lies in `buf` (the frame map
     lists no checksum of bytes the frame lacks).
     """
-    _write(buf, checksums, changes, pseudo, False)
+    cdef Py_ssize_t count = m.field_count()
+    cdef long long[::1] moved = None
+    if pseudo:
+        moved = array("q", bytes(8 * count))
+        for field, delta in pseudo.items():
+            if 0 <= field < count:
+                moved[field] = delta
+    rewrite(buf, m, changes, &moved[0] if moved is not None and count else NULL)
 
 
-def zero(bytearray buf, list checksums, list ranges) -> None:
+def zero(bytearray buf, FrameMap m, list ranges) -> None:
     """Zero the ``(offset, length)`` ranges of `buf` (within it; a length of 0 or less: none)
-    and update every checksum they affect, as `patch` does."""
-    _write(buf, checksums, ranges, None, True)
+    and update every checksum of its map `m` they affect, as `patch` does."""
+    _write(buf, m, ranges, NULL, True)
+
+
+cdef int rewrite(bytearray buf, FrameMap m, list changes, const long long* moved) except -1:
+    """`patch` with the address fields' word-sum changes in `moved` (one per field of `m`, or NULL)."""
+    return _write(buf, m, changes, moved, False)
 
 
 cdef inline bint _nonzero(const unsigned char* p, Py_ssize_t start, Py_ssize_t end) noexcept:
@@ -140,7 +155,7 @@ cdef inline bint _nonzero(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
     return False
 
 
-def nonzero(data, Py_ssize_t start, Py_ssize_t end) -> bool:
+cpdef bint nonzero(data, Py_ssize_t start, Py_ssize_t end) except -1:
     """Whether a byte of ``data[start:end]`` (``bytes`` or ``bytearray``, within it) is not
     zero: whether zeroing it changes anything."""
     if start < 0 or end > len(data):
@@ -160,9 +175,9 @@ def any_nonzero(data, list ranges) -> bool:
     return False
 
 
-cdef _write(bytearray buf, list checksums, list changes, dict pseudo, bint zeros):
+cdef int _write(bytearray buf, FrameMap m, list changes, const long long* moved, bint zeros) except -1:
     """`patch` (``(offset, new_bytes)`` changes) or, with `zeros`, `zero` (``(offset, length)``)."""
-    cdef Py_ssize_t count = len(checksums), size = PyByteArray_GET_SIZE(buf)
+    cdef Py_ssize_t count = m.checksum_count(), size = PyByteArray_GET_SIZE(buf), fields = m.field_count()
     cdef long on_stack[STACK_CHECKSUMS]
     cdef long[::1] heap
     cdef long* deltas = on_stack
@@ -170,10 +185,10 @@ cdef _write(bytearray buf, list checksums, list changes, dict pseudo, bint zeros
         heap = memoryview(bytearray(count * sizeof(long))).cast("l")
         deltas = &heap[0]
     cdef unsigned char* p = <unsigned char*>PyByteArray_AS_STRING(buf)
-    cdef Py_ssize_t j, offset, stop, position, n
+    cdef Py_ssize_t j, k, offset, stop, position, n, field
     cdef bytes new
     cdef long delta, old, value
-    cdef Checksum c
+    cdef const ChecksumEntry* c
     for j in range(count):
         deltas[j] = 0
     for offset, item in changes:
@@ -194,16 +209,18 @@ cdef _write(bytearray buf, list checksums, list changes, dict pseudo, bint zeros
             delta = _mod(<long long>_sum(<const unsigned char*>PyBytes_AS_STRING(new), n, 0) - _sum(p + offset, n, 0))
             memcpy(p + offset, PyBytes_AS_STRING(new), n)
         if delta:
-            _spread(checksums, deltas, count, offset, stop, delta)
-    if pseudo:
+            _spread(m, deltas, count, offset, stop, delta)
+    if moved != NULL:
         for j in range(count):
-            c = checksums[j]
-            for field in c.pseudo:
-                deltas[j] = _mod(deltas[j] + <long long>pseudo.get(field, 0))
+            c = m.checksum_at(j)
+            for k in range(c.npseudo):
+                field = c.pseudo[k]
+                if 0 <= field < fields:
+                    deltas[j] = _mod(deltas[j] + moved[field])
     for j in range(count - 1, -1, -1):
         if not deltas[j]:
             continue
-        c = checksums[j]
+        c = m.checksum_at(j)
         position = c.position
         if position < 0 or position + 2 > size:
             raise IndexError(f"patch: checksum field at {position} is not within {size} bytes")
@@ -216,15 +233,16 @@ cdef _write(bytearray buf, list checksums, list changes, dict pseudo, bint zeros
             value = 0xFFFF
         p[position] = value >> 8
         p[position + 1] = value & 0xFF
-        _spread(checksums, deltas, j, position, position + 2, _mod(value - old))
+        _spread(m, deltas, j, position, position + 2, _mod(value - old))
+    return 0
 
 
-cdef inline void _spread(list checksums, long* deltas, Py_ssize_t count, Py_ssize_t start, Py_ssize_t stop, long delta):
+cdef inline void _spread(FrameMap m, long* deltas, Py_ssize_t count, Py_ssize_t start, Py_ssize_t stop, long delta) noexcept:
     """Add a change of `delta` (word sum, aligned at `start`) to the first `count` checksums covering it."""
     cdef Py_ssize_t j, first
-    cdef Checksum c
+    cdef const ChecksumEntry* c
     for j in range(count):
-        c = checksums[j]
+        c = m.checksum_at(j)
         first = c.start
         if first <= start and stop <= c.end:
             # a change at an odd distance from the region start sums byte-swapped (RFC 1071 §2(B))

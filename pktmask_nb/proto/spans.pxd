@@ -21,8 +21,44 @@ cdef inline const unsigned char* frame_bytes(object data) except NULL:
     raise TypeError(f"frame data must be bytes or bytearray, not {type(data).__name__}")
 
 
+cdef struct FieldEntry:
+    # an address field (see `Field`)
+    Py_ssize_t offset, size, prefix_at
+    int width, kind, form, bits
+
+
+cdef struct ChecksumEntry:
+    # a checksum field (see `Checksum`); its pseudo-header's first `npseudo` field indices
+    Py_ssize_t position, start, end
+    Py_ssize_t pseudo[2]
+    int kind, npseudo
+
+
 cdef enum:
     SPANS_INLINE = 48  # span entries (3 each) a frame map holds without an allocation: 16 spans
+    FIELDS_INLINE = 4  # address fields
+    CHECKSUMS_INLINE = 4
+
+
+cdef inline int reserve(void** items, void* inline_items, Py_ssize_t used, Py_ssize_t* capacity,
+                        Py_ssize_t more, size_t size) except -1:
+    """Room for `more` items of `size` bytes past `used`: a full array grows twofold, out of the
+    map's inline one into an allocation (freed with the map)."""
+    cdef void* grown
+    cdef Py_ssize_t wanted = capacity[0]
+    if used + more <= wanted:
+        return 0
+    while used + more > wanted:
+        wanted *= 2
+    grown = PyMem_Malloc(wanted * size)
+    if grown == NULL:
+        raise MemoryError()
+    memcpy(grown, items[0], used * size)
+    if items[0] != inline_items:
+        PyMem_Free(items[0])
+    items[0] = grown
+    capacity[0] = wanted
+    return 0
 
 
 cdef class FrameMap:
@@ -30,12 +66,17 @@ cdef class FrameMap:
     cdef public Py_ssize_t n
     cdef public bint truncated
     cdef public Py_ssize_t pos
-    # the spans: ``start, end, reason`` of each, in C entries (`spans` is them as a list)
+    # spans, address fields and checksums as C entries in the map (`spans`, `fields` and
+    # `checksums` are them as new lists): the inline arrays, then allocations once they are full
     cdef Py_ssize_t* _spans
     cdef Py_ssize_t _used, _capacity
     cdef Py_ssize_t _inline[SPANS_INLINE]
-    cdef public list fields
-    cdef public list checksums
+    cdef FieldEntry* _fields
+    cdef Py_ssize_t _nfields, _fields_capacity
+    cdef FieldEntry _fields_inline[FIELDS_INLINE]
+    cdef ChecksumEntry* _checksums
+    cdef Py_ssize_t _nchecksums, _checksums_capacity
+    cdef ChecksumEntry _checksums_inline[CHECKSUMS_INLINE]
     cdef public list unseen
     cdef public list ips
     cdef public list macs
@@ -45,32 +86,44 @@ cdef class FrameMap:
     cdef public Py_ssize_t limit, frag_id
     cdef public object quote
 
-    cdef inline void _init_spans(self) noexcept:
+    cdef inline void _init_entries(self) noexcept:
         self._spans = self._inline
         self._used = 0
         self._capacity = SPANS_INLINE
+        self._fields = self._fields_inline
+        self._nfields = 0
+        self._fields_capacity = FIELDS_INLINE
+        self._checksums = self._checksums_inline
+        self._nchecksums = 0
+        self._checksums_capacity = CHECKSUMS_INLINE
 
-    cdef inline void _free_spans(self) noexcept:
+    cdef inline void _free_entries(self) noexcept:
         if self._spans != self._inline:
             PyMem_Free(self._spans)
+        if self._fields != self._fields_inline:
+            PyMem_Free(self._fields)
+        if self._checksums != self._checksums_inline:
+            PyMem_Free(self._checksums)
 
     cdef inline int _push(self, Py_ssize_t start, Py_ssize_t end, Py_ssize_t reason) except -1:
-        """Append a span's three entries (growing the entries twofold when full)."""
-        cdef Py_ssize_t* grown
-        if self._used + 3 > self._capacity:
-            grown = <Py_ssize_t*>PyMem_Malloc(2 * self._capacity * sizeof(Py_ssize_t))
-            if grown == NULL:
-                raise MemoryError()
-            memcpy(grown, self._spans, self._used * sizeof(Py_ssize_t))
-            if self._spans != self._inline:
-                PyMem_Free(self._spans)
-            self._spans = grown
-            self._capacity *= 2
+        """Append a span's three entries."""
+        reserve(<void**>&self._spans, self._inline, self._used, &self._capacity, 3, sizeof(Py_ssize_t))
         self._spans[self._used] = start
         self._spans[self._used + 1] = end
         self._spans[self._used + 2] = reason
         self._used += 3
         return 0
+
+    cdef inline FieldEntry* _new_field(self) except NULL:
+        reserve(<void**>&self._fields, self._fields_inline, self._nfields, &self._fields_capacity, 1, sizeof(FieldEntry))
+        self._nfields += 1
+        return &self._fields[self._nfields - 1]
+
+    cdef inline ChecksumEntry* _new_checksum(self) except NULL:
+        reserve(<void**>&self._checksums, self._checksums_inline, self._nchecksums, &self._checksums_capacity, 1,
+                sizeof(ChecksumEntry))
+        self._nchecksums += 1
+        return &self._checksums[self._nchecksums - 1]
 
     cdef inline Py_ssize_t span_count(self) noexcept:
         return self._used // 3
@@ -84,28 +137,29 @@ cdef class FrameMap:
     cdef inline int span_reason(self, Py_ssize_t i) noexcept:
         return <int>self._spans[3 * i + 2]
 
+    cdef inline Py_ssize_t field_count(self) noexcept:
+        return self._nfields
+
+    cdef inline const FieldEntry* field_at(self, Py_ssize_t i) noexcept:
+        return &self._fields[i]
+
+    cdef inline Py_ssize_t checksum_count(self) noexcept:
+        return self._nchecksums
+
+    cdef inline const ChecksumEntry* checksum_at(self, Py_ssize_t i) noexcept:
+        return &self._checksums[i]
+
     @cython.locals(pos=Py_ssize_t, n=Py_ssize_t)
     cpdef put(self, Py_ssize_t end, int reason)
     cpdef fail(self, Py_ssize_t end, int reason=*)
-    @cython.locals(field=Field)
+    @cython.locals(field="FieldEntry*")
     cpdef Py_ssize_t address(self, Py_ssize_t offset, Py_ssize_t size, int width, int kind, int form=*, Py_ssize_t prefix_at=*, int bits=*)
     @cython.locals(i=Py_ssize_t, limit=Py_ssize_t, macs=list)
     cpdef hardware(self, Py_ssize_t offset, Py_ssize_t count=*)
-    @cython.locals(checksum=Checksum)
+    @cython.locals(c="ChecksumEntry*", n=Py_ssize_t)
     cpdef checksum(self, Py_ssize_t position, Py_ssize_t start, Py_ssize_t end, int kind, pseudo=*)
-    @cython.locals(c=Checksum, n=Py_ssize_t, over=bint)
+    @cython.locals(c=ChecksumEntry, i=Py_ssize_t, kept=Py_ssize_t, n=Py_ssize_t, over=bint)
     cpdef seal(self)
-
-
-cdef class Field:
-    cdef public Py_ssize_t offset, size, prefix_at
-    cdef public int width, kind, form, bits
-
-
-cdef class Checksum:
-    cdef public Py_ssize_t position, start, end
-    cdef public int kind
-    cdef public object pseudo
 
 
 cdef class IpLayer:

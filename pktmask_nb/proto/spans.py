@@ -126,8 +126,8 @@ class Quote(NamedTuple):
     payload_end: int
 
 
-class Field:
-    """An address field: anonymize maps it, mask keeps it.
+class Field(NamedTuple):
+    """An address field (`FrameMap.fields`): anonymize maps it, mask keeps it.
 
     Attributes
     ----------
@@ -146,18 +146,20 @@ class Field:
         For FORM_PREFIX: the prefix length.
     """
 
-    # its fields are declared in spans.pxd
-
-    def __init__(self, offset, size, width, kind, form=FORM_PLAIN, prefix_at=-1, bits=0):
-        self.offset, self.size, self.width, self.kind = offset, size, width, kind
-        self.form, self.prefix_at, self.bits = form, prefix_at, bits
+    offset: int
+    size: int
+    width: int
+    kind: int
+    form: int = FORM_PLAIN
+    prefix_at: int = -1
+    bits: int = 0
 
     def __repr__(self) -> str:
         return f"Field({self.offset}, {self.size}, width={self.width}, kind={ADDRESS_KINDS[self.kind]})"
 
 
-class Checksum:
-    """An Internet checksum field and what it covers.
+class Checksum(NamedTuple):
+    """An Internet checksum field and what it covers (`FrameMap.checksums`).
 
     Attributes
     ----------
@@ -173,10 +175,11 @@ class Checksum:
         destination instead of the IP header's); empty for checksums without one.
     """
 
-    # its fields are declared in spans.pxd
-
-    def __init__(self, position, start, end, kind, pseudo=()):
-        self.position, self.start, self.end, self.kind, self.pseudo = position, start, end, kind, pseudo
+    position: int
+    start: int
+    end: int
+    kind: int
+    pseudo: tuple = ()
 
     def __repr__(self) -> str:
         return f"Checksum({self.position}, [{self.start}:{self.end}), kind={self.kind}, pseudo={self.pseudo})"
@@ -213,8 +216,10 @@ class FrameMap:
         frame's length (a new list; compiled code reads the map's C entries with
         ``span_count``, ``span_start``, ``span_end`` and ``span_reason``).
     fields : list of Field
+        A new list (compiled code reads the C entries, ``field_count`` and ``field_at``).
     checksums : list of Checksum
-        Outermost first: an inner checksum field lies inside an outer one's range.
+        Outermost first: an inner checksum field lies inside an outer one's range (a new
+        list; compiled code reads ``checksum_count`` and ``checksum_at``).
     unseen : list of (int, int)
         The part in the frame of checksum fields that are not wholly in it (`seal` zeroes it).
     ips : list of IpLayer
@@ -242,21 +247,19 @@ class FrameMap:
     """
 
     # its fields are declared in spans.pxd (compiled: an extension type with C members; the
-    # spans are C entries in the map, growing past the first 16 spans)
+    # spans, fields and checksums are C entries in the map, growing past the first few)
 
     def __cinit__(self, *args, **kwargs):
-        self._init_spans()
+        self._init_entries()
 
     def __dealloc__(self):
-        self._free_spans()
+        self._free_entries()
 
     def __init__(self, data, truncated: bool = False):
         self.data = data
         self.n = len(data)
         self.truncated = truncated  # the capture cut the frame (caplen < wire length)
         self.pos = 0
-        self.fields: list[Field] = []
-        self.checksums: list[Checksum] = []
         self.unseen: list[int] = []
         self.ips: list[IpLayer] = []
         self.macs: list[int] = []
@@ -282,6 +285,25 @@ class FrameMap:
         self._used = 0
         for i in range(0, len(values), 3):
             self._push(values[i], values[i + 1], values[i + 2])
+
+    @property
+    def fields(self) -> list[Field]:
+        """The address fields, a new list."""
+        fields = []
+        for i in range(self._nfields):
+            f = self._fields[i]
+            fields.append(Field(f.offset, f.size, f.width, f.kind, f.form, f.prefix_at, f.bits))
+        return fields
+
+    @property
+    def checksums(self) -> list[Checksum]:
+        """The checksums, outermost first, a new list."""
+        checksums = []
+        for i in range(self._nchecksums):
+            c = self._checksums[i]
+            pseudo = (c.pseudo[0], c.pseudo[1])
+            checksums.append(Checksum(c.position, c.start, c.end, c.kind, pseudo[: c.npseudo]))
+        return checksums
 
     def __repr__(self) -> str:
         spans = self.spans
@@ -316,11 +338,10 @@ class FrameMap:
             return -1
         self.put(offset, R_FAIL)  # nothing may lie unexplained before a field
         self.put(end, R_ADDRESS)
-        field = Field.__new__(Field)  # compiled: one allocation, no argument parsing
+        field = self._new_field()
         field.offset, field.size, field.width, field.kind = offset, size, width, kind
         field.form, field.prefix_at, field.bits = form, prefix_at, bits
-        self.fields.append(field)
-        return len(self.fields) - 1
+        return self._nfields - 1
 
     def hardware(self, offset: int, count: int = 1) -> None:
         """`count` MACs, one after the other, at `offset` (bytes before them must already have reasons)."""
@@ -333,24 +354,29 @@ class FrameMap:
                 macs.append(offset + 6 * i)
 
     def checksum(self, position: int, start: int, end: int, kind: int, pseudo=()) -> None:
-        """A checksum field at `position` over ``[start, end)``; `unseen` if the field is not
-        wholly in the current handler's bytes (an ICMP quote or the capture cut it)."""
+        """A checksum field at `position` over ``[start, end)`` whose pseudo-header holds the
+        fields of `pseudo` (at most two indices); `unseen` if the field is not wholly in the
+        current handler's bytes (an ICMP quote or the capture cut it)."""
         if position + 2 > self.limit:
             if position < self.limit:
                 self.unseen.append((position, self.limit))
-        else:
-            checksum = Checksum.__new__(Checksum)  # compiled: one allocation, no argument parsing
-            checksum.position, checksum.start, checksum.end, checksum.kind = position, start, end, kind
-            checksum.pseudo = pseudo
-            self.checksums.append(checksum)
+            return
+        n = len(pseudo)
+        if n > 2:
+            raise ValueError(f"a pseudo-header of {n} address fields")
+        c = self._new_checksum()
+        c.position, c.start, c.end, c.kind = position, start, end, kind
+        c.npseudo = n
+        c.pseudo[0] = pseudo[0] if n > 0 else -1
+        c.pseudo[1] = pseudo[1] if n > 1 else -1
 
     def mark(self) -> tuple:
         """A point to `rewind` to when a tentative parse turns out wrong."""
         return (
             self._used,
             self.pos,
-            len(self.fields),
-            len(self.checksums),
+            self._nfields,
+            self._nchecksums,
             len(self.unseen),
             len(self.ips),
             len(self.macs),
@@ -363,8 +389,8 @@ class FrameMap:
         if nspans and self._spans[nspans - 2] > pos:
             self._spans[nspans - 2] = pos
         self.pos = pos
-        del self.fields[nfields:]
-        del self.checksums[nchecksums:]
+        self._nfields = nfields
+        self._nchecksums = nchecksums
         del self.unseen[nunseen:]
         del self.ips[nips:]
         del self.macs[nmacs:]
@@ -384,19 +410,21 @@ class FrameMap:
         """
         n = self.n
         over = bool(self.unseen)
-        for c in self.checksums:
-            over = over or c.end > n
+        for i in range(self._nchecksums):
+            over = over or self._checksums[i].end > n
         if not over:
             return  # the usual frame: nothing to zero
         cuts = list(self.unseen)
         if REASON_ACTIONS[self.span_reason(self.span_count() - 1)] != PAYLOAD:
-            kept = []
-            for c in self.checksums:
-                if c.end > n and not (c.kind == CK_UDP and c.pseudo and self.fields[c.pseudo[0]].width == 16):
+            kept = 0
+            for i in range(self._nchecksums):
+                c = self._checksums[i]
+                if c.end > n and not (c.kind == CK_UDP and c.npseudo and 0 <= c.pseudo[0] < self._nfields and self._fields[c.pseudo[0]].width == 16):
                     cuts.append((c.position, min(c.position + 2, n)))
                 else:
-                    kept.append(c)
-            self.checksums = kept
+                    self._checksums[kept] = c
+                    kept += 1
+            self._nchecksums = kept
         cuts.sort()
         spans, out = self.spans, []
         for i in range(0, len(spans), 3):

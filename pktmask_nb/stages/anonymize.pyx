@@ -29,19 +29,21 @@ C tallies that reach the ledger and the counters once per chunk.
 from collections import OrderedDict
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
 
 from ..anon.table cimport AddressTable, Entry
-from ..proto.spans cimport Field, FrameMap, frame_bytes
+from ..proto.checksum cimport nonzero, rewrite
+from ..proto.dissect cimport frame_of
+from ..proto.spans cimport FieldEntry, FrameMap, frame_bytes
 from ..record cimport Packet
 
 from ..anon import AddressMapper
 from ..anon.mapper import solicited_group, solicited_mac
 from ..config import AnonymizeConfig
-from ..proto.checksum import nonzero, patch, word_sum
+from ..proto.checksum import word_sum
 from ..proto.dhcp import DHCP_CHADDR, DHCP_PORTS
 from ..proto.dns import DNS_PORT, message, segment_addresses
-from ..proto.dissect import frame_of
 from ..proto.spans import (
     A_DNS,
     ADDRESS,
@@ -72,6 +74,7 @@ MASK32 = 0xFFFFFFFF
 cdef enum:
     MAX_REASONS = 64
     MAX_KINDS = 16
+    STACK_FIELDS = 32  # address fields of a frame whose word-sum changes sit on the C stack (more: heap)
 
 assert len(REASONS) <= MAX_REASONS and len(ADDRESS_KINDS) <= MAX_KINDS
 
@@ -212,8 +215,24 @@ cdef void _rewrite(stage, AddressTable table, AddressTable macs, bint dns, Packe
     elif m.status == _truncated:
         t.truncated += 1
     cdef list changes = []
-    cdef dict pseudo = {}
-    _addresses(stage, table, m, p, packet, changes, pseudo, t)
+    cdef long long on_stack[STACK_FIELDS]
+    cdef long long* moved = on_stack  # the word-sum change of each address field
+    cdef Py_ssize_t count = m.field_count()
+    if count > STACK_FIELDS:
+        moved = <long long*>PyMem_Malloc(count * sizeof(long long))
+        if moved == NULL:
+            raise MemoryError()
+    try:
+        _rewrite_frame(stage, table, macs, dns, packet, m, data, p, changes, moved, t)
+    finally:
+        if moved != on_stack:
+            PyMem_Free(moved)
+
+
+cdef void _rewrite_frame(stage, AddressTable table, AddressTable macs, bint dns, Packet packet, FrameMap m, data,
+                         const unsigned char* p, list changes, long long* moved, Tally* t) except *:
+    """`_rewrite` with room in `moved` for the word-sum change of each address field."""
+    cdef bint any_moved = _addresses(stage, table, m, p, packet, changes, moved, t)
     _hardware(table, macs, m, p, packet, changes, t)
     if dns and m.transport in (6, 17) and m.l4 >= 0 and m.payload_end > m.payload_start:
         _dns(table, m, p, packet, changes, t)
@@ -241,7 +260,7 @@ cdef void _rewrite(stage, AddressTable table, AddressTable macs, bint dns, Packe
             t.kept[reason] += end - start
     if changes:
         buf = bytearray(data)
-        patch(buf, m.checksums, changes, pseudo)
+        rewrite(buf, m, changes, moved if any_moved else NULL)
         packet.data = m.data = buf
         if len(changes) > rewritten:
             # The walk reads no address or checksum, so the map stays true of new ones; but
@@ -251,17 +270,17 @@ cdef void _rewrite(stage, AddressTable table, AddressTable macs, bint dns, Packe
         t.rewritten += 1
 
 
-cdef void _addresses(stage, AddressTable table, FrameMap m, const unsigned char* p, Packet packet, list changes, dict pseudo, Tally* t) except *:
-    """Add the byte changes of the frame's address fields to `changes` and their
-    pseudo-header deltas by field index to `pseudo`; count the fields."""
-    cdef list fields = m.fields
-    cdef Field field
+cdef bint _addresses(stage, AddressTable table, FrameMap m, const unsigned char* p, Packet packet, list changes,
+                     long long* moved, Tally* t) except -1:
+    """Add the byte changes of the frame's address fields to `changes` and their word-sum
+    changes (for pseudo-headers) to `moved`, by field index; count the fields. Whether one changed."""
+    cdef const FieldEntry* field
     cdef Entry entry
     cdef Py_ssize_t order, offset, size, width
-    cdef bint is_changed
+    cdef bint is_changed, any_changed = False
     frame, ts = packet.index, packet.ts
-    for order in range(len(fields)):
-        field = fields[order]
+    for order in range(m.field_count()):
+        field = m.field_at(order)
         offset, size, width = field.offset, field.size, field.width
         raw = PyBytes_FromStringAndSize(<const char*>p + offset, size)
         if field.form == _form_prefix:
@@ -278,9 +297,11 @@ cdef void _addresses(stage, AddressTable table, FrameMap m, const unsigned char*
                 new = new[width - size :]
         t.fields[is_changed][field.kind][width != 4] += 1
         t.address_bytes[is_changed] += size
+        moved[order] = delta if is_changed else 0
         if is_changed:
             changes.append((offset, new))
-            pseudo[order] = delta
+            any_changed = True
+    return any_changed
 
 
 cdef void _hardware(AddressTable table, AddressTable macs, FrameMap m, const unsigned char* p, Packet packet,
@@ -306,7 +327,7 @@ cdef void _hardware(AddressTable table, AddressTable macs, FrameMap m, const uns
         frame, ts = packet.index, packet.ts
         if solicited:
             group = solicited_group(PyBytes_FromStringAndSize(<const char*>p + offset, 6))
-            entry = table.see(group, frame, ts, len(m.fields) + order)
+            entry = table.see(group, frame, ts, m.field_count() + order)
             new = solicited_mac(entry.anon)
             if macs is None:
                 t.kept[_r_mac] -= 6  # the span loop counted it kept
@@ -335,7 +356,7 @@ cdef void _dns(AddressTable table, FrameMap m, const unsigned char* p, Packet pa
     for order, address in enumerate(addresses):
         offset, size = address.offset, address.size
         raw = PyBytes_FromStringAndSize(<const char*>p + offset, size)
-        entry = table.see(raw.ljust(address.width, b"\0"), frame, ts, len(m.fields) + order)
+        entry = table.see(raw.ljust(address.width, b"\0"), frame, ts, m.field_count() + order)
         entry.dns = True
         new = _prefix_of(entry.anon, address.bits, size)  # a Client Subnet's bits past its prefix stay 0
         changed = new != raw

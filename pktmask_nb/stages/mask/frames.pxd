@@ -1,5 +1,5 @@
 # What frames.pyx offers other compiled modules as C calls.
-from ...proto.spans cimport Field, FrameMap, IpLayer, frame_bytes
+from ...proto.spans cimport FieldEntry, FrameMap, IpLayer, frame_bytes
 
 
 cpdef tuple flow_key(int transport, bytes ctx, bytes a, bytes b)

@@ -48,7 +48,10 @@ cpdef tuple addresses(FrameMap m, IpLayer ip):
     """Source and destination address bytes of the IP header `ip`, None if the capture cut them."""
     if ip.src < 0 or ip.dst < 0:
         return None
-    cdef Field src = m.fields[ip.src], dst = m.fields[ip.dst]
+    if ip.src >= m.field_count() or ip.dst >= m.field_count():
+        raise IndexError(f"no address field {max(ip.src, ip.dst)} in the frame map")
+    cdef const FieldEntry* src = m.field_at(ip.src)
+    cdef const FieldEntry* dst = m.field_at(ip.dst)
     cdef const char* p = <const char*>frame_bytes(m.data)
     return PyBytes_FromStringAndSize(p + src.offset, src.size), PyBytes_FromStringAndSize(p + dst.offset, dst.size)
 
@@ -66,7 +69,7 @@ cpdef bytes context(FrameMap m):
     return b"".join(parts)
 
 
-cdef Py_ssize_t _end(const unsigned char* p, Py_ssize_t n, Field address, Py_ssize_t port, unsigned char* out) noexcept:
+cdef Py_ssize_t _end(const unsigned char* p, Py_ssize_t n, const FieldEntry* address, Py_ssize_t port, unsigned char* out) noexcept:
     """Write an end (the address field's bytes, then as much of the port at `port` as was
     captured) to `out`; its length."""
     memcpy(out, p + address.offset, address.size)
@@ -80,7 +83,10 @@ cpdef tuple transport_key(FrameMap m, int transport):
     cdef IpLayer ip = m.ips[m.ip]
     if ip.src < 0 or ip.dst < 0:
         return None
-    cdef Field src = m.fields[ip.src], dst = m.fields[ip.dst]
+    if ip.src >= m.field_count() or ip.dst >= m.field_count():
+        raise IndexError(f"no address field {max(ip.src, ip.dst)} in the frame map")
+    cdef const FieldEntry* src = m.field_at(ip.src)
+    cdef const FieldEntry* dst = m.field_at(ip.dst)
     if src.size > END_MAX - 2 or dst.size > END_MAX - 2:
         raise ValueError(f"an address of {max(src.size, dst.size)} bytes")
     data = m.data

@@ -2,6 +2,8 @@
 # over the frame map's, the flow's and the direction's C fields.
 cimport cython
 
+from ...proto.checksum cimport nonzero
+from ...proto.dissect cimport frame_of
 from ...proto.spans cimport FrameMap, Ledger
 from ...record cimport Packet
 from .flows cimport Flow, FlowTable
@@ -13,6 +15,7 @@ from .writer cimport ZeroWriter
 cdef long long DNS_PORT, IPPROTO_TCP, IPPROTO_UDP, ADDRESS, FRAG_FIRST, FRAG_NONE, KEEP, PAYLOAD, R_DATA
 cdef long long R_MAC, R_PAYLOAD, R_UNSEEN_CHECKSUM, STATUS_NOT_DISSECTED, STATUS_TRUNCATED, TCP_RST
 cdef long long TCP_FIN, TCP_SYN, TCP_ACK
+cdef tuple REASON_ACTIONS
 
 
 cdef class MaskCounts:
@@ -35,7 +38,7 @@ cdef class MaskCounts:
 
 
 cdef class _Held:
-    cdef public object checksums
+    cdef public FrameMap m
     cdef public object changes
     cdef public Direction d
     cdef public Py_ssize_t offset, start, length
@@ -73,5 +76,5 @@ cdef class MaskStage:
     )
     cpdef _tcp(self, Packet packet, FrameMap m, list changes)
     @cython.locals(decision=Decision, flow=Flow, kept=Py_ssize_t, zeroed=Py_ssize_t, s=MaskCounts, ledger=Ledger)
-    cpdef _decide(self, Packet packet, Direction d, Py_ssize_t offset, Py_ssize_t start, Py_ssize_t length, checksums, list changes)
-    cpdef _write(self, Packet packet, checksums, list changes)
+    cpdef _decide(self, Packet packet, Direction d, Py_ssize_t offset, Py_ssize_t start, Py_ssize_t length, FrameMap m, list changes)
+    cpdef _write(self, Packet packet, FrameMap m, list changes)

@@ -110,8 +110,8 @@ class _Held:
 
     # its fields are declared in stage.pxd
 
-    def __init__(self, checksums, changes, d, offset, start, length):
-        self.checksums, self.changes, self.d = checksums, changes, d
+    def __init__(self, m, changes, d, offset, start, length):
+        self.m, self.changes, self.d = m, changes, d
         self.offset, self.start, self.length = offset, start, length
 
 
@@ -242,7 +242,7 @@ class MaskStage:
                     d.zero_rest(d.decided, FAIL_GAP)
                 try:
                     held.d.held -= 1
-                    self._decide(record, held.d, held.offset, held.start, held.length, held.checksums, held.changes)
+                    self._decide(record, held.d, held.offset, held.start, held.length, held.m, held.changes)
                 except Exception:
                     self._fail(record)
             queue.popleft()
@@ -298,7 +298,7 @@ class MaskStage:
             return self._tcp(packet, m, changes)
         elif start < end and m.transport == IPPROTO_UDP:
             self._udp(packet, m, changes)
-        self._write(packet, m.checksums, changes)
+        self._write(packet, m, changes)
         return None
 
     def _tally(self) -> None:
@@ -390,7 +390,7 @@ class MaskStage:
         if found is None:
             if start < end:
                 self._zero_payload(start, end, changes, end - start)
-            self._write(packet, m.checksums, changes)
+            self._write(packet, m, changes)
             return None
         key, side = found
         flags, seq = data[t + 13], be32(data, t + 4)
@@ -422,14 +422,14 @@ class MaskStage:
             if flags & TCP_RST or (d.fin and other is not None and other.fin):
                 self._flows.close(key, flow)
         if start >= end:
-            self._write(packet, m.checksums, changes)
+            self._write(packet, m, changes)
             return None
         if d.base is None and end - start == 1:  # a keep-alive probe (one old byte) cannot start a stream
             flow.count_event(FAIL_BEFORE_START)
             flow.failed += 1
             flow.zeroed += 1
             self._zero_payload(start, end, changes, 1)
-            self._write(packet, m.checksums, changes)
+            self._write(packet, m, changes)
             return None
         if d.walker is None and d.next == 0 and d.decided == 0:
             d.walker = StartWalker() if d.start_known else MidStreamWalker()
@@ -438,13 +438,13 @@ class MaskStage:
         self._current = None
         length = end - start
         if offset + length <= d.decided:
-            self._decide(packet, d, offset, start, length, m.checksums, changes)
+            self._decide(packet, d, offset, start, length, m, changes)
             return None
         flow.held += 1
         d.held += 1
-        return _Held(m.checksums, changes, d, offset, start, length)
+        return _Held(m, changes, d, offset, start, length)
 
-    def _decide(self, packet: Packet, d: Direction, offset: int, start: int, length: int, checksums, changes) -> None:
+    def _decide(self, packet: Packet, d: Direction, offset: int, start: int, length: int, m: FrameMap, changes) -> None:
         """Zero what `d` does not keep of the payload at frame offset `start` (stream `offset`), count it, write."""
         flow, ledger, s = d.flow, self.ledger, self._s
         restrict = None
@@ -472,7 +472,7 @@ class MaskStage:
         s.payload_bytes_kept += kept
         s.payload_bytes_zeroed += zeroed
         s.fail_closed_bytes += decision.failed
-        self._write(packet, checksums, changes)
+        self._write(packet, m, changes)
 
     def _udp(self, packet: Packet, m: FrameMap, changes: list) -> None:
         data, start, end = packet.data, m.payload_start, m.payload_end
@@ -522,7 +522,8 @@ class MaskStage:
         self._s.payload_bytes_zeroed += end - start - kept
         self._s.fail_closed_bytes += failed
 
-    def _write(self, packet: Packet, checksums, changes: list) -> None:
-        """Zero the byte ranges ``(offset, length)`` of `changes` (RFC 1624 checksums) at the chunk's end."""
+    def _write(self, packet: Packet, m: FrameMap, changes: list) -> None:
+        """Zero the byte ranges ``(offset, length)`` of `changes` (the checksums of its map `m`
+        kept right) at the chunk's end."""
         if changes:
-            self._writer.add(packet, checksums, changes)
+            self._writer.add(packet, m, changes)

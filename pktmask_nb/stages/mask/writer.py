@@ -1,6 +1,6 @@
 """Zeroing, deferred to the end of each chunk: every changed frame through one RFC 1624 kernel.
 
-`ZeroWriter.add` notes a frame's checksums and the ranges to zero as they are decided (a
+`ZeroWriter.add` notes a frame's map and the ranges to zero as they are decided (a
 held-back frame's decision may come chunks later); `apply` zeroes them with
 `~pktmask_nb.proto.checksum.zero`, which keeps every checksum they lie under right.
 """
@@ -11,7 +11,7 @@ from ...proto.checksum import any_nonzero, zero
 
 
 class ZeroWriter:
-    """Collect ``(packet, checksums, changes)`` and apply them together.
+    """Collect ``(packet, frame map, changes)`` and apply them together.
 
     Attributes
     ----------
@@ -23,17 +23,18 @@ class ZeroWriter:
         self.changed = 0
         self._pending: list = []
 
-    def add(self, packet, checksums, changes: list) -> None:
-        """Zero the ``(offset, length)`` ranges of `changes` in `packet` when `apply` runs."""
+    def add(self, packet, m, changes: list) -> None:
+        """Zero the ``(offset, length)`` ranges of `changes` in `packet` (its checksums those of
+        its map `m`) when `apply` runs."""
         if changes:
-            self._pending.append((packet, checksums, changes))
+            self._pending.append((packet, m, changes))
 
     def apply(self) -> None:
         """Zero what `add` noted; a changed frame's data becomes a copy of its new bytes."""
         pending, self._pending = self._pending, []
-        for packet, checksums, changes in pending:
+        for packet, m, changes in pending:
             if any_nonzero(packet.data, changes):
                 buf = bytearray(packet.data)
-                zero(buf, checksums, changes)
+                zero(buf, m, changes)
                 packet.data, packet.frame = buf, None  # payloads zeroed: the map is no longer its
                 self.changed += 1
