@@ -88,10 +88,10 @@ def test_the_frame_map_holds_its_spans_as_c_entries_past_the_inline_ones():
         tracemalloc.stop()
 
 
-def test_the_frame_map_holds_fields_and_checksums_as_c_entries_past_the_inline_ones():
-    """Address fields and checksums past the few a map holds inline grow allocations: the lists,
-    marks and rewinds agree either way, `seal` drops the checksums it zeroes, keeping the rest
-    in order, and the allocations are freed."""
+def test_the_frame_map_holds_fields_checksums_and_macs_as_c_entries_past_the_inline_ones():
+    """Address fields, checksums and MACs past the few a map holds inline grow allocations: the
+    lists, marks and rewinds agree either way, `seal` drops the checksums it zeroes, keeping
+    the rest in order, and the allocations are freed."""
     import tracemalloc
 
     def build(n: int, count: int, over: int = 0):
@@ -104,17 +104,28 @@ def test_the_frame_map_holds_fields_and_checksums_as_c_entries_past_the_inline_o
             assert m.address(8 * i, 4, 16 if i % 3 else 4, A_INNER, prefix_at=i, bits=i) == i
             m.put(8 * i + 8, R_IP)
             m.checksum(8 * i + 4, 8 * i, n + (over if i % 2 else 0), CK_UDP if i % 4 else CK_TCP, (i, 0)[: i % 3])
+        marks.append(m.mark())
+        m.hardware(8 * count, 3)
+        marks.append(m.mark())
+        m.hardware(8 * count + 18, 4)  # the last one cut by the frame's end when n is short
         return m, marks
 
-    m, marks = build(100, 12)
+    m, marks = build(200, 12)
     fields = [Field(8 * i, 4, 16 if i % 3 else 4, A_INNER, prefix_at=i, bits=i) for i in range(12)]
-    checksums = [Checksum(8 * i + 4, 8 * i, 100, CK_UDP if i % 4 else CK_TCP, (i, 0)[: i % 3]) for i in range(12)]
+    checksums = [Checksum(8 * i + 4, 8 * i, 200, CK_UDP if i % 4 else CK_TCP, (i, 0)[: i % 3]) for i in range(12)]
     assert m.fields == fields and m.checksums == checksums
+    assert m.macs == list(range(96, 96 + 42, 6))
+    m.rewind(marks[13])
+    assert m.macs == [96, 102, 108] and m.fields == fields
+    assert build(135, 12)[0].macs == list(range(96, 96 + 36, 6))
+    m.rewind(marks[12])
+    assert m.macs == []
     m.rewind(marks[7])  # inside the grown entries
     assert m.fields == fields[:7] and m.checksums == checksums[:7]
     m.rewind(marks[2])  # back inside the inline ones
     assert m.fields == fields[:2] and m.checksums == checksums[:2]
 
+    checksums = [c._replace(end=100) for c in checksums]
     m, _ = build(100, 12, over=50)
     m.seal()  # the frame does not end in a payload: checksums over bytes it lacks are zeroed
     dropped = {i for i in range(1, 12, 2) if not (i % 4 and i % 3 and fields[i].width == 16)}
@@ -128,7 +139,7 @@ def test_the_frame_map_holds_fields_and_checksums_as_c_entries_past_the_inline_o
     try:
         before = tracemalloc.get_traced_memory()[0]
         for _ in range(2000):
-            grown, marks = build(100, 12)
+            grown, marks = build(200, 12)
         del grown, marks
         assert tracemalloc.get_traced_memory()[0] - before < 4096
     finally:
@@ -144,7 +155,7 @@ EXTENSION_TYPES = {
     "pktmask_nb.anon.table": ("AddressTable", "Entry"),
     "pktmask_nb.stages.mask.stage": ("MaskStage", "MaskCounts", "_Held"),
     "pktmask_nb.stages.mask.flows": ("Flow", "FlowTable"),
-    "pktmask_nb.stages.mask.stream": ("Keeps", "Decision", "Direction"),
+    "pktmask_nb.stages.mask.stream": ("Direction",),
     "pktmask_nb.stages.mask.tls": ("TlsWalker",),
     "pktmask_nb.stages.mask.http": ("HttpWalker",),
     "pktmask_nb.stages.mask.writer": ("ZeroWriter",),

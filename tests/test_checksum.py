@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from craft import checksum_map
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pktmask_nb.proto.checksum import adjust, any_nonzero, internet_checksum, nonzero, patch, word_sum, zero
 from pktmask_nb.proto.spans import CK_OPTIONAL, CK_TCP, CK_UDP, Checksum
-
-from craft import checksum_map
 
 CK_OTHER = CK_TCP
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from craft import checksum_map
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pktmask_nb.proto.spans import CK_TCP, CK_UDP, Checksum
 from pktmask_nb.record import Packet
 from pktmask_nb.stages.mask.writer import ZeroWriter
-
-from craft import checksum_map
 
 
 @st.composite

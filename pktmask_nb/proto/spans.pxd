@@ -38,6 +38,7 @@ cdef enum:
     SPANS_INLINE = 48  # span entries (3 each) a frame map holds without an allocation: 16 spans
     FIELDS_INLINE = 4  # address fields
     CHECKSUMS_INLINE = 4
+    MACS_INLINE = 4
 
 
 cdef inline int reserve(void** items, void* inline_items, Py_ssize_t used, Py_ssize_t* capacity,
@@ -66,8 +67,9 @@ cdef class FrameMap:
     cdef public Py_ssize_t n
     cdef public bint truncated
     cdef public Py_ssize_t pos
-    # spans, address fields and checksums as C entries in the map (`spans`, `fields` and
-    # `checksums` are them as new lists): the inline arrays, then allocations once they are full
+    # spans, address fields, checksums and MACs as C entries in the map (`spans`, `fields`,
+    # `checksums` and `macs` are them as new lists): the inline arrays, then allocations once
+    # they are full
     cdef Py_ssize_t* _spans
     cdef Py_ssize_t _used, _capacity
     cdef Py_ssize_t _inline[SPANS_INLINE]
@@ -77,9 +79,11 @@ cdef class FrameMap:
     cdef ChecksumEntry* _checksums
     cdef Py_ssize_t _nchecksums, _checksums_capacity
     cdef ChecksumEntry _checksums_inline[CHECKSUMS_INLINE]
+    cdef Py_ssize_t* _macs
+    cdef Py_ssize_t _nmacs, _macs_capacity
+    cdef Py_ssize_t _macs_inline[MACS_INLINE]
     cdef public list unseen
     cdef public list ips
-    cdef public list macs
     cdef public int status
     cdef public Py_ssize_t transport, l4, ip, payload_start, payload_end
     cdef public int fragment, quoting, depth
@@ -96,6 +100,9 @@ cdef class FrameMap:
         self._checksums = self._checksums_inline
         self._nchecksums = 0
         self._checksums_capacity = CHECKSUMS_INLINE
+        self._macs = self._macs_inline
+        self._nmacs = 0
+        self._macs_capacity = MACS_INLINE
 
     cdef inline void _free_entries(self) noexcept:
         if self._spans != self._inline:
@@ -104,6 +111,8 @@ cdef class FrameMap:
             PyMem_Free(self._fields)
         if self._checksums != self._checksums_inline:
             PyMem_Free(self._checksums)
+        if self._macs != self._macs_inline:
+            PyMem_Free(self._macs)
 
     cdef inline int _push(self, Py_ssize_t start, Py_ssize_t end, Py_ssize_t reason) except -1:
         """Append a span's three entries."""
@@ -143,6 +152,18 @@ cdef class FrameMap:
     cdef inline const FieldEntry* field_at(self, Py_ssize_t i) noexcept:
         return &self._fields[i]
 
+    cdef inline int _push_mac(self, Py_ssize_t offset) except -1:
+        reserve(<void**>&self._macs, self._macs_inline, self._nmacs, &self._macs_capacity, 1, sizeof(Py_ssize_t))
+        self._macs[self._nmacs] = offset
+        self._nmacs += 1
+        return 0
+
+    cdef inline Py_ssize_t mac_count(self) noexcept:
+        return self._nmacs
+
+    cdef inline Py_ssize_t mac_at(self, Py_ssize_t i) noexcept:
+        return self._macs[i]
+
     cdef inline Py_ssize_t checksum_count(self) noexcept:
         return self._nchecksums
 
@@ -154,7 +175,7 @@ cdef class FrameMap:
     cpdef fail(self, Py_ssize_t end, int reason=*)
     @cython.locals(field="FieldEntry*")
     cpdef Py_ssize_t address(self, Py_ssize_t offset, Py_ssize_t size, int width, int kind, int form=*, Py_ssize_t prefix_at=*, int bits=*)
-    @cython.locals(i=Py_ssize_t, limit=Py_ssize_t, macs=list)
+    @cython.locals(i=Py_ssize_t, limit=Py_ssize_t)
     cpdef hardware(self, Py_ssize_t offset, Py_ssize_t count=*)
     @cython.locals(c="ChecksumEntry*", n=Py_ssize_t)
     cpdef checksum(self, Py_ssize_t position, Py_ssize_t start, Py_ssize_t end, int kind, pseudo=*)

@@ -227,7 +227,7 @@ class FrameMap:
     macs : list of int
         Offsets of the 6-byte MACs (EUI-48) in "mac-address" spans, wholly captured; other
         bytes of such spans (other address lengths, padding, a MAC cut short) are zeroed
-        when MACs are mapped.
+        when MACs are mapped (a new list; compiled code reads ``mac_count`` and ``mac_at``).
     status : int
         STATUS_*.
     transport : int
@@ -262,7 +262,6 @@ class FrameMap:
         self.pos = 0
         self.unseen: list[int] = []
         self.ips: list[IpLayer] = []
-        self.macs: list[int] = []
         self.status = STATUS_OK
         self.transport = -1
         self.l4 = -1
@@ -285,6 +284,11 @@ class FrameMap:
         self._used = 0
         for i in range(0, len(values), 3):
             self._push(values[i], values[i + 1], values[i + 2])
+
+    @property
+    def macs(self) -> list[int]:
+        """The MACs' offsets, a new list."""
+        return [self._macs[i] for i in range(self._nmacs)]
 
     @property
     def fields(self) -> list[Field]:
@@ -348,10 +352,10 @@ class FrameMap:
         if self.pos < offset:
             self.put(offset, R_FAIL)
         self.put(offset + 6 * count, R_MAC)
-        limit, macs = self.limit, self.macs
+        limit = self.limit
         for i in range(count):
             if offset + 6 * i + 6 <= limit:
-                macs.append(offset + 6 * i)
+                self._push_mac(offset + 6 * i)
 
     def checksum(self, position: int, start: int, end: int, kind: int, pseudo=()) -> None:
         """A checksum field at `position` over ``[start, end)`` whose pseudo-header holds the
@@ -379,7 +383,7 @@ class FrameMap:
             self._nchecksums,
             len(self.unseen),
             len(self.ips),
-            len(self.macs),
+            self._nmacs,
         )
 
     def rewind(self, mark: tuple) -> None:
@@ -393,7 +397,7 @@ class FrameMap:
         self._nchecksums = nchecksums
         del self.unseen[nunseen:]
         del self.ips[nips:]
-        del self.macs[nmacs:]
+        self._nmacs = nmacs
 
     def fail(self, end: int, reason: int = R_FAIL) -> None:
         """Zero everything from `pos` to `end`: the walk cannot understand it."""
@@ -419,7 +423,12 @@ class FrameMap:
             kept = 0
             for i in range(self._nchecksums):
                 c = self._checksums[i]
-                if c.end > n and not (c.kind == CK_UDP and c.npseudo and 0 <= c.pseudo[0] < self._nfields and self._fields[c.pseudo[0]].width == 16):
+                if c.end > n and not (
+                    c.kind == CK_UDP
+                    and c.npseudo
+                    and 0 <= c.pseudo[0] < self._nfields
+                    and self._fields[c.pseudo[0]].width == 16
+                ):
                     cuts.append((c.position, min(c.position + 2, n)))
                 else:
                     self._checksums[kept] = c

@@ -311,16 +311,15 @@ cdef void _hardware(AddressTable table, AddressTable macs, FrameMap m, const uns
     A solicited-node multicast MAC carries the last 24 bits of an IPv6 address: it follows
     that group address's mapping (`table`) whether or not other MACs are mapped (`macs`).
     """
-    cdef list offsets = m.macs
+    cdef Py_ssize_t count = m.mac_count()
     cdef Py_ssize_t chaddr = _dhcp_chaddr(m, p) if macs is not None else -1
     if chaddr >= 0:
-        offsets = offsets + [chaddr]
         t.kept[_r_payload] -= 6  # counted as a MAC, not as the payload it sits in
     cdef Py_ssize_t order, offset
     cdef bint is_changed, solicited
     cdef Entry entry
-    for order in range(len(offsets)):
-        offset = offsets[order]
+    for order in range(count + (chaddr >= 0)):
+        offset = m.mac_at(order) if order < count else chaddr
         solicited = p[offset] == 0x33 and p[offset + 1] == 0x33 and p[offset + 2] == 0xFF
         if not solicited and macs is None:
             continue
@@ -382,7 +381,7 @@ cdef Py_ssize_t _dhcp_chaddr(FrameMap m, const unsigned char* p):
 cdef void _unmapped(FrameMap m, Py_ssize_t start, Py_ssize_t end, data, list changes, Tally* t) except *:
     """Zero the bytes of a hardware-address span that no mapped MAC covers; count both."""
     cdef Py_ssize_t at, pos = start
-    cdef list covered = sorted([at for at in m.macs if start <= at < end])
+    cdef list covered = sorted([m.mac_at(i) for i in range(m.mac_count()) if start <= m.mac_at(i) < end])
     for at in covered + [end]:
         if at > pos:
             t.zeroed[_r_mac] += at - pos

@@ -8,7 +8,7 @@ from ...proto.spans cimport FrameMap, Ledger
 from ...record cimport Packet
 from .flows cimport Flow, FlowTable
 from .frames cimport addresses, be32, context, flow_key, transport_key
-from .stream cimport Decision, Direction
+from .stream cimport Direction
 from .writer cimport ZeroWriter
 
 # the module's integer constants as C values: no lookup, no boxing where they are used
@@ -50,21 +50,31 @@ cdef class MaskStage:
     cdef public FlowTable _flows
     cdef public object _queue
     cdef public ZeroWriter _writer
-    cdef public Py_ssize_t _held_packets, _held_bytes
+    cdef public Py_ssize_t _held_packets, _held_bytes, _hold_packets, _hold_bytes
     cdef public bint _flushing
     cdef public object _current
     cdef public tuple _verdicts
     cdef public bint _dns, _dns_names
     cdef public Ledger ledger
     cdef long long[::1] _kept_bytes, _zeroed_bytes  # header bytes by reason code in this chunk
+    cdef long long[::1] _kept_payload  # TCP payload bytes kept in this chunk, by keep reason code
+    cdef Py_ssize_t _payload_zeroed, _payload_failed
+
+    cdef inline long long* _payload_counts(self) noexcept:
+        return &self._kept_payload[0]
     cdef public dict _events
     cdef public MaskCounts _s
     @cython.locals(held=_Held, queue=object, s=MaskCounts, packet=Packet)
     cpdef list process(self, list chunk)
-    @cython.locals(held=_Held, d=Direction, queue=object, s=MaskCounts, packet=Packet, item=tuple)
+    @cython.locals(held=_Held, d=Direction, queue=object, s=MaskCounts, packet=Packet, item=tuple, over=bint)
     cpdef _release(self, list out)
     @cython.locals(m=FrameMap, start=Py_ssize_t, end=Py_ssize_t, s=MaskCounts)
     cpdef _mask(self, Packet packet)
+    @cython.locals(
+        d=Direction, offset=Py_ssize_t, start=Py_ssize_t, end=Py_ssize_t, t=Py_ssize_t, n=Py_ssize_t, kept=Py_ssize_t,
+        failed=Py_ssize_t,
+    )
+    cpdef _quoted(self, FrameMap m, list changes)
     @cython.locals(
         kept="long long[::1]", zeroed="long long[::1]", s=MaskCounts, i=Py_ssize_t,
         start=Py_ssize_t, end=Py_ssize_t, reason=int, action=int, quoted=Py_ssize_t,
@@ -75,6 +85,6 @@ cdef class MaskStage:
         offset=Py_ssize_t, length=Py_ssize_t, found=tuple, other=Direction,
     )
     cpdef _tcp(self, Packet packet, FrameMap m, list changes)
-    @cython.locals(decision=Decision, flow=Flow, kept=Py_ssize_t, zeroed=Py_ssize_t, s=MaskCounts, ledger=Ledger)
+    @cython.locals(flow=Flow, kept=Py_ssize_t, failed=Py_ssize_t, zeroed=Py_ssize_t, s=MaskCounts)
     cpdef _decide(self, Packet packet, Direction d, Py_ssize_t offset, Py_ssize_t start, Py_ssize_t length, FrameMap m, list changes)
     cpdef _write(self, Packet packet, FrameMap m, list changes)

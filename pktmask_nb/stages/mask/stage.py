@@ -15,6 +15,8 @@ from __future__ import annotations
 from array import array
 from collections import deque
 
+import cython
+
 from ...config import MaskConfig
 from ...proto.checksum import nonzero
 from ...proto.dhcp import DHCP_PORTS
@@ -43,6 +45,7 @@ from .datagrams import KEEP_DNS_ADDRESS, dhcp_keeps, dns_keeps, dtls_keeps
 from .detect import MidStreamWalker, StartWalker
 from .flows import NO_RECORDS, TLS_COUNT_NAMES, Flow, FlowTable
 from .frames import addresses, be32, context, flow_key, transport_key
+from .keeps import KEEP_REASONS
 from .stream import (
     FAIL_BEFORE_START,
     FAIL_DESYNC,
@@ -149,6 +152,7 @@ class MaskStage:
         self._queue: deque = deque()
         self._writer = ZeroWriter()
         self._held_packets = self._held_bytes = 0
+        self._hold_packets, self._hold_bytes = config.max_held_packets, config.max_held_bytes  # the hold window
         self._flushing = False
         self._current = None  # the direction being fed, for the fail-closed handler
         self._dns = dns
@@ -161,6 +165,8 @@ class MaskStage:
         # header bytes by reason code in this chunk: added to the ledger once per chunk
         self._kept_bytes = array("q", bytes(8 * len(REASONS)))
         self._zeroed_bytes = array("q", bytes(8 * len(REASONS)))
+        self._kept_payload = array("q", bytes(8 * 256))  # TCP payload bytes kept, by `reason_code`
+        self._payload_zeroed = self._payload_failed = 0  # TCP payload bytes zeroed (not / as fail-closed)
         self._events = dict.fromkeys(FAIL_EVENTS, 0)
         self._s = MaskCounts()
 
@@ -225,7 +231,7 @@ class MaskStage:
 
     def _release(self, out: list) -> None:
         """Pass on records from the head of the queue whose decisions are known."""
-        queue, cfg, s = self._queue, self.config, self._s
+        queue, s = self._queue, self._s
         if self._held_packets > s.max_held_packets:
             s.max_held_packets = self._held_packets
         if self._held_bytes > s.max_held_bytes:
@@ -236,7 +242,7 @@ class MaskStage:
             if held is not None:
                 d = held.d
                 if d.decided < held.offset + held.length:
-                    over = self._held_packets > cfg.max_held_packets or self._held_bytes > cfg.max_held_bytes
+                    over = self._held_packets > self._hold_packets or self._held_bytes > self._hold_bytes
                     if not (over or self._flushing):
                         return
                     d.zero_rest(d.decided, FAIL_GAP)
@@ -302,12 +308,19 @@ class MaskStage:
         return None
 
     def _tally(self) -> None:
-        """Add the chunk's header byte counts to the ledger."""
+        """Add the chunk's header and TCP payload byte counts to the ledger."""
         ledger, kept, zeroed = self.ledger, self._kept_bytes, self._zeroed_bytes
         for code, (name, _) in enumerate(REASONS):
             ledger.add(self._verdicts[code], name, kept[code])
             ledger.add("zeroed", name, zeroed[code])
             kept[code] = zeroed[code] = 0
+        payload = self._kept_payload
+        for code, name in enumerate(KEEP_REASONS):
+            ledger.add("kept", name, payload[code])
+            payload[code] = 0
+        ledger.add("zeroed", "payload", self._payload_zeroed)
+        ledger.add("zeroed", "fail-closed", self._payload_failed)
+        self._payload_zeroed = self._payload_failed = 0
 
     def _headers(self, m: FrameMap) -> list:
         """Zeroing of every span but the TCP/UDP payload, counted in the ledger."""
@@ -339,7 +352,7 @@ class MaskStage:
         """A TCP payload quoted by an ICMP error keeps the bytes that equal what its stream kept
         there (they add nothing to the output); the rest is zero, as every other quoted payload."""
         protocol, t, index, start, end = m.quote
-        data, decision = m.data, None
+        data = m.data
         if protocol == IPPROTO_TCP and t + 8 <= len(data):
             pair = addresses(m, m.ips[index])
             if pair is not None:
@@ -350,17 +363,15 @@ class MaskStage:
                 d = flow.dirs[side] if flow is not None else None
                 if d is not None and d.base is not None:
                     offset = d.offset_of(int.from_bytes(data[t + 4 : t + 8], "big"))
-                    decision = d.decide(offset, data[start:end])
-        if decision is None:
-            changes.append((start, end - start))
-            return self.ledger.add("zeroed", "data", end - start)
-        for a, b in decision.zero:
-            changes.append((start + a - offset, b - a))
-        kept = 0
-        for n, reason in decision.kept:
-            self.ledger.add("kept", reason, n)
-            kept += n
-        self.ledger.add("zeroed", "data", end - start - kept)
+                    failed = 0  # counted as zeroed "data" with the rest
+                    n = min(end, len(data)) - start
+                    kept = d.decide(
+                        offset, data, start, n, changes, self._payload_counts(), cython.address(failed), False
+                    )
+                    self.ledger.add("zeroed", "data", end - start - kept)
+                    return
+        changes.append((start, end - start))
+        self.ledger.add("zeroed", "data", end - start)
 
     def _zero_payload(self, start: int, end: int, changes: list, failed: int) -> None:
         """Zero a payload ``[start, end)``, `failed` bytes of it fail-closed."""
@@ -446,32 +457,25 @@ class MaskStage:
 
     def _decide(self, packet: Packet, d: Direction, offset: int, start: int, length: int, m: FrameMap, changes) -> None:
         """Zero what `d` does not keep of the payload at frame offset `start` (stream `offset`), count it, write."""
-        flow, ledger, s = d.flow, self.ledger, self._s
+        flow, s = d.flow, self._s
         restrict = None
         if flow.dns and flow.protocol == "dns":  # DNS over TCP: keep only the addresses anonymize rewrote here
             shift = offset - start
             found = segment_addresses(packet.data, start, start + length)
             restrict = (KEEP_DNS_ADDRESS, {(a.offset + shift, a.offset + a.size + shift) for a in found})
-        decision = d.decide(offset, packet.data[start : start + length], restrict)
-        kept = 0
-        for n, reason in decision.kept:
-            ledger.add("kept", reason, n)
-            kept += n
+        failed = 0
+        kept = d.decide(
+            offset, packet.data, start, length, changes, self._payload_counts(), cython.address(failed), True, restrict
+        )
         zeroed = length - kept
-        for a, b in decision.zero:
-            changes.append((start + a - offset, b - a))
-        ledger.add("zeroed", "payload", zeroed - decision.failed)
-        ledger.add("zeroed", "fail-closed", decision.failed)
-        for event, count in decision.events.items():
-            flow.count_event(event, count)
-        if decision.failed and offset < 0 and FAIL_BEFORE_START not in decision.events:
-            flow.count_event(FAIL_BEFORE_START)
+        self._payload_zeroed += zeroed - failed
+        self._payload_failed += failed
         flow.kept += kept
         flow.zeroed += zeroed
-        flow.failed += decision.failed
+        flow.failed += failed
         s.payload_bytes_kept += kept
         s.payload_bytes_zeroed += zeroed
-        s.fail_closed_bytes += decision.failed
+        s.fail_closed_bytes += failed
         self._write(packet, m, changes)
 
     def _udp(self, packet: Packet, m: FrameMap, changes: list) -> None:

@@ -2,30 +2,11 @@
 # members, its per-segment methods as C calls with C integers for stream offsets.
 cimport cython
 
+from .keeps cimport Keeps
+
 # the module's integer constants as C values: a segment is placed with C arithmetic (Python's
 # modulo rules)
 cdef long long SEQ_MOD, SEQ_HALF, STREAM_END, KEEP_MAX_BYTES
-
-
-@cython.locals(codes=dict)
-cpdef int reason_code(str reason) except -1
-
-
-cdef class Keeps:
-    cdef public object bounds
-    cdef public bytearray reasons
-    cdef public bytearray data
-    cpdef Py_ssize_t last_end(self)
-    @cython.locals(code=int, bounds=object)
-    cpdef add(self, Py_ssize_t start, Py_ssize_t end, str reason, data)
-
-
-cdef class Decision:
-    cdef public list zero
-    cdef public list kept
-    cdef public Py_ssize_t failed
-    cdef public dict events
-    cpdef fail(self, Py_ssize_t a, Py_ssize_t b, event)
 
 
 cdef class Direction:
@@ -58,7 +39,7 @@ cdef class Direction:
     cpdef Py_ssize_t place(self, long long seq, int syn, data, Py_ssize_t start, Py_ssize_t stop) except? -1
     @cython.locals(
         end=Py_ssize_t, pos=Py_ssize_t, lo=Py_ssize_t, hi=Py_ssize_t, first=Py_ssize_t, last=Py_ssize_t,
-        at=Py_ssize_t, a=Py_ssize_t, b=Py_ssize_t, decision=Decision, keeps=Keeps, begin=Py_ssize_t,
-        i=Py_ssize_t, reasons=bytearray, data=bytearray, bounds="long long[::1]",
+        a=Py_ssize_t, b=Py_ssize_t, keeps=Keeps, begin=Py_ssize_t, i=Py_ssize_t, shift=Py_ssize_t, kept=Py_ssize_t,
     )
-    cpdef Decision decide(self, Py_ssize_t start, payload, restrict=*)
+    cdef Py_ssize_t decide(self, Py_ssize_t start, data, Py_ssize_t at, Py_ssize_t length, list changes,
+                           long long* kept_bytes, Py_ssize_t* failed, bint count, restrict=*) except -1

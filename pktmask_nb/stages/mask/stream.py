@@ -11,8 +11,9 @@ buffer until the gap fills or the stage gives up (fail closed).
 
 from __future__ import annotations
 
-from array import array
 from bisect import insort
+
+from .keeps import KEEP_REASONS, Keeps
 
 SEQ_MOD = 1 << 32
 SEQ_HALF = 1 << 31
@@ -40,81 +41,6 @@ FAIL_EVENTS = (
     FAIL_ERROR,
     FAIL_TRUNCATED,
 )
-
-
-KEEP_REASONS: list[str] = []  # reason names by the small number `Keeps` stores
-KEEP_REASON_CODES: dict[str, int] = {}
-
-
-def reason_code(reason: str) -> int:
-    codes = KEEP_REASON_CODES
-    code = codes.get(reason)
-    if code is None:
-        code = codes[reason] = len(KEEP_REASONS)
-        KEEP_REASONS.append(reason)
-    return code
-
-
-class Keeps:
-    """Kept stream intervals in order, why each is kept, and the bytes it was decided on, in
-    three flat buffers (a live flow remembers up to KEEP_MAX_INTERVALS of them).
-
-    ``bounds`` holds ``start, end, at`` per interval (`at`: where its bytes begin in ``data``).
-    """
-
-    # its fields are declared in stream.pxd
-
-    def __init__(self):
-        self.bounds = array("q")
-        self.reasons = bytearray()
-        self.data = bytearray()
-
-    def __len__(self) -> int:
-        return len(self.reasons)
-
-    def last_end(self) -> int:
-        return self.bounds[-2] if self.reasons else -1
-
-    def add(self, start: int, end: int, reason: str, data) -> None:
-        """Keep ``[start, end)`` (its bytes `data`), joined to the last interval if they touch and agree."""
-        code = reason_code(reason)
-        bounds = self.bounds
-        if self.reasons and bounds[-2] == start and self.reasons[-1] == code:
-            bounds[-2] = end
-        else:
-            bounds.extend((start, end, len(self.data)))
-            self.reasons.append(code)
-        self.data += data
-
-    def drop_first(self) -> int:
-        """Forget the oldest interval; where it ended."""
-        bounds = self.bounds
-        end, size = bounds[1], bounds[1] - bounds[0]
-        del bounds[:3], self.reasons[0], self.data[:size]
-        for i in range(2, len(bounds), 3):
-            bounds[i] -= size
-        return end
-
-
-class Decision:
-    """What to do with one segment's payload: stream ranges to zero, kept bytes by reason,
-    and the zeroed bytes that count as fail-closed (with the event that caused them)."""
-
-    # its fields are declared in stream.pxd
-
-    def __init__(self):
-        self.zero: list[tuple[int, int]] = []
-        self.kept: list[tuple[int, str]] = []
-        self.failed = 0
-        self.events: dict[str, int] = {}
-
-    def fail(self, a: int, b: int, event: str | None) -> None:
-        """Zero ``[a, b)`` as fail-closed bytes; `event` is counted (None: counted when it happened)."""
-        if b > a:
-            self.zero.append((a, b))
-            self.failed += b - a
-            if event is not None:
-                self.events[event] = self.events.get(event, 0) + 1
 
 
 class Direction:
@@ -304,50 +230,66 @@ class Direction:
 
     # -- applying decisions --------------------------------------------------------------
 
-    def decide(self, start: int, payload, restrict=None) -> Decision:
-        """The decision for `payload`, a copy of stream bytes from `start` on.
+    def decide(
+        self, start: int, data, at: int, length: int, changes: list, kept_bytes, failed, count: bool, restrict=None
+    ):
+        """Decide `length` bytes of `data` at `at`, a copy of stream bytes from `start` on.
 
-        Kept intervals keep the payload's bytes that equal the first copy's; everything else
-        is zero. Bytes below `forgotten`, from `fail_from` on, not decided yet (only asked
-        for when the stage gives up on them), or differing from the kept first copy count as
-        fail-closed. With `restrict`, ``(reason, allowed)``, an interval kept for `reason` is
-        kept only where it is one of the ``(start, end)`` of `allowed` (what this very copy
-        may show, as the stage knows it); elsewhere it is zero.
+        Kept intervals keep the bytes that equal the first copy's, counted in `kept_bytes` by
+        the code of their reason (`~.keeps.reason_code`); everything else is zero: its
+        ``(frame offset, length)`` ranges are appended to `changes`. Bytes below `forgotten`,
+        from `fail_from` on, not decided yet (only asked for when the stage gives up on them),
+        or differing from the kept first copy count as fail-closed, added to ``failed[0]``;
+        with `count`, the events that caused them are counted on the flow. With `restrict`,
+        ``(reason, allowed)``, an interval kept for `reason` is kept only where it is one of
+        the ``(start, end)`` of `allowed` (what this very copy may show, as the stage knows
+        it); elsewhere it is zero. Returns the bytes kept.
         """
-        end = start + len(payload)
-        decision = Decision()
+        if at < 0 or length < 0 or at + length > len(data):
+            raise IndexError(f"decide: [{at}, {at + length}) is not within {len(data)} bytes")
+        shift = at - start  # frame offset minus stream offset
+        end = start + length
+        kept = 0
         pos = start
         lo = max(0, self.forgotten)
         hi = min(self.decided, self.fail_from)
         if pos < lo:
-            decision.fail(pos, min(lo, end), FAIL_BEFORE_START if pos < 0 else FAIL_FORGOTTEN)
-            pos = min(lo, end)
+            b = min(lo, end)
+            if b > pos:
+                changes.append((pos + shift, b - pos))
+                failed[0] += b - pos
+                if count:
+                    self.flow.count_event(FAIL_BEFORE_START if pos < 0 else FAIL_FORGOTTEN)
+            pos = b
         keeps = self.keeps
-        bounds, reasons, data = keeps.bounds, keeps.reasons, keeps.data
         begin = pos
-        for i in range(len(reasons)):  # the kept intervals meeting [begin, end), in order
-            first, last, at = bounds[3 * i], bounds[3 * i + 1], bounds[3 * i + 2]
+        for i in range(keeps.count()):  # the kept intervals meeting [begin, end), in order
+            first, last = keeps.start(i), keeps.end(i)
             if last <= begin:
                 continue
             if first >= end:
                 break
-            reason = KEEP_REASONS[reasons[i]]
             a, b = max(first, pos), min(last, end)
             if a > pos:
-                decision.zero.append((pos, a))
-            if restrict is not None and reason == restrict[0] and (a, b) not in restrict[1]:
-                decision.zero.append((a, b))
+                changes.append((pos + shift, a - pos))
+            if restrict is not None and KEEP_REASONS[keeps.reason(i)] == restrict[0] and (a, b) not in restrict[1]:
+                changes.append((a + shift, b - a))
                 pos = b
                 continue
-            at += a - first
-            if payload[a - start : b - start] == data[at : at + b - a]:
-                decision.kept.append((b - a, reason))
+            if keeps.same(i, a, data, a + shift, b - a):
+                kept_bytes[keeps.reason(i)] += b - a
+                kept += b - a
             else:
-                decision.fail(a, b, FAIL_MISMATCH)
+                changes.append((a + shift, b - a))
+                failed[0] += b - a
+                if count:
+                    self.flow.count_event(FAIL_MISMATCH)
             pos = b
         if pos < end:
             if pos < hi:
-                decision.zero.append((pos, min(hi, end)))
+                changes.append((pos + shift, min(hi, end) - pos))
                 pos = min(hi, end)
-            decision.fail(pos, end, None)  # past a fail-closed event (counted then) or given up on
-        return decision
+            if end > pos:  # past a fail-closed event (counted then) or given up on
+                changes.append((pos + shift, end - pos))
+                failed[0] += end - pos
+        return kept
