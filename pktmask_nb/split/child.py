@@ -7,11 +7,14 @@ import mmap
 import os
 import time
 import traceback
-from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 from ..pipeline import current_rss, packet_bytes, peak_rss, relaxed_gc, run_stages
 from .messages import Chunk, ChunkDone, Failed, Finished, Setup
 from .wire import DataReceiver, unpack
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 CHILD_MAIN = "import sys; from pktmask_nb.split.child import child_main; child_main(*sys.argv[1:])"
 
@@ -30,6 +33,8 @@ def child_env() -> dict[str, str]:
 def child_main(chunks_fd: str, results_fd: str, ring_fd: str, temp: str) -> None:
     """Entry point of the child process: the two pipe ends it was given, the `Ring`'s memory
     (-1: none) and the temporary output file to write ("": none)."""
+    from multiprocessing.connection import Connection  # here: a one-process run need not import it
+
     ring = mmap.mmap(int(ring_fd), 0, access=mmap.ACCESS_READ) if int(ring_fd) >= 0 else None
     chunks, results = Connection(int(chunks_fd), writable=False), Connection(int(results_fd), readable=False)
     serve(chunks, results, ring, temp or None)

@@ -4,14 +4,13 @@ chunks over, and gather the child's results into the run's metrics."""
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import queue
 import subprocess
 import sys
 import threading
 import time
-from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 from ..capture.writer import reserve_temp
 from ..errors import ProcessDied
@@ -20,6 +19,9 @@ from .child import CHILD_MAIN, child_env
 from .messages import Chunk, ChunkDone, Failed, Finished, Setup
 from .ring import Ring
 from .wire import pack, send_data, widen
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 SPLIT_MIN_BYTES = 32 * 2**20  # smaller inputs finish before a child has started (~0.5 s)
 SPLIT_STAGES = ("dedup", "anonymize", "mask")
@@ -52,7 +54,8 @@ def should_split(processes: int | None, reader, stages: list) -> bool:
         return True
     if point == 0 or stages[point].name != "mask":
         return False
-    if (os.cpu_count() or 1) < 2 or multiprocessing.current_process().daemon:
+    multiprocessing = sys.modules.get("multiprocessing")  # imported by any of its workers
+    if (os.cpu_count() or 1) < 2 or (multiprocessing is not None and multiprocessing.current_process().daemon):
         return False  # a daemonic process is a worker of a pool (Dask) that owns the cores
     return reader.source.size >= SPLIT_MIN_BYTES  # 0 for a pipe: its size is not known
 
@@ -150,6 +153,8 @@ class SplitRun:
             raise
         os.close(chunks_r)
         os.close(results_w)
+        from multiprocessing.connection import Connection  # here: a one-process run need not import it
+
         chunks_out, results_in = Connection(chunks_w, readable=False), Connection(results_r, writable=False)
         self._start = time.perf_counter()
         sender = _Sender(chunks_out)
