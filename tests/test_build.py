@@ -88,10 +88,10 @@ def test_the_frame_map_holds_its_spans_as_c_entries_past_the_inline_ones():
         tracemalloc.stop()
 
 
-def test_the_frame_map_holds_fields_checksums_and_macs_as_c_entries_past_the_inline_ones():
-    """Address fields, checksums and MACs past the few a map holds inline grow allocations: the
-    lists, marks and rewinds agree either way, `seal` drops the checksums it zeroes, keeping
-    the rest in order, and the allocations are freed."""
+def test_the_frame_map_holds_its_records_as_c_entries_past_the_inline_ones():
+    """Address fields, checksums, MACs and unseen checksum fields past the few a map holds
+    inline grow allocations: the lists, marks and rewinds agree either way, `seal` drops the
+    checksums it zeroes, keeping the rest in order, and the allocations are freed."""
     import tracemalloc
 
     def build(n: int, count: int, over: int = 0):
@@ -124,6 +124,16 @@ def test_the_frame_map_holds_fields_checksums_and_macs_as_c_entries_past_the_inl
     assert m.fields == fields[:7] and m.checksums == checksums[:7]
     m.rewind(marks[2])  # back inside the inline ones
     assert m.fields == fields[:2] and m.checksums == checksums[:2]
+
+    unseen = FrameMap(bytes(10))  # checksum fields the handlers' bounds cut: their parts in the frame
+    for limit in (3, 5, 7, 9):
+        if limit == 7:
+            mark = unseen.mark()
+        unseen.limit = limit
+        unseen.checksum(limit - 1, 0, 20, CK_TCP)
+    assert unseen.unseen == [(2, 3), (4, 5), (6, 7), (8, 9)] and unseen.checksums == []
+    unseen.rewind(mark)
+    assert unseen.unseen == [(2, 3), (4, 5)]
 
     checksums = [c._replace(end=100) for c in checksums]
     m, _ = build(100, 12, over=50)

@@ -39,6 +39,7 @@ cdef enum:
     FIELDS_INLINE = 4  # address fields
     CHECKSUMS_INLINE = 4
     MACS_INLINE = 4
+    UNSEEN_INLINE = 4  # entries (2 each)
 
 
 cdef inline int reserve(void** items, void* inline_items, Py_ssize_t used, Py_ssize_t* capacity,
@@ -67,9 +68,9 @@ cdef class FrameMap:
     cdef public Py_ssize_t n
     cdef public bint truncated
     cdef public Py_ssize_t pos
-    # spans, address fields, checksums and MACs as C entries in the map (`spans`, `fields`,
-    # `checksums` and `macs` are them as new lists): the inline arrays, then allocations once
-    # they are full
+    # spans, address fields, checksums, MACs and unseen checksum fields as C entries in the map
+    # (`spans`, `fields`, `checksums`, `macs` and `unseen` are them as new lists): the inline
+    # arrays, then allocations once they are full
     cdef Py_ssize_t* _spans
     cdef Py_ssize_t _used, _capacity
     cdef Py_ssize_t _inline[SPANS_INLINE]
@@ -82,7 +83,9 @@ cdef class FrameMap:
     cdef Py_ssize_t* _macs
     cdef Py_ssize_t _nmacs, _macs_capacity
     cdef Py_ssize_t _macs_inline[MACS_INLINE]
-    cdef public list unseen
+    cdef Py_ssize_t* _unseen
+    cdef Py_ssize_t _nunseen, _unseen_capacity  # entries: twice the pairs
+    cdef Py_ssize_t _unseen_inline[UNSEEN_INLINE]
     cdef public list ips
     cdef public int status
     cdef public Py_ssize_t transport, l4, ip, payload_start, payload_end
@@ -103,6 +106,9 @@ cdef class FrameMap:
         self._macs = self._macs_inline
         self._nmacs = 0
         self._macs_capacity = MACS_INLINE
+        self._unseen = self._unseen_inline
+        self._nunseen = 0
+        self._unseen_capacity = UNSEEN_INLINE
 
     cdef inline void _free_entries(self) noexcept:
         if self._spans != self._inline:
@@ -113,6 +119,8 @@ cdef class FrameMap:
             PyMem_Free(self._checksums)
         if self._macs != self._macs_inline:
             PyMem_Free(self._macs)
+        if self._unseen != self._unseen_inline:
+            PyMem_Free(self._unseen)
 
     cdef inline int _push(self, Py_ssize_t start, Py_ssize_t end, Py_ssize_t reason) except -1:
         """Append a span's three entries."""
@@ -156,6 +164,13 @@ cdef class FrameMap:
         reserve(<void**>&self._macs, self._macs_inline, self._nmacs, &self._macs_capacity, 1, sizeof(Py_ssize_t))
         self._macs[self._nmacs] = offset
         self._nmacs += 1
+        return 0
+
+    cdef inline int _push_unseen(self, Py_ssize_t start, Py_ssize_t end) except -1:
+        reserve(<void**>&self._unseen, self._unseen_inline, self._nunseen, &self._unseen_capacity, 2, sizeof(Py_ssize_t))
+        self._unseen[self._nunseen] = start
+        self._unseen[self._nunseen + 1] = end
+        self._nunseen += 2
         return 0
 
     cdef inline Py_ssize_t mac_count(self) noexcept:

@@ -221,7 +221,8 @@ class FrameMap:
         Outermost first: an inner checksum field lies inside an outer one's range (a new
         list; compiled code reads ``checksum_count`` and ``checksum_at``).
     unseen : list of (int, int)
-        The part in the frame of checksum fields that are not wholly in it (`seal` zeroes it).
+        The part in the frame of checksum fields that are not wholly in it (`seal` zeroes it;
+        a new list).
     ips : list of IpLayer
         Every IP header in walk order (quoted ones included).
     macs : list of int
@@ -260,7 +261,6 @@ class FrameMap:
         self.n = len(data)
         self.truncated = truncated  # the capture cut the frame (caplen < wire length)
         self.pos = 0
-        self.unseen: list[int] = []
         self.ips: list[IpLayer] = []
         self.status = STATUS_OK
         self.transport = -1
@@ -284,6 +284,11 @@ class FrameMap:
         self._used = 0
         for i in range(0, len(values), 3):
             self._push(values[i], values[i + 1], values[i + 2])
+
+    @property
+    def unseen(self) -> list[tuple[int, int]]:
+        """The unseen checksum fields' parts in the frame, a new list."""
+        return [(self._unseen[i], self._unseen[i + 1]) for i in range(0, self._nunseen, 2)]
 
     @property
     def macs(self) -> list[int]:
@@ -363,7 +368,7 @@ class FrameMap:
         current handler's bytes (an ICMP quote or the capture cut it)."""
         if position + 2 > self.limit:
             if position < self.limit:
-                self.unseen.append((position, self.limit))
+                self._push_unseen(position, self.limit)
             return
         n = len(pseudo)
         if n > 2:
@@ -381,7 +386,7 @@ class FrameMap:
             self.pos,
             self._nfields,
             self._nchecksums,
-            len(self.unseen),
+            self._nunseen,
             len(self.ips),
             self._nmacs,
         )
@@ -395,7 +400,7 @@ class FrameMap:
         self.pos = pos
         self._nfields = nfields
         self._nchecksums = nchecksums
-        del self.unseen[nunseen:]
+        self._nunseen = nunseen
         del self.ips[nips:]
         self._nmacs = nmacs
 
@@ -413,12 +418,12 @@ class FrameMap:
         checksum over IPv6, which may not be zero (RFC 8200 §8.1).
         """
         n = self.n
-        over = bool(self.unseen)
+        over = self._nunseen > 0
         for i in range(self._nchecksums):
             over = over or self._checksums[i].end > n
         if not over:
             return  # the usual frame: nothing to zero
-        cuts = list(self.unseen)
+        cuts = self.unseen
         if REASON_ACTIONS[self.span_reason(self.span_count() - 1)] != PAYLOAD:
             kept = 0
             for i in range(self._nchecksums):
