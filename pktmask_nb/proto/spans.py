@@ -248,7 +248,8 @@ class FrameMap:
     """
 
     # its fields are declared in spans.pxd (compiled: an extension type with C members; the
-    # spans, fields and checksums are C entries in the map, growing past the first few)
+    # spans, fields, checksums, MACs and unseen fields are C entries in the map, growing past
+    # the first few)
 
     def __cinit__(self, *args, **kwargs):
         self._init_entries()
