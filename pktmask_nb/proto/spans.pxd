@@ -63,6 +63,12 @@ cdef inline int reserve(void** items, void* inline_items, Py_ssize_t used, Py_ss
     return 0
 
 
+cdef inline void release(void* items, void* inline_items) noexcept:
+    """Free an array `reserve` grew out of the map's inline one."""
+    if items != inline_items:
+        PyMem_Free(items)
+
+
 cdef class FrameMap:
     cdef public object data
     cdef public Py_ssize_t n
@@ -111,16 +117,11 @@ cdef class FrameMap:
         self._unseen_capacity = UNSEEN_INLINE
 
     cdef inline void _free_entries(self) noexcept:
-        if self._spans != self._inline:
-            PyMem_Free(self._spans)
-        if self._fields != self._fields_inline:
-            PyMem_Free(self._fields)
-        if self._checksums != self._checksums_inline:
-            PyMem_Free(self._checksums)
-        if self._macs != self._macs_inline:
-            PyMem_Free(self._macs)
-        if self._unseen != self._unseen_inline:
-            PyMem_Free(self._unseen)
+        release(self._spans, self._inline)
+        release(self._fields, self._fields_inline)
+        release(self._checksums, self._checksums_inline)
+        release(self._macs, self._macs_inline)
+        release(self._unseen, self._unseen_inline)
 
     cdef inline int _push(self, Py_ssize_t start, Py_ssize_t end, Py_ssize_t reason) except -1:
         """Append a span's three entries."""

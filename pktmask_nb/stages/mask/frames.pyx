@@ -44,14 +44,19 @@ cpdef long long be32(data, Py_ssize_t at) except -1:
     return (<long long>p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]
 
 
+cdef inline const FieldEntry* _field(FrameMap m, Py_ssize_t index) except NULL:
+    """The address field `index` of `m` (an IP layer's source or destination), which it must hold."""
+    if not 0 <= index < m.field_count():
+        raise IndexError(f"no address field {index} in the frame map")
+    return m.field_at(index)
+
+
 cpdef tuple addresses(FrameMap m, IpLayer ip):
     """Source and destination address bytes of the IP header `ip`, None if the capture cut them."""
     if ip.src < 0 or ip.dst < 0:
         return None
-    if ip.src >= m.field_count() or ip.dst >= m.field_count():
-        raise IndexError(f"no address field {max(ip.src, ip.dst)} in the frame map")
-    cdef const FieldEntry* src = m.field_at(ip.src)
-    cdef const FieldEntry* dst = m.field_at(ip.dst)
+    cdef const FieldEntry* src = _field(m, ip.src)
+    cdef const FieldEntry* dst = _field(m, ip.dst)
     cdef const char* p = <const char*>frame_bytes(m.data)
     return PyBytes_FromStringAndSize(p + src.offset, src.size), PyBytes_FromStringAndSize(p + dst.offset, dst.size)
 
@@ -83,10 +88,8 @@ cpdef tuple transport_key(FrameMap m, int transport):
     cdef IpLayer ip = m.ips[m.ip]
     if ip.src < 0 or ip.dst < 0:
         return None
-    if ip.src >= m.field_count() or ip.dst >= m.field_count():
-        raise IndexError(f"no address field {max(ip.src, ip.dst)} in the frame map")
-    cdef const FieldEntry* src = m.field_at(ip.src)
-    cdef const FieldEntry* dst = m.field_at(ip.dst)
+    cdef const FieldEntry* src = _field(m, ip.src)
+    cdef const FieldEntry* dst = _field(m, ip.dst)
     if src.size > END_MAX - 2 or dst.size > END_MAX - 2:
         raise ValueError(f"an address of {max(src.size, dst.size)} bytes")
     data = m.data
