@@ -8,6 +8,7 @@ import tracemalloc
 from collections import OrderedDict
 
 import craft
+import pytest
 from craft import Flow, app_data, handshake, record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,7 +19,7 @@ from pktmask_nb.pipeline import current_rss
 from pktmask_nb.record import Packet
 from pktmask_nb.stages.mask import MaskStage
 from pktmask_nb.stages.mask import flows as mask_flows
-from pktmask_nb.stages.mask.frames import flow_key
+from pktmask_nb.stages.mask.frames import FlowKey, flow_key
 
 HTTP = (
     b"GET /a HTTP/1.1\r\nCookie: x=1\r\nContent-Length: 5\r\n\r\nhello"
@@ -222,7 +223,7 @@ def test_flows_live_at_the_end_are_reported_and_freed():
     stats = stage.stats()
     assert stats["flows_live"] == len(rows) == 80 and stats["flows"] == 80
     assert stage.tables()["flows"] == rows and [r["transport"] for r in rows] == ["tcp"] * 50 + ["udp"] * 30
-    assert not stage._flows.flows and not stage._flows.udp
+    assert not stage._flows.flows() and not stage._flows.index.keys_in_order(udp=True)
 
 
 def test_unknown_link_types_and_wlan():
@@ -287,6 +288,61 @@ def test_evicted_flows_are_freed_without_the_cycle_collector():
     assert alive <= 100 + 10, f"{alive} Flow objects alive with a 100-flow table"
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["find", "add", "add", "touch", "remove"]), st.integers(0, 699)), max_size=1500)
+)
+def test_flow_index_against_an_ordered_dict(ops):
+    """`FlowIndex` (open addressing over C slots, two LRU lists) against ordered dicts, with
+    enough keys that its table grows several times and removals shift runs of colliding keys."""
+    from pktmask_nb.stages.mask.flowindex import FlowIndex
+
+    index, model, udp = FlowIndex(), OrderedDict(), OrderedDict()
+    slots: dict = {}  # key -> the slot `insert` gave it
+
+    def key(k):  # keys of different lengths, as IPv4, IPv6 and tunnelled keys are
+        return bytes([k % 7]) * (k % 3) + k.to_bytes(2, "big") + bytes(1 + k % 5)
+
+    for op, k in ops:
+        kb = key(k)
+        if op == "add" and kb not in model:
+            model[kb] = flow = object()
+            if k & 1:
+                udp[kb] = None
+            slots[kb] = index.insert(kb, flow, bool(k & 1))
+        elif op == "touch" and kb in model:
+            index.move_to_end(slots[kb])
+            model.move_to_end(kb)
+            if kb in udp:
+                udp.move_to_end(kb)
+        elif op == "remove" and kb in model:
+            assert index.remove(slots.pop(kb)) is model.pop(kb)
+            udp.pop(kb, None)
+        assert index.find_bytes(kb) == slots.get(kb, -1)
+        assert FlowKey(kb).to_bytes() == kb
+    assert len(index) == len(model)
+    assert index.keys_in_order() == list(model) and index.flows() == list(model.values())
+    assert index.keys_in_order(udp=True) == list(udp)
+    assert all(index.find_bytes(kb) == i for kb, i in slots.items())
+    for bad in (-1, 10**6, *(set(range(len(model) + 1)) - set(slots.values()))):
+        with pytest.raises(IndexError):
+            index.remove(bad)
+
+
+def test_flow_keys_of_tunnels_never_meet_plain_ones():
+    """Untunnelled keys are the protocol byte and both ends; a tunnelled key also holds the
+    outer addresses with their lengths, so a context cannot pass for ends, nor ends of
+    different lengths for each other."""
+    a, b = bytes([10, 0, 0, 1, 0, 80]), bytes([10, 0, 0, 2, 0x1F, 0x90])
+    plain, side = flow_key(6, b"", b, a)
+    assert (plain, side) == (b"\x06" + a + b, 1)
+    tunnelled, _ = flow_key(6, bytes(8), a, b)
+    assert tunnelled != plain and tunnelled[0] == 0x86
+    assert mask_flows.key_ends(tunnelled) == mask_flows.key_ends(plain) == ((a[:4], 80), (b[:4], 8080))
+    assert flow_key(6, bytes(8), a, b)[0] != flow_key(6, bytes(4), bytes(4) + a, b)[0]
+    assert flow_key(6, bytes(8), a + b"\1", b[:-1])[0] != flow_key(6, bytes(8), a, b)[0]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["get", "get", "add", "evict"]), st.integers(0, 4)), max_size=80))
 def test_flow_table_finds_each_flow_and_keeps_lru_order(ops):
@@ -306,16 +362,17 @@ def test_flow_table_finds_each_flow_and_keeps_lru_order(ops):
             want = model.get(key(k))
             if want is not None:
                 model.move_to_end(key(k))
-            assert table.get(key(k), None) is want
+            assert table.get(FlowKey(key(k)), None) is want
         elif op == "add" and key(k) not in model:
             flow = mask_flows.Flow(6 + 11 * (k & 1), 0, key(k), 0, totals)
             oldest = model.popitem(last=False)[1] if len(model) >= 3 else None
-            table.add(key(k), flow)
+            table.add(flow)
             model[key(k)] = flow
             if oldest is not None:  # the table was full: the least recently used flow went
                 assert evicted[-1] is oldest
         elif op == "evict" and key(k) in model:
             table.evict(key(k), "idle")
             del model[key(k)]
-        assert list(table.flows) == list(model)
-        assert list(table.udp) == [k for k, flow in model.items() if flow.transport == 17]
+        assert table.index.keys_in_order() == list(model)
+        assert table.index.keys_in_order(udp=True) == [k for k, flow in model.items() if flow.transport == 17]
+        assert table.flows() == list(model.values())

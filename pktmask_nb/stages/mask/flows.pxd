@@ -2,6 +2,9 @@
 # table's per-packet lookup as a C call.
 cimport cython
 
+from .flowindex cimport FlowIndex
+from .frames cimport FlowKey, key_ends
+
 # the module's integer constants as C values: no lookup, no boxing where they are used
 cdef long long IPPROTO_TCP, IPPROTO_UDP, MASK_MAX_GONE, EXPIRY_CHECK_NS
 cdef long long MASK_REPORT_MAX_FLOWS
@@ -32,21 +35,28 @@ cdef class Flow:
 
 
 cdef class FlowTable:
-    cdef public dict flows
-    cdef public dict udp
+    cdef public FlowIndex index
     cdef public Py_ssize_t max_flows
     cdef public object idle_ns, udp_idle_ns, linger_ns
     cdef public object on_evict
     cdef public object closing
     cdef public object now
-    cdef public object _checked
-    cdef public object _last_key
-    cdef public Flow _last
+    cdef public object _due
     cdef public list rows
     cdef public Py_ssize_t unlisted
     cdef public dict evicted
     cdef public Py_ssize_t finished
     cdef public list tls_ended
     cdef public dict gone
-    @cython.locals(flow=Flow, flows=dict, udp=dict)
-    cpdef Flow get(self, key, ts)
+    @cython.locals(index=FlowIndex, i=Py_ssize_t)
+    cpdef _expire(self, ts)
+    @cython.locals(i=Py_ssize_t)
+    cpdef Flow get(self, FlowKey key, ts)
+    @cython.locals(i=Py_ssize_t)
+    cpdef Flow peek(self, FlowKey key)
+    @cython.locals(index=FlowIndex)
+    cpdef add(self, Flow flow)
+    @cython.locals(i=Py_ssize_t)
+    cpdef close(self, Flow flow)
+    @cython.locals(flow=Flow)
+    cpdef _evict(self, Py_ssize_t i, str why)

@@ -16,7 +16,8 @@ import socket
 from collections import deque
 
 from ...proto.ip import IPPROTO_TCP, IPPROTO_UDP
-from .frames import key_ends
+from .flowindex import FlowIndex
+from .frames import FlowKey, key_ends
 from .stream import FAIL_EVENTS
 from .upgrade import AwaitWalker, TlsOnlyWalker
 
@@ -48,7 +49,7 @@ class Flow:
         self.transport = transport
         self.client_side = client_side  # canonical side (0 or 1) of the client: the SYN sender, else the first sender
         self.totals = totals  # the stage's fail-closed event totals
-        self.key = key  # the flow key (`~.frames.flow_key`): the ends are read from it when asked for
+        self.key = key  # the flow key (``bytes``, `~.frames.flow_key`): the ends are read from it when asked for
         self.first_ts = self.last_ts = ts
         # Direction by canonical side, created on first use (TCP only)
         self.dirs = [None, None] if transport == IPPROTO_TCP else NO_DIRECTIONS
@@ -127,7 +128,7 @@ def _address(raw: bytes) -> str:
 
 
 class FlowTable:
-    """Flows by key, in least-recently-used order (a dict re-inserted on every packet).
+    """Flows by key, least recently used first (`~.flowindex.FlowIndex`), with their expiry and report.
 
     Parameters
     ----------
@@ -143,8 +144,7 @@ class FlowTable:
     """
 
     def __init__(self, max_flows: int, idle_timeout: float, on_evict, udp_idle_timeout: float | None = None):
-        self.flows: dict = {}
-        self.udp: dict = {}  # keys of the UDP flows, least recently used first
+        self.index = FlowIndex()
         self.max_flows = max_flows
         self.idle_ns = int(idle_timeout * 1e9)
         self.udp_idle_ns = int(min(idle_timeout, udp_idle_timeout or idle_timeout) * 1e9)
@@ -152,8 +152,7 @@ class FlowTable:
         self.on_evict = on_evict
         self.closing: deque = deque()  # (closed at, key) in closing order
         self.now = 0
-        self._checked = 0
-        self._last_key = self._last = None  # the flow `get` or `add` made the most recent, and its key
+        self._due = EXPIRY_CHECK_NS  # packet time at which expiry is checked next
         self.rows: list[bytes] = []  # `Flow.values` of ended flows, pickled: ~160 bytes, against 460-700 as tuples
         self.unlisted = 0  # flows ended beyond MASK_REPORT_MAX_FLOWS
         self.evicted = {"idle": 0, "closed": 0, "lru": 0}
@@ -163,63 +162,50 @@ class FlowTable:
 
     def __len__(self) -> int:
         """Live flows, counting those that were live when the input ended (`finish`)."""
-        return len(self.flows) + self.finished
+        return len(self.index) + self.finished
 
     def _expire(self, ts: int) -> None:
         """Expire idle and closed flows at packet time `ts` (ns)."""
-        self._checked = ts
-        flows, closing = self.flows, self.closing
+        self._due = ts + EXPIRY_CHECK_NS
+        index, closing = self.index, self.closing
         while closing and ts - closing[0][0] > self.linger_ns:
             _, key = closing.popleft()
-            flow = flows.get(key)
-            if flow is not None and flow.closed:
-                self.evict(key, "closed")
-        while flows:
-            key = next(iter(flows))
-            if ts - flows[key].last_ts <= self.idle_ns:
-                break
-            self.evict(key, "idle")
-        udp = self.udp
-        while udp:
-            key = next(iter(udp))
-            if ts - flows[key].last_ts <= self.udp_idle_ns:
-                break
-            self.evict(key, "idle")
+            i = index.find_bytes(key)
+            if i >= 0 and index.flow(i).closed:
+                self._evict(i, "closed")
+        while index.head >= 0 and ts - index.flow(index.head).last_ts > self.idle_ns:
+            self._evict(index.head, "idle")
+        while index.udp_head >= 0 and ts - index.flow(index.udp_head).last_ts > self.udp_idle_ns:
+            self._evict(index.udp_head, "idle")
 
-    def get(self, key, ts):
+    def get(self, key: FlowKey, ts):
         """The flow of `key`, now the most recently used (None if unknown), after time moved to `ts`."""
         if ts is not None and ts > self.now:
             self.now = ts
-            if ts - self._checked >= EXPIRY_CHECK_NS:
+            if ts >= self._due:
                 self._expire(ts)
-        if key == self._last_key:  # the flow of the previous call, still the most recent
-            return self._last
-        flows = self.flows
-        flow = flows.pop(key, None)
-        if flow is not None:
-            key = flow.key  # one key object per flow, however many frames brought an equal one
-            flows[key] = flow
-            if flow.transport == IPPROTO_UDP:
-                udp = self.udp
-                del udp[key]
-                udp[key] = None
-            self._last_key, self._last = key, flow
-        return flow
+        i = self.index.find(key)
+        if i < 0:
+            return None
+        self.index.touch(i)
+        return self.index.flow(i)
 
-    def add(self, key, flow: Flow) -> None:
+    def peek(self, key: FlowKey):
+        """The flow of `key` (None if unknown), left where it is in the order."""
+        i = self.index.find(key)
+        return self.index.flow(i) if i >= 0 else None
+
+    def add(self, flow: Flow) -> None:
         """A new flow; if a flow of its key was evicted before it ended, this one continues it
         without its state (`Flow.restarted`)."""
-        if self.gone.pop(key, 0) is None:
+        if self.gone.pop(flow.key, 0) is None:
             flow.restarted = True
-        flows = self.flows
-        while len(flows) >= self.max_flows:
-            self.evict(next(iter(flows)), "lru")
-        flows[key] = flow
-        if flow.transport == IPPROTO_UDP:
-            self.udp[key] = None
-        self._last_key, self._last = key, flow
+        index = self.index
+        while len(index) >= self.max_flows:
+            self._evict(index.head, "lru")
+        index.insert(flow.key, flow, flow.transport == IPPROTO_UDP)
 
-    def close(self, key, flow: Flow) -> None:
+    def close(self, flow: Flow) -> None:
         """Mark a flow closed (RST, both FINs): it goes MASK_CLOSE_LINGER seconds later.
 
         Without timestamps (pcapng simple packets) time never passes: the oldest closed
@@ -228,33 +214,41 @@ class FlowTable:
         if flow.closed:
             return
         flow.closed = True
-        self.closing.append((self.now, key))
+        self.closing.append((self.now, flow.key))
         if len(self.closing) > self.max_flows:
             _, old = self.closing.popleft()
-            if old in self.flows and self.flows[old].closed:
-                self.evict(old, "closed")
+            i = self.index.find_bytes(old)
+            if i >= 0 and self.index.flow(i).closed:
+                self._evict(i, "closed")
 
-    def evict(self, key, why: str) -> None:
-        flow = self.flows.pop(key)
-        if flow is self._last:
-            self._last_key = self._last = None
-        self.udp.pop(key, None)
+    def evict(self, key: bytes, why: str) -> None:
+        """Evict the flow of `key` (``bytes``) for reason `why` (idle, closed, lru)."""
+        i = self.index.find_bytes(key)
+        if i < 0:
+            raise KeyError(key)
+        self._evict(i, why)
+
+    def _evict(self, i: int, why: str) -> None:
+        flow = self.index.remove(i)
         self.evicted[why] += 1
         if why != "closed" and flow.transport == IPPROTO_TCP:
-            self.gone[key] = None
+            self.gone[flow.key] = None
             if len(self.gone) > MASK_MAX_GONE:
                 del self.gone[next(iter(self.gone))]
         self.on_evict(flow)
         self._end(flow)
 
+    def flows(self) -> list[Flow]:
+        """The live flows, least recently used first."""
+        return self.index.flows()
+
     def finish(self) -> None:
         """The input ended: every live flow ends, in least-recently-used order; its state is freed."""
-        self.finished += len(self.flows)
-        for flow in self.flows.values():
+        flows = self.index.flows()
+        self.finished += len(flows)
+        for flow in flows:
             self._end(flow)
-        self.flows.clear()
-        self.udp.clear()
-        self._last_key = self._last = None
+        self.index = FlowIndex()
         self.closing.clear()
 
     def _end(self, flow: Flow) -> None:
@@ -272,14 +266,14 @@ class FlowTable:
     def tls_records(self) -> list[int]:
         """TLS records by type (`TLS_COUNT_NAMES`) of every flow, ended or live."""
         tls = self.tls_ended
-        for flow in self.flows.values():
+        for flow in self.index.flows():
             tls = [a + b for a, b in zip(tls, flow.tls_counts)]
         return tls
 
     def table(self) -> list[dict]:
         """Rows of ended flows, then of live ones, at most MASK_REPORT_MAX_FLOWS in all."""
         rows = [pickle.loads(row) for row in self.rows[:MASK_REPORT_MAX_FLOWS]]
-        for flow in self.flows.values():
+        for flow in self.index.flows():
             if len(rows) >= MASK_REPORT_MAX_FLOWS:
                 break
             rows.append(flow.values())

@@ -7,7 +7,7 @@ from ...proto.dissect cimport frame_of
 from ...proto.spans cimport FrameMap, Ledger
 from ...record cimport Packet
 from .flows cimport Flow, FlowTable
-from .frames cimport addresses, be32, context, flow_key, transport_key
+from .frames cimport FlowKey, be32
 from .stream cimport Direction
 from .writer cimport ZeroWriter
 
@@ -48,6 +48,7 @@ cdef class MaskStage:
     cdef public object config
     cdef public object _http_zeroed
     cdef public FlowTable _flows
+    cdef FlowKey _key
     cdef public object _queue
     cdef public ZeroWriter _writer
     cdef public Py_ssize_t _held_packets, _held_bytes, _hold_packets, _hold_bytes
@@ -72,7 +73,7 @@ cdef class MaskStage:
     cpdef _mask(self, Packet packet)
     @cython.locals(
         d=Direction, offset=Py_ssize_t, start=Py_ssize_t, end=Py_ssize_t, t=Py_ssize_t, n=Py_ssize_t, kept=Py_ssize_t,
-        failed=Py_ssize_t,
+        failed=Py_ssize_t, key=FlowKey, flow=Flow,
     )
     cpdef _quoted(self, FrameMap m, list changes)
     @cython.locals(
@@ -82,9 +83,13 @@ cdef class MaskStage:
     cpdef list _headers(self, FrameMap m)
     @cython.locals(
         t=Py_ssize_t, start=Py_ssize_t, end=Py_ssize_t, flags=int, syn=int, flow=Flow, d=Direction,
-        offset=Py_ssize_t, length=Py_ssize_t, found=tuple, other=Direction,
+        offset=Py_ssize_t, length=Py_ssize_t, key=FlowKey, side=int, other=Direction,
     )
     cpdef _tcp(self, Packet packet, FrameMap m, list changes)
     @cython.locals(flow=Flow, kept=Py_ssize_t, failed=Py_ssize_t, zeroed=Py_ssize_t, s=MaskCounts)
     cpdef _decide(self, Packet packet, Direction d, Py_ssize_t offset, Py_ssize_t start, Py_ssize_t length, FrameMap m, list changes)
+    @cython.locals(key=FlowKey, flow=Flow)
+    cpdef Flow _new_flow(self, int transport, bint client_is_sender)
+    @cython.locals(key=FlowKey, flow=Flow, start=Py_ssize_t, end=Py_ssize_t, t=Py_ssize_t)
+    cpdef _udp(self, Packet packet, FrameMap m, list changes)
     cpdef _write(self, Packet packet, FrameMap m, list changes)

@@ -44,7 +44,7 @@ from ...record import Packet
 from .datagrams import KEEP_DNS_ADDRESS, dhcp_keeps, dns_keeps, dtls_keeps
 from .detect import MidStreamWalker, StartWalker
 from .flows import NO_RECORDS, TLS_COUNT_NAMES, Flow, FlowTable
-from .frames import addresses, be32, context, flow_key, transport_key
+from .frames import FlowKey, be32
 from .keeps import KEEP_REASONS
 from .stream import (
     FAIL_BEFORE_START,
@@ -149,6 +149,7 @@ class MaskStage:
         self.config = config = config or MaskConfig()
         self._http_zeroed = frozenset(h.encode() for h in config.sensitive_headers)
         self._flows = FlowTable(config.max_flows, config.idle_timeout, self._evicted, config.udp_idle_timeout)
+        self._key = FlowKey()  # the flow key of the packet at hand, rebuilt in place
         self._queue: deque = deque()
         self._writer = ZeroWriter()
         self._held_packets = self._held_bytes = 0
@@ -354,13 +355,10 @@ class MaskStage:
         protocol, t, index, start, end = m.quote
         data = m.data
         if protocol == IPPROTO_TCP and t + 8 <= len(data):
-            pair = addresses(m, m.ips[index])
-            if pair is not None:
-                src, dst = pair
-                ends = (src + bytes(data[t : t + 2]), dst + bytes(data[t + 2 : t + 4]))
-                key, side = flow_key(IPPROTO_TCP, context(m) if m.ip > 0 else b"", *ends)
-                flow = self._flows.flows.get(key)
-                d = flow.dirs[side] if flow is not None else None
+            key = self._key
+            if key.of_frame(m, IPPROTO_TCP, index, t):
+                flow = self._flows.peek(key)
+                d = flow.dirs[key.side] if flow is not None else None
                 if d is not None and d.base is not None:
                     offset = d.offset_of(int.from_bytes(data[t + 4 : t + 8], "big"))
                     failed = 0  # counted as zeroed "data" with the rest
@@ -381,15 +379,16 @@ class MaskStage:
         self._s.payload_bytes_zeroed += end - start
         self._s.fail_closed_bytes += failed
 
-    def _new_flow(self, key, transport: int, side: int, client_is_sender: bool) -> Flow:
-        """A flow whose sender is on canonical `side`; the client is the sender or the receiver."""
-        client_side = side if client_is_sender else 1 - side
-        flow = Flow(transport, client_side, key, self._flows.now, self._events)
+    def _new_flow(self, transport: int, client_is_sender: bool) -> Flow:
+        """A flow of the packet's key, whose client is its sender or its receiver."""
+        key = self._key
+        client_side = key.side if client_is_sender else 1 - key.side
+        flow = Flow(transport, client_side, key.to_bytes(), self._flows.now, self._events)
         flow.http_zeroed = self._http_zeroed
         flow.http_keep = self.config.http_headers
         flow.tls_names = self.config.tls_names == "zero"
         flow.dns, flow.dns_names = self._dns, self._dns_names
-        self._flows.add(key, flow)
+        self._flows.add(flow)
         self._s.flows += 1
         return flow
 
@@ -397,23 +396,23 @@ class MaskStage:
         """A TCP segment: connection state, placement in the stream, decision or holding back."""
         data, t = packet.data, m.l4
         start, end = m.payload_start, m.payload_end
-        found = transport_key(m, IPPROTO_TCP) if t + 14 <= len(data) else None
-        if found is None:
+        key = self._key
+        if t + 14 > len(data) or not key.of_frame(m, IPPROTO_TCP, m.ip, t):
             if start < end:
                 self._zero_payload(start, end, changes, end - start)
             self._write(packet, m, changes)
             return None
-        key, side = found
+        side = key.side
         flags, seq = data[t + 13], be32(data, t + 4)
         flow = self._flows.get(key, packet.ts)
         syn = flags & TCP_SYN
         if flow is not None and syn and not flags & TCP_ACK:
             d = flow.dirs[side]
             if d is not None and d.syn_seq is not None and d.syn_seq != seq:  # the 4-tuple is reused
-                self._flows.evict(key, "closed")
+                self._flows.evict(flow.key, "closed")
                 flow = None
         if flow is None:
-            flow = self._new_flow(key, IPPROTO_TCP, side, not (syn and flags & TCP_ACK))
+            flow = self._new_flow(IPPROTO_TCP, not (syn and flags & TCP_ACK))
         flow.packets += 1
         flow.last_ts = self._flows.now
         d = flow.dirs[side]
@@ -431,7 +430,7 @@ class MaskStage:
             d.fin = d.fin or bool(flags & TCP_FIN)
             other = flow.dirs[1 - side]
             if flags & TCP_RST or (d.fin and other is not None and other.fin):
-                self._flows.close(key, flow)
+                self._flows.close(flow)
         if start >= end:
             self._write(packet, m, changes)
             return None
@@ -480,13 +479,12 @@ class MaskStage:
 
     def _udp(self, packet: Packet, m: FrameMap, changes: list) -> None:
         data, start, end = packet.data, m.payload_start, m.payload_end
-        found = transport_key(m, IPPROTO_UDP)
-        if found is None:
+        key = self._key
+        if not key.of_frame(m, IPPROTO_UDP, m.ip, m.l4):
             return self._zero_payload(start, end, changes, end - start)
-        key, side = found
         flow = self._flows.get(key, packet.ts)
         if flow is None:
-            flow = self._new_flow(key, IPPROTO_UDP, side, True)
+            flow = self._new_flow(IPPROTO_UDP, True)
         flow.packets += 1
         flow.last_ts = self._flows.now
         counts = flow.tls_counts
