@@ -12,7 +12,7 @@ from .capture import TruncationWarning, check_output, open_capture, open_writer
 from .capture.writer import is_stream, stream_name
 from .config import Config
 from .pipeline import ChunkMetrics, Pipeline, peak_rss
-from .split import SplitRun, should_split
+from .split import should_split
 from .stages import build_stages, stage_stats, stage_tables
 
 
@@ -138,6 +138,8 @@ def run(
         warnings.simplefilter("always", TruncationWarning)
         processes = 2 if not is_stream(output) and should_split(config.processes, reader, stages) else 1
         if processes == 2:
+            from .split import SplitRun
+
             split = SplitRun(stages, config, output, config.chunk_size, replace=force)
             chunks = split.run(reader, on_chunk)
             stats, tables = stage_stats(split.here) | split.stats, stage_tables(split.here) | split.tables

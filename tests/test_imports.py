@@ -55,14 +55,16 @@ def test_the_audit_shares_no_code_with_the_stages():
 def test_a_run_does_not_import_numpy_nor_multiprocessing_in_one_process(tmp_path):
     """A run pays for no NumPy import (about half of the core's import time): dedup's index
     is a C kernel and the audit imports NumPy only when an audit runs; nor, in one process,
-    for multiprocessing's (its pipes are the second process's)."""
+    for multiprocessing's (its pipes are the second process's) or the split's machinery
+    (subprocess, threads, shared memory)."""
     data = pathlib.Path(__file__).resolve().parents[1] / "data" / "tls_http.pcap"
     code = f"""
 import sys
 from pktmask_nb.cli import main
 code = main(["run", {str(data)!r}, "-o", {str(tmp_path / "out.pcap")!r}, "-q", "--no-progress", "--key", "ab" * 32])
 assert not code, code
-print(sorted(m for m in sys.modules if m.split(".")[0] in ("numpy", "multiprocessing"))[:3])
+split = ("numpy", "multiprocessing", "subprocess", "threading", "mmap", "pktmask_nb.split.run")
+print(sorted(m for m in sys.modules if m.split(".")[0] in split or m in split)[:3])
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -17,23 +17,29 @@ removes its temporary file and the error is raised here.
 
 Modules: `~.wire` (a chunk as columns, the pipe's framing), `~.ring` (the shared memory),
 `~.messages` (what the two sides say to each other), `~.child` (the second process) and
-`~.run` (this side, `SplitRun`).
+`~.run` (this side, `SplitRun`); `~.choice` decides whether a run splits.
 """
 
-from .child import child_main
-from .ring import Ring
-from .run import SplitRun, should_split, split_point
-from .wire import DATA_HEADER, DataReceiver, pack, send_data, unpack
+import importlib
 
-__all__ = [
-    "DATA_HEADER",
-    "DataReceiver",
-    "Ring",
-    "SplitRun",
-    "child_main",
-    "pack",
-    "send_data",
-    "should_split",
-    "split_point",
-    "unpack",
-]
+from .choice import should_split, split_point
+
+# the machinery loads when a run splits: a run in one process never imports it
+_MACHINERY = {
+    "DATA_HEADER": ".wire",
+    "DataReceiver": ".wire",
+    "Ring": ".ring",
+    "SplitRun": ".run",
+    "child_main": ".child",
+    "pack": ".wire",
+    "send_data": ".wire",
+    "unpack": ".wire",
+}
+
+__all__ = [*sorted(_MACHINERY), "should_split", "split_point"]
+
+
+def __getattr__(name: str):
+    if name not in _MACHINERY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_MACHINERY[name], __name__), name)

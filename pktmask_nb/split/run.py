@@ -16,6 +16,7 @@ from ..capture.writer import reserve_temp
 from ..errors import ProcessDied
 from ..pipeline import ChunkMetrics, Step, current_rss, relaxed_gc, release_free_memory, steps
 from .child import CHILD_MAIN, child_env
+from .choice import split_point
 from .messages import Chunk, ChunkDone, Failed, Finished, Setup
 from .ring import Ring
 from .wire import pack, send_data, widen
@@ -23,41 +24,9 @@ from .wire import pack, send_data, widen
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-SPLIT_MIN_BYTES = 32 * 2**20  # smaller inputs finish before a child has started (~0.5 s)
-SPLIT_STAGES = ("dedup", "anonymize", "mask")
 SPLIT_AHEAD = 1  # chunks waiting while another goes through the pipe
 SPLIT_TRIM_CHUNKS = 16  # the reading side hands its C heap's free pages back this often (see `SplitRun`)
 RING_POLL_SECONDS = 0.05  # while waiting for room in the ring, how often to check that the sender still works
-
-
-def split_point(stages: list) -> int | None:
-    """Where the child's stages start: at the last of dedup/anonymize/mask (mask is the heaviest).
-
-    Stages after it (pcapng metadata scrubbing) go with it; None when there is none of them.
-    """
-    points = [i for i, stage in enumerate(stages) if stage.name in SPLIT_STAGES]
-    return points[-1] if points else None
-
-
-def should_split(processes: int | None, reader, stages: list) -> bool:
-    """Whether to use a second process: asked for (2), or automatic (None) when mask runs
-    after another stage on a large input with a second CPU, from a process that may start
-    children.
-
-    Handing a chunk over costs CPU on both sides, so it pays only when the work on each side
-    is large: stages before mask here and mask in the child (BENCHMARKS.md has the figures).
-    """
-    point = split_point(stages)
-    if processes == 1 or point is None:
-        return False
-    if processes == 2:
-        return True
-    if point == 0 or stages[point].name != "mask":
-        return False
-    multiprocessing = sys.modules.get("multiprocessing")  # imported by any of its workers
-    if (os.cpu_count() or 1) < 2 or (multiprocessing is not None and multiprocessing.current_process().daemon):
-        return False  # a daemonic process is a worker of a pool (Dask) that owns the cores
-    return reader.source.size >= SPLIT_MIN_BYTES  # 0 for a pipe: its size is not known
 
 
 class _Sender(threading.Thread):
