@@ -36,7 +36,8 @@ cdef class FlowIndex:
         self.slots, self.table = NULL, NULL
         self.keys, self.values = [], []
         self.capacity = self.count = 0
-        self.free = self.head = self.tail = self.udp_head = self.udp_tail = -1
+        self.free = -1
+        self.head[EVERY] = self.head[UDP] = self.tail[EVERY] = self.tail[UDP] = -1
         self._grow()
 
     def __dealloc__(self):
@@ -70,21 +71,24 @@ cdef class FlowIndex:
     cdef object flow(self, Py_ssize_t i):
         return self.values[i]
 
+    cpdef Py_ssize_t oldest(self, bint udp=False) noexcept:
+        """The least recently used slot (of the UDP flows), -1 if none."""
+        return self.head[UDP if udp else EVERY]
+
     def flows(self) -> list:
         """The flows, least recently used first."""
-        out, i = [], self.head
-        while i >= 0:
-            out.append(self.values[i])
-            i = self.slots[i].next
-        return out
+        return [self.values[i] for i in self._order(EVERY)]
 
     def keys_in_order(self, bint udp=False) -> list:
         """The keys of every flow (of the UDP flows), least recently used first."""
+        return [self.keys[i] for i in self._order(UDP if udp else EVERY)]
+
+    def _order(self, int order) -> list:
         out = []
-        cdef Py_ssize_t i = self.udp_head if udp else self.head
+        cdef Py_ssize_t i = self.head[order]
         while i >= 0:
-            out.append(self.keys[i])
-            i = self.slots[i].udp_next if udp else self.slots[i].next
+            out.append(i)
+            i = self.slots[i].next[order]
         return out
 
     def move_to_end(self, Py_ssize_t i) -> None:
@@ -99,25 +103,32 @@ cdef class FlowIndex:
 
     cdef void touch(self, Py_ssize_t i) noexcept:
         """Slot `i` becomes the most recently used (of the UDP flows too, if one)."""
+        if i != self.tail[EVERY]:
+            self._unlink(i, EVERY)
+            self._append(i, EVERY)
+        if self.slots[i].prev[UDP] != NOT_LISTED and i != self.tail[UDP]:
+            self._unlink(i, UDP)
+            self._append(i, UDP)
+
+    cdef void _unlink(self, Py_ssize_t i, int order) noexcept:
         cdef Slot* s = &self.slots[i]
-        if i != self.tail:
-            if s.prev >= 0:
-                self.slots[s.prev].next = s.next
-            else:
-                self.head = s.next
-            self.slots[s.next].prev = s.prev
-            s.prev, s.next = self.tail, -1
-            self.slots[self.tail].next = i
-            self.tail = i
-        if s.udp_prev != NOT_UDP and i != self.udp_tail:
-            if s.udp_prev >= 0:
-                self.slots[s.udp_prev].udp_next = s.udp_next
-            else:
-                self.udp_head = s.udp_next
-            self.slots[s.udp_next].udp_prev = s.udp_prev
-            s.udp_prev, s.udp_next = self.udp_tail, -1
-            self.slots[self.udp_tail].udp_next = i
-            self.udp_tail = i
+        if s.prev[order] >= 0:
+            self.slots[s.prev[order]].next[order] = s.next[order]
+        else:
+            self.head[order] = s.next[order]
+        if s.next[order] >= 0:
+            self.slots[s.next[order]].prev[order] = s.prev[order]
+        else:
+            self.tail[order] = s.prev[order]
+
+    cdef void _append(self, Py_ssize_t i, int order) noexcept:
+        cdef Slot* s = &self.slots[i]
+        s.prev[order], s.next[order] = self.tail[order], -1
+        if self.tail[order] >= 0:
+            self.slots[self.tail[order]].next[order] = i
+        else:
+            self.head[order] = i
+        self.tail[order] = i
 
     cpdef Py_ssize_t insert(self, bytes key, flow, bint udp) except -1:
         """Add `flow` under `key` as the most recently used; its slot."""
@@ -128,23 +139,13 @@ cdef class FlowIndex:
             self._grow()
         cdef Py_ssize_t i = self.free
         cdef Slot* s = &self.slots[i]
-        self.free = s.next
+        self.free = s.next[EVERY]
         self.keys[i], self.values[i] = key, flow
         s.hash = <uint32_t>h
-        s.prev, s.next = self.tail, -1
-        if self.tail >= 0:
-            self.slots[self.tail].next = i
-        else:
-            self.head = i
-        self.tail = i
-        s.udp_prev = s.udp_next = NOT_UDP
+        self._append(i, EVERY)
+        s.prev[UDP] = s.next[UDP] = NOT_LISTED
         if udp:
-            s.udp_prev, s.udp_next = self.udp_tail, -1
-            if self.udp_tail >= 0:
-                self.slots[self.udp_tail].udp_next = i
-            else:
-                self.udp_head = i
-            self.udp_tail = i
+            self._append(i, UDP)
         self._place(i)
         self.count += 1
         return i
@@ -153,23 +154,9 @@ cdef class FlowIndex:
         """Take the flow of slot `i` out; the flow."""
         self._check(i)
         cdef Slot* s = &self.slots[i]
-        if s.prev >= 0:
-            self.slots[s.prev].next = s.next
-        else:
-            self.head = s.next
-        if s.next >= 0:
-            self.slots[s.next].prev = s.prev
-        else:
-            self.tail = s.prev
-        if s.udp_prev != NOT_UDP:
-            if s.udp_prev >= 0:
-                self.slots[s.udp_prev].udp_next = s.udp_next
-            else:
-                self.udp_head = s.udp_next
-            if s.udp_next >= 0:
-                self.slots[s.udp_next].udp_prev = s.udp_prev
-            else:
-                self.udp_tail = s.udp_prev
+        self._unlink(i, EVERY)
+        if s.prev[UDP] != NOT_LISTED:
+            self._unlink(i, UDP)
         # backward-shift deletion: pull later entries of the probe run into the hole, so
         # that no lookup stops at an empty position before its key
         cdef size_t hole = <size_t>s.hash & self.mask, pos, home
@@ -187,7 +174,7 @@ cdef class FlowIndex:
         self.table[hole] = -1
         flow = self.values[i]
         self.keys[i] = self.values[i] = None
-        s.next, self.free = self.free, i
+        s.next[EVERY], self.free = self.free, i
         self.count -= 1
         return flow
 
@@ -212,11 +199,11 @@ cdef class FlowIndex:
         self.keys.extend([None] * (capacity - old))
         self.values.extend([None] * (capacity - old))
         for i in range(capacity - 1, old - 1, -1):  # the new slots, first ones first
-            slots[i].next, self.free = self.free, i
-        i = self.head
+            slots[i].next[EVERY], self.free = self.free, i
+        i = self.head[EVERY]
         while i >= 0:
             self._place(i)
-            i = slots[i].next
+            i = slots[i].next[EVERY]
         return 0
 
     cdef void _place(self, Py_ssize_t i) noexcept:

@@ -173,10 +173,10 @@ class FlowTable:
             i = index.find_bytes(key)
             if i >= 0 and index.flow(i).closed:
                 self._evict(i, "closed")
-        while index.head >= 0 and ts - index.flow(index.head).last_ts > self.idle_ns:
-            self._evict(index.head, "idle")
-        while index.udp_head >= 0 and ts - index.flow(index.udp_head).last_ts > self.udp_idle_ns:
-            self._evict(index.udp_head, "idle")
+        while (i := index.oldest()) >= 0 and ts - index.flow(i).last_ts > self.idle_ns:
+            self._evict(i, "idle")
+        while (i := index.oldest(True)) >= 0 and ts - index.flow(i).last_ts > self.udp_idle_ns:
+            self._evict(i, "idle")
 
     def get(self, key: FlowKey, ts):
         """The flow of `key`, now the most recently used (None if unknown), after time moved to `ts`."""
@@ -202,7 +202,7 @@ class FlowTable:
             flow.restarted = True
         index = self.index
         while len(index) >= self.max_flows:
-            self._evict(index.head, "lru")
+            self._evict(index.oldest(), "lru")
         index.insert(flow.key, flow, flow.transport == IPPROTO_UDP)
 
     def close(self, flow: Flow) -> None:
