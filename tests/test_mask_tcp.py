@@ -354,19 +354,6 @@ def test_udp_flows_expire_after_their_own_idle_timeout_without_changing_the_outp
     assert outputs[0] == outputs[1]
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [bytes(4), b"\xff" * 4, bytes([10, 0, 0, 1]), bytes([192, 168, 1, 200]), bytes(16), bytes(range(16)), b"\1\2"],
-)
-def test_report_addresses_are_written_as_ipaddress_writes_them(raw):
-    import ipaddress
-
-    from pktmask_nb.stages.mask.flows import _address
-
-    expected = str(ipaddress.ip_address(raw)) if len(raw) in (4, 16) else raw.hex()
-    assert _address(raw) == expected
-
-
 # A stream joined mid-way whose first record header is cut by its segment's end (found by
 # test_small_hold_windows_never_leak): an alert in segments of 2 and 5 bytes, then a handshake.
 SPLIT_HEADER = [

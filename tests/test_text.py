@@ -5,10 +5,11 @@ from __future__ import annotations
 import ipaddress
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pktmask_nb.proto.text import BINARY_IPV6_MIN_DIGITS, address_text, kept_text
+from pktmask_nb.proto.text import BINARY_IPV6_MIN_DIGITS, address_text, ip_text, kept_text
 
 # the patterns the kernel implements (its docstring), run by the regex engine
 IPV4_TEXT = re.compile(
@@ -90,3 +91,37 @@ def test_addresses_in_binary_data_are_found():
     assert address_text(b"TLSv1.2.3 and 300.1.1.1", binary=False) == []  # a version, an octet past 255
     assert address_text(b"01.2.3.4 1.2.3.04 1.2.3.4567 ::ffff:1.2.3.4", binary=False) == [(29, 43)]
     assert address_text(b"a:b:c:d:e:f:1:2:3", binary=False) == [(0, 15)]  # seven groups at most
+
+
+GROUPS = st.one_of(st.just(0), st.just(0), st.integers(1, 0xF), st.integers(0, 0xFFFF))  # zero runs are likely
+
+
+@settings(max_examples=2000)
+@given(
+    st.one_of(
+        st.lists(GROUPS, min_size=8, max_size=8).map(lambda g: b"".join(x.to_bytes(2, "big") for x in g)),
+        st.binary(min_size=4, max_size=4),
+    )
+)
+def test_reports_write_addresses_as_ipaddress_does(raw):
+    """`ip_text` (flow and mapping reports) against `ipaddress`, which the reports used to call:
+    zero runs of every length and place, ties between runs, IPv4-mapped addresses."""
+    assert ip_text(raw) == str(ipaddress.ip_address(raw))
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (bytes(16), "::"),
+        (bytes(15) + b"\1", "::1"),
+        (b"\0\1" + bytes(14), "1::"),
+        (bytes(10) + b"\xff\xff\1\2\3\4", "::ffff:102:304"),
+        (b"\0\1\0\0\0\2\0\0\0\0\0\3\0\0\0\0", "1:0:2::3:0:0"),
+        (b"\0\1\0\0\0\0\0\2\0\0\0\0\0\3\0\4", "1::2:0:0:3:4"),
+        (bytes([192, 168, 1, 200]), "192.168.1.200"),
+        (b"\1\2", "0102"),
+        (b"", ""),
+    ],
+)
+def test_report_address_forms(raw, text):
+    assert ip_text(raw) == text

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 
 from ..proto.checksum import word_sum
+from ..proto.text import ip_text
 from .mac import mac_text
 
 VERSIONS = {4: 4, 16: 6, 6: "mac"}  # the mapping table's `version` by address length
@@ -99,14 +99,14 @@ class AddressTable:
         frame numbers; ``in_dns`` tells an address DNS data carried (``--anon-dns``).
         """
 
-        def ip(address: bytes):
-            return mac_text(address) if len(address) == 6 else ipaddress.ip_address(address)
+        def ip(address: bytes) -> str:
+            return mac_text(address) if len(address) == 6 else ip_text(address)
 
         ordered = sorted(self.entries.items(), key=lambda kv: (kv[1].first_frame, kv[1].first_order))
         return [
             {
-                "original": str(ip(original)),
-                "anonymized": str(ip(e.anon)),
+                "original": ip(original),
+                "anonymized": ip(e.anon),
                 "version": VERSIONS[len(original)],
                 "packets": e.packets,
                 "first_seen": e.first_ts,

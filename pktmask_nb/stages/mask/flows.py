@@ -10,12 +10,11 @@ state; at the end of the input `FlowTable.finish` reports every flow and frees t
 
 from __future__ import annotations
 
-import ipaddress
 import pickle
-import socket
 from collections import deque
 
 from ...proto.ip import IPPROTO_TCP, IPPROTO_UDP
+from ...proto.text import ip_text
 from .flowindex import FlowIndex
 from .frames import FlowKey, key_ends
 from .stream import FAIL_EVENTS
@@ -38,6 +37,7 @@ NO_DIRECTIONS = (None, None)  # `Flow.dirs` of a UDP flow, which has no stream s
 NO_METHODS = ()  # `Flow.http_methods` until a request waits
 NO_RECORDS = (0,) * len(TLS_COUNT_NAMES)  # `Flow.tls_counts` of a UDP flow until its first DTLS record
 NO_HEADERS = frozenset()  # `Flow.http_zeroed` until the stage sets its own
+NO_EVENTS = (0,) * len(FAIL_EVENTS)  # the event counts of a flow without fail-closed events
 
 
 class Flow:
@@ -94,14 +94,14 @@ class Flow:
 
     def values(self) -> tuple:
         """The report row (SPEC §6) in `FLOW_COLUMNS` order: 5-tuple as seen in the output, protocol, records, bytes, events."""
-        events = self.events or dict.fromkeys(FAIL_EVENTS, 0)
+        events = tuple(self.events.values()) if self.events else NO_EVENTS
         ends = key_ends(self.key)
         client, server = ends[self.client_side], ends[1 - self.client_side]
         return (
             "tcp" if self.transport == IPPROTO_TCP else "udp",
-            _address(client[0]),
+            ip_text(client[0]),
             client[1],
-            _address(server[0]),
+            ip_text(server[0]),
             server[1],
             self.protocol or "other",
             self.packets,
@@ -113,18 +113,9 @@ class Flow:
             self.zeroed,
             self.held,
             self.failed,
-            sum(events.values()),
-            *events.values(),
+            sum(events),
+            *events,
         )
-
-
-def _address(raw: bytes) -> str:
-    if len(raw) == 4:
-        return socket.inet_ntop(socket.AF_INET, raw)  # as ipaddress writes it, 10x faster
-    try:
-        return str(ipaddress.ip_address(bytes(raw)))
-    except ValueError:
-        return raw.hex()
 
 
 class FlowTable:
