@@ -134,13 +134,9 @@ class DedupStage:
             return list(compress(chunk, map(not_, duplicate)))
         return [r for r in chunk if type(r) is not Packet or r.index not in dropped]
 
-    def _duplicates_exact(self, digests: list[bytes]) -> list[bool]:
-        n = len(digests)
-        first = dict(zip(reversed(digests), range(n - 1, -1, -1)))  # each digest's first position: the last written
-        duplicate = [True] * n  # a repeat within the chunk,
-        for i, present in zip(first.values(), self._index.add(b"".join(first))):
-            duplicate[i] = present == 1  # or of an earlier chunk
-        return duplicate
+    def _duplicates_exact(self, digests: list[bytes]) -> bytes:
+        """1 for a frame whose digest the index holds, from an earlier chunk or earlier in this one."""
+        return self._index.add(b"".join(digests))
 
     def _duplicates_windowed(self, packets: list[Packet], digests: list[bytes]) -> list[bool]:
         cfg = self.config
