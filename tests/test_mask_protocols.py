@@ -242,6 +242,30 @@ def test_proto_http_parsers():
     assert has_chunked(b"gzip, chunked") and not has_chunked(b"chunked, gzip")
 
 
+FIELD_BYTES = st.sampled_from(list(b"aZ:-; \t\r\n\x0b\x0c\x00\xc4\xe4"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(FIELD_BYTES, max_size=24).map(bytes), st.integers(0, 30), st.booleans())
+def test_http_field_cutting_matches_the_bytes_methods(text, pos, mutable):
+    """The C cuts the HTTP walker makes of a line (`next_line`, `line_end_len`, `field_colon`,
+    `field_name`, `field_value`) against the ``bytes`` methods they replace."""
+    from pktmask_nb.proto.http import field_colon, field_name, field_value, line_end_len, next_line
+
+    data = bytearray(text) if mutable else text
+    pos = min(pos, len(text))
+    nl = text.find(b"\n", pos)
+    assert next_line(data, pos) == (None if nl < 0 else text[pos : nl + 1])
+    line = text + b"\n"
+    eol = line_end_len(line)
+    assert eol == (2 if line.endswith(b"\r\n") else 1)
+    colon = field_colon(line)
+    assert colon == line.find(b":")
+    if colon > 0:
+        assert field_name(line, colon) == line[:colon].strip().lower()
+        assert field_value(line, colon, eol) == line[colon + 1 : len(line) - eol].strip()
+
+
 TEXT_LINES = [
     b"STARTTLS\r\n",
     b"a1 starttls\r\n",

@@ -2,6 +2,7 @@
 # its line loop with C offsets, its per-line methods and the direction's keeps as C calls.
 cimport cython
 
+from ...proto.http cimport field_colon, field_name, field_value, line_end_len, next_line
 from .stream cimport Direction
 
 # the module's integer constants as C values: no lookup, no boxing where they are used
@@ -18,7 +19,7 @@ cdef class HttpWalker:
     cdef public int code
     cdef public object length
     cdef public bint chunked, last_zero, keeping
-    @cython.locals(n=Py_ssize_t, pos=Py_ssize_t, state=int, nl=Py_ssize_t, take=Py_ssize_t)
+    @cython.locals(n=Py_ssize_t, pos=Py_ssize_t, state=int, take=Py_ssize_t, line=bytes)
     cpdef Py_ssize_t feed(self, Direction d, data, Py_ssize_t offset) except? -1
     cpdef _reset_message(self)
     @cython.locals(a=Py_ssize_t, b=Py_ssize_t)
@@ -29,7 +30,7 @@ cdef class HttpWalker:
     cpdef _start_line(self, Direction d, bytes line, Py_ssize_t at)
     @cython.locals(eol=Py_ssize_t)
     cpdef _keep_framing(self, Direction d, bytes line, Py_ssize_t at)
-    @cython.locals(eol=Py_ssize_t, colon=Py_ssize_t)
+    @cython.locals(eol=Py_ssize_t, colon=Py_ssize_t, name=bytes, value=bytes)
     cpdef bint _field(self, Direction d, bytes line, Py_ssize_t at) except -1
     cpdef _end_of_headers(self)
     cpdef bint _done(self)

@@ -18,8 +18,12 @@ from __future__ import annotations
 
 from ...proto.http import (
     HTTP_MAX_LINE,
+    field_colon,
+    field_name,
+    field_value,
     has_chunked,
     line_end_len,
+    next_line,
     parse_chunk_size,
     parse_request_line,
     parse_status_line,
@@ -78,16 +82,15 @@ class HttpWalker:
                 continue
             if state == S_CLOSE:
                 break
-            nl = data.find(b"\n", pos)
-            if nl < 0:
+            line = next_line(data, pos)
+            if line is None:
                 if n - pos > HTTP_MAX_LINE:
                     return d.zero_rest(offset + pos, FAIL_DESYNC)
                 return n - pos  # a line not finished yet
-            line = bytes(data[pos : nl + 1])
             follow = self._line(d, line, offset + pos)
             if follow is False:
                 return d.zero_rest(offset + pos, FAIL_DESYNC)
-            pos = nl + 1
+            pos += len(line)
             if follow is not True:  # a tunnel (CONNECT) or another protocol (101) takes over
                 return d.switch(follow, data[pos:], offset + pos) if follow is not None else d.zero_rest(offset + pos)
         return 0
@@ -183,13 +186,13 @@ class HttpWalker:
             elif self.keeping:
                 d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
             return True
-        colon = line.find(b":")
+        colon = field_colon(line)
         if colon <= 0:
             return not line.strip(b"\0\r\n")  # a header line zeroed by an earlier pass
-        name = line[:colon].strip().lower()
-        value = line[colon + 1 : len(line) - eol].strip()
+        name = field_name(line, colon)
         self.last_zero = name in self.zeroed or name in HTTP_ALWAYS_ZEROED
         if name == b"content-type":
+            value = field_value(line, colon, eol)
             self.last_zero = not value.lower().startswith(HTTP_CONTENT_TYPES_KEPT)
         if not self.keeping:
             if self._connecting():  # a field's name and line end: Wireshark parses the head
@@ -201,11 +204,12 @@ class HttpWalker:
         else:
             self._keep(d, at, line)
         if name == b"content-length":
+            value = field_value(line, colon, eol)
             if not value.isdigit():
                 return False
             self.length = int(value)
         elif name == b"transfer-encoding":
-            self.chunked = has_chunked(value)
+            self.chunked = has_chunked(field_value(line, colon, eol))
         return True
 
     def _end_of_headers(self):

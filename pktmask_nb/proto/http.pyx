@@ -1,11 +1,17 @@
+# cython: language_level=3
 """HTTP/1.x message syntax (RFC 9112): start lines, header fields, chunk-size lines.
 
-Pure functions over ``bytes`` lines; framing decisions are left to the caller.
+Pure functions over ``bytes`` lines; framing decisions are left to the caller. A compiled
+kernel: the mask's HTTP walker cuts every line and header field through `next_line`,
+`line_end_len`, `field_colon`, `field_name` and `field_value` as C calls.
 """
 
-from __future__ import annotations
-
 import re
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from libc.string cimport memchr
+
+from .spans cimport frame_bytes
 
 HTTP_METHODS = (
     b"GET",
@@ -60,9 +66,62 @@ def parse_status_line(line: bytes) -> int | None:
     return int(code)
 
 
-def line_end_len(line: bytes) -> int:
+cpdef Py_ssize_t line_end_len(bytes line) except -1:
     """Length of the line terminator: 2 for CRLF, 1 for a bare LF."""
-    return 2 if line.endswith(b"\r\n") else 1
+    cdef Py_ssize_t n = len(line)
+    cdef const char* p = PyBytes_AS_STRING(line)
+    return 2 if n >= 2 and p[n - 2] == b"\r" and p[n - 1] == b"\n" else 1
+
+
+cpdef object next_line(data, Py_ssize_t pos):
+    """The line of `data` (``bytes`` or ``bytearray``) from `pos` through its line feed, as
+    ``bytes``; None while its line feed has not come."""
+    cdef Py_ssize_t n = len(data)
+    if not 0 <= pos <= n:
+        raise IndexError(f"line start {pos} outside {n} bytes")
+    cdef const unsigned char* p = frame_bytes(data)
+    cdef const void* nl = memchr(p + pos, 10, n - pos)
+    if nl == NULL:
+        return None
+    return PyBytes_FromStringAndSize(<const char*>p + pos, <const unsigned char*>nl - p - pos + 1)
+
+
+cpdef Py_ssize_t field_colon(bytes line) except -2:
+    """Where the first colon of a field line is, -1 if none."""
+    cdef const char* p = PyBytes_AS_STRING(line)
+    cdef const void* colon = memchr(p, 58, len(line))
+    return -1 if colon == NULL else <const char*>colon - p
+
+
+cdef inline bint _space(unsigned char c) noexcept:
+    """What ``bytes.strip()`` strips: ASCII whitespace."""
+    return c == 32 or 9 <= c <= 13
+
+
+cpdef bytes field_name(bytes line, Py_ssize_t colon):
+    """``line[:colon].strip().lower()``: a field's name as the tables hold it."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(line)
+    cdef Py_ssize_t a = 0, b = min(max(colon, 0), len(line)), i
+    while a < b and _space(p[a]):
+        a += 1
+    while b > a and _space(p[b - 1]):
+        b -= 1
+    name = PyBytes_FromStringAndSize(NULL, b - a)
+    cdef unsigned char* q = <unsigned char*>PyBytes_AS_STRING(name)
+    for i in range(b - a):
+        q[i] = p[a + i] + 32 if 65 <= p[a + i] <= 90 else p[a + i]
+    return name
+
+
+cpdef bytes field_value(bytes line, Py_ssize_t colon, Py_ssize_t eol):
+    """``line[colon + 1 : len(line) - eol].strip()``: a field's value."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(line)
+    cdef Py_ssize_t a = min(max(colon + 1, 0), len(line)), b = max(len(line) - eol, a)
+    while a < b and _space(p[a]):
+        a += 1
+    while b > a and _space(p[b - 1]):
+        b -= 1
+    return PyBytes_FromStringAndSize(<const char*>p + a, b - a)
 
 
 def parse_chunk_size(line: bytes) -> int | None:
