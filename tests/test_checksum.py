@@ -7,7 +7,16 @@ from craft import checksum_map
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pktmask_nb.proto.checksum import adjust, any_nonzero, internet_checksum, nonzero, patch, word_sum, zero
+from pktmask_nb.proto.checksum import (
+    adjust,
+    any_nonzero,
+    frame_copy,
+    internet_checksum,
+    nonzero,
+    patch,
+    word_sum,
+    zero,
+)
 from pktmask_nb.proto.spans import CK_OPTIONAL, CK_TCP, CK_UDP, Checksum
 
 CK_OTHER = CK_TCP
@@ -173,3 +182,14 @@ def test_patch_with_more_checksums_than_the_stack_holds():
 def test_compiled_word_sum_of_long_ranges_equals_its_definition(data, skip, parity):
     """Long enough for the eight-byte loop, from every offset within a word."""
     assert word_sum(data, skip, len(data), parity) == word_sum_by_definition(data, skip, len(data), parity)
+
+
+def test_frame_copy_is_a_new_bytearray_of_the_same_bytes():
+    for data in (b"", b"\x00\x01frame", bytearray(b"\xffrewritten")):
+        copy = frame_copy(data)
+        assert type(copy) is bytearray and copy == data and copy is not data
+    original = bytearray(b"abc")
+    frame_copy(original)[0] = 0
+    assert original == b"abc"
+    with pytest.raises(TypeError):
+        frame_copy(memoryview(b"abc"))

@@ -5,7 +5,7 @@ A compiled kernel: every frame whose bytes change goes through `patch` (anonymiz
 rewrites, mask's zeroing), so its sums run as C loops over the frame's bytes.
 """
 
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.string cimport memcpy, memset
 
@@ -136,7 +136,13 @@ def patch(bytearray buf, FrameMap m, list changes, dict pseudo=None) -> None:
     rewrite(buf, m, changes, &moved[0] if moved is not None and count else NULL)
 
 
-def zero(bytearray buf, FrameMap m, list ranges) -> None:
+cpdef bytearray frame_copy(data):
+    """A frame's bytes (``bytes`` or ``bytearray``) as a new ``bytearray`` to change: copied in C,
+    where ``bytearray(data)`` goes through the buffer protocol."""
+    return PyByteArray_FromStringAndSize(<const char*>frame_bytes(data), len(data))
+
+
+cpdef zero(bytearray buf, FrameMap m, list ranges):
     """Zero the ``(offset, length)`` ranges of `buf` (within it; a length of 0 or less: none)
     and update every checksum of its map `m` they affect, as `patch` does."""
     _write(buf, m, ranges, NULL, True)
@@ -163,7 +169,7 @@ cpdef bint nonzero(data, Py_ssize_t start, Py_ssize_t end) except -1:
     return _nonzero(frame_bytes(data), start, end)
 
 
-def any_nonzero(data, list ranges) -> bool:
+cpdef bint any_nonzero(data, list ranges) except -1:
     """`nonzero` of any of the ``(offset, length)`` ranges: whether `zero` would change anything."""
     cdef const unsigned char* p = frame_bytes(data)
     cdef Py_ssize_t size = len(data), offset, n

@@ -33,7 +33,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
 
 from ..anon.table cimport AddressTable, Entry
-from ..proto.checksum cimport nonzero, rewrite
+from ..proto.checksum cimport frame_copy, nonzero, rewrite
 from ..proto.dissect cimport frame_of
 from ..proto.spans cimport FieldEntry, FrameMap, frame_bytes
 from ..record cimport Packet
@@ -259,7 +259,7 @@ cdef void _rewrite_frame(stage, AddressTable table, AddressTable macs, bint dns,
         else:
             t.kept[reason] += end - start
     if changes:
-        buf = bytearray(data)
+        buf = frame_copy(data)
         rewrite(buf, m, changes, moved if any_moved else NULL)
         packet.data = m.data = buf
         if len(changes) > rewritten:

@@ -7,7 +7,7 @@ held-back frame's decision may come chunks later); `apply` zeroes them with
 
 from __future__ import annotations
 
-from ...proto.checksum import any_nonzero, zero
+from ...proto.checksum import any_nonzero, frame_copy, zero
 
 
 class ZeroWriter:
@@ -34,7 +34,7 @@ class ZeroWriter:
         pending, self._pending = self._pending, []
         for packet, m, changes in pending:
             if any_nonzero(packet.data, changes):
-                buf = bytearray(packet.data)
+                buf = frame_copy(packet.data)
                 zero(buf, m, changes)
                 packet.data, packet.frame = buf, None  # payloads zeroed: the map is no longer its
                 self.changed += 1
