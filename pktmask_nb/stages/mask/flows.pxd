@@ -32,6 +32,7 @@ cdef class Flow:
     cdef public bint closed
     cdef public bint restarted
     cpdef count_event(self, str event, Py_ssize_t n=*)
+    cpdef tuple values(self)
 
 
 cdef class FlowTable:
@@ -46,7 +47,7 @@ cdef class FlowTable:
     cdef public Py_ssize_t unlisted
     cdef public dict evicted
     cdef public Py_ssize_t finished
-    cdef public list tls_ended
+    cdef public object tls_ended
     cdef public dict gone
     @cython.locals(index=FlowIndex, i=Py_ssize_t)
     cpdef _expire(self, ts)
@@ -60,3 +61,7 @@ cdef class FlowTable:
     cpdef close(self, Flow flow)
     @cython.locals(flow=Flow)
     cpdef _evict(self, Py_ssize_t i, str why)
+    @cython.locals(tls="long long[::1]", i=Py_ssize_t)
+    cpdef _end(self, Flow flow)
+    @cython.locals(columns=tuple, values=tuple, i=Py_ssize_t)
+    cpdef list table(self)

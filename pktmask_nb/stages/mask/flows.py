@@ -10,8 +10,11 @@ state; at the end of the input `FlowTable.finish` reports every flow and frees t
 
 from __future__ import annotations
 
-import pickle
+from array import array
 from collections import deque
+from pickle import HIGHEST_PROTOCOL as PICKLE_PROTOCOL
+from pickle import dumps as _dumps
+from pickle import loads as _loads
 
 from ...proto.ip import IPPROTO_TCP, IPPROTO_UDP
 from ...proto.text import ip_text
@@ -148,7 +151,7 @@ class FlowTable:
         self.unlisted = 0  # flows ended beyond MASK_REPORT_MAX_FLOWS
         self.evicted = {"idle": 0, "closed": 0, "lru": 0}
         self.finished = 0  # flows that were live when the input ended (`finish`)
-        self.tls_ended = [0] * len(TLS_COUNT_NAMES)  # TLS records of ended flows, by type
+        self.tls_ended = array("q", bytes(8 * len(TLS_COUNT_NAMES)))  # TLS records of ended flows, by type
         self.gone: dict = {}  # keys of flows evicted (idle, LRU) before they ended, oldest first
 
     def __len__(self) -> int:
@@ -245,10 +248,12 @@ class FlowTable:
     def _end(self, flow: Flow) -> None:
         """Report an ended flow, count its TLS records and break its cycles."""
         if len(self.rows) < MASK_REPORT_MAX_FLOWS:
-            self.rows.append(pickle.dumps(flow.values(), pickle.HIGHEST_PROTOCOL))
+            self.rows.append(_dumps(flow.values(), PICKLE_PROTOCOL))
         else:
             self.unlisted += 1
-        self.tls_ended = [a + b for a, b in zip(self.tls_ended, flow.tls_counts)]
+        tls, counts = self.tls_ended, flow.tls_counts
+        for i in range(len(TLS_COUNT_NAMES)):
+            tls[i] += counts[i]
         # a Direction points back at its flow: without this the pair would wait for the cycle
         # collector, which the pipeline runs rarely (pipeline.relaxed_gc), and memory would
         # grow with every flow ever seen
@@ -256,16 +261,17 @@ class FlowTable:
 
     def tls_records(self) -> list[int]:
         """TLS records by type (`TLS_COUNT_NAMES`) of every flow, ended or live."""
-        tls = self.tls_ended
+        tls = list(self.tls_ended)
         for flow in self.index.flows():
             tls = [a + b for a, b in zip(tls, flow.tls_counts)]
         return tls
 
     def table(self) -> list[dict]:
         """Rows of ended flows, then of live ones, at most MASK_REPORT_MAX_FLOWS in all."""
-        rows = [pickle.loads(row) for row in self.rows[:MASK_REPORT_MAX_FLOWS]]
+        rows = [_loads(row) for row in self.rows[:MASK_REPORT_MAX_FLOWS]]
         for flow in self.index.flows():
             if len(rows) >= MASK_REPORT_MAX_FLOWS:
                 break
             rows.append(flow.values())
-        return [dict(zip(FLOW_COLUMNS, values)) for values in rows]
+        columns = FLOW_COLUMNS
+        return [{columns[i]: values[i] for i in range(len(columns))} for values in rows]
