@@ -20,6 +20,7 @@ from pktmask_nb.proto.spans import (
     Checksum,
     Field,
     FrameMap,
+    new_map,
 )
 
 
@@ -49,6 +50,18 @@ def test_the_frame_map_is_an_extension_type_with_c_fields():
         pass
     else:
         raise AssertionError("FrameMap.status took a str: spans.pxd was not compiled in")
+
+
+def test_the_walk_s_frame_maps_start_as_constructed_ones():
+    """`new_map` (the walk's, without the call's argument parsing) and ``FrameMap(...)`` share
+    one set-up: the same fields, the same empty entries."""
+    for data, truncated in ((b"", False), (b"\x01\x02\x03", True), (bytearray(b"\x00" * 70), False)):
+        a, b = FrameMap(data, truncated), new_map(data, truncated)
+        fields = ("data", "n", "truncated", "pos", "ips", "status", "transport", "l4", "ip", "payload_start")
+        fields += ("payload_end", "fragment", "quoting", "depth", "limit", "frag_id", "quote", "spans", "fields")
+        fields += ("checksums", "macs", "unseen")
+        assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
+        assert type(b) is FrameMap and b.data is data
 
 
 def test_the_frame_map_holds_its_spans_as_c_entries_past_the_inline_ones():

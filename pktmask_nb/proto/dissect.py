@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import arp, icmp, ipv4, ipv6, ppp, transport, tunnel  # noqa: F401 - they fill the dispatch tables
 from .link import LINKTYPES as _WIRED
-from .spans import R_NOT_DISSECTED, STATUS_NOT_DISSECTED, FrameMap
+from .spans import R_NOT_DISSECTED, STATUS_NOT_DISSECTED, FrameMap, new_map
 from .wlan import LINKTYPES as _WIRELESS
 
 LINKTYPES = {**_WIRED, **_WIRELESS}
@@ -45,7 +45,7 @@ def dissect(data, linktype: int, wirelen: int | None = None) -> FrameMap:
         capture's doing (kept as far as they go), not lengths that lie (zeroed).
     """
     # the walk reads ``bytes`` (compiled, it indexes them in C); a rewritten frame is a bytearray
-    m = FrameMap(data if type(data) is bytes else bytes(data), wirelen is not None and wirelen > len(data))
+    m = new_map(data if type(data) is bytes else bytes(data), wirelen is not None and wirelen > len(data))
     walk = LINKTYPES.get(linktype)
     if walk is None:
         m.status = STATUS_NOT_DISSECTED

@@ -186,6 +186,7 @@ cdef class FrameMap:
     cdef inline const ChecksumEntry* checksum_at(self, Py_ssize_t i) noexcept:
         return &self._checksums[i]
 
+    cdef _setup(self, object data, bint truncated)
     @cython.locals(pos=Py_ssize_t, n=Py_ssize_t)
     cpdef put(self, Py_ssize_t end, int reason)
     cpdef fail(self, Py_ssize_t end, int reason=*)
@@ -210,3 +211,7 @@ cdef class Ledger:
     cdef public dict counts
     @cython.locals(by_reason=dict)
     cpdef add(self, str verdict, str reason, Py_ssize_t n)
+
+
+@cython.locals(m=FrameMap)
+cpdef FrameMap new_map(object data, bint truncated=*)

@@ -258,6 +258,9 @@ class FrameMap:
         self._free_entries()
 
     def __init__(self, data, truncated: bool = False):
+        self._setup(data, truncated)
+
+    def _setup(self, data, truncated) -> None:
         self.data = data
         self.n = len(data)
         self.truncated = truncated  # the capture cut the frame (caplen < wire length)
@@ -460,6 +463,14 @@ class FrameMap:
         """``(start, end, reason)`` of every span, in order."""
         for i in range(self.span_count()):
             yield self.span_start(i), self.span_end(i), self.span_reason(i)
+
+
+def new_map(data, truncated: bool = False) -> FrameMap:
+    """``FrameMap(data, truncated)`` without a call to the type and its argument parsing: the
+    walk makes one a frame."""
+    m = FrameMap.__new__(FrameMap)
+    m._setup(data, truncated)
+    return m
 
 
 class Ledger:
