@@ -98,14 +98,19 @@ cdef inline bint _space(unsigned char c) noexcept:
     return c == 32 or 9 <= c <= 13
 
 
+cdef inline void _strip(const unsigned char* p, Py_ssize_t* a, Py_ssize_t* b) noexcept:
+    """Narrow ``[a, b)`` of `p` as ``bytes.strip()`` would."""
+    while a[0] < b[0] and _space(p[a[0]]):
+        a[0] += 1
+    while b[0] > a[0] and _space(p[b[0] - 1]):
+        b[0] -= 1
+
+
 cpdef bytes field_name(bytes line, Py_ssize_t colon):
     """``line[:colon].strip().lower()``: a field's name as the tables hold it."""
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(line)
     cdef Py_ssize_t a = 0, b = min(max(colon, 0), len(line)), i
-    while a < b and _space(p[a]):
-        a += 1
-    while b > a and _space(p[b - 1]):
-        b -= 1
+    _strip(p, &a, &b)
     name = PyBytes_FromStringAndSize(NULL, b - a)
     cdef unsigned char* q = <unsigned char*>PyBytes_AS_STRING(name)
     for i in range(b - a):
@@ -117,10 +122,7 @@ cpdef bytes field_value(bytes line, Py_ssize_t colon, Py_ssize_t eol):
     """``line[colon + 1 : len(line) - eol].strip()``: a field's value."""
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(line)
     cdef Py_ssize_t a = min(max(colon + 1, 0), len(line)), b = max(len(line) - eol, a)
-    while a < b and _space(p[a]):
-        a += 1
-    while b > a and _space(p[b - 1]):
-        b -= 1
+    _strip(p, &a, &b)
     return PyBytes_FromStringAndSize(<const char*>p + a, b - a)
 
 

@@ -48,8 +48,7 @@ cdef class FlowKey:
                      const unsigned char* a, Py_ssize_t na, const unsigned char* b, Py_ssize_t nb) except -1:
         """The key of sender end `a` and receiver end `b` (address + port bytes) within
         context `ctx` (empty: untunnelled); `side` is the sender's canonical side (0, 1)."""
-        cdef int order = memcmp(a, b, min(na, nb))
-        self.side = 0 if order < 0 or (order == 0 and na <= nb) else 1  # bytes order: a <= b
+        self.side = 0 if _in_order(a, na, b, nb) else 1
         if self.side:
             a, na, b, nb = b, nb, a, na
         if 4 + nctx + na + nb > KEY_MAX or na > 255:
@@ -129,6 +128,12 @@ cpdef long long be32(data, Py_ssize_t at) except -1:
     return (<long long>p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]
 
 
+cdef inline bint _in_order(const unsigned char* a, Py_ssize_t na, const unsigned char* b, Py_ssize_t nb) noexcept:
+    """Whether ``a <= b`` as ``bytes`` compare: the canonical order of a key's ends and pairs."""
+    cdef int order = memcmp(a, b, min(na, nb))
+    return order < 0 or (order == 0 and na <= nb)
+
+
 cdef inline const FieldEntry* _field(FrameMap m, Py_ssize_t index) except NULL:
     """The address field `index` of `m` (an IP layer's source or destination), which it must hold."""
     if not 0 <= index < m.field_count():
@@ -139,7 +144,7 @@ cdef inline const FieldEntry* _field(FrameMap m, Py_ssize_t index) except NULL:
 cdef Py_ssize_t _context(FrameMap m, const unsigned char* p, unsigned char* out) except -1:
     """Write the outer IP headers' address pairs (each in canonical order) to `out`: the
     context of the frame's innermost datagram; its length."""
-    cdef Py_ssize_t n = 0, order, j
+    cdef Py_ssize_t n = 0, j
     cdef IpLayer ip
     cdef const FieldEntry* src
     cdef const FieldEntry* dst
@@ -151,8 +156,7 @@ cdef Py_ssize_t _context(FrameMap m, const unsigned char* p, unsigned char* out)
         src, dst = _field(m, ip.src), _field(m, ip.dst)
         if n + src.size + dst.size > KEY_MAX - 2 * END_MAX - 4:
             raise ValueError("a tunnel context too long for a flow key")
-        order = memcmp(p + src.offset, p + dst.offset, min(src.size, dst.size))
-        if order > 0 or (order == 0 and src.size > dst.size):
+        if not _in_order(p + src.offset, src.size, p + dst.offset, dst.size):
             src, dst = dst, src
         memcpy(out + n, p + src.offset, src.size)
         memcpy(out + n + src.size, p + dst.offset, dst.size)
