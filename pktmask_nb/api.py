@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import os
 import time
 import warnings
@@ -9,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from .capture import TruncationWarning, check_output, open_capture, open_writer
-from .capture.writer import is_stream, stream_name
+from .capture.writer import is_stream, remove_temporaries, stream_name
 from .config import Config
 from .pipeline import ChunkMetrics, Pipeline, peak_rss
 from .split import should_split
@@ -131,22 +132,26 @@ def run(
         check_output([input], output, force=force)
     stages = build_stages(config)
     start = time.perf_counter()
-    with (
-        open_capture(input, on_truncated=config.on_truncated) as reader,
-        warnings.catch_warnings(record=True) as caught,
-    ):
-        warnings.simplefilter("always", TruncationWarning)
-        processes = 2 if not is_stream(output) and should_split(config.processes, reader, stages) else 1
-        if processes == 2:
-            from .split import SplitRun
+    try:
+        with (
+            open_capture(input, on_truncated=config.on_truncated) as reader,
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            warnings.simplefilter("always", TruncationWarning)
+            processes = 2 if not is_stream(output) and should_split(config.processes, reader, stages) else 1
+            if processes == 2:
+                from .split import SplitRun
 
-            split = SplitRun(stages, config, output, config.chunk_size, replace=force)
-            chunks = split.run(reader, on_chunk)
-            stats, tables = stage_stats(split.here) | split.stats, stage_tables(split.here) | split.tables
-            bytes_written, peak = split.bytes_written, peak_rss() + split.child_peak_rss
-        else:
-            chunks, bytes_written = _run_here(stages, config, reader, output, on_chunk, force)
-            stats, tables, peak = stage_stats(stages), stage_tables(stages), peak_rss()
+                split = SplitRun(stages, config, output, config.chunk_size, replace=force)
+                chunks = split.run(reader, on_chunk)
+                stats, tables = stage_stats(split.here) | split.stats, stage_tables(split.here) | split.tables
+                bytes_written, peak = split.bytes_written, peak_rss() + split.child_peak_rss
+            else:
+                chunks, bytes_written = _run_here(stages, config, reader, output, on_chunk, force)
+                stats, tables, peak = stage_stats(stages), stage_tables(stages), peak_rss()
+    except BaseException:  # a temporary file an interruption left before its writer existed
+        remove_temporaries(_thread.get_ident())
+        raise
     result = RunResult(
         input=reader.path,
         output=None if output is None else stream_name(output) if is_stream(output) else os.fspath(output),

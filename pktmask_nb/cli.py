@@ -14,6 +14,7 @@ import warnings
 
 from . import __version__
 from .api import run
+from .capture.writer import remove_temporaries
 from .config import (
     ANON_KEEP,
     ANON_MAC,
@@ -533,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
         name = signal.Signals(e.signum).name
         print(f"pktmask-nb: stopped by {name}; no partial output was left", file=sys.stderr)
         return 128 + e.signum
+    finally:
+        remove_temporaries()  # those a signal left before their writers existed
 
 
 if __name__ == "__main__":

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from .capture import check_output
-from .capture.writer import STDIO, make_temp
+from .capture.writer import STDIO, drop_temp, make_temp
 from .errors import OutputError, UsageError
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
@@ -143,9 +142,9 @@ def write_text(path: str, text: str, *, private: bool = False) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(temp, path)
+        drop_temp(temp, remove=False)
     except BaseException as e:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
+        drop_temp(temp)
         if isinstance(e, OSError):
             raise OutputError(f"cannot write: {e.strerror or e}", path=path) from None
         raise

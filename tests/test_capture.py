@@ -310,3 +310,46 @@ def test_writer_leaves_nothing_on_failure(tmp_path):
         writer.write([Block(-1, pcap_header(), "<")])
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_signal_that_came_during_compiled_code_stops_a_waiting_read():
+    # A SIGTERM that arrived while compiled code ran (no bytecode, so no handler yet) once left
+    # a run on a pipe waiting for bytes that never came, instead of stopping it.
+    import hashlib
+    import operator
+    import os
+    import signal
+    import threading
+    from functools import partial
+
+    from pktmask_nb.capture.source import Source
+
+    class Stopped(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stopped
+
+    r, w = os.pipe()
+    os.write(w, pcap_header())
+    late = []
+    rescue = threading.Timer(5, lambda: late.append(os.write(w, b"x")))  # a broken read must not hang
+    alarm = signal.signal(signal.SIGALRM, stop)
+    try:
+        with open(r, "rb", buffering=0) as raw:
+            source = Source(raw)
+            source.read(24)
+            rescue.start()
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
+            # map, operator.call and the key derivation (~0.5 s) are C: the alarm's C handler runs
+            # during them, its Python handler cannot until something checks, and the next thing
+            # is the read from the empty pipe
+            work = partial(hashlib.pbkdf2_hmac, "sha256", b"k", b"s", 1_000_000)
+            with pytest.raises(Stopped):
+                list(map(operator.call, [work, partial(source.read, 1)]))
+            assert not late
+    finally:
+        rescue.cancel()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, alarm)
+        os.close(w)

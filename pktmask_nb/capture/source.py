@@ -10,6 +10,8 @@ import stat
 import sys
 import zlib
 
+from cython.cimports.cpython.exc import PyErr_CheckSignals
+
 from ..errors import CorruptedFile, TruncatedFile, UsageError
 
 GZIP_MAGIC = b"\x1f\x8b"  # RFC 1952 §2.3.1
@@ -104,7 +106,13 @@ class _Counted:
     def __init__(self, raw):
         self._raw, self._head, self.consumed = raw, b"", 0
         # what is there now, up to size: a pipe's reader must not wait for a whole megabyte
-        self._read = getattr(raw, "read1", raw.read)
+        self._read_raw = getattr(raw, "read1", raw.read)
+
+    def _read(self, size: int) -> bytes:
+        # A signal that came while compiled code ran has run no handler yet: run it now, or a
+        # pipe's read would wait for the next bytes (forever, if none come) before it stops the run.
+        PyErr_CheckSignals()
+        return self._read_raw(size)
 
     def peek(self, size: int) -> bytes:
         while len(self._head) < size:

@@ -3,12 +3,12 @@ into place on success, SPEC §2.7), straight through for standard output and fil
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import gzip
 import os
 import stat
 import sys
-import tempfile
 
 from ..errors import OutputError, UsageError
 from ..record import Packet
@@ -74,21 +74,51 @@ def reserve_temp(path) -> str:
     return temp_path
 
 
+# Temporary files made here and not yet renamed or removed, with the thread that made each.
+# A name is entered before its file exists, so a signal that arrives at any point (even
+# before the file's owner has a name for it) leaves nothing `remove_temporaries` cannot find.
+_temporaries: dict[str, int] = {}
+
+
 def make_temp(path, *, private: bool = False) -> tuple[int, str]:
     """``(fd, name)`` of a new temporary file beside `path`: readable as the umask allows,
-    or by the owner only when `private` (an address mapping)."""
+    or by the owner only when `private` (an address mapping). Give its name to `drop_temp`
+    once it is renamed or removed."""
     directory, name = os.path.split(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(directory):
         raise UsageError("output directory does not exist", path=directory)
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
-    except OSError as e:
-        raise OutputError(f"cannot create a file here: {e.strerror}", path=directory) from None
-    if not private:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # as any file a tool writes (mkstemp makes it 0600)
-    return fd, temp
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        temp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.part")
+        _temporaries[temp] = _thread.get_ident()
+        try:
+            return os.open(temp, flags, 0o600 if private else 0o666), temp
+        except FileExistsError:
+            del _temporaries[temp]
+        except OSError as e:
+            del _temporaries[temp]
+            raise OutputError(f"cannot create a file here: {e.strerror}", path=directory) from None
+    raise OutputError("cannot create a file here: no unused temporary name", path=directory)
+
+
+def drop_temp(temp: str, *, remove: bool = True) -> None:
+    """Remove temporary file `temp` (unless it was renamed: not `remove`) and forget it."""
+    if remove:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+    _temporaries.pop(temp, None)
+
+
+def remove_temporaries(thread: int | None = None) -> int:
+    """Remove the temporary files still left (those `thread` made, or all); how many there were.
+
+    For interruptions: a writer removes its own file when it fails, but a signal can come
+    before the writer exists.
+    """
+    left = [temp for temp, maker in list(_temporaries.items()) if thread is None or maker == thread]
+    for temp in left:
+        drop_temp(temp)
+    return len(left)
 
 
 def _is_same_file(a, b) -> bool:
@@ -158,7 +188,12 @@ class CaptureWriter(StreamWriter):
         self.replace = replace
         if temp_path is None:
             fd, self.temp_path = make_temp(self.path)
-            self._file = os.fdopen(fd, "wb")
+            try:
+                self._file = os.fdopen(fd, "wb")
+            except BaseException:
+                os.close(fd)
+                drop_temp(self.temp_path)
+                raise
         else:
             self.temp_path = temp_path
             self._file = open(temp_path, "wb")  # noqa: SIM115 - closed by commit or abort
@@ -177,6 +212,7 @@ class CaptureWriter(StreamWriter):
             if self.replace:
                 _check_replaceable(self.path)
                 os.replace(self.temp_path, self.path)
+                drop_temp(self.temp_path, remove=False)
             else:
                 self._link()
         except BaseException as e:
@@ -197,15 +233,15 @@ class CaptureWriter(StreamWriter):
             if os.path.lexists(self.path):
                 raise UsageError("output appeared while this run wrote it", path=self.path) from None
             os.replace(self.temp_path, self.path)
+            drop_temp(self.temp_path, remove=False)
             return
-        os.unlink(self.temp_path)
+        drop_temp(self.temp_path)
 
     def abort(self) -> None:
         """Close and remove the temporary file; the target is left untouched."""
         with contextlib.suppress(OSError):
             self._close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.temp_path)
+        drop_temp(self.temp_path)
 
     def _close(self) -> None:
         try:

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ..capture.writer import reserve_temp
+from ..capture.writer import drop_temp, reserve_temp
 from ..errors import ProcessDied
 from ..pipeline import ChunkMetrics, Step, current_rss, relaxed_gc, release_free_memory, steps
 from .child import CHILD_MAIN, child_env
@@ -97,8 +97,7 @@ class SplitRun:
             return self._run(reader, on_chunk, temp)
         finally:
             if temp is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
+                drop_temp(temp)
 
     def _run(self, reader, on_chunk, temp: str | None) -> list[ChunkMetrics]:
         chunks_r, chunks_w = os.pipe()
