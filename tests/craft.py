@@ -60,8 +60,16 @@ def app_data(n: int = 300, fill: int = 0x5A) -> bytes:
     return record(23, bytes([fill]) * n)
 
 
-def dtls_record(content_type: int, body: bytes, seq: int = 0) -> bytes:
-    return struct.pack(">BHH", content_type, 0xFEFD, 0) + seq.to_bytes(6, "big") + len(body).to_bytes(2, "big") + body
+def dtls_record(content_type: int, body: bytes, seq: int = 0, epoch: int = 0) -> bytes:
+    return (
+        struct.pack(">BHH", content_type, 0xFEFD, epoch) + seq.to_bytes(6, "big") + len(body).to_bytes(2, "big") + body
+    )
+
+
+def dtls_handshake(kind: int = 1, n: int = 40, seq: int = 0) -> bytes:
+    """A DTLS handshake record: one whole message of `kind` with `n` body bytes (RFC 6347 §4.2.2)."""
+    length = n.to_bytes(3, "big")
+    return dtls_record(22, bytes([kind]) + length + b"\x00\x00" + bytes(3) + length + bytes(range(n)), seq)
 
 
 # -- flows -----------------------------------------------------------------------------

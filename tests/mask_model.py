@@ -12,7 +12,9 @@ contiguous stream from its start is judged:
   positive reply line, the first status line after it) when a record header is there;
 - a PostgreSQL SSLRequest and its "S" are followed by TLS.
 
-Kept record bodies are those of types 20, 21, 22, 24; DTLS is judged per datagram. Bytes the
+Kept record bodies are those of types 20, 21, 22, 24 (in the clear: only when they are what
+their type says, and of a heartbeat only its type and payload length); DTLS is judged per
+datagram. Bytes the
 masker may keep as framing without the model requiring them (line ends and the first two
 words of prelude lines, XMPP/LDAP STARTTLS elements, HTTP headers when asked) are *allowed*.
 `compare` reports leaks (non-zero where the model neither keeps nor allows), corrupted kept
@@ -76,21 +78,63 @@ def address_text(body: bytes) -> set[int]:
     return found
 
 
+# Before its ChangeCipherSpec a direction speaks in the clear, and a kept body must be what its
+# type says (IANA TLS registries): else nothing from that record on is kept.
+CLEAR_HANDSHAKES = {0, 1, 2, 3, 4, 6, 11, 12, 13, 14, 15, 16, 21, 22, 23}  # never encrypted-only ones
+ALERTS = {0, 10, 20, 21, 22, 30, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 60, 70, 71, 80, 86, 90}
+ALERTS |= {100, 109, 110, 111, 112, 113, 114, 115, 116, 120, 121}
+
+
+def clear_body(t: int, body: bytes) -> int | None:
+    """Bytes kept of a cleartext ChangeCipherSpec, Alert or Heartbeat body; None if invalid."""
+    if t == 20:
+        return 1 if body == b"\x01" else None
+    if t == 21:
+        pairs = [body[i : i + 2] for i in range(0, len(body), 2)]
+        ok = body and len(body) % 2 == 0 and all(a in (1, 2) and b in ALERTS for a, b in pairs)
+        return len(body) if ok else None
+    ok = len(body) >= 19 and body[0] in (1, 2) and 3 + int.from_bytes(body[1:3], "big") + 16 <= len(body)
+    return 3 if ok else None  # a heartbeat's type and payload length; its payload is content
+
+
 def walk_tls(stream: bytes, p: int, keep: set, ssl2: bool = False) -> None:
     """Mark kept stream offsets of TLS records from `p`; stop at the first invalid or incomplete header."""
     encrypted = False
+    messages = bytearray()  # the cleartext handshake messages so far, joined
+    message_at = 0  # where the next one starts in them
     while p < len(stream):
         h = tls_header(stream, p)
         if h is not None:
             t, length = h
-            if t == 22 and p + 5 + length > len(stream):
-                return  # a handshake is decided whole
+            body_bytes = stream[p + 5 : p + 5 + length]
+            hello = (
+                t == 22
+                and length >= 4
+                and body_bytes[0] in (1, 2)
+                and int.from_bytes(body_bytes[1:4], "big") == length - 4
+            )
+            clear = t != 23 and (not encrypted or hello)
+            if (t == 22 or clear) and p + 5 + length > len(stream):
+                return  # decided whole
+            kept = length if t in KEPT_TYPES else 0
+            if clear and t == 22:
+                messages += body_bytes
+                while message_at < len(messages):
+                    if messages[message_at] not in CLEAR_HANDSHAKES:
+                        return
+                    if message_at + 4 > len(messages):
+                        break  # a header the record cut
+                    message_at += 4 + int.from_bytes(messages[message_at + 1 : message_at + 4], "big")
+            elif clear:
+                kept = clear_body(t, body_bytes)
+                if kept is None:
+                    return
+                encrypted = encrypted or t == 20
             keep.update(range(p, p + 5))
-            if t in KEPT_TYPES:
-                body = set(range(p + 5, min(p + 5 + length, len(stream))))
-                if t == 22:
-                    body -= {p + 5 + i for i in address_text(stream[p + 5 : p + 5 + length])}
-                keep.update(body)
+            body = set(range(p + 5, min(p + 5 + kept, len(stream))))
+            if t == 22:
+                body -= {p + 5 + i for i in address_text(body_bytes)}
+            keep.update(body)
             p += 5 + length
             continue
         if not ssl2 or p + 3 > len(stream):
@@ -363,11 +407,31 @@ def dtls_keep(data, ps: int, pe: int) -> set:
         length = int.from_bytes(data[p + 11 : p + 13], "big")
         if not (20 <= t <= 24 and major == 0xFE and minor >= 0xFC and length <= 2**14 + 2048):
             break
+        body = bytes(data[p + 13 : p + 13 + length])
+        kept = length if t in KEPT_TYPES else 0
+        if t in KEPT_TYPES and data[p + 3] == data[p + 4] == 0:  # epoch 0: in the clear
+            if len(body) < length:
+                break
+            kept = dtls_fragments(body) if t == 22 else clear_body(t, body)
+            if kept is None:
+                break
         keep.update(range(p, p + 13))
-        if t in KEPT_TYPES:
-            keep.update(range(p + 13, min(p + 13 + length, pe)))
+        keep.update(range(p + 13, min(p + 13 + kept, pe)))
         p += 13 + length
     return keep
+
+
+def dtls_fragments(body: bytes) -> int | None:
+    """The body's length if it is whole handshake fragments of cleartext types, else None."""
+    q = 0
+    while q < len(body):
+        if q + 12 > len(body) or body[q] not in CLEAR_HANDSHAKES:
+            return None
+        total, offset, size = (int.from_bytes(body[q + i : q + i + 3], "big") for i in (1, 6, 9))
+        q += 12 + size
+        if offset + size > total or q > len(body):
+            return None
+    return len(body)
 
 
 def compare(frames_in, frames_out, model) -> dict:

@@ -18,7 +18,7 @@ import test_damage
 import test_leakproof
 from captures import block, epb, idb, shb
 from conftest import SHARED_CAPTURES, missing, shared_capture_paths
-from craft import Flow, app_data, dtls_record, handshake
+from craft import Flow, app_data, dtls_handshake, dtls_record, handshake
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
@@ -525,7 +525,7 @@ def test_http_headers_sensitive_values_and_bodies(tmp_path):
 
 
 def test_dtls_application_data(tmp_path):
-    datagram = dtls_record(22, b"\x01" + bytes(40)) + dtls_record(23, b"\x77" * 60, seq=1)
+    datagram = dtls_handshake(1, 29) + dtls_record(23, b"\x77" * 60, seq=1)
     src = craft.write(tmp_path / "dtls.pcap", [craft.udp_frame(datagram)])
     out = sanitize(src, tmp_path / "out.pcap")
     assert audit(src, out).ok

@@ -7,7 +7,7 @@ import struct
 import craft
 import pytest
 import tshark as ts
-from craft import Flow, app_data, dtls_record, handshake, record
+from craft import Flow, app_data, dtls_handshake, dtls_record, handshake, record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_mask_tcp import check, mask_frames, payload
@@ -114,7 +114,7 @@ def test_sslv2_client_hello_then_tls():
 
 def test_dtls_records_per_datagram():
     datagrams = [
-        dtls_record(22, b"\x01" + bytes(60)) + dtls_record(22, b"\x02" + bytes(30), seq=1),
+        dtls_handshake(1, 49) + dtls_handshake(2, 19, seq=1),
         dtls_record(20, b"\x01") + dtls_record(23, b"\x77" * 200, seq=2),
         dtls_record(23, b"\x66" * 100) + b"\x99" * 7,  # trailing bytes that are no record
         b"\x17\xfe\xfd" + b"\x55" * 40,  # too short a header: not DTLS
@@ -296,3 +296,21 @@ def test_random_preludes_agree_with_the_model_and_mask_idempotently(turns, port,
     check(frames, out, stage, exact=False)
     again, _ = mask_frames(out)
     assert again == out
+
+
+def test_dtls_cleartext_bodies_must_be_what_their_type_says():
+    beat = b"\x02\x00\x05" + b"SECRT" + bytes(range(16))
+    datagrams = [
+        dtls_handshake(1, 30) + dtls_record(24, beat, seq=1),  # a heartbeat: its payload zeroed
+        dtls_record(21, b"\x02\x28") + dtls_record(21, b"\x09\x28", seq=1),  # the second alert is not one
+        dtls_record(22, b"\x14" + bytes(11) + b"SECRET", seq=2),  # a Finished in the clear is not one
+        dtls_record(21, b"\x09SECRET-ALERT", seq=3, epoch=1),  # encrypted: kept as the spec says
+    ]
+    frames = [craft.udp_frame(d) for d in datagrams]
+    out, stage = mask_frames(frames)
+    check(frames, out, stage, exact=False)
+    at = len(dtls_handshake(1, 30)) + 13
+    assert payload_udp(out[0]) == datagrams[0][: at + 3] + bytes(len(beat) - 3)
+    assert payload_udp(out[1]) == datagrams[1][:15] + bytes(15)
+    assert payload_udp(out[2]) == bytes(len(datagrams[2]))
+    assert payload_udp(out[3]) == datagrams[3]

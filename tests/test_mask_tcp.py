@@ -6,7 +6,7 @@ import craft
 import mask_model
 import pytest
 from conftest import DATA
-from craft import Flow, app_data, dtls_record, handshake, record
+from craft import Flow, app_data, handshake, record
 from scapy.layers.inet import IP, TCP, fragment
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
@@ -334,7 +334,7 @@ def test_udp_flows_expire_after_their_own_idle_timeout_without_changing_the_outp
     second = 1_000_000_000
     timeline = [
         (0, a.handshake()[0]),
-        (0, craft.udp_frame(dtls_record(22, b"\x01" + bytes(40)), src=("10.0.0.7", 5353), dst=("10.0.0.8", 53))),
+        (0, craft.udp_frame(craft.dtls_handshake(1, 29), src=("10.0.0.7", 5353), dst=("10.0.0.8", 53))),
         (1 * second, craft.udp_frame(b"\x12" * 30, src=("10.0.0.8", 53), dst=("10.0.0.7", 5353))),
         (70 * second, craft.udp_frame(b"\x34" * 30, src=("10.0.0.9", 5353), dst=("10.0.0.8", 53))),  # ticks: 69 s idle
         (71 * second, craft.udp_frame(b"\x56" * 30, src=("10.0.0.8", 53), dst=("10.0.0.7", 5353))),  # a new flow row
@@ -369,3 +369,61 @@ def test_a_mid_stream_record_header_cut_by_its_segment_is_still_a_candidate():
     assert out == SPLIT_HEADER  # alert and handshake records: every byte kept
     out, stage = mask_frames(SPLIT_HEADER, max_held_packets=1)  # forced out before the chain: counted
     assert check(SPLIT_HEADER, out, stage, exact=False)["over"] and stage.stats()["fail_closed_bytes"] == 56
+
+
+# -- cleartext bodies must be what their type says (found by mutating record types in real captures)
+
+HEARTBEAT = b"\x01\x00\x0b" + b"SECRET-DATA" + bytes(range(16))  # request, payload of 11, padding
+NOT_WHAT_THEY_SAY = {
+    "ccs-not-1": record(20, b"\x02"),
+    "ccs-long": record(20, b"\x01\x01"),
+    "alert-odd": record(21, b"\x02"),
+    "alert-level": record(21, b"\x03\x28"),
+    "alert-unregistered": record(21, b"\x02\xff"),
+    "handshake-encrypted-type": record(22, b"\x14\x00\x00\x0c" + b"SECRET-DATA!"),  # a Finished in the clear
+    "handshake-random": record(22, bytes.fromhex("8c74509c96e7d2fa62480d7170a155feefd2a3")),
+    "heartbeat-overlong": record(24, b"\x01\x40\x00" + b"SECRET-DATA" + bytes(16)),
+    "heartbeat-type": record(24, b"\x07" + HEARTBEAT[1:]),
+}
+
+
+@pytest.mark.parametrize("case", NOT_WHAT_THEY_SAY)
+def test_a_cleartext_record_that_is_not_what_its_type_says_zeroes_the_rest(case):
+    f = Flow()
+    bad = NOT_WHAT_THEY_SAY[case]
+    data = handshake(100) + bad + handshake(60, kind=2)
+    frames = f.handshake() + f.stream(True, data, [len(handshake(100)) + 2, 30])
+    out, stage = mask_frames(frames, chunk_size=2)
+    check(frames, out, stage)  # the model stops at that record too
+    stream = b"".join(payload(o) for o in out[3:])
+    assert stream[: len(handshake(100))] == handshake(100)
+    assert stream[len(handshake(100)) :] == bytes(len(data) - len(handshake(100)))
+    assert stage.stats()["fail_closed"]["desync"] == 1
+
+
+def test_valid_cleartext_bodies_are_kept_but_a_heartbeats_payload():
+    f = Flow()
+    hello_request = record(22, b"\x00\x00\x00\x00")
+    # a handshake message whose header the record boundary cuts after two bytes, then its rest
+    message = b"\x0b" + (300).to_bytes(3, "big") + bytes(range(44)) * 6 + bytes(36)
+    data = hello_request + record(22, message[:2]) + record(22, message[2:]) + record(21, b"\x01\x00\x02\x28")
+    data += record(24, HEARTBEAT) + record(20, b"\x01") + app_data(50)
+    frames = f.handshake() + f.stream(True, data, [7, 9, 100])
+    out, stage = mask_frames(frames, chunk_size=1)
+    check(frames, out, stage)
+    stream = b"".join(payload(o) for o in out[3:])
+    beat = data.index(record(24, HEARTBEAT))
+    assert stream[:beat] == data[:beat]  # the handshake and both alerts, every byte
+    assert stream[beat : beat + 8] == data[beat : beat + 8] and b"SECRET" not in stream
+    assert stream[beat + 5 + len(HEARTBEAT) :].startswith(record(20, b"\x01") + b"\x17\x03\x03\x00\x32")
+    assert not any(stage.stats()["fail_closed"].values())
+
+
+def test_after_a_change_cipher_spec_bodies_are_ciphertext_kept_as_the_spec_says():
+    f = Flow()
+    encrypted_finished = record(22, bytes.fromhex("8c74509c96e7d2fa62480d7170a155feefd2a3"))
+    data = handshake(100) + record(20, b"\x01") + encrypted_finished + record(21, bytes(range(26)))
+    frames = f.handshake() + f.stream(True, data, [60])
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert b"".join(payload(o) for o in out[3:]) == data

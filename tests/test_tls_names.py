@@ -18,11 +18,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.all import TCP, rdpcap
 from tshark import fields, malformed
 
 from pktmask_nb.api import run
 from pktmask_nb.config import Config, MaskConfig
+from pktmask_nb.proto.tls import handshake_framing
 from pktmask_nb.proto.tls_names import messages, name_ranges
 
 HOST = b"intranet.corp.example"
@@ -83,6 +86,34 @@ def zeroed(message: bytes, dtls: bool = False) -> bytes:
         for a, b in name_ranges(kind, message, start, end, dtls):
             out[a:b] = bytes(b - a)
     return bytes(out)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from([1, 2, 11, 14, 16]), st.integers(0, 40)), min_size=1, max_size=6),
+    st.integers(0, 5),
+    st.lists(st.integers(1, 30), max_size=12),
+)
+@settings(max_examples=300, deadline=None)
+def test_handshake_framing_does_not_depend_on_where_records_cut(shape, bad_index, cuts):
+    """Messages of cleartext types, one of them (maybe) of a type only ever encrypted: the
+    first bad message is found at its offset however the records cut the stream."""
+    stream, starts = bytearray(), []
+    for i, (kind, n) in enumerate(shape):
+        starts.append(len(stream))
+        stream += bytes([20 if i == bad_index else kind]) + n.to_bytes(3, "big") + bytes([kind]) * n
+    expected = starts[bad_index] if bad_index < len(shape) else -1
+    state, pos, found = 0, 0, -1
+    for size in [*cuts, len(stream)]:
+        end = min(pos + size, len(stream))
+        bad, state = handshake_framing(stream, pos, end, state)
+        if bad >= 0:
+            found = bad
+            break
+        pos = end
+        if pos == len(stream):
+            break
+    assert found == expected
+    assert found >= 0 or state == 0  # whole messages leave nothing to come
 
 
 # -- the parser, by the RFCs -------------------------------------------------------------------
@@ -176,6 +207,24 @@ def test_stage_zeroes_names_keeps_every_record(tmp_path, split_records):
         again = tmp_path / f"c{n}.pcap"
         sanitize(src, again, chunk_size=n)
         assert again.read_bytes() == data
+
+
+def test_a_second_client_hello_after_a_compatibility_change_cipher_spec_loses_its_name(tmp_path):
+    # RFC 8446 D.4: after a HelloRetryRequest the client may send its dummy ChangeCipherSpec
+    # before its second ClientHello, which is cleartext all the same (it was once kept whole
+    # as if encrypted, its server name with it).
+    src, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    flow = Flow()
+    retry = b"\x02\x00\x00\x26" + b"\x03\x03" + bytes(32) + b"\x00\x13\x01\x00"  # a ServerHello's shape
+    client = record(22, client_hello(b"first.corp.example")) + record(20, b"\x01") + record(22, client_hello())
+    server = record(22, retry) + record(20, b"\x01") + record(23, bytes(40))
+    frames = flow.handshake() + flow.stream(True, client[:90], []) + flow.stream(False, server, [])
+    frames += flow.stream(True, client[90:], [], start=90)
+    write(src, frames)
+    sanitize(src, out)
+    data = out.read_bytes()
+    assert HOST not in data and b"first.corp.example" not in data
+    assert fields(out, ["tls.handshake.type"]) == fields(src, ["tls.handshake.type"]) and malformed(out) == 0
 
 
 def test_a_message_longer_than_the_wait_is_zeroed_and_its_records_kept(tmp_path):

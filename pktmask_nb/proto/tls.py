@@ -27,6 +27,20 @@ SSL2_HLEN = 2  # the 2-byte header form (high bit set); the 3-byte form is not f
 
 POSTGRES_SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"  # length 8, code 80877103
 
+# What a cleartext record body of a kept type may hold (IANA TLS registries): anything else
+# means the bytes are not what their header says, and nothing of them is kept.
+# HandshakeType values sent in the clear: a Finished, EncryptedExtensions, KeyUpdate... is always
+# encrypted (RFC 5246 §7.4.9, RFC 8446 §4.3), so in a cleartext record it is not one
+CLEARTEXT_HANDSHAKE_TYPES = frozenset((0, 1, 2, 3, 4, 6, 11, 12, 13, 14, 15, 16, 21, 22, 23))
+ALERT_LEVELS = frozenset((1, 2))  # warning, fatal
+ALERT_DESCRIPTIONS = frozenset(
+    (0, 10, 20, 21, 22, 30, *range(40, 52), 60, 70, 71, 80, 86, 90, 100, *range(109, 117), 120, 121)
+)
+HEARTBEAT_TYPES = frozenset((1, 2))  # request, response (RFC 6520 §4)
+HEARTBEAT_HLEN = 3  # type, payload length
+HEARTBEAT_MIN_PADDING = 16
+HANDSHAKE_HLEN = 4  # type, 3-byte length
+
 
 def record_header(data, offset: int = 0) -> tuple[int, int]:
     """``(content_type, length)`` of a TLS/SSL 3.0 record header at `offset`, or ``(-1, 0)``.
@@ -143,3 +157,72 @@ def dtls_header(data, offset: int = 0) -> tuple[int, int]:
     if length > TLS_MAX_RECORD:
         return -1, 0
     return content_type, length
+
+
+def cleartext_kept(content_type: int, data, start: int, end: int) -> int:
+    """How many leading bytes of the cleartext body ``data[start:end]`` of a ChangeCipherSpec,
+    Alert or Heartbeat record are structure; -1 if the body is not what its type says.
+
+    A ChangeCipherSpec body is the byte 1 (RFC 5246 §7.1), kept; an Alert body is pairs of a
+    level and a registered description (§7.2), kept; a Heartbeat is a request or response
+    whose payload and at least 16 bytes of padding fill the record (RFC 6520 §4): its type and
+    payload length are kept, not the payload (content: what Heartbleed answers carried).
+    """
+    length = end - start
+    if content_type == TLS_CHANGE_CIPHER_SPEC:
+        return 1 if length == 1 and data[start] == 1 else -1
+    if content_type == TLS_ALERT:
+        if length == 0 or length % 2:
+            return -1
+        for i in range(start, end, 2):
+            if data[i] not in ALERT_LEVELS or data[i + 1] not in ALERT_DESCRIPTIONS:
+                return -1
+        return length
+    if content_type == TLS_HEARTBEAT:
+        if length < HEARTBEAT_HLEN + HEARTBEAT_MIN_PADDING or data[start] not in HEARTBEAT_TYPES:
+            return -1
+        payload = (data[start + 1] << 8) | data[start + 2]
+        return HEARTBEAT_HLEN if HEARTBEAT_HLEN + payload + HEARTBEAT_MIN_PADDING <= length else -1
+    return -1
+
+
+def handshake_framing(data, start: int, end: int, state: int) -> tuple[int, int]:
+    """Walk the handshake messages (RFC 8446 §4, RFC 5246 §7.4) in the cleartext body
+    ``data[start:end]`` of a handshake record, which continues those of the records before it.
+
+    `state` (0 at a stream's start) is where the record starts among them: bytes of a message
+    still to come (positive), or the first bytes of a message header the previous record cut,
+    as ``-(bytes << 2 | count)``.
+
+    Returns ``(bad, state)``: the position of the first message whose type is not one sent in
+    the clear (-1 if none), and the state for the next record.
+    """
+    pos = start
+    while pos < end:
+        if state > 0:
+            step = min(state, end - pos)
+            pos += step
+            state -= step
+            continue
+        if state == 0 and data[pos] not in CLEARTEXT_HANDSHAKE_TYPES:
+            return pos, 0
+        count, value = (-state & 3, -state >> 2) if state else (0, 0)
+        while count < HANDSHAKE_HLEN and pos < end:
+            value = (value << 8) | data[pos]
+            pos += 1
+            count += 1
+        if count < HANDSHAKE_HLEN:
+            return -1, -((value << 2) | count)
+        state = value & 0xFFFFFF
+    return -1, state
+
+
+def is_hello(data, start: int, end: int) -> bool:
+    """Whether the handshake record body ``data[start:end]`` is exactly one ClientHello or
+    ServerHello: after TLS 1.3's compatibility ChangeCipherSpec (RFC 8446 D.4) the second
+    ClientHello (after a HelloRetryRequest) and the ServerHello still come in the clear."""
+    return (
+        end - start >= HANDSHAKE_HLEN
+        and data[start] in (1, 2)
+        and ((data[start + 1] << 16) | (data[start + 2] << 8) | data[start + 3]) == end - start - HANDSHAKE_HLEN
+    )

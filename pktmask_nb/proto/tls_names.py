@@ -19,7 +19,8 @@ guessing never keeps a name.
 
 from __future__ import annotations
 
-HANDSHAKE_HLEN = 4  # type, 3-byte length
+from .tls import HANDSHAKE_HLEN
+
 HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST = 1, 11, 13
 NAMED_MESSAGES = frozenset((HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST))
 EXT_SERVER_NAME = 0

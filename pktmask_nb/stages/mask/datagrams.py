@@ -1,6 +1,7 @@
 """Payloads decided one datagram (or one length-prefixed message) at a time (SPEC §6).
 
-DTLS over UDP keeps record headers and the bodies of types 20/21/22/24, as TLS does.
+DTLS over UDP keeps record headers and the bodies of types 20/21/22/24, as TLS does; in the
+clear (epoch 0) a body must be what its type says, or the datagram is zeroed from that record on.
 BOOTP/DHCP keeps its skeleton (operation, hardware type and length, hops, transaction, flags, the
 magic cookie, each option's code and length and the message type), so that Wireshark still
 parses it; addresses, hardware addresses, names and option values are zeroed. DNS over TCP
@@ -13,7 +14,14 @@ from __future__ import annotations
 from ...proto.dhcp import DHCP_END, DHCP_FIXED, DHCP_KEPT_FIXED, DHCP_MAGIC, DHCP_MESSAGE_TYPE, DHCP_PAD
 from ...proto.dns import message
 from ...proto.text import kept_text
-from ...proto.tls import DTLS_HLEN, TLS_HANDSHAKE, TLS_KEPT_TYPES, dtls_header
+from ...proto.tls import (
+    CLEARTEXT_HANDSHAKE_TYPES,
+    DTLS_HLEN,
+    TLS_HANDSHAKE,
+    TLS_KEPT_TYPES,
+    cleartext_kept,
+    dtls_header,
+)
 from ...proto.tls_names import NAMED_MESSAGES, name_ranges
 
 DTLS_HANDSHAKE_HLEN = 12  # type, length, message sequence, fragment offset, fragment length (RFC 6347 §4.2.2)
@@ -40,18 +48,43 @@ def dtls_keeps(data, start: int, end: int, counts: list[int], names: bool = Fals
         content_type, length = dtls_header(data, pos)
         if content_type < 0:
             break
+        body, stop = pos + DTLS_HLEN, pos + DTLS_HLEN + length
+        clear = not (data[pos + 3] | data[pos + 4])  # epoch 0
+        if clear and content_type in TLS_KEPT_TYPES:
+            if stop > end:
+                break  # a cleartext body cut by the datagram's end cannot be checked
+            if content_type != TLS_HANDSHAKE:
+                stop = body + cleartext_kept(content_type, data, body, stop)
+                if stop < body:
+                    break
+            elif not _dtls_fragments(data, body, stop):
+                break
         counts[content_type - 20] += 1
-        stop = pos + DTLS_HLEN + length
-        keeps.append((pos, pos + DTLS_HLEN, KEEP_DTLS_HEADER))
-        if content_type in TLS_KEPT_TYPES and stop > pos + DTLS_HLEN:
-            body, stop = pos + DTLS_HLEN, min(stop, end)
+        keeps.append((pos, body, KEEP_DTLS_HEADER))
+        if content_type in TLS_KEPT_TYPES and stop > body:
+            stop = min(stop, end)
             cuts = ()
-            if names and content_type == TLS_HANDSHAKE and not (data[pos + 3] | data[pos + 4]):  # epoch 0: clear
+            if names and content_type == TLS_HANDSHAKE and clear:
                 cuts = sorted(_dtls_names(data, body, stop))
             # addresses written as text (SPEC §5) in what stays
             keeps += [(a, b, KEEP_DTLS_BODY[content_type]) for a, b in kept_text(data, body, stop, cuts, binary=True)]
-        pos = stop
+        pos = body + length
     return keeps, bool(keeps) and pos < end
+
+
+def _dtls_fragments(data, pos: int, end: int) -> bool:
+    """Whether the cleartext handshake record body ``data[pos:end]`` is whole fragments of
+    messages of types sent in the clear, each inside its message (RFC 6347 §4.2.2)."""
+    while pos < end:
+        if pos + DTLS_HANDSHAKE_HLEN > end or data[pos] not in CLEARTEXT_HANDSHAKE_TYPES:
+            return False
+        length, fragment_offset, fragment_length = (
+            int.from_bytes(data[pos + at : pos + at + 3], "big") for at in (1, 6, 9)
+        )
+        pos += DTLS_HANDSHAKE_HLEN + fragment_length
+        if fragment_offset + fragment_length > length or pos > end:
+            return False
+    return True
 
 
 def _dtls_names(data, pos: int, end: int) -> list[tuple[int, int]]:

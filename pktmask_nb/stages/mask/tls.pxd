@@ -6,6 +6,7 @@ from .stream cimport Direction
 
 # the module's integer constants as C values: no lookup, no boxing where they are used
 cdef long long SSL2_CLIENT_MASTER_KEY, SSL2_HLEN, SSL2_SERVER_HELLO, TLS_CHANGE_CIPHER_SPEC, TLS_HANDSHAKE
+cdef long long TLS_APPLICATION_DATA
 cdef long long TLS_HLEN, HANDSHAKE_HLEN, HANDSHAKE_WAIT_MAX
 
 
@@ -19,11 +20,12 @@ cdef class TlsWalker:
     cdef public int ssl2
     cdef public list counts
     cdef public bint names, encrypted, carry_named
-    cdef public Py_ssize_t carry
+    cdef public Py_ssize_t carry, framing
     @cython.locals(
         n=Py_ssize_t, end=Py_ssize_t, record_end=Py_ssize_t, pos=Py_ssize_t, undecided=Py_ssize_t,
-        stop=Py_ssize_t, content_type=int, length=Py_ssize_t, header=Py_ssize_t,
+        stop=Py_ssize_t, content_type=int, length=Py_ssize_t, header=Py_ssize_t, body=Py_ssize_t, kept=Py_ssize_t, clear=bint,
     )
     cpdef Py_ssize_t feed(self, Direction d, data, Py_ssize_t offset) except? -1
     @cython.locals(n=Py_ssize_t, at=Py_ssize_t, length=Py_ssize_t, complete=Py_ssize_t, carry=Py_ssize_t, size=Py_ssize_t)
     cpdef Py_ssize_t _named(self, Direction d, data, Py_ssize_t pos, Py_ssize_t offset) except? -2
+    cdef bint _framed(self, data, Py_ssize_t start, Py_ssize_t end) except -1

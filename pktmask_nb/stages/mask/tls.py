@@ -5,8 +5,13 @@ for their missing bytes (the bytes stay undecided, so the stage holds their pack
 A handshake record is decided when it is complete, so that IP addresses written in it as text
 (a server name that is an address, a certificate naming one) are zeroed. With names zeroed
 (``--tls-names zero``), cleartext handshake messages are decided whole (a message that spans
-records waits for them all) and the names `~pktmask_nb.proto.tls_names` finds are zeroed;
-after a ChangeCipherSpec the direction's handshake records are encrypted and kept as they are.
+records waits for them all) and the names `~pktmask_nb.proto.tls_names` finds are zeroed.
+A cleartext body must be what its type says (handshake messages of types sent in the clear,
+a ChangeCipherSpec byte, registered alerts, a heartbeat, whose payload is zeroed): a record
+that is not desynchronizes the stream, which is zeroed from it on. After a ChangeCipherSpec
+the direction's bodies are ciphertext, kept as they are, but a record that is exactly one
+ClientHello or ServerHello is still cleartext (TLS 1.3's compatibility ChangeCipherSpec can
+come before them).
 SSLv2 2-byte-header records are followed after an SSLv2 hello: cleartext hello and
 master-key messages are kept (but a master key with a clear part, which is key material),
 later (encrypted) bodies are zeroed.
@@ -20,9 +25,13 @@ from ...proto.tls import (
     SSL2_HANDSHAKE_TYPES,
     SSL2_HLEN,
     SSL2_SERVER_HELLO,
+    TLS_APPLICATION_DATA,
     TLS_CHANGE_CIPHER_SPEC,
     TLS_HANDSHAKE,
     TLS_HLEN,
+    cleartext_kept,
+    handshake_framing,
+    is_hello,
     record_header,
     ssl2_header,
 )
@@ -75,6 +84,7 @@ class TlsWalker:
         self.encrypted = False
         self.carry = 0  # bytes still to come of a handshake message given up on (`_named`)
         self.carry_named = False  # ... whose type can hold names: they are zeroed
+        self.framing = 0  # where the next cleartext handshake record starts (`handshake_framing`)
 
     def feed(self, d, data, offset: int) -> int:
         n = len(data)
@@ -104,11 +114,14 @@ class TlsWalker:
             content_type, length = record_header(data, pos)
             if content_type < 0:
                 return d.zero_rest(offset + pos, FAIL_DESYNC)
-            if content_type == TLS_HANDSHAKE:  # decided whole: it may hold addresses as text
+            # decided whole: a handshake record may hold addresses as text, a cleartext body is checked
+            if content_type == TLS_HANDSHAKE or (content_type != TLS_APPLICATION_DATA and not self.encrypted):
                 if pos + TLS_HLEN + length > n:
                     undecided = n - pos
                     break
-                if self.names and not self.encrypted:
+                body = pos + TLS_HLEN
+                clear = not self.encrypted or (content_type == TLS_HANDSHAKE and is_hello(data, body, body + length))
+                if content_type == TLS_HANDSHAKE and self.names and clear:
                     stop = self._named(d, data, pos, offset)
                     if stop < 0:
                         undecided = n - pos
@@ -116,10 +129,23 @@ class TlsWalker:
                     pos = stop
                     record_end = offset + pos
                     continue
+                if content_type != TLS_HANDSHAKE:
+                    kept = cleartext_kept(content_type, data, body, body + length)
+                elif not clear or self._framed(data, body, body + length):
+                    kept = length
+                else:
+                    kept = -1
+                if kept < 0:
+                    return d.zero_rest(offset + pos, FAIL_DESYNC)
                 counts[content_type - 20] += 1
-                d.keep(offset + pos, offset + pos + TLS_HLEN, KEEP_HEADER)
-                keep_text(d, data, pos + TLS_HLEN, pos + TLS_HLEN + length, offset, KEEP_BODY[TLS_HANDSHAKE])
-                pos += TLS_HLEN + length
+                if content_type == TLS_CHANGE_CIPHER_SPEC:
+                    self.encrypted = True
+                d.keep(offset + pos, offset + body, KEEP_HEADER)
+                if content_type == TLS_HANDSHAKE:
+                    keep_text(d, data, body, body + kept, offset, KEEP_BODY[TLS_HANDSHAKE])
+                elif kept:
+                    d.keep(offset + body, offset + body + kept, KEEP_BODY[content_type])
+                pos = body + length
                 record_end = offset + pos
                 continue
             counts[content_type - 20] += 1
@@ -155,6 +181,11 @@ class TlsWalker:
                 break
             if at + TLS_HLEN + length > n:
                 return -1
+        for record, _ in bodies:
+            body = record + TLS_HLEN
+            if not self._framed(data, body, body + record_header(data, record)[1]):
+                d.zero_rest(offset + pos, FAIL_DESYNC)
+                return n  # nothing more of this stream is read
         size = len(joined)
         named = [(0, min(carry, size))] if carry and self.carry_named else []
         for kind, start, end in found:
@@ -178,6 +209,12 @@ class TlsWalker:
             d.keep(offset + record, offset + body, KEEP_HEADER)
             keep_text(d, data, body, stop, offset, reason, [(a + shift, b + shift) for a, b in named])
         return at
+
+    def _framed(self, data, start: int, end: int) -> bool:
+        """Whether the cleartext handshake record body ``data[start:end]`` continues the
+        direction's handshake messages with messages of types sent in the clear."""
+        bad, self.framing = handshake_framing(data, start, end, self.framing)
+        return bad < 0
 
     def _ssl2(self, data, pos: int) -> tuple[int, int, str | None]:
         """``(header_length, body_length, keep_body)`` of an SSLv2 record; header_length -1 if invalid.
