@@ -150,6 +150,19 @@ def test_certificate_request_authorities_are_zeroed():
         assert b"Corp Issuing CA 7" not in zeroed(message)
 
 
+def test_a_certificate_that_fails_past_its_issuer_still_loses_the_issuer():
+    # Found by mutating a real certificate's subject length (0x7f -> 0xff): the fields were read
+    # before any was named, so the issuer, before the failure, was kept.
+    message = bytearray(certificate_message(count=1))
+    cert = x509.load_der_x509_certificate(certificate())
+    issuer, subject = (message.index(name.public_bytes()) for name in (cert.issuer, cert.subject))
+    assert issuer < subject
+    message[subject + 1] = 0xFF  # a DER length of 127 length bytes: malformed
+    out = zeroed(bytes(message))
+    assert not [n for n in NAMES if n in out]
+    assert out[:issuer] == message[:issuer]  # what comes before the names stays
+
+
 def test_a_message_that_does_not_parse_is_named_from_where_it_fails():
     message = bytearray(client_hello())
     at = message.index(HOST) - 2

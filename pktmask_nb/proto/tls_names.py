@@ -199,19 +199,20 @@ def _der_certificate(stream, pos: int, end: int, out: list) -> None:
     tag, pos, stop = _der(stream, pos, end)  # tbsCertificate
     if tag != DER_SEQUENCE:
         raise Malformed(pos)
-    fields = []
+    # Names are given as their fields are read: a field that fails to parse names the rest
+    # from there on, so every name before it must be named already.
+    first, sequences = pos, 0  # signature, issuer, validity, subject, key
     while pos < stop:
         tag, start, after = _der(stream, pos, stop)
-        fields.append((tag, start, after))
-        pos = after
-    plain = [f for f in fields if f[0] == DER_SEQUENCE]  # signature, issuer, validity, subject, key
-    if len(plain) < 5:
-        raise Malformed(fields[0][1] if fields else pos)
-    for _, start, after in (plain[1], plain[3]):
-        _der_contents(stream, start, after, out)
-    for tag, start, after in fields:
-        if tag == DER_EXPLICIT_EXTENSIONS:
+        if tag == DER_SEQUENCE:
+            sequences += 1
+            if sequences in (2, 4):  # issuer, subject
+                _der_contents(stream, start, after, out)
+        elif tag == DER_EXPLICIT_EXTENSIONS:
             _extensions(stream, start, after, out)
+        pos = after
+    if sequences < 5:
+        raise Malformed(first)
 
 
 def _extensions(stream, pos: int, end: int, out: list) -> None:
