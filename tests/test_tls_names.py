@@ -152,7 +152,8 @@ def test_certificate_request_authorities_are_zeroed():
 
 def test_a_certificate_that_fails_past_its_issuer_still_loses_the_issuer():
     # Found by mutating a real certificate's subject length (0x7f -> 0xff): the fields were read
-    # before any was named, so the issuer, before the failure, was kept.
+    # before any was named, so the issuer, before the failure, was kept. Now a certificate that
+    # does not parse is named from its TBSCertificate's first field.
     message = bytearray(certificate_message(count=1))
     cert = x509.load_der_x509_certificate(certificate())
     issuer, subject = (message.index(name.public_bytes()) for name in (cert.issuer, cert.subject))
@@ -160,20 +161,82 @@ def test_a_certificate_that_fails_past_its_issuer_still_loses_the_issuer():
     message[subject + 1] = 0xFF  # a DER length of 127 length bytes: malformed
     out = zeroed(bytes(message))
     assert not [n for n in NAMES if n in out]
-    assert out[:issuer] == message[:issuer]  # what comes before the names stays
+    first = message.index(b"\xa0\x03\x02\x01\x02")  # version v3, the TBSCertificate's first field
+    assert out[:first] == message[:first] and out[first:] == bytes(len(message) - first)
 
 
-def test_a_message_that_does_not_parse_is_named_from_where_it_fails():
-    message = bytearray(client_hello())
-    at = message.index(HOST) - 2
-    message[at : at + 2] = b"\xff\xff"  # a host name length past the extension
+def test_a_client_hello_that_does_not_parse_loses_all_after_its_random():
+    # A length that lies may have skipped a name before the parse fails (or a session id length
+    # may skip the extensions' start): everything after the fixed fields is named.
+    for at_host in (True, False):
+        message = bytearray(client_hello())
+        at = message.index(HOST) - 2 if at_host else 4 + 2 + 32
+        message[at : at + 2] = b"\xff\xff" if at_host else b"\x40\x00"  # a name length / session id past it
+        variable = 4 + 2 + 32  # header, version, random
+        out = zeroed(bytes(message))
+        assert HOST not in out and out[:variable] == bytes(message[:variable])
+        assert out[variable:] == bytes(len(message) - variable)
+
+
+@pytest.mark.parametrize("field", ["signature", "validity"])
+def test_a_certificate_read_from_the_wrong_place_is_named_whole(field):
+    # Found by mutation of real certificates: a length one longer than its field made the
+    # fields after it read from the wrong place, and the names they held were kept.
+    message = bytearray(certificate_message(count=1))
+    der = certificate()
+    cert = x509.load_der_x509_certificate(der)
+    issuer = message.index(cert.issuer.public_bytes())
+    at = issuer - 12 if field == "signature" else message.index(b"\x30\x1e\x17\x0d")  # the SEQUENCE's tag
+    assert message[at] == 0x30
+    message[at + 1] += 1
     out = zeroed(bytes(message))
-    assert HOST not in out and out[: at - 3] == bytes(message[: at - 3])
+    assert not [n for n in NAMES if n in out]
+
+
+def test_a_length_that_skips_the_server_name_does_not_hide_it():
+    # Found by mutation: ec_point_formats' length 0x0002 -> 0x0102 jumped over the server_name
+    # extension into zero padding, which reads as empty extensions of type 0 until the end.
+    padding = struct.pack(">HH", 21, 300) + bytes(300)
+    points = struct.pack(">HH", 11, 2) + b"\x01\x00"
+    message = bytearray(client_hello(extra=padding))
+    first = message.index(struct.pack(">HH", 10, 4))  # supported_groups, the first extension
+    message[first:first] = points
+    message[1:4] = (len(message) - 4).to_bytes(3, "big")
+    total = first - 2
+    message[total : total + 2] = (int.from_bytes(message[total : total + 2], "big") + len(points)).to_bytes(2, "big")
+    assert HOST not in zeroed(bytes(message)) and HOST in message
+    message[first + 2] = 0x01  # the lie: 258 bytes
+    assert HOST not in zeroed(bytes(message))
+
+
+def test_a_certificate_entry_longer_than_its_certificate_hides_nothing():
+    # An entry length that swallows the next certificate: bytes after the first one's DER are
+    # not read, so they are named.
+    message = bytearray(certificate_message(count=2))
+    der = len(certificate())
+    entry = message.index(certificate()) - 3
+    message[entry : entry + 3] = (der + 3 + der).to_bytes(3, "big")  # the list's length still fits
+    out = zeroed(bytes(message))
+    assert not [n for n in NAMES if n in out]
 
 
 def test_other_messages_keep_every_byte():
     server_hello = b"\x02\x00\x00\x26" + b"\x03\x03" + bytes(32) + b"\x00\x13\x01\x00"
     assert zeroed(server_hello + client_hello()).startswith(server_hello)
+    versions = struct.pack(">HHH", 6, 43, 2) + b"\x03\x04"  # extensions: supported_versions
+    tls13 = b"\x03\x03" + bytes(32) + b"\x20" + bytes(32) + b"\x13\x01\x00" + versions
+    tls13 = b"\x02" + len(tls13).to_bytes(3, "big") + tls13
+    done = b"\x0e\x00\x00\x00"
+    assert zeroed(tls13 + done) == tls13 + done
+
+
+def test_a_message_without_names_must_still_parse_as_its_type():
+    # Found by mutation: a ClientHello whose type byte said ServerHello kept its server name.
+    hello = client_hello()
+    for kind in (2, 14, 0):  # ServerHello, ServerHelloDone, HelloRequest
+        disguised = bytes([kind]) + hello[1:]
+        out = zeroed(disguised)
+        assert HOST not in out and out[:4] == disguised[:4] and out[4:] == bytes(len(hello) - 4), kind
 
 
 # -- the stage ---------------------------------------------------------------------------------
@@ -251,14 +314,16 @@ def test_a_message_longer_than_the_wait_is_zeroed_and_its_records_kept(tmp_path)
     assert b"\x0e\x00\x00\x00" in data  # ServerHelloDone after the given-up message is read again
 
 
-def test_dtls_client_hello_loses_its_server_name(tmp_path):
+@pytest.mark.parametrize("kind", [1, 2], ids=["client-hello", "type-says-server-hello"])
+def test_dtls_client_hello_loses_its_server_name(tmp_path, kind):
     src, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
     hello = client_hello(dtls=True)
-    fragment = hello[:1] + hello[1:4] + b"\x00\x00" + b"\x00\x00\x00" + hello[1:4] + hello[4:]
+    fragment = bytes([kind]) + hello[1:4] + b"\x00\x00" + b"\x00\x00\x00" + hello[1:4] + hello[4:]
     write(src, [udp_frame(dtls_record(22, fragment))])
     sanitize(src, out)
     assert HOST not in out.read_bytes()
-    assert fields(out, ["dtls.handshake.type"]) == [["1"]] and malformed(out) == 0
+    assert fields(out, ["dtls.handshake.type"]) == [[str(kind)]]
+    assert malformed(out) <= malformed(src)
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,12 @@ handshake records, joined), `name_ranges` finds the bytes that name a host or an
   the issuer name of the authority key identifier;
 - the distinguished names a CertificateRequest lists (RFC 5246 §7.4.4), likewise.
 
+A ServerHello, HelloRequest or ServerHelloDone holds no name but must parse too, so that a
+type byte that lies cannot pass a ClientHello off as one.
+
 Only contents are named: every tag and length stays, so the messages still parse. A message
-that does not parse as its type says is named whole (from where the parse failed), so that
+that does not parse as its type says is named whole (from where the parse failed, or from
+where a lying length may have skipped a name: a ClientHello's fields after its random), so that
 guessing never keeps a name.
 """
 
@@ -22,11 +26,17 @@ from __future__ import annotations
 from .tls import HANDSHAKE_HLEN
 
 HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST = 1, 11, 13
+HS_HELLO_REQUEST, HS_SERVER_HELLO, HS_SERVER_HELLO_DONE = 0, 2, 14
 NAMED_MESSAGES = frozenset((HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST))
 EXT_SERVER_NAME = 0
 # DER: tags whose contents are structure, not names (BOOLEAN, INTEGER, NULL, OBJECT IDENTIFIER)
 DER_KEPT_TAGS = frozenset((0x01, 0x02, 0x05, 0x06))
 DER_SEQUENCE, DER_OCTET_STRING, DER_EXPLICIT_EXTENSIONS = 0x30, 0x04, 0xA3
+DER_SET, DER_OID, DER_VERSION, DER_TIMES = 0x31, 0x06, 0xA0, (0x17, 0x18)  # UTCTime, GeneralizedTime
+# TBSCertificate (RFC 5280 §4.1) after its optional version: serialNumber, signature, issuer,
+# validity, subject, subjectPublicKeyInfo, then the optional unique ids and extensions in order
+TBS_FIELDS = (0x02, DER_SEQUENCE, DER_SEQUENCE, DER_SEQUENCE, DER_SEQUENCE, DER_SEQUENCE)
+TBS_OPTIONAL = (0x81, 0x82, DER_EXPLICIT_EXTENSIONS)
 OID_AUTHORITY_KEY_ID = b"\x55\x1d\x23"  # its issuer's name ([1]) is named; key id and serial are not
 AKI_ISSUER = 0xA1
 OID_PREFIX_CE = b"\x55\x1d"  # id-ce (2.5.29)
@@ -99,25 +109,40 @@ def _client_hello(stream, pos: int, end: int, out: list, dtls: bool) -> None:
     pos += 2 + 32  # legacy_version, random
     if pos > end:
         raise Malformed(end)
-    pos = _length(stream, pos, 1, end)  # session id
-    if dtls:
-        pos = _length(stream, pos, 1, end)  # cookie
-    pos = _length(stream, pos, 2, end)  # cipher suites
-    pos = _length(stream, pos, 1, end)  # compression methods
+    variable = pos
+    try:
+        pos = _length(stream, pos, 1, end)  # session id
+        if dtls:
+            pos = _length(stream, pos, 1, end)  # cookie
+        pos = _length(stream, pos, 2, end)  # cipher suites
+        pos = _length(stream, pos, 1, end)  # compression methods
+        for kind, value, after in _hello_extensions(stream, pos, end):
+            if kind == EXT_SERVER_NAME and after > value:
+                _server_names(stream, value, after, out)
+    except Malformed:
+        raise Malformed(variable) from None  # a length that lied may have skipped a name: all after the random
+
+
+def _hello_extensions(stream, pos: int, end: int) -> list[tuple[int, int, int]]:
+    """``(type, value_start, value_end)`` of the extensions that fill a hello from `pos` to
+    `end` (none when ``pos == end``: TLS 1.0 and older may have none); each type once
+    (RFC 8446 §4.2), or a length lied."""
+    found, seen = [], set()
     if pos == end:
-        return  # no extensions (TLS 1.0 and older may have none)
+        return found
     stop = _length(stream, pos, 2, end)
-    pos += 2
-    while pos < stop:
-        if pos + 4 > stop:
-            raise Malformed(pos)
-        kind = (stream[pos] << 8) | stream[pos + 1]
-        value, after = pos + 4, _length(stream, pos + 2, 2, stop)
-        if kind == EXT_SERVER_NAME and after > value:
-            _server_names(stream, value, after, out)
-        pos = after
     if stop != end:
         raise Malformed(stop)
+    pos += 2
+    while pos < stop:
+        kind = (stream[pos] << 8) | stream[pos + 1] if pos + 4 <= stop else -1
+        if kind < 0 or kind in seen:
+            raise Malformed(pos)
+        seen.add(kind)
+        after = _length(stream, pos + 2, 2, stop)
+        found.append((kind, pos + 4, after))
+        pos = after
+    return found
 
 
 def _server_names(stream, pos: int, end: int, out: list) -> None:
@@ -193,26 +218,66 @@ def _der_contents(stream, pos: int, end: int, out: list) -> None:
 
 def _der_certificate(stream, pos: int, end: int, out: list) -> None:
     """A DER X.509 certificate: the names of its TBSCertificate (issuer, subject, named extensions)."""
-    tag, pos, end = _der(stream, pos, end)
-    if tag != DER_SEQUENCE:
+    tag, pos, stop = _der(stream, pos, end)
+    if tag != DER_SEQUENCE or stop != end:  # bytes after it (another certificate, say) are not read
         raise Malformed(pos)
     tag, pos, stop = _der(stream, pos, end)  # tbsCertificate
     if tag != DER_SEQUENCE:
         raise Malformed(pos)
-    # Names are given as their fields are read: a field that fails to parse names the rest
-    # from there on, so every name before it must be named already.
-    first, sequences = pos, 0  # signature, issuer, validity, subject, key
-    while pos < stop:
-        tag, start, after = _der(stream, pos, stop)
-        if tag == DER_SEQUENCE:
-            sequences += 1
-            if sequences in (2, 4):  # issuer, subject
-                _der_contents(stream, start, after, out)
-        elif tag == DER_EXPLICIT_EXTENSIONS:
-            _extensions(stream, start, after, out)
-        pos = after
-    if sequences < 5:
+    # A field that fails to parse, or fields out of their order (a length that lied, read on
+    # from the wrong place, may have skipped a name), name the whole TBSCertificate.
+    first, tags = pos, []
+    try:
+        while pos < stop:
+            tag, start, after = _der(stream, pos, stop)
+            tags.append(tag)
+            at = len(tags) - (tags[0] == DER_VERSION)  # 1 serial, 2 signature, 3 issuer, 4 validity, 5 subject
+            if at in (3, 5) and tag == DER_SEQUENCE:
+                _name(stream, start, after, out)
+            elif at == 4 and tag == DER_SEQUENCE:
+                _validity(stream, start, after)
+            elif tag == DER_EXPLICIT_EXTENSIONS:
+                _extensions(stream, start, after, out)
+            pos = after
+    except Malformed:
+        raise Malformed(first) from None
+    fields = tags[1:] if tags and tags[0] == DER_VERSION else tags
+    optional = [TBS_OPTIONAL.index(t) if t in TBS_OPTIONAL else -1 for t in fields[len(TBS_FIELDS) :]]
+    if tuple(fields[: len(TBS_FIELDS)]) != TBS_FIELDS or -1 in optional or optional != sorted(set(optional)):
         raise Malformed(first)
+
+
+def _name(stream, pos: int, end: int, out: list) -> None:
+    """The contents of an X.501 Name (RFC 5280 §4.1.2.4): SETs of SEQUENCEs of an attribute
+    type (an OID) and its value, which is named."""
+    while pos < end:
+        tag, start, stop = _der(stream, pos, end)
+        if tag != DER_SET:
+            raise Malformed(pos)
+        while start < stop:
+            tag, attribute, after = _der(stream, start, stop)
+            kind, _, value = _der(stream, attribute, after) if tag == DER_SEQUENCE else (-1, 0, 0)
+            if kind != DER_OID or value >= after:
+                raise Malformed(start)
+            tag, contents, value_end = _der(stream, value, after)
+            if value_end != after:
+                raise Malformed(value)
+            if tag & 0x20:
+                _der_contents(stream, contents, value_end, out)
+            else:
+                out.append((contents, value_end))
+            start = after
+        pos = stop
+
+
+def _validity(stream, pos: int, end: int) -> None:
+    """notBefore and notAfter, each a UTCTime or GeneralizedTime, and nothing else."""
+    for _ in range(2):
+        tag, _, pos = _der(stream, pos, end)
+        if tag not in DER_TIMES:
+            raise Malformed(pos)
+    if pos != end:
+        raise Malformed(pos)
 
 
 def _extensions(stream, pos: int, end: int, out: list) -> None:
@@ -244,4 +309,33 @@ def _authority_issuer(stream, pos: int, end: int, out: list) -> None:
         pos = after
 
 
-_READERS = {HS_CLIENT_HELLO: _client_hello, HS_CERTIFICATE: _certificate, HS_CERTIFICATE_REQUEST: _certificate_request}
+def _server_hello(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    """No names, but a ClientHello whose type byte lies must not pass for one: the whole body
+    must parse (RFC 5246 §7.4.1.3, RFC 8446 §4.1.3), else all of it is named."""
+    start = pos
+    try:
+        if pos + 2 + 32 > end:  # legacy_version, random
+            raise Malformed(end)
+        pos = _length(stream, pos + 2 + 32, 1, end) + 2 + 1  # session id, cipher suite, compression
+        if pos > end:
+            raise Malformed(end)
+        _hello_extensions(stream, pos, end)
+    except Malformed:
+        raise Malformed(start) from None
+
+
+def _empty(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    """HelloRequest, ServerHelloDone: no body (RFC 5246 §7.4.1.1, §7.4.5), else it is named."""
+    if pos != end:
+        raise Malformed(pos)
+
+
+_READERS = {
+    HS_HELLO_REQUEST: _empty,
+    HS_CLIENT_HELLO: _client_hello,
+    HS_SERVER_HELLO: _server_hello,
+    HS_CERTIFICATE: _certificate,
+    HS_CERTIFICATE_REQUEST: _certificate_request,
+    HS_SERVER_HELLO_DONE: _empty,
+}
+READ_MESSAGES = frozenset(_READERS)  # what `name_ranges` reads: names, or a body that must parse

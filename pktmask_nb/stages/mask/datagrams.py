@@ -22,7 +22,7 @@ from ...proto.tls import (
     cleartext_kept,
     dtls_header,
 )
-from ...proto.tls_names import NAMED_MESSAGES, name_ranges
+from ...proto.tls_names import READ_MESSAGES, name_ranges
 
 DTLS_HANDSHAKE_HLEN = 12  # type, length, message sequence, fragment offset, fragment length (RFC 6347 §4.2.2)
 
@@ -96,9 +96,9 @@ def _dtls_names(data, pos: int, end: int) -> list[tuple[int, int]]:
             int.from_bytes(data[pos + at : pos + at + 3], "big") for at in (1, 6, 9)
         )
         body, stop = pos + DTLS_HANDSHAKE_HLEN, min(end, pos + DTLS_HANDSHAKE_HLEN + fragment_length)
-        if kind in NAMED_MESSAGES:
+        if kind in READ_MESSAGES:
             if fragment_offset or fragment_length != length or stop - body != length:
-                out.append((body, stop))  # a piece of a message: its names cannot be told apart
+                out.append((body, stop))  # a piece of a message: it cannot be read, its names not told apart
             else:
                 out += name_ranges(kind, data, body, stop, dtls=True)
         pos = stop
