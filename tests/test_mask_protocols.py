@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_mask_tcp import check, mask_frames, payload
 
+from pktmask_nb.proto.http import is_token
+
 SMTP = [(False, b"220 mx.example.org ESMTP secret-host\r\n"), (True, b"EHLO client.example.com\r\n")] + [
     (False, b"250-mx.example.org\r\n250 STARTTLS\r\n"),
     (True, b"STARTTLS\r\n"),
@@ -175,6 +177,24 @@ def test_http_headers_kept_sensitive_values_and_bodies_zeroed():
     assert stage.tables()["flows"][0]["http_messages"] == 4
     again, _ = mask_frames(out, keep=("http-headers",))
     assert again == out
+
+
+@pytest.mark.parametrize("name", [b"Coo\0ie", b"Cookie ish", b"Co\xc3\xb6kie"])
+def test_http_a_field_name_that_is_no_token_keeps_no_value(name):
+    # Found by mutating a real request: a NUL in "Cookie" made the name unknown, so its
+    # value (a session cookie) was kept as any other header's.
+    request = b"GET / HTTP/1.1\r\nHost: example.com\r\n" + name + b": PREF=s3cr3t\r\nAccept: */*\r\n\r\n"
+    frames = http_flow(request, RESP_LEN)
+    out, stage = mask_frames(frames, keep=("http-headers",))
+    client = stream_of(out, True)
+    assert b"s3cr3t" not in client and b"Accept: */*\r\n" in client
+    assert client.startswith(b"GET / HTTP/1.1\r\nHost: example.com\r\n" + name + b":\0")
+
+
+@given(st.binary(max_size=12))
+def test_http_is_token_by_the_rfc(name):
+    tchar = set(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    assert is_token(name) == (bool(name) and all(c in tchar for c in name))
 
 
 def test_http_pipelined_head_and_close_delimited():

@@ -118,6 +118,19 @@ cpdef bytes field_name(bytes line, Py_ssize_t colon):
     return name
 
 
+cpdef bint is_token(bytes name):
+    """Whether `name` is a token (RFC 9110 §5.6.2), as a field name must be: not empty, and
+    letters, digits and ``!#$%&'*+-.^_`|~`` only."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(name)
+    cdef Py_ssize_t i, n = len(name)
+    cdef unsigned char c
+    for i in range(n):
+        c = p[i]
+        if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or memchr(b"!#$%&'*+-.^_`|~", c, 15) != NULL):
+            return False
+    return n > 0
+
+
 cpdef bytes field_value(bytes line, Py_ssize_t colon, Py_ssize_t eol):
     """``line[colon + 1 : len(line) - eol].strip()``: a field's value."""
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(line)

@@ -2,7 +2,7 @@
 # its line loop with C offsets, its per-line methods and the direction's keeps as C calls.
 cimport cython
 
-from ...proto.http cimport field_colon, field_name, field_value, line_end_len, next_line
+from ...proto.http cimport field_colon, field_name, field_value, is_token, line_end_len, next_line
 from .stream cimport Direction
 
 # the module's integer constants as C values: no lookup, no boxing where they are used

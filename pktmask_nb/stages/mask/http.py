@@ -22,6 +22,7 @@ from ...proto.http import (
     field_name,
     field_value,
     has_chunked,
+    is_token,
     line_end_len,
     next_line,
     parse_chunk_size,
@@ -190,7 +191,8 @@ class HttpWalker:
         if colon <= 0:
             return not line.strip(b"\0\r\n")  # a header line zeroed by an earlier pass
         name = field_name(line, colon)
-        self.last_zero = name in self.zeroed or name in HTTP_ALWAYS_ZEROED
+        # a name that is no token (a NUL in "Cookie") is no name a server takes: its value is zeroed
+        self.last_zero = name in self.zeroed or name in HTTP_ALWAYS_ZEROED or not is_token(name)
         if name == b"content-type":
             value = field_value(line, colon, eol)
             self.last_zero = not value.lower().startswith(HTTP_CONTENT_TYPES_KEPT)
