@@ -130,18 +130,24 @@ def sanitize(tmp_path, name: str, frames, linktype: int) -> list[bytes]:
     return [d for d, _, _ in oracle.frames(out)], out.read_bytes()
 
 
-@pytest.mark.parametrize("capture", CAPTURES)
-def test_mutated_headers_keep_nothing_the_true_ones_zeroed(capture, tmp_path):
+def campaign(capture: str, count: int, finder):
+    """The first `count` frames of a shared capture, its link type, and ``(index, fields)`` of
+    the frames in which `finder` finds fields to mutate."""
     path = SHARED_CAPTURES / capture
     if not path.exists():
         missing(str(path))
-    records = oracle.frames(path)[:MAX_FRAMES]
+    records = oracle.frames(path)[:count]
     linktype = records[0][2]
     frames = [d for d, _, _ in records]
+    candidates = [(i, f) for i, f in ((i, finder(f, linktype)) for i, f in enumerate(frames)) if f]
+    return frames, linktype, candidates
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_mutated_headers_keep_nothing_the_true_ones_zeroed(capture, tmp_path):
+    frames, linktype, candidates = campaign(capture, MAX_FRAMES, fields_of)
     reference, _ = sanitize(tmp_path, "reference", frames, linktype)
     rng = random.Random(capture)
-    candidates = [(i, fields_of(f, linktype)) for i, f in enumerate(frames)]
-    candidates = [(i, f) for i, f in candidates if f]
     tried = 0
     for trial in range(TRIALS_PER_CAPTURE):
         i, fields = rng.choice(candidates)
@@ -186,14 +192,8 @@ def payload_fields(frame: bytes, linktype: int) -> list[tuple[int, int]]:
 def test_mutated_records_keep_nothing_the_model_zeroes(capture):
     # Found this way: a type byte that said alert, heartbeat or handshake kept any body, and a
     # heartbeat's payload was kept (SPEC §6 keeps it whole; content, so the allowlist does not).
-    path = SHARED_CAPTURES / capture
-    if not path.exists():
-        missing(str(path))
-    records = oracle.frames(path)[:PAYLOAD_FRAMES]
-    linktype = records[0][2]
-    frames = [d for d, _, _ in records]
+    frames, linktype, candidates = campaign(capture, PAYLOAD_FRAMES, payload_fields)
     rng = random.Random(f"payload-{capture}")
-    candidates = [(i, f) for i, f in ((i, payload_fields(f, linktype)) for i, f in enumerate(frames)) if f]
     for trial in range(PAYLOAD_TRIALS):
         i, fields = rng.choice(candidates)
         mutated = frames[:i] + [mutate(rng, frames[i], fields)] + frames[i + 1 :]
