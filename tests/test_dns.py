@@ -236,8 +236,11 @@ def test_reverse_names_are_told_through_compression_pointers():
 
 def test_what_does_not_parse_to_its_end_is_not_believed(tmp_path):
     """Port 53 is only a hint: a payload that is not one whole DNS message keeps nothing."""
-    message = bytes(DNS(dns_frames()[1][42:]))
-    payloads = [message + b"trailing-secret", message[:-7], b"S" * 40]  # bytes after it, cut short, not DNS
+    answer = bytes(DNS(dns_frames()[1][42:]))
+    # one more record than there is: found by mutating a real answer's question count (0x0001
+    # -> 0xff01), whose parse stopped exactly at the payload's end and was taken for whole
+    promising = answer[:10] + (int.from_bytes(answer[10:12], "big") + 1).to_bytes(2, "big") + answer[12:]
+    payloads = [answer + b"trailing-secret", answer[:-7], b"S" * 40, promising]  # bytes after it, cut short, not DNS
     frames = [bytes(Ether() / IP(src="192.168.1.1", dst="192.168.1.10") / UDP(sport=53, dport=40000) / Raw(p))
               for p in payloads]  # fmt: skip
     src, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
@@ -252,4 +255,5 @@ def test_what_does_not_parse_to_its_end_is_not_believed(tmp_path):
     kept = [f[:42] + f[42:54] + bytes(len(f) - 54) for f in frames]
     write(header_kept, kept)
     report = audit(src, header_kept, dns=True, raise_on_findings=False, limit=100)
-    assert {f.frame for f in report.findings if f.kind == "payload"} == {1, 2, 3}, report.summary()
+    assert {f.frame for f in report.findings if f.kind == "payload"} == {1, 2, 3, 4}, report.summary()
+    assert not message(promising, 0, len(promising)).whole

@@ -39,6 +39,7 @@ class Message(NamedTuple):
     addresses: list  # Address
     reverse: list  # (start, end) of label contents of names in a reverse zone (addresses as text)
     end: int  # bytes from here on were not understood
+    whole: bool = False  # every record its counts promise was read (it may still end before the data)
 
 
 class _Stop(Exception):
@@ -59,9 +60,9 @@ def message(data, start: int, end: int) -> Message:
             pos = _fixed(pos, 4, end, found)  # type, class
         for _ in range(counts[1] + counts[2] + counts[3]):
             pos = _record(data, pos, end, found)
-    except _Stop as stop:
+    except _Stop as stop:  # at the data's end too: counts that promise more than there is
         return found._replace(end=stop.args[0])
-    return found._replace(end=pos)
+    return found._replace(end=pos, whole=True)
 
 
 def _fixed(pos: int, size: int, end: int, found: Message) -> int:

@@ -138,7 +138,7 @@ def dns_keeps(data, start: int, end: int, names: bool) -> list[tuple[int, int, s
     an address). Only a message that parses to its last byte is believed to be DNS: anything
     else on port 53 (cut short, with bytes after it, another protocol) is zeroed whole."""
     found = message(data, start, end)
-    if found.end != end:
+    if not found.whole or found.end != end:
         return []
     keeps = [(a, b, KEEP_DNS_STRUCTURE) for a, b in found.structure]
     keeps += [(a.offset, a.offset + a.size, KEEP_DNS_ADDRESS) for a in found.addresses]
