@@ -173,7 +173,10 @@ def _check_status_follows_the_settings(page, panel, data: Path) -> None:
     original = source.input_value()
     source.fill(str(data / "vlan_ipv6.pcap"))
     _wait_text(page, status, f"Ready: vlan_ipv6.pcap, chunk size {CHUNK_SIZE}")
-    assert tables.is_hidden() and panel.locator(".pktmask-live-plot").is_hidden() and run.is_enabled()
+    # each widget's update reaches the page on its own: the status may show before the tables hide
+    tables.wait_for(state="hidden", timeout=10_000)
+    panel.locator(".pktmask-live-plot").wait_for(state="hidden", timeout=10_000)
+    assert run.is_enabled()
     key.fill("abc")
     _wait_text(page, status, "Cannot run: key must be 64 hex digits (or empty for a random key)")
     assert run.is_disabled()

@@ -285,7 +285,6 @@ class SanitizePanel:
 
     def _refresh(self) -> None:
         view = render(self.state)
-        self.status.value = f"<span class='pktmask-{view['status']}'>{html.escape(view['status_text'])}</span>"
         self.progress.value = view["progress"]
         self.progress.bar_style = view["bar_style"]
         self.run_button.disabled = view["run_disabled"]
@@ -294,6 +293,8 @@ class SanitizePanel:
         self.error.layout.display = "" if view["error"] else "none"
         self.tabs.layout.display = "" if view["tables"] else "none"
         self.live.layout.display = "" if view["plot"] else "none"
+        # last: what the status says is already true of the rest of the panel when it shows
+        self.status.value = f"<span class='pktmask-{view['status']}'>{html.escape(view['status_text'])}</span>"
 
     def _ipython_display_(self) -> None:
         display(self.widget)
