@@ -3,6 +3,7 @@ usage or input, 3 (audit) undecided."""
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import io
 import json
@@ -535,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pktmask-nb: stopped by {name}; no partial output was left", file=sys.stderr)
         return 128 + e.signum
     finally:
-        remove_temporaries()  # those a signal left before their writers existed
+        remove_temporaries(_thread.get_ident())  # those a signal left before their writers existed
 
 
 if __name__ == "__main__":
