@@ -72,15 +72,18 @@ def dtls_keeps(data, start: int, end: int, counts: list[int], names: bool = Fals
     return keeps, bool(keeps) and pos < end
 
 
+def _fragment_header(data, pos: int) -> tuple[int, int, int]:
+    """``(message_length, fragment_offset, fragment_length)`` of the DTLS handshake header at `pos`."""
+    return tuple(int.from_bytes(data[pos + at : pos + at + 3], "big") for at in (1, 6, 9))
+
+
 def _dtls_fragments(data, pos: int, end: int) -> bool:
     """Whether the cleartext handshake record body ``data[pos:end]`` is whole fragments of
     messages of types sent in the clear, each inside its message (RFC 6347 §4.2.2)."""
     while pos < end:
         if pos + DTLS_HANDSHAKE_HLEN > end or data[pos] not in CLEARTEXT_HANDSHAKE_TYPES:
             return False
-        length, fragment_offset, fragment_length = (
-            int.from_bytes(data[pos + at : pos + at + 3], "big") for at in (1, 6, 9)
-        )
+        length, fragment_offset, fragment_length = _fragment_header(data, pos)
         pos += DTLS_HANDSHAKE_HLEN + fragment_length
         if fragment_offset + fragment_length > length or pos > end:
             return False
@@ -92,9 +95,7 @@ def _dtls_names(data, pos: int, end: int) -> list[tuple[int, int]]:
     out = []
     while pos + DTLS_HANDSHAKE_HLEN <= end:
         kind = data[pos]
-        length, fragment_offset, fragment_length = (
-            int.from_bytes(data[pos + at : pos + at + 3], "big") for at in (1, 6, 9)
-        )
+        length, fragment_offset, fragment_length = _fragment_header(data, pos)
         body, stop = pos + DTLS_HANDSHAKE_HLEN, min(end, pos + DTLS_HANDSHAKE_HLEN + fragment_length)
         if kind in READ_MESSAGES:
             if fragment_offset or fragment_length != length or stop - body != length:
