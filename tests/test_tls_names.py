@@ -150,6 +150,48 @@ def test_certificate_request_authorities_are_zeroed():
         assert b"Corp Issuing CA 7" not in zeroed(message)
 
 
+def ocsp_status(by_name: bool = True) -> bytes:
+    """A CertificateStatus message stapling a signed OCSP response for `certificate` (RFC 6066 §8)."""
+    from cryptography.x509 import ocsp
+
+    cert = x509.load_der_x509_certificate(certificate())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocsp.corp.example")])
+    responder = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(cert.subject).public_key(key.public_key())
+        .serial_number(7).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    response = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(cert, cert, hashes.SHA1(), ocsp.OCSPCertStatus.GOOD, now, now, None, None)
+        .responder_id(ocsp.OCSPResponderEncoding.NAME if by_name else ocsp.OCSPResponderEncoding.HASH, responder)
+        .certificates([responder])
+        .sign(key, hashes.SHA256())
+        .public_bytes(Encoding.DER)
+    )
+    body = b"\x01" + len(response).to_bytes(3, "big") + response
+    return b"\x16" + len(body).to_bytes(3, "big") + body
+
+
+@pytest.mark.parametrize("by_name", [True, False])
+def test_a_stapled_ocsp_response_loses_its_names_and_still_parses(by_name):
+    from cryptography.x509 import ocsp
+
+    message = ocsp_status(by_name)
+    assert [n for n in NAMES if n in message]
+    out = zeroed(message)
+    assert not [n for n in NAMES if n in out] and len(out) == len(message)
+    response = ocsp.load_der_ocsp_response(out[8:])
+    assert response.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+    assert response.serial_number == 4242 and response.certificates[0].serial_number == 7
+    assert response.responder_key_hash in (None, bytes(20))
+    bad = bytearray(message)
+    bad[12] += 1  # the response's SEQUENCE claims a byte more than the message holds
+    assert zeroed(bytes(bad))[8:] == bytes(len(message) - 8)
+
+
 def test_a_certificate_that_fails_past_its_issuer_still_loses_the_issuer():
     # Found by mutating a real certificate's subject length (0x7f -> 0xff): the fields were read
     # before any was named, so the issuer, before the failure, was kept. Now a certificate that
@@ -166,16 +208,76 @@ def test_a_certificate_that_fails_past_its_issuer_still_loses_the_issuer():
 
 
 def test_a_client_hello_that_does_not_parse_loses_all_after_its_random():
-    # A length that lies may have skipped a name before the parse fails (or a session id length
+    # A length that lies may have skipped a name before the parse fails (a session id length
     # may skip the extensions' start): everything after the fixed fields is named.
-    for at_host in (True, False):
-        message = bytearray(client_hello())
-        at = message.index(HOST) - 2 if at_host else 4 + 2 + 32
-        message[at : at + 2] = b"\xff\xff" if at_host else b"\x40\x00"  # a name length / session id past it
-        variable = 4 + 2 + 32  # header, version, random
-        out = zeroed(bytes(message))
-        assert HOST not in out and out[:variable] == bytes(message[:variable])
-        assert out[variable:] == bytes(len(message) - variable)
+    message = bytearray(client_hello())
+    variable = 4 + 2 + 32  # header, version, random
+    message[variable : variable + 2] = b"\x40\x00"  # a session id past the end
+    out = zeroed(bytes(message))
+    assert out[:variable] == bytes(message[:variable])
+    assert out[variable:] == bytes(len(message) - variable)
+
+
+def test_an_extension_that_does_not_read_as_its_type_loses_its_data():
+    # The extensions fill the hello exactly, so a lie inside one hides nothing past its data:
+    # that data is named, the other extensions keep theirs.
+    message = bytearray(client_hello())
+    sni = message.index(struct.pack(">HH", 0, len(HOST) + 5))
+    message[sni + 9 : sni + 11] = b"\xff\xff"  # the host name's length, past the extension
+    out = zeroed(bytes(message))
+    diff = [i for i in range(len(message)) if out[i] != message[i]]
+    assert HOST not in out and diff and min(diff) >= sni + 4 and max(diff) < sni + 4 + len(HOST) + 5
+
+
+@pytest.mark.parametrize("kind", [0x0500, 10, 16, 43, 51, 0xFF01, 0xFE0D, 5, 41, 47])
+def test_a_server_name_under_another_type_loses_its_data(kind):
+    # Found by mutation: server_name's type 0 -> 0x0500 (an unknown type) kept the name; under
+    # a known type it must read as that type says, which a server_name list does not.
+    message = bytearray(client_hello())
+    sni = message.index(struct.pack(">HH", 0, len(HOST) + 5))
+    message[sni : sni + 2] = kind.to_bytes(2, "big")
+    assert HOST not in zeroed(bytes(message))
+
+
+EXTENSIONS = [  # (type, data) of ClientHello extensions, each by its RFC: the data kept whole
+    (1, b"\x02"), (10, b"\x00\x04\x00\x1d\x00\x17"), (11, b"\x01\x00"), (13, b"\x00\x02\x04\x03"),
+    (14, b"\x00\x02\x00\x01\x00"), (15, b"\x01"), (16, b"\x00\x0c\x02h2\x08http/1.1"), (18, b""),
+    (21, bytes(7)), (22, b""), (23, b""), (27, b"\x02\x00\x02"), (28, b"\x40\x01"), (34, b"\x00\x02\x04\x03"),
+    (35, b"sealed ticket"), (42, b""), (43, b"\x04\x03\x04\x03\x03"), (44, b"\x00\x03abc"), (45, b"\x01\x01"),
+    (49, b""), (50, b"\x00\x02\x04\x03"), (51, b"\x00\x08\x00\x1d\x00\x04" + bytes(range(4))),
+    (0x3374, b""), (0x4469, b"\x00\x03\x02h2"), (0xFE0D, b"\x00\x00\x01\x00\x01\x07\x00\x02ke\x00\x03ctx"),
+    (0xFE0D, b"\x01"), (0xFF01, b"\x00"), (0x1A1A, b"\x00"), (5, b"\x01\x00\x00\x00\x00"),
+]  # fmt: skip
+NAMED_EXTENSIONS = [  # (type, data, the named parts): identities and names
+    (41, b"\x00\x0b\x00\x05alice\x00\x00\x00\x07" + b"\x00\x21\x20" + bytes(32), (b"alice",)),
+    (47, b"\x00\x16\x00\x14\x30\x12\x31\x10\x30\x0e\x06\x03\x55\x04\x03\x0c\x07corp-ca", (b"corp-ca",)),
+    (5, b"\x01\x00\x07\x00\x05ocspr\x00\x03ext", (b"ocspr", b"ext")),
+    (0x5A5B, b"who knows", (b"who knows",)),  # not a type we know
+    (21, b"\x00x\x00", (b"x",)),  # padding must be zeros
+]  # fmt: skip
+
+
+def test_client_hello_extensions_keep_their_data_when_it_reads_as_their_type():
+    once = {kind: data for kind, data in reversed(EXTENSIONS) if kind not in (10, 16)}  # client_hello has those
+    extra = b"".join(struct.pack(">HH", kind, len(data)) + data for kind, data in once.items())
+    message = client_hello(extra=extra)
+    out = zeroed(message)
+    diff = [i for i in range(len(message)) if out[i] != message[i]]
+    assert diff == list(range(message.index(HOST), message.index(HOST) + len(HOST)))
+    for kind, data in EXTENSIONS:  # one at a time: ECH comes as outer and inner
+        if kind in (10, 16):
+            continue
+        ext = struct.pack(">HH", kind, len(data)) + data
+        assert zeroed(client_hello(extra=ext)).endswith(ext)
+
+
+@pytest.mark.parametrize(("kind", "data", "names"), NAMED_EXTENSIONS)
+def test_client_hello_extensions_that_name_lose_the_names(kind, data, names):
+    ext = struct.pack(">HH", kind, len(data)) + data
+    out = zeroed(client_hello(extra=ext))
+    for name in names:
+        ext = ext.replace(name, bytes(len(name)))
+    assert out.endswith(ext)
 
 
 @pytest.mark.parametrize("field", ["signature", "validity"])
@@ -329,7 +431,7 @@ def test_dtls_client_hello_loses_its_server_name(tmp_path, kind):
 @pytest.mark.parametrize(
     "name",
     ["tls_1_2-2.pcap", "tls1.2.pcap", "https-justlaunchpage.pcap", "tls-fragmented-handshake.pcap.gz",
-     "tls_1_0_multi_segment_google-https.pcap", "dtls1_2.pcap", "tls13_wolfssl.pcap"],
+     "tls_1_0_multi_segment_google-https.pcap", "dtls1_2.pcap", "tls13_wolfssl.pcap", "tls_1_0_sslerr1-70.pcap"],
 )  # fmt: skip
 def test_shared_captures_keep_their_handshakes_and_lose_their_names(tmp_path, name):
     src = SHARED_CAPTURES / name

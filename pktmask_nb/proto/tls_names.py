@@ -3,14 +3,18 @@
 Over the handshake protocol's bytes (RFC 8446 §4, RFC 5246 §7.4: the bodies of consecutive
 handshake records, joined), `name_ranges` finds the bytes that name a host or an entity:
 
-- the host names of a ClientHello's server_name extension (RFC 6066 §3);
+- the host names of a ClientHello's server_name extension (RFC 6066 §3), its PSK identities,
+  the authorities and OCSP responder ids it lists; the data of an extension whose type we do
+  not know, or that does not read as its type says (a type byte that lies), is named too —
+  the others are codes, protocol ids and key material;
 - in Certificate messages (visible up to TLS 1.2; RFC 5246 §7.4.2, and the TLS 1.3 layout
   should one be seen in the clear), every value of the certificates' issuer and subject
   names and of the extensions that carry names (subject/issuer alternative names, name
   constraints, CRL distribution points, policies, information access: RFC 5280 §4.1.2.4,
   §4.2.1) — the contents of their primitive DER elements, object identifiers excepted — and
   the issuer name of the authority key identifier;
-- the distinguished names a CertificateRequest lists (RFC 5246 §7.4.4), likewise.
+- the distinguished names a CertificateRequest lists (RFC 5246 §7.4.4), likewise;
+- a stapled OCSP response's responder, certificate ids and certificates (CertificateStatus).
 
 A ServerHello, HelloRequest or ServerHelloDone holds no name but must parse too, so that a
 type byte that lies cannot pass a ClientHello off as one.
@@ -25,14 +29,18 @@ from __future__ import annotations
 
 from .tls import HANDSHAKE_HLEN
 
-HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST = 1, 11, 13
+HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST, HS_CERTIFICATE_STATUS = 1, 11, 13, 22
 HS_HELLO_REQUEST, HS_SERVER_HELLO, HS_SERVER_HELLO_DONE = 0, 2, 14
-NAMED_MESSAGES = frozenset((HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST))
+NAMED_MESSAGES = frozenset((HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST, HS_CERTIFICATE_STATUS))
 EXT_SERVER_NAME = 0
 # DER: tags whose contents are structure, not names (BOOLEAN, INTEGER, NULL, OBJECT IDENTIFIER)
 DER_KEPT_TAGS = frozenset((0x01, 0x02, 0x05, 0x06))
+DER_ENUMERATED, DER_BIT_STRING, DER_EXPLICIT_0 = 0x0A, 0x03, 0xA0
+OCSP_STATUS_TYPE = 1  # CertificateStatusType ocsp (RFC 6066 §8)
+OID_OCSP_BASIC = b"\x2b\x06\x01\x05\x05\x07\x30\x01\x01"  # id-pkix-ocsp-basic (RFC 6960 §4.2.1)
 DER_SEQUENCE, DER_OCTET_STRING, DER_EXPLICIT_EXTENSIONS = 0x30, 0x04, 0xA3
 DER_SET, DER_OID, DER_VERSION, DER_TIMES = 0x31, 0x06, 0xA0, (0x17, 0x18)  # UTCTime, GeneralizedTime
+OCSP_KEPT_TAGS = DER_KEPT_TAGS | {DER_ENUMERATED, *DER_TIMES}
 # TBSCertificate (RFC 5280 §4.1) after its optional version: serialNumber, signature, issuer,
 # validity, subject, subjectPublicKeyInfo, then the optional unique ids and extensions in order
 TBS_FIELDS = (0x02, DER_SEQUENCE, DER_SEQUENCE, DER_SEQUENCE, DER_SEQUENCE, DER_SEQUENCE)
@@ -116,11 +124,19 @@ def _client_hello(stream, pos: int, end: int, out: list, dtls: bool) -> None:
             pos = _length(stream, pos, 1, end)  # cookie
         pos = _length(stream, pos, 2, end)  # cipher suites
         pos = _length(stream, pos, 1, end)  # compression methods
-        for kind, value, after in _hello_extensions(stream, pos, end):
-            if kind == EXT_SERVER_NAME and after > value:
-                _server_names(stream, value, after, out)
+        extensions = _hello_extensions(stream, pos, end)
     except Malformed:
         raise Malformed(variable) from None  # a length that lied may have skipped a name: all after the random
+    for kind, value, after in extensions:
+        # the list fills the hello exactly, so an extension that does not read as its type
+        # hides nothing past its own data: that data is named
+        reader = _EXTENSIONS.get(kind, _opaque_data if _grease(kind) else None)
+        try:
+            if reader is None:
+                raise Malformed(value)  # a type we do not know, or one whose byte lies
+            reader(stream, value, after, out)
+        except Malformed:
+            out.append((value, after))
 
 
 def _hello_extensions(stream, pos: int, end: int) -> list[tuple[int, int, int]]:
@@ -145,13 +161,182 @@ def _hello_extensions(stream, pos: int, end: int) -> list[tuple[int, int, int]]:
     return found
 
 
+# -- ClientHello extensions (IANA TLS ExtensionType Values): each read by its RFC's layout;
+# names (and identities) named, the rest structure or key material kept; a type not listed
+# here has its data named -------------------------------------------------------------------
+
+
+def _filled(stream, pos: int, end: int, size: int) -> int:
+    """The start of a vector with a `size`-byte length at `pos` that must end exactly at `end`."""
+    if _length(stream, pos, size, end) != end:
+        raise Malformed(pos)
+    return pos + size
+
+
 def _server_names(stream, pos: int, end: int, out: list) -> None:
-    stop = _length(stream, pos, 2, end)
-    pos += 2
-    while pos < stop:
-        after = _length(stream, pos + 1, 2, stop)  # name type, then the name
+    pos = _filled(stream, pos, end, 2)
+    while pos < end:
+        after = _length(stream, pos + 1, 2, end)  # name type, then the name
         out.append((pos + 3, after))
         pos = after
+
+
+def _grease(kind: int) -> bool:
+    """RFC 8701's reserved values 0x0A0A, 0x1A1A, ... 0xFAFA: random data, no meaning."""
+    return kind & 0x0F0F == 0x0A0A and kind >> 12 == (kind >> 4) & 0x0F
+
+
+def _nothing(stream, pos: int, end: int, out: list) -> None:
+    if pos != end:
+        raise Malformed(pos)
+
+
+def _opaque_data(stream, pos: int, end: int, out: list) -> None:
+    """Key material or state only the server can read (tickets, GREASE): no names, kept."""
+
+
+def _items(length_size: int, item_size: int, minimum: int = 1):
+    """A vector (`length_size`-byte length) of at least `minimum` codes of `item_size` bytes."""
+
+    def read(stream, pos: int, end: int, out: list) -> None:
+        pos = _filled(stream, pos, end, length_size)
+        if (end - pos) % item_size or end - pos < minimum * item_size:
+            raise Malformed(pos)
+
+    return read
+
+
+def _sized(size: int, maximum: int = 0xFFFF):
+    """One code of `size` bytes, at most `maximum`."""
+
+    def read(stream, pos: int, end: int, out: list) -> None:
+        if end - pos != size or int.from_bytes(stream[pos:end], "big") > maximum:
+            raise Malformed(pos)
+
+    return read
+
+
+def _opaque_vector(stream, pos: int, end: int, out: list) -> None:
+    _filled(stream, pos, end, 2)
+
+
+def _renegotiation(stream, pos: int, end: int, out: list) -> None:
+    _filled(stream, pos, end, 1)
+
+
+def _padding(stream, pos: int, end: int, out: list) -> None:
+    if any(stream[pos:end]):  # RFC 7685 §3: zeros
+        raise Malformed(pos)
+
+
+def _protocols(stream, pos: int, end: int, out: list) -> None:
+    """ALPN (RFC 7301 §3.1) and ALPS: protocol ids, each of one byte or more."""
+    pos = _filled(stream, pos, end, 2)
+    if pos == end:
+        raise Malformed(pos)
+    while pos < end:
+        after = _length(stream, pos, 1, end)
+        if after == pos + 1:
+            raise Malformed(pos)
+        pos = after
+
+
+def _srtp(stream, pos: int, end: int, out: list) -> None:
+    """use_srtp (RFC 5764 §4.1.1): protection profiles, then an MKI."""
+    profiles = _length(stream, pos, 2, end)
+    if (profiles - pos - 2) % 2 or _length(stream, profiles, 1, end) != end:
+        raise Malformed(pos)
+
+
+def _key_shares(stream, pos: int, end: int, out: list) -> None:
+    """key_share (RFC 8446 §4.2.8): groups and their public keys."""
+    pos = _filled(stream, pos, end, 2)
+    while pos < end:
+        pos = _length(stream, pos + 2, 2, end)
+
+
+def _status_request(stream, pos: int, end: int, out: list) -> None:
+    """status_request (RFC 6066 §8): OCSP responder ids and request extensions, both named."""
+    if pos >= end or stream[pos] != 1:
+        raise Malformed(pos)
+    responders = _length(stream, pos + 1, 2, end)
+    if _length(stream, responders, 2, end) != end:
+        raise Malformed(pos)
+    pos += 3
+    while pos < responders:
+        after = _length(stream, pos, 2, responders)
+        out.append((pos + 2, after))
+        pos = after
+    out.append((responders + 2, end))
+
+
+def _pre_shared_key(stream, pos: int, end: int, out: list) -> None:
+    """pre_shared_key (RFC 8446 §4.2.11): identities (named: an external PSK's is a name) with
+    their ticket ages, then binders."""
+    identities = _length(stream, pos, 2, end)
+    pos += 2
+    while pos < identities:
+        after = _length(stream, pos, 2, identities)
+        out.append((pos + 2, after))
+        pos = after + 4  # obfuscated_ticket_age
+    if pos != identities:
+        raise Malformed(pos)
+    pos = _filled(stream, identities, end, 2)
+    while pos < end:
+        pos = _length(stream, pos, 1, end)
+
+
+def _authorities(stream, pos: int, end: int, out: list) -> None:
+    """certificate_authorities (RFC 8446 §4.2.4): distinguished names, as a CertificateRequest's."""
+    _distinguished_names(stream, _filled(stream, pos, end, 2), end, out)
+
+
+def _encrypted_hello(stream, pos: int, end: int, out: list) -> None:
+    """encrypted_client_hello (RFC 9849 §5): the inner marker, or the outer's suite, config id,
+    encapsulated key and ciphertext."""
+    if pos < end and stream[pos] == 1:
+        _nothing(stream, pos + 1, end, out)
+        return
+    if pos + 6 > end or stream[pos] != 0:
+        raise Malformed(pos)
+    _filled(stream, _length(stream, pos + 6, 2, end), end, 2)
+
+
+_EXTENSIONS = {
+    EXT_SERVER_NAME: _server_names,
+    1: _sized(1, 4),  # max_fragment_length (RFC 6066 §4)
+    5: _status_request,
+    10: _items(2, 2),  # supported_groups (RFC 8422)
+    11: _items(1, 1),  # ec_point_formats (RFC 8422)
+    13: _items(2, 2),  # signature_algorithms (RFC 8446 §4.2.3)
+    14: _srtp,
+    15: _sized(1, 2),  # heartbeat mode (RFC 6520)
+    16: _protocols,
+    18: _nothing,  # signed_certificate_timestamp (RFC 6962 §3.3.1): asked for empty
+    19: _items(1, 1),  # client_certificate_type (RFC 7250)
+    20: _items(1, 1),  # server_certificate_type
+    21: _padding,
+    22: _nothing,  # encrypt_then_mac (RFC 7366)
+    23: _nothing,  # extended_master_secret (RFC 7627)
+    27: _items(1, 2),  # compress_certificate (RFC 8879)
+    28: _sized(2),  # record_size_limit (RFC 8449)
+    34: _items(2, 2),  # delegated_credential (RFC 9345): signature schemes
+    35: _opaque_data,  # session_ticket (RFC 5077): the server's sealed state
+    41: _pre_shared_key,
+    42: _nothing,  # early_data
+    43: _items(1, 2),  # supported_versions
+    44: _opaque_vector,  # cookie (RFC 8446 §4.2.2): the server's sealed state
+    45: _items(1, 1),  # psk_key_exchange_modes
+    47: _authorities,
+    49: _nothing,  # post_handshake_auth
+    50: _items(2, 2),  # signature_algorithms_cert
+    51: _key_shares,
+    0x3374: _nothing,  # next_protocol_negotiation (draft-agl-tls-nextprotoneg): empty in a ClientHello
+    0x4469: _protocols,  # application_settings (draft-vvv-tls-alps), old and new code point
+    0x44CD: _protocols,
+    0xFE0D: _encrypted_hello,
+    0xFF01: _renegotiation,  # renegotiation_info (RFC 5746): the previous verify_data
+}
 
 
 def _certificate(stream, pos: int, end: int, out: list, dtls: bool) -> None:
@@ -179,9 +364,13 @@ def _certificate_request(stream, pos: int, end: int, out: list, dtls: bool) -> N
             pass
     else:
         raise Malformed(pos)
-    pos, stop = names + 2, end
-    while pos < stop:
-        after = _length(stream, pos, 2, stop)
+    _distinguished_names(stream, names + 2, end, out)
+
+
+def _distinguished_names(stream, pos: int, end: int, out: list) -> None:
+    """DistinguishedName entries (RFC 5246 §7.4.4) filling ``[pos, end)``, their values named."""
+    while pos < end:
+        after = _length(stream, pos, 2, end)
         _der_contents(stream, pos + 2, after, out)
         pos = after
 
@@ -205,13 +394,13 @@ def _der(stream, pos: int, end: int) -> tuple[int, int, int]:
     return tag, start, start + length
 
 
-def _der_contents(stream, pos: int, end: int, out: list) -> None:
-    """Name the contents of every primitive element in ``[pos, end)`` but those of `DER_KEPT_TAGS`."""
+def _der_contents(stream, pos: int, end: int, out: list, kept: frozenset = DER_KEPT_TAGS) -> None:
+    """Name the contents of every primitive element in ``[pos, end)`` but those of the tags `kept`."""
     while pos < end:
         tag, start, stop = _der(stream, pos, end)
         if tag & 0x20:
-            _der_contents(stream, start, stop, out)
-        elif tag not in DER_KEPT_TAGS:
+            _der_contents(stream, start, stop, out, kept)
+        elif tag not in kept:
             out.append((start, stop))
         pos = stop
 
@@ -324,6 +513,59 @@ def _server_hello(stream, pos: int, end: int, out: list, dtls: bool) -> None:
         raise Malformed(start) from None
 
 
+def _certificate_status(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    """A stapled OCSP response (RFC 6066 §8, RFC 6960 §4.2.1): its response data's strings and
+    digests (the responder's name or key hash, the certificate ids' name and key hashes,
+    extensions) are named, its certificates as a Certificate message's; status, OIDs, serial
+    numbers and times are kept."""
+    if pos >= end or stream[pos] != OCSP_STATUS_TYPE or _length(stream, pos + 1, 3, end) != end:
+        raise Malformed(pos)
+    start = pos
+    try:
+        tag, pos, stop = _der(stream, pos + 4, end)  # OCSPResponse
+        if tag != DER_SEQUENCE or stop != end:
+            raise Malformed(pos)
+        tag, _, pos = _der(stream, pos, stop)
+        if tag != DER_ENUMERATED:
+            raise Malformed(pos)
+        if pos == stop:
+            return  # an error status: no response bytes
+        pos, stop = _expect(stream, pos, stop, DER_EXPLICIT_0, whole=True)
+        pos, stop = _expect(stream, pos, stop, DER_SEQUENCE, whole=True)  # ResponseBytes
+        tag, oid, after = _der(stream, pos, stop)
+        if tag != DER_OID or bytes(stream[oid:after]) != OID_OCSP_BASIC:
+            raise Malformed(pos)
+        pos, stop = _expect(stream, after, stop, DER_OCTET_STRING, whole=True)
+        pos, stop = _expect(stream, pos, stop, DER_SEQUENCE, whole=True)  # BasicOCSPResponse
+        tag, data, pos = _der(stream, pos, stop)  # tbsResponseData
+        if tag != DER_SEQUENCE:
+            raise Malformed(pos)
+        _der_contents(stream, data, pos, out, OCSP_KEPT_TAGS)
+        tag, _, pos = _der(stream, pos, stop)  # signatureAlgorithm
+        if tag != DER_SEQUENCE:
+            raise Malformed(pos)
+        tag, _, pos = _der(stream, pos, stop)  # signature
+        if tag != DER_BIT_STRING:
+            raise Malformed(pos)
+        if pos < stop:  # certs [0] EXPLICIT SEQUENCE OF Certificate
+            pos, stop = _expect(stream, pos, stop, DER_EXPLICIT_0, whole=True)
+            pos, stop = _expect(stream, pos, stop, DER_SEQUENCE, whole=True)
+            while pos < stop:
+                after = _der(stream, pos, stop)[2]
+                _der_certificate(stream, pos, after, out)
+                pos = after
+    except Malformed:
+        raise Malformed(start) from None
+
+
+def _expect(stream, pos: int, end: int, tag: int, whole: bool = False) -> tuple[int, int]:
+    """The contents of the element at `pos`, which must have `tag` (and, if `whole`, end at `end`)."""
+    found, start, stop = _der(stream, pos, end)
+    if found != tag or (whole and stop != end):
+        raise Malformed(pos)
+    return start, stop
+
+
 def _empty(stream, pos: int, end: int, out: list, dtls: bool) -> None:
     """HelloRequest, ServerHelloDone: no body (RFC 5246 §7.4.1.1, §7.4.5), else it is named."""
     if pos != end:
@@ -337,5 +579,6 @@ _READERS = {
     HS_CERTIFICATE: _certificate,
     HS_CERTIFICATE_REQUEST: _certificate_request,
     HS_SERVER_HELLO_DONE: _empty,
+    HS_CERTIFICATE_STATUS: _certificate_status,
 }
 READ_MESSAGES = frozenset(_READERS)  # what `name_ranges` reads: names, or a body that must parse
