@@ -139,13 +139,20 @@ def walk_tls(stream: bytes, p: int, keep: set, ssl2: bool = False) -> None:
             continue
         if not ssl2 or p + 3 > len(stream):
             return
+        # encrypted records carry an MD5 MAC (16 bytes); padded ones are whole 8-byte cipher
+        # blocks with less padding than a block
         if stream[p] & 0x80:
             length, hlen = ((stream[p] & 0x7F) << 8) | stream[p + 1], 2
+            if encrypted and length < 16:
+                return
             mtype = stream[p + 2]
             clear = not encrypted and mtype in (1, 2, 4)
             encrypted = encrypted or mtype in (2, 4)
         elif encrypted:
             length, hlen, clear = ((stream[p] & 0x3F) << 8) | stream[p + 1], 3, False
+            padding = stream[p + 2]
+            if length % 8 or padding >= 8 or length < 16 + padding:
+                return
         else:
             return
         if not length:

@@ -114,6 +114,32 @@ def test_sslv2_client_hello_then_tls():
     assert stage.stats()["tls_records"]["sslv2"] == 1
 
 
+@pytest.mark.parametrize(
+    ("header", "kept"),
+    [
+        (b"\x80\x20", True),  # 2-byte form: 32 bytes, a MAC and data
+        (b"\x00\x20\x07", True),  # 3-byte form: four blocks, 7 bytes of padding
+        (b"\x80\x05", False),  # shorter than the MAC
+        (b"\x00\x1c\x04", False),  # not whole blocks
+        (b"\x00\x20\x09", False),  # more padding than a block
+        (b"\x00\x10\x02", False),  # no room for the MAC besides the padding
+    ],
+)
+def test_encrypted_sslv2_records_must_hold_a_mac_and_whole_blocks(header, kept):
+    # Found by mutation: after a length that lied, ciphertext was read as 3-byte headers and
+    # kept; bytes that cannot be an encrypted record's header end the stream's framing.
+    master_key = b"\x02\x01\x00\x80" + b"\x00\x00" + b"\x00\x05" + b"\x00\x00" + b"ENCRY"
+    master_key = struct.pack(">H", 0x8000 | len(master_key)) + master_key
+    length = ((header[0] & 0x3F) << 8) | header[1]
+    encrypted = header + b"\xee" * length
+    f = Flow()
+    frames = dialogue(f, [(True, ssl2_client_hello() + master_key), (True, encrypted)], then_tls=False)
+    out, stage = mask_frames(frames)
+    check(frames, out, stage, exact=kept)
+    assert payload(out[3]) == ssl2_client_hello() + master_key
+    assert payload(out[4]) == (header if kept else b"") + bytes(len(encrypted) - (len(header) if kept else 0))
+
+
 def test_dtls_records_per_datagram():
     datagrams = [
         dtls_handshake(1, 49) + dtls_handshake(2, 19, seq=1),

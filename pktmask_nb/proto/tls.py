@@ -24,6 +24,10 @@ SSL2_CLIENT_MASTER_KEY = 2
 SSL2_SERVER_HELLO = 4
 SSL2_HANDSHAKE_TYPES = frozenset((SSL2_CLIENT_HELLO, SSL2_CLIENT_MASTER_KEY, SSL2_SERVER_HELLO))
 SSL2_HLEN = 2  # the 2-byte header form (high bit set); the 3-byte form is not followed
+# An encrypted SSLv2 record holds an MD5 MAC (every SSLv2 cipher's); the 3-byte header form pads
+# for a block cipher, all of whose blocks are 8 bytes (draft-hickman-netscape-ssl-00)
+SSL2_MAC_LEN = 16
+SSL2_BLOCK = 8
 
 POSTGRES_SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"  # length 8, code 80877103
 

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from ...proto.text import kept_text
 from ...proto.tls import (
+    SSL2_BLOCK,
     SSL2_CLIENT_MASTER_KEY,
     SSL2_HANDSHAKE_TYPES,
     SSL2_HLEN,
+    SSL2_MAC_LEN,
     SSL2_SERVER_HELLO,
     TLS_APPLICATION_DATA,
     TLS_CHANGE_CIPHER_SPEC,
@@ -220,16 +222,19 @@ class TlsWalker:
         """``(header_length, body_length, keep_body)`` of an SSLv2 record; header_length -1 if invalid.
 
         The 2-byte form (high bit set) may hold a cleartext hello or master key; the 3-byte
-        form (with padding) only occurs encrypted.
+        form (with padding) only occurs encrypted. An encrypted body must hold a MAC, a padded
+        one whole cipher blocks and less padding than a block: bytes that are not so are no
+        header (the stream lost its framing).
         """
         if not data[pos] & 0x80:
             length = ((data[pos] & 0x3F) << 8) | data[pos + 1]
-            if not length or self.ssl2 != 2:
+            padding = data[pos + 2]
+            if self.ssl2 != 2 or length % SSL2_BLOCK or padding >= SSL2_BLOCK or length < SSL2_MAC_LEN + padding:
                 return -1, 0, None
             self.counts[5] += 1
             return SSL2_HLEN + 1, length, None
         message_type, length = ssl2_header(data, pos)
-        if message_type < 0:
+        if message_type < 0 or (self.ssl2 == 2 and length < SSL2_MAC_LEN):
             return -1, 0, None
         keep_body = KEEP_SSL2_BODY if self.ssl2 == 1 and message_type in SSL2_HANDSHAKE_TYPES else None
         if message_type == SSL2_CLIENT_MASTER_KEY and bytes(data[pos + 6 : pos + 8]) != b"\0\0":
