@@ -120,6 +120,12 @@ def add_run_parser(commands) -> None:
     )
     p.add_argument("--mask-hold-bytes", type=int, metavar="B", help="bytes held back at most (default 8 MiB)")
     p.add_argument(
+        "--mask-remember-bytes",
+        type=int,
+        metavar="B",
+        help="kept bytes remembered to judge retransmissions (default 32 MiB; acknowledged ones forgotten first)",
+    )
+    p.add_argument(
         "--workers", type=int, metavar="N", help="run files in parallel on a local Dask cluster of N processes"
     )
     p.add_argument("--scheduler", metavar="ADDR", help="run files on the Dask scheduler at ADDR (tcp://host:8786)")
@@ -319,6 +325,7 @@ MASK_LIMITS = {  # CLI option -> MaskConfig field
     "mask_udp_idle_timeout": "udp_idle_timeout",
     "mask_hold_packets": "max_held_packets",
     "mask_hold_bytes": "max_held_bytes",
+    "mask_remember_bytes": "max_remembered_bytes",
 }
 
 

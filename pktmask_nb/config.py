@@ -137,6 +137,10 @@ class MaskConfig:
         it they are zeroed (fail closed).
     max_flows : int
         Flow table size; the least recently used flow is evicted beyond it.
+    max_remembered_bytes : int
+        Kept bytes the flows remember, to keep a retransmission's copy only where it equals
+        the first; beyond it they forget (least recently used flows first, bytes the other
+        side acknowledged first) and a later copy of forgotten bytes is zeroed.
     idle_timeout : float
         Seconds without a packet after which a flow is forgotten.
     udp_idle_timeout : float
@@ -152,6 +156,7 @@ class MaskConfig:
     max_held_packets: int = 2048
     max_held_bytes: int = 8 * 1024 * 1024
     max_flows: int = 200_000
+    max_remembered_bytes: int = 32 * 1024 * 1024
     idle_timeout: float = 300.0
     udp_idle_timeout: float = 60.0
 
@@ -166,6 +171,7 @@ class MaskConfig:
         _check(self.max_held_packets >= 0, "mask max_held_packets must be >= 0")
         _check(self.max_held_bytes >= 0, "mask max_held_bytes must be >= 0")
         _check(self.max_flows >= 1, "mask max_flows must be >= 1")
+        _check(self.max_remembered_bytes >= 0, "mask max_remembered_bytes must be >= 0")
         for name in ("idle_timeout", "udp_idle_timeout"):
             value = getattr(self, name)
             _check(0 < value < MAX_SECONDS, f"mask {name} must be > 0 and < {MAX_SECONDS:.0f}, not {value!r}")

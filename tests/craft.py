@@ -95,14 +95,18 @@ class Flow:
         self.wrap = wrap or (lambda p, _: Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / p)
         self.isn = list(isn)
 
-    def frame(self, from_client: bool, payload: bytes = b"", seq: int | None = None, flags: str = "PA") -> bytes:
-        """A segment; `seq` is relative to the sender's ISN + 1 (default: 0)."""
+    def frame(
+        self, from_client: bool, payload: bytes = b"", seq: int | None = None, flags: str = "PA", ack: int | None = None
+    ) -> bytes:
+        """A segment; `seq` is relative to the sender's ISN + 1 (default: 0), `ack` to the
+        other side's (default: the acknowledgment number 1, which acknowledges nothing seen)."""
         (sa, sp), (da, dp) = (self.client, self.server) if from_client else (self.server, self.client)
         isn = self.isn[0 if from_client else 1]
         rel = 0 if seq is None else seq
         absolute = (isn + 1 + rel) % 2**32 if "S" not in flags else isn
+        acknowledged = 1 if ack is None else (self.isn[1 if from_client else 0] + 1 + ack) % 2**32
         ip = IPv6(src=sa, dst=da) if self.v6 else IP(src=sa, dst=da)
-        segment = ip / TCP(sport=sp, dport=dp, seq=absolute, ack=1, flags=flags)
+        segment = ip / TCP(sport=sp, dport=dp, seq=absolute, ack=acknowledged, flags=flags)
         if payload:
             segment = segment / Raw(payload)
         return bytes(self.wrap(segment, from_client))

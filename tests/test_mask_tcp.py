@@ -177,6 +177,77 @@ def test_ipv6():
     assert payload(out[3]) != bytes(len(payload(out[3])))
 
 
+def remembering_flows(n: int) -> tuple[list[bytes], list[Flow]]:
+    """`n` flows, each: a handshake, a client record the server acknowledges, a (smaller) server
+    record it does not (yet)."""
+    flows = [Flow(client=(f"10.3.{i // 250}.{i % 250 + 1}", 41000 + i)) for i in range(n)]
+    frames = []
+    for f in flows:
+        frames += f.handshake()
+        frames.append(f.frame(True, TLS_REMEMBERED, seq=0))
+        frames.append(f.frame(False, SERVER_HELLO, seq=0, ack=len(TLS_REMEMBERED)))
+    return frames, flows
+
+
+TLS_REMEMBERED = handshake(300) + app_data(100)
+SERVER_HELLO = handshake(40, kind=2)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 1000])
+def test_remembered_bytes_stay_bounded_acknowledged_ones_forgotten_first(chunk_size):
+    # A live TCP flow remembers the bytes it kept, to keep a retransmission's copy only where it
+    # equals the first; over `max_remembered_bytes` the least recently used flows forget, what
+    # the other side acknowledged first. A later copy of forgotten bytes is zeroed and counted.
+    frames, flows = remembering_flows(40)
+    old, recent = flows[0], flows[-1]
+    again = [old.frame(True, TLS_REMEMBERED, seq=0), recent.frame(True, TLS_REMEMBERED, seq=0)]
+    unacknowledged = [old.frame(False, SERVER_HELLO, seq=0)]
+    frames += again + unacknowledged
+    limit = 8000
+    out, stage = mask_frames(frames, chunk_size=chunk_size, max_remembered_bytes=limit)
+    check(frames, out, stage, exact=False)
+    assert stage._remembered.used <= limit
+    old_copy, recent_copy, server_copy = (payload(o) for o in out[-3:])
+    assert old_copy == bytes(len(TLS_REMEMBERED))  # acknowledged, forgotten: zeroed
+    assert recent_copy == payload(out[5 * len(flows) - 2])  # remembered: decided as its first copy
+    assert recent_copy[:310] == TLS_REMEMBERED[:310]
+    assert server_copy == SERVER_HELLO  # not acknowledged: the old flow still remembers it
+    assert stage.stats()["fail_closed"]["forgotten"] == 1
+    reference, _ = mask_frames(frames, chunk_size=1, max_remembered_bytes=limit)
+    assert out == reference
+
+
+def test_without_memory_pressure_an_acknowledged_retransmission_keeps_its_bytes():
+    frames, flows = remembering_flows(40)
+    frames.append(flows[0].frame(True, TLS_REMEMBERED, seq=0))
+    out, stage = mask_frames(frames)
+    check(frames, out, stage)
+    assert payload(out[-1]) == payload(out[3]) and payload(out[3])[:310] == TLS_REMEMBERED[:310]
+    assert stage._remembered.used == 0  # the flows ended with the input: nothing is remembered
+
+
+def test_keeps_count_the_bytes_they_remember_until_they_go():
+    from pktmask_nb.stages.mask.keeps import Keeps, Remembered
+
+    remembered = Remembered()
+    keeps = Keeps(remembered)
+    keeps.add(0, 10, "tls-record-header", b"a" * 10)
+    keeps.add(20, 25, "tls-handshake", b"b" * 5)
+    keeps.add(25, 30, "tls-record-header", b"c" * 5)
+    assert remembered.used == 20
+    assert keeps.drop_until(19) == 10 and remembered.used == 10 and len(keeps) == 2
+    assert keeps.drop_until(24) == -1
+    b = keeps.bounds
+    intervals = [[b[i], b[i + 1], b[i + 2] >> 8] for i in range(0, len(b), 3)]  # start, end, where its bytes are
+    assert intervals == [[20, 25, 0], [25, 30, 5]] and keeps.data == b"bbbbbccccc"
+    other = Keeps(remembered)
+    other.add(5, 9, "tls-handshake", b"dddd")
+    assert remembered.used == 14
+    del keeps
+    assert remembered.used == 4
+    assert other.drop_until(100) == 9 and remembered.used == 0 and len(other) == 0
+
+
 @pytest.mark.parametrize("kind", ["vlan", "qinq", "mpls", "pppoe", "vxlan", "gre", "ipip"])
 @pytest.mark.parametrize("v6", [False, True])
 def test_encapsulations(kind, v6):

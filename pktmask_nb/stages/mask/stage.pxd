@@ -7,6 +7,7 @@ from ...proto.dissect cimport frame_of
 from ...proto.spans cimport FrameMap, Ledger
 from ...record cimport Packet
 from .flows cimport Flow, FlowTable
+from .keeps cimport Remembered
 from .frames cimport FlowKey, be32
 from .stream cimport Direction
 from .writer cimport ZeroWriter
@@ -65,6 +66,10 @@ cdef class MaskStage:
         return &self._kept_payload[0]
     cdef public dict _events
     cdef public MaskCounts _s
+    cdef public Remembered _remembered
+    cdef public Py_ssize_t _forget_at
+    @cython.locals(remembered=Remembered, limit=Py_ssize_t, flow=Flow, d=Direction, acked=bint)
+    cpdef _forget_remembered(self)
     @cython.locals(held=_Held, queue=object, s=MaskCounts, packet=Packet)
     cpdef list process(self, list chunk)
     @cython.locals(held=_Held, d=Direction, queue=object, s=MaskCounts, packet=Packet, item=tuple, over=bint)

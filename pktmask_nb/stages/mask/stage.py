@@ -45,7 +45,7 @@ from .datagrams import KEEP_DNS_ADDRESS, dhcp_keeps, dns_keeps, dtls_keeps
 from .detect import MidStreamWalker, StartWalker
 from .flows import NO_RECORDS, TLS_COUNT_NAMES, Flow, FlowTable
 from .frames import FlowKey, be32
-from .keeps import KEEP_REASONS
+from .keeps import KEEP_REASONS, Remembered
 from .stream import (
     FAIL_BEFORE_START,
     FAIL_DESYNC,
@@ -170,6 +170,8 @@ class MaskStage:
         self._payload_zeroed = self._payload_failed = 0  # TCP payload bytes zeroed (not / as fail-closed)
         self._events = dict.fromkeys(FAIL_EVENTS, 0)
         self._s = MaskCounts()
+        self._remembered = Remembered()  # kept bytes the directions remember to judge retransmissions
+        self._forget_at = config.max_remembered_bytes  # past it, `_forget_remembered`
 
     # -- the stage contract ----------------------------------------------------------------
 
@@ -190,6 +192,8 @@ class MaskStage:
             except Exception:
                 self._fail(packet)
                 held = None
+            if self._remembered.used > self._forget_at:
+                self._forget_remembered()
             if held is None and not queue:
                 out.append(packet)
                 continue
@@ -258,6 +262,23 @@ class MaskStage:
                 self._held_packets -= 1
                 self._held_bytes -= len(packet.data)
             out.append(record)
+
+    def _forget_remembered(self) -> None:
+        """The directions remember more kept bytes than `MaskConfig.max_remembered_bytes`: down
+        to half of it, least recently used flows first, they forget what the other side
+        acknowledged (a later copy of it is a spurious retransmission), then, if that is not
+        enough, any. Their later copies are zeroed and counted (``forgotten``)."""
+        remembered, limit = self._remembered, self.config.max_remembered_bytes
+        flows = self._flows.flows()
+        for acked in (True, False):
+            for flow in flows:
+                for d in flow.dirs:
+                    if d is not None and d.keeps:
+                        d.forget(d.acked if acked else d.next)  # every kept interval lies below `next`
+                        if remembered.used <= limit // 2:
+                            self._forget_at = limit
+                            return
+        self._forget_at = max(limit, remembered.used + limit // 2)  # held packets need the rest: not every packet
 
     def _evicted(self, flow: Flow) -> None:
         """A flow leaves the table: bytes still undecided are zeroed (fail closed)."""
@@ -417,7 +438,7 @@ class MaskStage:
         flow.last_ts = self._flows.now
         d = flow.dirs[side]
         if d is None:
-            d = flow.dirs[side] = Direction(flow, side == flow.client_side, None)
+            d = flow.dirs[side] = Direction(flow, side == flow.client_side, None, self._remembered)
             if flow.restarted:  # its flow was evicted mid-way: what cannot be resynchronised is fail-closed
                 d.fail_from = 0
                 flow.count_event(FAIL_FORGOTTEN)
@@ -426,9 +447,11 @@ class MaskStage:
             if d.base is None:
                 d.base = (seq + 1) & 0xFFFFFFFF
                 d.start_known = True
+        other = flow.dirs[1 - side]
+        if flags & TCP_ACK and other is not None:
+            other.acknowledged(be32(data, t + 8))
         if flags & (TCP_FIN | TCP_RST):
             d.fin = d.fin or bool(flags & TCP_FIN)
-            other = flow.dirs[1 - side]
             if flags & TCP_RST or (d.fin and other is not None and other.fin):
                 self._flows.close(flow)
         if start >= end:

@@ -19,6 +19,7 @@ cdef class Direction:
     cdef public Py_ssize_t decided
     cdef public Keeps keeps
     cdef public Py_ssize_t forgotten
+    cdef public Py_ssize_t acked
     cdef public Py_ssize_t fail_from
     cdef public object walker
     cdef public object tail
@@ -30,6 +31,10 @@ cdef class Direction:
     cdef public Py_ssize_t _offset
     @cython.locals(keeps=Keeps, last=Py_ssize_t)
     cpdef keep(self, Py_ssize_t start, Py_ssize_t end, str reason)
+    @cython.locals(offset=Py_ssize_t)
+    cpdef acknowledged(self, long long seq)
+    @cython.locals(end=Py_ssize_t)
+    cpdef forget(self, Py_ssize_t offset)
     cpdef Py_ssize_t zero_rest(self, Py_ssize_t offset, event=*) except? -1
     @cython.locals(undecided=Py_ssize_t)
     cpdef _feed(self, data, Py_ssize_t offset, Py_ssize_t segment=*)

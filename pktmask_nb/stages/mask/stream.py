@@ -61,8 +61,11 @@ class Direction:
         Kept intervals in order (at most KEEP_MAX_INTERVALS, KEEP_MAX_BYTES of their bytes).
     forgotten : int
         Decisions below this offset were dropped (bounded memory): such bytes are zero.
-        Dropping happens when the next segment arrives and none of this direction's packets
-        waits for its decisions (`held`), so a segment's own decisions are never dropped.
+        Dropping happens when the next segment arrives (past the limits) or the stage
+        remembers too many bytes (`forget`), and none of this direction's packets waits for
+        its decisions (`held`), so a segment's own decisions are never dropped.
+    acked : int
+        Stream offset up to which the other side acknowledged the bytes (0 until it did).
     held : int
         Packets of this direction held back, waiting for decisions (counted by the stage).
     fail_from : int
@@ -80,7 +83,7 @@ class Direction:
 
     # its fields are declared in stream.pxd
 
-    def __init__(self, flow, client: bool, walker):
+    def __init__(self, flow, client: bool, walker, remembered=None):
         self.flow = flow
         self.client = client
         self.base = None
@@ -88,8 +91,9 @@ class Direction:
         self.start_known = False
         self.next = 0
         self.decided = 0
-        self.keeps = Keeps()
+        self.keeps = Keeps(remembered)
         self.forgotten = 0
+        self.acked = 0
         self.fail_from = STREAM_END
         self.walker = walker
         self.tail = b""
@@ -116,7 +120,23 @@ class Direction:
         """Drop the oldest kept intervals past the limits, unless a held packet needs them."""
         keeps = self.keeps
         while keeps and not self.held and (len(keeps) > KEEP_MAX_INTERVALS or len(keeps.data) > KEEP_MAX_BYTES):
-            self.forgotten = keeps.drop_first()
+            self.forgotten = keeps.drop_until(keeps.bounds[1])
+
+    def acknowledged(self, seq: int) -> None:
+        """The other side acknowledged the bytes before sequence number `seq` (`acked`)."""
+        if self.base is not None:
+            offset = self.offset_of(seq)
+            if offset > self.acked:
+                self.acked = offset
+
+    def forget(self, offset: int) -> None:
+        """Drop the kept intervals that end at or before `offset`, unless a held packet needs
+        them: a later copy of their bytes is zeroed (`forgotten`)."""
+        if self.held or not self.keeps:
+            return
+        end = self.keeps.drop_until(offset)
+        if end >= 0:
+            self.forgotten = end
 
     def zero_rest(self, offset: int, event: str | None = None) -> int:
         """Nothing from `offset` on is kept; with `event`, that is a fail-closed event. Returns 0."""
@@ -177,7 +197,7 @@ class Direction:
         if self.base is None:
             self.base = (seq + syn) % SEQ_MOD
         keeps = self.keeps
-        if len(keeps.reasons) > KEEP_MAX_INTERVALS or len(keeps.data) > KEEP_MAX_BYTES:
+        if len(keeps) > KEEP_MAX_INTERVALS or len(keeps.data) > KEEP_MAX_BYTES:
             self._forget()
         nxt, base = self.next, self.base
         offset = nxt + ((seq + syn - base) % SEQ_MOD - nxt + SEQ_HALF) % SEQ_MOD - SEQ_HALF
