@@ -15,7 +15,7 @@ cdef class Flow:
     cdef public int client_side
     cdef public dict totals
     cdef public object key
-    cdef public object first_ts, last_ts
+    cdef public long long first_ts, last_ts  # packet times (ns; 0 before any)
     cdef public object dirs
     cdef public str protocol
     cdef public object tls_counts

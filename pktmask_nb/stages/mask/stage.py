@@ -380,7 +380,7 @@ class MaskStage:
             if key.of_frame(m, IPPROTO_TCP, index, t):
                 flow = self._flows.peek(key)
                 d = flow.dirs[key.side] if flow is not None else None
-                if d is not None and d.base is not None:
+                if d is not None and d.base >= 0:
                     offset = d.offset_of(int.from_bytes(data[t + 4 : t + 8], "big"))
                     failed = 0  # counted as zeroed "data" with the rest
                     n = min(end, len(data)) - start
@@ -429,7 +429,7 @@ class MaskStage:
         syn = flags & TCP_SYN
         if flow is not None and syn and not flags & TCP_ACK:
             d = flow.dirs[side]
-            if d is not None and d.syn_seq is not None and d.syn_seq != seq:  # the 4-tuple is reused
+            if d is not None and d.syn_seq >= 0 and d.syn_seq != seq:  # the 4-tuple is reused
                 self._flows.evict(flow.key, "closed")
                 flow = None
         if flow is None:
@@ -444,7 +444,7 @@ class MaskStage:
                 flow.count_event(FAIL_FORGOTTEN)
         if syn:
             d.syn_seq = seq
-            if d.base is None:
+            if d.base < 0:
                 d.base = (seq + 1) & 0xFFFFFFFF
                 d.start_known = True
         other = flow.dirs[1 - side]
@@ -457,7 +457,7 @@ class MaskStage:
         if start >= end:
             self._write(packet, m, changes)
             return None
-        if d.base is None and end - start == 1:  # a keep-alive probe (one old byte) cannot start a stream
+        if d.base < 0 and end - start == 1:  # a keep-alive probe (one old byte) cannot start a stream
             flow.count_event(FAIL_BEFORE_START)
             flow.failed += 1
             flow.zeroed += 1

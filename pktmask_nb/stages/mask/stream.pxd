@@ -12,8 +12,7 @@ cdef long long SEQ_MOD, SEQ_HALF, STREAM_END, KEEP_MAX_BYTES
 cdef class Direction:
     cdef public object flow
     cdef public bint client
-    cdef public object base
-    cdef public object syn_seq
+    cdef public long long base, syn_seq
     cdef public bint start_known
     cdef public Py_ssize_t next
     cdef public Py_ssize_t decided

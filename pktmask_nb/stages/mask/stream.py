@@ -17,6 +17,7 @@ from .keeps import KEEP_REASONS, Keeps
 
 SEQ_MOD = 1 << 32
 SEQ_HALF = 1 << 31
+NO_SEQ = -1  # `Direction.base` and `syn_seq` until known (sequence numbers are 0 .. 2^32 - 1)
 STREAM_END = 1 << 62  # `decided` once nothing more can be kept: everything is zero
 KEEP_MAX_INTERVALS = 32  # kept intervals remembered per direction for retransmissions
 KEEP_MAX_BYTES = 64 * 1024  # and the bytes they were decided on, at most this many
@@ -48,8 +49,9 @@ class Direction:
 
     Attributes
     ----------
-    base : int or None
-        Sequence number of stream offset 0 (ISN + 1 after a SYN, else the first data byte).
+    base : int
+        Sequence number of stream offset 0 (ISN + 1 after a SYN, else the first data byte);
+        `NO_SEQ` until a segment tells it.
     start_known : bool
         Offset 0 is the stream's first byte (the SYN was seen): a walker may take a record
         header there as a stream start.
@@ -86,8 +88,8 @@ class Direction:
     def __init__(self, flow, client: bool, walker, remembered=None):
         self.flow = flow
         self.client = client
-        self.base = None
-        self.syn_seq = None
+        self.base = NO_SEQ
+        self.syn_seq = NO_SEQ
         self.start_known = False
         self.next = 0
         self.decided = 0
@@ -124,7 +126,7 @@ class Direction:
 
     def acknowledged(self, seq: int) -> None:
         """The other side acknowledged the bytes before sequence number `seq` (`acked`)."""
-        if self.base is not None:
+        if self.base >= 0:
             offset = self.offset_of(seq)
             if offset > self.acked:
                 self.acked = offset
@@ -194,7 +196,7 @@ class Direction:
         Bytes in order are fed to the walker (and any buffered bytes they reach); bytes past
         a gap are buffered; bytes seen before are left alone (the first copy decided them).
         """
-        if self.base is None:
+        if self.base < 0:
             self.base = (seq + syn) % SEQ_MOD
         keeps = self.keeps
         if len(keeps) > KEEP_MAX_INTERVALS or len(keeps.data) > KEEP_MAX_BYTES:
