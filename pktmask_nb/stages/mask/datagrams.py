@@ -49,7 +49,11 @@ def dtls_keeps(data, start: int, end: int, counts: list[int], names: bool = Fals
         if content_type < 0:
             break
         body, stop = pos + DTLS_HLEN, pos + DTLS_HLEN + length
-        clear = not (data[pos + 3] | data[pos + 4])  # epoch 0
+        # epoch 0, or a body that is exactly cleartext handshake fragments (ciphertext is not,
+        # but for about one record in 2^28): an epoch that lies must not pass a hello off as encrypted
+        clear = not (data[pos + 3] | data[pos + 4]) or (
+            content_type == TLS_HANDSHAKE and stop <= end and _dtls_fragments(data, body, stop)
+        )
         if clear and content_type in TLS_KEPT_TYPES:
             if stop > end:
                 break  # a cleartext body cut by the datagram's end cannot be checked
