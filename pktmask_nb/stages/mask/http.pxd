@@ -23,14 +23,14 @@ cdef class HttpWalker:
     cpdef Py_ssize_t feed(self, Direction d, data, Py_ssize_t offset) except? -1
     cpdef _reset_message(self)
     @cython.locals(a=Py_ssize_t, b=Py_ssize_t)
-    cpdef _keep(self, Direction d, Py_ssize_t at, bytes line, Py_ssize_t start=*, end=*)
+    cpdef _keep(self, Direction d, Py_ssize_t at, bytes line, Py_ssize_t start=*, end=*, str reason=*)
     @cython.locals(state=int)
     cpdef _line(self, Direction d, bytes line, Py_ssize_t at)
     cpdef bint _connecting(self)
     cpdef _start_line(self, Direction d, bytes line, Py_ssize_t at)
     @cython.locals(eol=Py_ssize_t)
     cpdef _keep_framing(self, Direction d, bytes line, Py_ssize_t at)
-    @cython.locals(eol=Py_ssize_t, colon=Py_ssize_t, name=bytes, value=bytes)
+    @cython.locals(eol=Py_ssize_t, colon=Py_ssize_t, name=bytes, value=bytes, token=bint)
     cpdef bint _field(self, Direction d, bytes line, Py_ssize_t at) except -1
     cpdef _end_of_headers(self)
     cpdef bint _done(self)

@@ -96,10 +96,11 @@ class HttpWalker:
                 return d.switch(follow, data[pos:], offset + pos) if follow is not None else d.zero_rest(offset + pos)
         return 0
 
-    def _keep(self, d, at: int, line: bytes, start: int = 0, end: int | None = None) -> None:
-        """Keep ``line[start:end]`` (at stream offset `at`) but the addresses written in it."""
+    def _keep(self, d, at: int, line: bytes, start: int = 0, end: int | None = None, reason: str = KEEP_HEADER) -> None:
+        """Keep ``line[start:end]`` (at stream offset `at`) but the addresses written in it
+        (a name is a token, and "127.0.0.1" is one)."""
         for a, b in kept_text(line, start, len(line) if end is None else end):
-            d.keep(at + a, at + b, KEEP_HEADER)
+            d.keep(at + a, at + b, reason)
 
     def _line(self, d, line: bytes, at: int):
         """Decide one complete line at stream offset `at`: True to go on, False if it breaks
@@ -191,17 +192,19 @@ class HttpWalker:
         if colon <= 0:
             return not line.strip(b"\0\r\n")  # a header line zeroed by an earlier pass
         name = field_name(line, colon)
-        # a name that is no token (a NUL in "Cookie") is no name a server takes: its value is zeroed
-        self.last_zero = name in self.zeroed or name in HTTP_ALWAYS_ZEROED or not is_token(name)
+        # a name that is no token (a NUL in "Cookie", a space) is no name a server takes: it and
+        # its value are zeroed, its colon kept
+        token = is_token(name)
+        self.last_zero = name in self.zeroed or name in HTTP_ALWAYS_ZEROED or not token
         if name == b"content-type":
             value = field_value(line, colon, eol)
             self.last_zero = not value.lower().startswith(HTTP_CONTENT_TYPES_KEPT)
         if not self.keeping:
             if self._connecting():  # a field's name and line end: Wireshark parses the head
-                d.keep(at, at + colon + 1, KEEP_FRAMING)
+                self._keep(d, at, line, 0 if token else colon, colon + 1, KEEP_FRAMING)
                 d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
         elif self.last_zero:
-            d.keep(at, at + colon + 1, KEEP_HEADER)
+            self._keep(d, at, line, 0 if token else colon, colon + 1)
             d.keep(at + len(line) - eol, at + len(line), KEEP_FRAMING)
         else:
             self._keep(d, at, line)
