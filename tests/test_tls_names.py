@@ -295,6 +295,45 @@ def test_a_certificate_read_from_the_wrong_place_is_named_whole(field):
     assert not [n for n in NAMES if n in out]
 
 
+@pytest.mark.parametrize("lie", ["value-tag", "oid", "aki-issuer-tag"])
+def test_a_certificate_extension_that_lies_keeps_no_name(lie):
+    # Found by mutation of a real certificate: the authorityInfoAccess value's OCTET STRING
+    # tag 0x04 -> 0x00 kept its OCSP URL. Values are named unless their OID is one of the few
+    # that name nothing, and an extension must be OID, critical flag, OCTET STRING.
+    message = bytearray(certificate_message(count=1))
+    if lie == "value-tag":
+        aia = message.index(b"\x2b\x06\x01\x05\x05\x07\x01\x01")  # id-pe-authorityInfoAccess
+        assert message[aia + 8] == 0x04
+        message[aia + 8] = 0x00
+    elif lie == "oid":
+        san = message.index(b"\x06\x03\x55\x1d\x11")  # id-ce-subjectAltName
+        message[san + 4] = 0x63  # 2.5.29.99, an extension nobody defined
+    else:
+        issuer = message.index(b"\xa1", message.index(b"\x06\x03\x55\x1d\x23"))  # the AKI's [1]
+        message[issuer] = 0xA5
+    out = zeroed(bytes(message))
+    assert not [n for n in NAMES if n in out] and len(out) == len(message)
+
+
+def test_an_unknown_certificate_extension_loses_its_strings_and_keeps_its_structure():
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")])
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    custom = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x16\x0bsecret.corp")
+    der = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(custom, False).add_extension(x509.SubjectKeyIdentifier(b"k" * 20), False)
+        .sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
+    )  # fmt: skip
+    body = (len(der) + 3).to_bytes(3, "big") + len(der).to_bytes(3, "big") + der
+    message = b"\x0b" + len(body).to_bytes(3, "big") + body
+    out = zeroed(message)
+    assert b"secret.corp" not in out and b"k" * 20 in out  # the key id names nothing
+    read = x509.load_der_x509_certificate(out[10:])
+    assert read.extensions.get_extension_for_oid(custom.oid).value.value == b"\x16\x0b" + bytes(11)
+
+
 def test_a_length_that_skips_the_server_name_does_not_hide_it():
     # Found by mutation: ec_point_formats' length 0x0002 -> 0x0102 jumped over the server_name
     # extension into zero padding, which reads as empty extensions of type 0 until the end.

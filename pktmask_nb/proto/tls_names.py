@@ -9,10 +9,11 @@ handshake records, joined), `name_ranges` finds the bytes that name a host or an
   the others are codes, protocol ids and key material;
 - in Certificate messages (visible up to TLS 1.2; RFC 5246 §7.4.2, and the TLS 1.3 layout
   should one be seen in the clear), every value of the certificates' issuer and subject
-  names and of the extensions that carry names (subject/issuer alternative names, name
-  constraints, CRL distribution points, policies, information access: RFC 5280 §4.1.2.4,
-  §4.2.1) — the contents of their primitive DER elements, object identifiers excepted — and
-  the issuer name of the authority key identifier;
+  names and of their extensions (alternative names, name constraints, CRL distribution
+  points, policies, information access, unknown ones: RFC 5280 §4.1.2.4, §4.2.1) — the
+  contents of their primitive DER elements, object identifiers, integers and booleans
+  excepted — but those of a few that name nothing (key ids, usages, basic constraints, CT
+  timestamps), and the issuer name of the authority key identifier;
 - the distinguished names a CertificateRequest lists (RFC 5246 §7.4.4), likewise;
 - a stapled OCSP response's responder, certificate ids and certificates (CertificateStatus).
 
@@ -46,18 +47,21 @@ OCSP_KEPT_TAGS = DER_KEPT_TAGS | {DER_ENUMERATED, *DER_TIMES}
 TBS_FIELDS = (0x02, DER_SEQUENCE, DER_SEQUENCE, DER_SEQUENCE, DER_SEQUENCE, DER_SEQUENCE)
 TBS_OPTIONAL = (0x81, 0x82, DER_EXPLICIT_EXTENSIONS)
 OID_AUTHORITY_KEY_ID = b"\x55\x1d\x23"  # its issuer's name ([1]) is named; key id and serial are not
-AKI_ISSUER = 0xA1
+AKI_KEPT = (0x80, 0x82)  # keyIdentifier [0], authorityCertSerialNumber [2]
 OID_PREFIX_CE = b"\x55\x1d"  # id-ce (2.5.29)
-NAMED_EXTENSIONS = frozenset(
+DER_BOOLEAN = 0x01
+# Extensions whose values name nothing, kept whole: their strings are key ids, bit flags and
+# signatures. Every other extension (alternative names, CRL points, information access,
+# policies, unknown ones, or a known one whose OID a lie changed) has its strings named.
+NAME_FREE_EXTENSIONS = frozenset(
     (
-        OID_PREFIX_CE + b"\x11",  # subjectAltName
-        OID_PREFIX_CE + b"\x12",  # issuerAltName
-        OID_PREFIX_CE + b"\x1e",  # nameConstraints
-        OID_PREFIX_CE + b"\x1f",  # cRLDistributionPoints
-        OID_PREFIX_CE + b"\x20",  # certificatePolicies (CPS URIs, notice texts)
-        OID_PREFIX_CE + b"\x2e",  # freshestCRL
-        b"\x2b\x06\x01\x05\x05\x07\x01\x01",  # authorityInfoAccess
-        b"\x2b\x06\x01\x05\x05\x07\x01\x0b",  # subjectInfoAccess
+        OID_PREFIX_CE + b"\x0e",  # subjectKeyIdentifier
+        OID_PREFIX_CE + b"\x0f",  # keyUsage
+        OID_PREFIX_CE + b"\x13",  # basicConstraints
+        OID_PREFIX_CE + b"\x25",  # extKeyUsage
+        b"\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x02",  # CT precertificate SCTs (RFC 6962 §3.3)
+        b"\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x03",  # CT poison (a NULL)
+        b"\x60\x86\x48\x01\x86\xf8\x42\x01\x01",  # Netscape certificate type (bits)
     )
 )
 
@@ -470,31 +474,49 @@ def _validity(stream, pos: int, end: int) -> None:
 
 
 def _extensions(stream, pos: int, end: int, out: list) -> None:
+    """Extensions (RFC 5280 §4.1): each a SEQUENCE of its OID, maybe a critical flag, and its
+    value, else the certificate does not parse. Values of `NAME_FREE_EXTENSIONS` are kept;
+    the others' strings are named (their DER structure kept), all of a value that is no DER."""
     tag, pos, end = _der(stream, pos, end)
     if tag != DER_SEQUENCE:
         raise Malformed(pos)
     while pos < end:
-        tag, start, after = _der(stream, pos, end)  # Extension ::= SEQUENCE { id, critical?, value }
-        tag, oid_start, oid_end = _der(stream, start, after)
-        oid = bytes(stream[oid_start:oid_end])
-        if oid in NAMED_EXTENSIONS or oid == OID_AUTHORITY_KEY_ID:
-            inner = oid_end
-            while inner < after:
-                tag, value_start, value_end = _der(stream, inner, after)
-                if tag == DER_OCTET_STRING and oid == OID_AUTHORITY_KEY_ID:
-                    _authority_issuer(stream, value_start, value_end, out)
-                elif tag == DER_OCTET_STRING:
-                    _der_contents(stream, value_start, value_end, out)
-                inner = value_end
+        tag, start, after = _der(stream, pos, end)
+        if tag != DER_SEQUENCE:
+            raise Malformed(pos)
+        tag, oid_start, inner = _der(stream, start, after)
+        if tag != DER_OID:
+            raise Malformed(start)
+        oid = bytes(stream[oid_start:inner])
+        tag, value_start, value_end = _der(stream, inner, after)
+        if tag == DER_BOOLEAN:
+            tag, value_start, value_end = _der(stream, value_end, after)
+        if tag != DER_OCTET_STRING or value_end != after:
+            raise Malformed(inner)
+        if oid == OID_AUTHORITY_KEY_ID:
+            _authority_issuer(stream, value_start, value_end, out)
+        elif oid not in NAME_FREE_EXTENSIONS:
+            named: list = []
+            try:
+                _der_contents(stream, value_start, value_end, named)
+                out += named
+            except Malformed:
+                out.append((value_start, value_end))
         pos = after
 
 
 def _authority_issuer(stream, pos: int, end: int, out: list) -> None:
+    """An authority key identifier (RFC 5280 §4.2.1.1): its key id and serial number are kept,
+    anything else (its issuer's names, or a field whose tag lies) named."""
     tag, pos, end = _der(stream, pos, end)
+    if tag != DER_SEQUENCE:
+        raise Malformed(pos)
     while pos < end:
         tag, start, after = _der(stream, pos, end)
-        if tag == AKI_ISSUER:
+        if tag & 0x20:
             _der_contents(stream, start, after, out)
+        elif tag not in AKI_KEPT:
+            out.append((start, after))
         pos = after
 
 
