@@ -388,12 +388,12 @@ def sanitize(src, dst, names="zero", chunk_size=4096, stages=("mask",)):
     return run(str(src), str(dst), config=config)
 
 
-def crafted(path, split_records: bool, big: bool = False):
+def crafted(path, split_records: bool, big: bool = False, hello_length: bytes = b"\x00\x00\x26"):
     """A handshake: ClientHello (its SNI), then the server's ServerHello, Certificate(s), done."""
     flow, hello = Flow(), client_hello()
     # split: one message over two records (and the records over three segments)
     client = record(22, hello[:60]) + record(22, hello[60:]) if split_records else record(22, hello)
-    server_hello = b"\x02\x00\x00\x26" + b"\x03\x03" + bytes(32) + b"\x00\x13\x01\x00"
+    server_hello = b"\x02" + hello_length + b"\x03\x03" + bytes(32) + b"\x00\x13\x01\x00"
     cert = certificate_message(count=40 if big else 2)
     handshake = server_hello + cert + b"\x0e\x00\x00\x00"
     server = b"".join(record(22, handshake[i : i + 16384]) for i in range(0, len(handshake), 16384))
@@ -453,6 +453,35 @@ def test_a_message_longer_than_the_wait_is_zeroed_and_its_records_kept(tmp_path)
     assert not [n for n in NAMES if n in data]
     assert fields(out, ["tls.record.content_type"]) == fields(kept, ["tls.record.content_type"])
     assert b"\x0e\x00\x00\x00" in data  # ServerHelloDone after the given-up message is read again
+
+
+def test_a_message_whose_length_lies_past_the_wait_is_zeroed_whatever_its_type(tmp_path):
+    # Found by mutation: a ServerHello's length 0x000026 -> 0xB70026 (past the 64 KiB wait)
+    # was given up on but kept, its type holding no names; the Certificate it swallowed too.
+    src, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    crafted(src, False, hello_length=b"\xb7\x00\x26")
+    sanitize(src, out)
+    data = out.read_bytes()
+    assert not [n for n in NAMES if n in data] and HOST not in data
+
+
+@pytest.mark.parametrize("tls13", [False, True])
+def test_a_certificate_list_length_that_lies_hides_no_name(tls13):
+    # Found by mutation: the list's length 0x0012c4 -> 0xff12c4 made the message read as
+    # TLS 1.3's, with a 255-byte request context that skipped the first certificate's issuer
+    # (in a TLS 1.3 message the byte is the context's length: the same skip).
+    message = bytearray(certificate_message(tls13=tls13, count=1))
+    message[4] = 0xFF
+    out = zeroed(bytes(message))
+    assert not [n for n in NAMES if n in out] and out[4:] == bytes(len(message) - 4)
+
+
+def test_a_certificate_request_whose_types_length_lies_hides_no_name():
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Corp Issuing CA 7")]).public_bytes()
+    body = b"\x01\x01" + b"\x00\x02\x04\x03" + struct.pack(">H", len(name) + 2) + struct.pack(">H", len(name)) + name
+    body = bytes([len(body) - 8]) + body[1:]  # certificate types whose length skips into the name
+    message = b"\x0d" + len(body).to_bytes(3, "big") + body
+    assert b"Corp" not in zeroed(message)  # not even the part before where the parse failed
 
 
 @pytest.mark.parametrize(

@@ -347,9 +347,13 @@ def _certificate(stream, pos: int, end: int, out: list, dtls: bool) -> None:
     if pos + 3 <= end and int.from_bytes(stream[pos : pos + 3], "big") == end - pos - 3:
         pos, entry_extensions = pos + 3, False  # TLS 1.2 and older: the list's length, then certificates
     else:  # TLS 1.3: a request context, the list's length, certificates each with extensions
-        pos = _length(stream, pos, 1, end)
-        if _length(stream, pos, 3, end) != end:
-            raise Malformed(pos)
+        start = pos
+        try:
+            pos = _length(stream, pos, 1, end)
+            if _length(stream, pos, 3, end) != end:
+                raise Malformed(pos)
+        except Malformed:
+            raise Malformed(start) from None  # a length that lied may have skipped names: all of it
         pos, entry_extensions = pos + 3, True
     while pos < end:
         after = _length(stream, pos, 3, end)
@@ -358,6 +362,7 @@ def _certificate(stream, pos: int, end: int, out: list, dtls: bool) -> None:
 
 
 def _certificate_request(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    start = pos
     pos = _length(stream, pos, 1, end)  # certificate types
     for algorithms in (True, False):  # TLS 1.2 lists signature algorithms before the names, older ones not
         try:
@@ -367,7 +372,7 @@ def _certificate_request(stream, pos: int, end: int, out: list, dtls: bool) -> N
         except Malformed:
             pass
     else:
-        raise Malformed(pos)
+        raise Malformed(start)  # a length that lied may have skipped names: all of it
     _distinguished_names(stream, names + 2, end, out)
 
 

@@ -19,7 +19,7 @@ cdef class TlsWalker:
     cdef public object keep_body
     cdef public int ssl2
     cdef public list counts
-    cdef public bint names, encrypted, carry_named
+    cdef public bint names, encrypted
     cdef public Py_ssize_t carry, framing
     @cython.locals(
         n=Py_ssize_t, end=Py_ssize_t, record_end=Py_ssize_t, pos=Py_ssize_t, undecided=Py_ssize_t,

@@ -37,7 +37,7 @@ from ...proto.tls import (
     record_header,
     ssl2_header,
 )
-from ...proto.tls_names import HANDSHAKE_HLEN, NAMED_MESSAGES, messages, name_ranges
+from ...proto.tls_names import HANDSHAKE_HLEN, messages, name_ranges
 from .stream import FAIL_DESYNC
 
 # ledger reasons of kept bytes (SPEC §2.4), by content type for record bodies
@@ -71,7 +71,7 @@ class TlsWalker:
         Zero the names of cleartext handshake messages (``--tls-names zero``).
     encrypted : bool
         A ChangeCipherSpec went by: later handshake records are ciphertext.
-    carry, carry_named : int, bool
+    carry : int
         See `_named`.
     """
 
@@ -84,8 +84,7 @@ class TlsWalker:
         self.counts = flow.tls_counts  # records seen by type 20..24, then SSLv2 records (shared with the flow)
         self.names = flow.tls_names
         self.encrypted = False
-        self.carry = 0  # bytes still to come of a handshake message given up on (`_named`)
-        self.carry_named = False  # ... whose type can hold names: they are zeroed
+        self.carry = 0  # bytes still to come of a handshake message given up on (`_named`): zeroed
         self.framing = 0  # where the next cleartext handshake record starts (`handshake_framing`)
 
     def feed(self, d, data, offset: int) -> int:
@@ -165,7 +164,8 @@ class TlsWalker:
         last message, their names zeroed; returns the position after them, or -1 to wait for
         more bytes. A message cut by a record of another type, or longer than
         `HANDSHAKE_WAIT_MAX`, is given up on: the rest of it is zeroed, in the records that
-        carry it too, if its type can hold names (`carry`, `carry_named`)."""
+        carry it too (`carry`), whatever its type says (a length that lies can make a
+        ServerHello swallow the Certificate after it)."""
         n, carry = len(data), self.carry
         bodies, joined, at = [], bytearray(), pos
         while True:
@@ -189,7 +189,7 @@ class TlsWalker:
                 d.zero_rest(offset + pos, FAIL_DESYNC)
                 return n  # nothing more of this stream is read
         size = len(joined)
-        named = [(0, min(carry, size))] if carry and self.carry_named else []
+        named = [(0, min(carry, size))] if carry else []
         for kind, start, end in found:
             named += name_ranges(kind, joined, start, end)
         self.carry = max(carry - size, 0)
@@ -197,9 +197,7 @@ class TlsWalker:
             if complete + HANDSHAKE_HLEN <= size:
                 declared = int.from_bytes(joined[complete + 1 : complete + HANDSHAKE_HLEN], "big")
                 self.carry = complete + HANDSHAKE_HLEN + declared - size
-                self.carry_named = joined[complete] in NAMED_MESSAGES
-                if self.carry_named:
-                    named.append((complete + HANDSHAKE_HLEN, size))
+                named.append((complete + HANDSHAKE_HLEN, size))
             else:  # a message header cut by a record of another type: no valid handshake
                 named.append((complete, size))
         reason = KEEP_BODY[TLS_HANDSHAKE]
