@@ -334,6 +334,43 @@ def test_an_unknown_certificate_extension_loses_its_strings_and_keeps_its_struct
     assert read.extensions.get_extension_for_oid(custom.oid).value.value == b"\x16\x0b" + bytes(11)
 
 
+STRUCTURED_MESSAGES = [  # (type, body, body as kept) of messages sent in the clear, by their RFCs:
+    # codes and lengths kept, key material, signatures, tickets, cookies and identities zeroed
+    (12, b"\x03\x00\x17\x04" + bytes(range(1, 5)) + b"\x04\x03\x00\x03sig", b"\x03\x00\x17\x04" + bytes(4) + b"\x04\x03\x00\x03" + bytes(3)),
+    (12, b"\x03\x00\x1d\x02ab\x00\x03sig", b"\x03\x00\x1d\x02\0\0\x00\x03\0\0\0"),  # ECDHE, TLS 1.0 signature
+    (12, b"\x00\x02pp\x00\x01g\x00\x02yy\x04\x01\x00\x02si", b"\x00\x02\0\0\x00\x01\0\x00\x02\0\0\x04\x01\x00\x02\0\0"),  # DHE
+    (12, b"\x00\x05alice\x03\x00\x17\x01x", b"\x00\x05" + bytes(5) + b"\x03\x00\x17\x01\0"),  # ECDHE_PSK: a hint
+    (12, b"\x00\x05alice", b"\x00\x05" + bytes(5)),  # PSK: the hint alone
+    (15, b"\x04\x03\x00\x04sign", b"\x04\x03\x00\x04" + bytes(4)),  # CertificateVerify, TLS 1.2
+    (15, b"\x00\x04sign", b"\x00\x04" + bytes(4)),  # and TLS 1.0
+    (16, b"\x04" + bytes(range(1, 5)), b"\x04" + bytes(4)),  # ClientKeyExchange: an ECDHE point
+    (16, b"\x00\x04" + b"\xee" * 4, b"\x00\x04" + bytes(4)),  # an RSA premaster, or a PSK identity
+    (16, b"\x00\x05alice\x01x", b"\x00\x05" + bytes(5) + b"\x01\0"),  # ECDHE_PSK: identity, point
+    (4, b"\x00\x00\x1c\x20\x00\x06ticket", b"\x00\x00\x1c\x20\x00\x06" + bytes(6)),  # NewSessionTicket
+    (3, b"\xfe\xff\x04abcd", b"\xfe\xff\x04" + bytes(4)),  # HelloVerifyRequest
+    (21, b"\x01\x00\x05a.com", bytes(8)),  # CertificateURL: a type whose layout is not read
+]  # fmt: skip
+
+
+def message(kind: int, body: bytes) -> bytes:
+    return bytes([kind]) + len(body).to_bytes(3, "big") + body
+
+
+@pytest.mark.parametrize(("kind", "body", "kept"), STRUCTURED_MESSAGES)
+def test_messages_keep_their_structure_and_lose_their_opaque_values(kind, body, kept):
+    assert zeroed(message(kind, body)) == message(kind, kept)
+
+
+@pytest.mark.parametrize("kind", [3, 4, 6, 12, 15, 16, 21, 23])
+def test_a_certificate_typed_as_another_message_keeps_no_name(kind):
+    # Found by mutation: a DTLS Certificate fragment typed 12 (ServerKeyExchange) kept its
+    # bytes, a type nobody read; every message sent in the clear must read as its type.
+    cert = bytearray(certificate_message(count=1))
+    cert[0] = kind
+    out = zeroed(bytes(cert))
+    assert not [n for n in NAMES if n in out]
+
+
 def test_a_length_that_skips_the_server_name_does_not_hide_it():
     # Found by mutation: ec_point_formats' length 0x0002 -> 0x0102 jumped over the server_name
     # extension into zero padding, which reads as empty extensions of type 0 until the end.
@@ -482,6 +519,20 @@ def test_a_certificate_request_whose_types_length_lies_hides_no_name():
     body = bytes([len(body) - 8]) + body[1:]  # certificate types whose length skips into the name
     message = b"\x0d" + len(body).to_bytes(3, "big") + body
     assert b"Corp" not in zeroed(message)  # not even the part before where the parse failed
+
+
+@pytest.mark.parametrize("kind", [11, 12])
+def test_a_dtls_fragment_of_any_type_keeps_no_name(tmp_path, kind):
+    # Found by mutation: a fragment of a Certificate typed 12 (ServerKeyExchange) was kept;
+    # a piece of a message cannot be read, whatever its type says.
+    src, out = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    body = certificate_message(count=1)[4:]
+    piece = body[:400]
+    fragment = bytes([kind]) + len(body).to_bytes(3, "big") + b"\x00\x01" + bytes(3) + len(piece).to_bytes(3, "big")
+    write(src, [udp_frame(dtls_record(22, fragment + piece))])
+    sanitize(src, out)
+    assert not [n for n in NAMES if n in out.read_bytes()]
+    assert [n for n in NAMES if n in piece]
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,10 @@ handshake records, joined), `name_ranges` finds the bytes that name a host or an
 - the distinguished names a CertificateRequest lists (RFC 5246 §7.4.4), likewise;
 - a stapled OCSP response's responder, certificate ids and certificates (CertificateStatus).
 
-A ServerHello, HelloRequest or ServerHelloDone holds no name but must parse too, so that a
-type byte that lies cannot pass a ClientHello off as one.
+The other messages sent in the clear hold no name (a PSK identity hint or a ClientKeyExchange's
+opaque values aside, which are named) but must parse as their type's layout too, so that a type
+byte that lies cannot pass a ClientHello or Certificate off as one; a message of a type whose
+layout is not read here (CertificateURL, SupplementalData, ...) is named whole.
 
 Only contents are named: every tag and length stays, so the messages still parse. A message
 that does not parse as its type says is named whole (from where the parse failed, or from
@@ -32,7 +34,6 @@ from .tls import HANDSHAKE_HLEN
 
 HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST, HS_CERTIFICATE_STATUS = 1, 11, 13, 22
 HS_HELLO_REQUEST, HS_SERVER_HELLO, HS_SERVER_HELLO_DONE = 0, 2, 14
-NAMED_MESSAGES = frozenset((HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST, HS_CERTIFICATE_STATUS))
 EXT_SERVER_NAME = 0
 # DER: tags whose contents are structure, not names (BOOLEAN, INTEGER, NULL, OBJECT IDENTIFIER)
 DER_KEPT_TAGS = frozenset((0x01, 0x02, 0x05, 0x06))
@@ -89,7 +90,7 @@ def name_ranges(kind: int, stream, start: int, end: int, dtls: bool = False) -> 
     out: list[tuple[int, int]] = []
     reader = _READERS.get(kind)
     if reader is None:
-        return out
+        return [(start, end)] if start < end else out  # a type whose layout we do not read: named
     try:
         reader(stream, start, end, out, dtls)
     except Malformed as failed:
@@ -599,13 +600,103 @@ def _empty(stream, pos: int, end: int, out: list, dtls: bool) -> None:
         raise Malformed(pos)
 
 
+def _vectors(stream, pos: int, end: int, sizes, out: list) -> int:
+    """Past the vectors at `pos` whose length fields have the given sizes, in order; their
+    contents (key material, signatures, tickets, cookies, identities) go to `out`."""
+    for size in sizes:
+        after = _length(stream, pos, size, end)
+        out.append((pos + size, after))
+        pos = after
+    return pos
+
+
+def _fills(stream, pos: int, end: int, forms, out: list) -> bool:
+    """Whether one of `forms` (each a tuple of vector length sizes, after `skip` fixed bytes:
+    ``(skip, sizes)``) reads ``[pos, end)`` exactly; its vectors' contents then go to `out`."""
+    for skip, sizes in forms:
+        found: list = []
+        try:
+            if pos + skip <= end and _vectors(stream, pos + skip, end, sizes, found) == end:
+                out += found
+                return True
+        except Malformed:
+            pass
+    return False
+
+
+# The layouts of messages sent in the clear whose contents are key material, signatures or
+# identities: ``(fixed bytes kept, vector length sizes)``; their vectors' contents are named,
+# since a type that lies could pass a Certificate off as one (its lengths nest alike)
+SIGNATURES = ((0, ()), (0, (2,)), (2, (2,)))
+SKE_ECDHE, SKE_NAMED_CURVE = "ecdhe", 3  # none (anonymous), TLS 1.0/1.1, TLS 1.2 (algorithm first)
+KEY_EXCHANGES = (
+    (0, (1,)),  # ClientKeyExchange: an ECDHE point
+    (0, (2,)),  # an encrypted premaster secret, a DH value, or a PSK identity alone
+    (0, (2, 1)),  # ECDHE_PSK: identity, point
+    (0, (2, 2)),  # DHE_PSK, RSA_PSK: identity, value
+)
+
+
+def _server_key_exchange(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    """Parameters in one of the layouts the cipher suites use (RFC 5246 §7.4.3, RFC 8422 §5.4,
+    RFC 4279): ECDHE (curve type and named curve kept), DHE, RSA export, each maybe after a
+    PSK identity hint, or the hint alone; then a signature."""
+    for hint in ((), (2,)):
+        for params in (SKE_ECDHE, (2, 2, 2), (2, 2), ()):  # ECDHE; DHE p, g, Ys; RSA modulus, exponent
+            if not (params or hint):
+                continue
+            found: list = []
+            try:
+                at = _vectors(stream, pos, end, hint, found)
+                if params == SKE_ECDHE:
+                    if at + 3 > end or stream[at] != SKE_NAMED_CURVE:
+                        continue
+                    at = _vectors(stream, at + 3, end, (1,), found)
+                else:
+                    at = _vectors(stream, at, end, params, found)
+            except Malformed:
+                continue
+            if _fills(stream, at, end, SIGNATURES, found):
+                out += found
+                return
+    raise Malformed(pos)
+
+
+def _client_key_exchange(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    if not _fills(stream, pos, end, KEY_EXCHANGES, out):
+        raise Malformed(pos)
+
+
+def _certificate_verify(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    """A signature (RFC 5246 §7.4.8)."""
+    if pos == end or not _fills(stream, pos, end, SIGNATURES, out):
+        raise Malformed(pos)
+
+
+def _new_session_ticket(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    """A lifetime hint and the server's sealed ticket (RFC 5077 §3.3)."""
+    if not _fills(stream, pos, end, ((4, (2,)),), out):
+        raise Malformed(pos)
+
+
+def _hello_verify_request(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    """DTLS: a version and a cookie (RFC 6347 §4.2.1)."""
+    if not _fills(stream, pos, end, ((2, (1,)),), out):
+        raise Malformed(pos)
+
+
 _READERS = {
     HS_HELLO_REQUEST: _empty,
     HS_CLIENT_HELLO: _client_hello,
     HS_SERVER_HELLO: _server_hello,
+    3: _hello_verify_request,
+    4: _new_session_ticket,
     HS_CERTIFICATE: _certificate,
+    12: _server_key_exchange,
     HS_CERTIFICATE_REQUEST: _certificate_request,
     HS_SERVER_HELLO_DONE: _empty,
+    15: _certificate_verify,
+    16: _client_key_exchange,
     HS_CERTIFICATE_STATUS: _certificate_status,
 }
-READ_MESSAGES = frozenset(_READERS)  # what `name_ranges` reads: names, or a body that must parse
+READ_MESSAGES = frozenset(_READERS)  # what `name_ranges` reads; a message of another type is named whole

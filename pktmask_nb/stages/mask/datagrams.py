@@ -22,7 +22,7 @@ from ...proto.tls import (
     cleartext_kept,
     dtls_header,
 )
-from ...proto.tls_names import READ_MESSAGES, name_ranges
+from ...proto.tls_names import name_ranges
 
 DTLS_HANDSHAKE_HLEN = 12  # type, length, message sequence, fragment offset, fragment length (RFC 6347 §4.2.2)
 
@@ -41,7 +41,7 @@ def dtls_keeps(data, start: int, end: int, counts: list[int], names: bool = Fals
     Returns ``(keeps, broken)``: an empty list when the payload does not start with a DTLS
     record; `broken` when valid records are followed by bytes that are not one (zeroed).
     With `names` (``--tls-names zero``), the names of cleartext handshake messages are not
-    kept; a fragment of a message that may hold names is not kept at all (fail closed).
+    kept; a fragment of a message is not kept at all (fail closed: it cannot be read).
     """
     keeps, pos = [], start
     while pos + DTLS_HLEN <= end:
@@ -101,11 +101,10 @@ def _dtls_names(data, pos: int, end: int) -> list[tuple[int, int]]:
         kind = data[pos]
         length, fragment_offset, fragment_length = _fragment_header(data, pos)
         body, stop = pos + DTLS_HANDSHAKE_HLEN, min(end, pos + DTLS_HANDSHAKE_HLEN + fragment_length)
-        if kind in READ_MESSAGES:
-            if fragment_offset or fragment_length != length or stop - body != length:
-                out.append((body, stop))  # a piece of a message: it cannot be read, its names not told apart
-            else:
-                out += name_ranges(kind, data, body, stop, dtls=True)
+        if fragment_offset or fragment_length != length or stop - body != length:
+            out.append((body, stop))  # a piece of a message (of any type: a type can lie) cannot be read
+        else:
+            out += name_ranges(kind, data, body, stop, dtls=True)
         pos = stop
     if pos < end:
         out.append((pos, end))  # not a handshake message header
