@@ -34,6 +34,8 @@ from .tls import HANDSHAKE_HLEN
 
 HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST, HS_CERTIFICATE_STATUS = 1, 11, 13, 22
 HS_HELLO_REQUEST, HS_SERVER_HELLO, HS_SERVER_HELLO_DONE = 0, 2, 14
+HS_HELLO_VERIFY_REQUEST, HS_NEW_SESSION_TICKET, HS_SERVER_KEY_EXCHANGE = 3, 4, 12
+HS_CERTIFICATE_VERIFY, HS_CLIENT_KEY_EXCHANGE = 15, 16
 EXT_SERVER_NAME = 0
 # DER: tags whose contents are structure, not names (BOOLEAN, INTEGER, NULL, OBJECT IDENTIFIER)
 DER_KEPT_TAGS = frozenset((0x01, 0x02, 0x05, 0x06))
@@ -689,14 +691,13 @@ _READERS = {
     HS_HELLO_REQUEST: _empty,
     HS_CLIENT_HELLO: _client_hello,
     HS_SERVER_HELLO: _server_hello,
-    3: _hello_verify_request,
-    4: _new_session_ticket,
+    HS_HELLO_VERIFY_REQUEST: _hello_verify_request,
+    HS_NEW_SESSION_TICKET: _new_session_ticket,
     HS_CERTIFICATE: _certificate,
-    12: _server_key_exchange,
+    HS_SERVER_KEY_EXCHANGE: _server_key_exchange,
     HS_CERTIFICATE_REQUEST: _certificate_request,
     HS_SERVER_HELLO_DONE: _empty,
-    15: _certificate_verify,
-    16: _client_key_exchange,
+    HS_CERTIFICATE_VERIFY: _certificate_verify,
+    HS_CLIENT_KEY_EXCHANGE: _client_key_exchange,
     HS_CERTIFICATE_STATUS: _certificate_status,
 }
-READ_MESSAGES = frozenset(_READERS)  # what `name_ranges` reads; a message of another type is named whole
