@@ -629,8 +629,8 @@ def _fills(stream, pos: int, end: int, forms, out: list) -> bool:
 # The layouts of messages sent in the clear whose contents are key material, signatures or
 # identities: ``(fixed bytes kept, vector length sizes)``; their vectors' contents are named,
 # since a type that lies could pass a Certificate off as one (its lengths nest alike)
-SIGNATURES = ((0, ()), (0, (2,)), (2, (2,)))
-SKE_ECDHE, SKE_NAMED_CURVE = "ecdhe", 3  # none (anonymous), TLS 1.0/1.1, TLS 1.2 (algorithm first)
+SIGNATURES = ((0, ()), (0, (2,)), (2, (2,)))  # none (anonymous), TLS 1.0/1.1, TLS 1.2 (algorithm first)
+SKE_ECDHE, SKE_NAMED_CURVE = "ecdhe", 3  # ServerKeyExchange's ECDHE form: curve type 3, a curve, a point
 KEY_EXCHANGES = (
     (0, (1,)),  # ClientKeyExchange: an ECDHE point
     (0, (2,)),  # an encrypted premaster secret, a DH value, or a PSK identity alone
@@ -665,6 +665,7 @@ def _server_key_exchange(stream, pos: int, end: int, out: list, dtls: bool) -> N
 
 
 def _client_key_exchange(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+    """One of the cipher suites' layouts (RFC 5246 §7.4.7, RFC 8422 §5.7, RFC 4279)."""
     if not _fills(stream, pos, end, KEY_EXCHANGES, out):
         raise Malformed(pos)
 
