@@ -393,11 +393,14 @@ class FrameMap:
             self._nunseen,
             len(self.ips),
             self._nmacs,
+            (self.transport, self.l4, self.ip, self.payload_start, self.payload_end),
+            (self.fragment, self.frag_id, self.quote),
         )
 
     def rewind(self, mark: tuple) -> None:
-        """Forget everything found since `mark` (an extended span is cut back to where it was)."""
-        nspans, pos, nfields, nchecksums, nunseen, nips, nmacs = mark
+        """Forget everything found since `mark` (an extended span is cut back to where it was),
+        the transport, payload and fragment it found too (they would describe bytes now zeroed)."""
+        nspans, pos, nfields, nchecksums, nunseen, nips, nmacs, transport, fragment = mark
         self._used = nspans
         if nspans and self._spans[nspans - 2] > pos:
             self._spans[nspans - 2] = pos
@@ -407,6 +410,8 @@ class FrameMap:
         self._nunseen = nunseen
         del self.ips[nips:]
         self._nmacs = nmacs
+        self.transport, self.l4, self.ip, self.payload_start, self.payload_end = transport
+        self.fragment, self.frag_id, self.quote = fragment
 
     def fail(self, end: int, reason: int = R_FAIL) -> None:
         """Zero everything from `pos` to `end`: the walk cannot understand it."""
