@@ -153,16 +153,13 @@ def _hello_extensions(stream, pos: int, end: int) -> list[tuple[int, int, int]]:
     found, seen = [], set()
     if pos == end:
         return found
-    stop = _length(stream, pos, 2, end)
-    if stop != end:
-        raise Malformed(stop)
-    pos += 2
-    while pos < stop:
-        kind = (stream[pos] << 8) | stream[pos + 1] if pos + 4 <= stop else -1
+    pos = _filled(stream, pos, end, 2)
+    while pos < end:
+        kind = (stream[pos] << 8) | stream[pos + 1] if pos + 4 <= end else -1
         if kind < 0 or kind in seen:
             raise Malformed(pos)
         seen.add(kind)
-        after = _length(stream, pos + 2, 2, stop)
+        after = _length(stream, pos + 2, 2, end)
         found.append((kind, pos + 4, after))
         pos = after
     return found
@@ -352,12 +349,10 @@ def _certificate(stream, pos: int, end: int, out: list, dtls: bool) -> None:
     else:  # TLS 1.3: a request context, the list's length, certificates each with extensions
         start = pos
         try:
-            pos = _length(stream, pos, 1, end)
-            if _length(stream, pos, 3, end) != end:
-                raise Malformed(pos)
+            pos = _filled(stream, _length(stream, pos, 1, end), end, 3)
         except Malformed:
             raise Malformed(start) from None  # a length that lied may have skipped names: all of it
-        pos, entry_extensions = pos + 3, True
+        entry_extensions = True
     while pos < end:
         after = _length(stream, pos, 3, end)
         _der_certificate(stream, pos + 3, after, out)

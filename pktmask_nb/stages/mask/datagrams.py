@@ -49,11 +49,10 @@ def dtls_keeps(data, start: int, end: int, counts: list[int], names: bool = Fals
         if content_type < 0:
             break
         body, stop = pos + DTLS_HLEN, pos + DTLS_HLEN + length
+        fragments = content_type == TLS_HANDSHAKE and stop <= end and _dtls_fragments(data, body, stop)
         # epoch 0, or a body that is exactly cleartext handshake fragments (ciphertext is not,
         # but for about one record in 2^28): an epoch that lies must not pass a hello off as encrypted
-        clear = not (data[pos + 3] | data[pos + 4]) or (
-            content_type == TLS_HANDSHAKE and stop <= end and _dtls_fragments(data, body, stop)
-        )
+        clear = not (data[pos + 3] | data[pos + 4]) or fragments
         if clear and content_type in TLS_KEPT_TYPES:
             if stop > end:
                 break  # a cleartext body cut by the datagram's end cannot be checked
@@ -61,7 +60,7 @@ def dtls_keeps(data, start: int, end: int, counts: list[int], names: bool = Fals
                 stop = body + cleartext_kept(content_type, data, body, stop)
                 if stop < body:
                     break
-            elif not _dtls_fragments(data, body, stop):
+            elif not fragments:
                 break
         counts[content_type - 20] += 1
         keeps.append((pos, body, KEEP_DTLS_HEADER))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from ...proto.text import kept_text
 from ...proto.tls import (
+    HANDSHAKE_HLEN,
     SSL2_BLOCK,
     SSL2_CLIENT_MASTER_KEY,
     SSL2_HANDSHAKE_TYPES,
@@ -37,7 +38,7 @@ from ...proto.tls import (
     record_header,
     ssl2_header,
 )
-from ...proto.tls_names import HANDSHAKE_HLEN, messages, name_ranges
+from ...proto.tls_names import messages, name_ranges
 from .stream import FAIL_DESYNC
 
 # ledger reasons of kept bytes (SPEC §2.4), by content type for record bodies
