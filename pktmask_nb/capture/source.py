@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import io
 import os
+import select
 import stat
 import sys
 import zlib
@@ -16,6 +17,7 @@ from ..errors import CorruptedFile, TruncatedFile, UsageError
 
 GZIP_MAGIC = b"\x1f\x8b"  # RFC 1952 §2.3.1
 READ_SIZE = 1 << 20
+SIGNAL_POLL_SECONDS = 0.1  # a pipe is waited on this long at most before pending signals are handled
 
 
 class Source:
@@ -55,10 +57,15 @@ class Source:
             except OSError as e:
                 raise UsageError(f"cannot open: {e.strerror}", path=self.path) from None
         self.size = 0
+        reader, wait_fd = self._raw, -1
         with contextlib.suppress(OSError, AttributeError, ValueError, io.UnsupportedOperation):
             info = os.fstat(self._raw.fileno())
             self.size = info.st_size if stat.S_ISREG(info.st_mode) else 0
-        self._counted = _Counted(self._raw)
+            if not stat.S_ISREG(info.st_mode) and (self._owned or path == "-") and type(self._raw) is io.BufferedReader:
+                # a pipe is read unbuffered, so that nothing it sent waits in a buffer while we
+                # wait on its descriptor (see `_Counted`)
+                reader, wait_fd = self._raw.raw, self._raw.fileno()
+        self._counted = _Counted(reader, wait_fd)
         self.compressed = self._counted.peek(2) == GZIP_MAGIC
         self._stream = gzip.GzipFile(fileobj=self._counted, mode="rb") if self.compressed else self._counted
         self.offset = 0  # bytes of (decompressed) data returned so far
@@ -101,17 +108,26 @@ class Source:
 
 
 class _Counted:
-    """A raw stream read through: bytes peeked at first are given again, bytes read counted."""
+    """A raw stream read through: bytes peeked at first are given again, bytes read counted.
 
-    def __init__(self, raw):
+    A signal that came while compiled code ran has run no handler yet, and one that comes
+    after the handlers ran but before a blocking read starts interrupts nothing: a pipe's
+    read would then wait for the next bytes (forever, if none come) before it stops the run.
+    So pending handlers run before each read, and a pipe (`wait_fd`) is waited on in slices
+    of `SIGNAL_POLL_SECONDS` with the handlers run between them.
+    """
+
+    def __init__(self, raw, wait_fd: int = -1):
         self._raw, self._head, self.consumed = raw, b"", 0
+        self._wait_fd = wait_fd
         # what is there now, up to size: a pipe's reader must not wait for a whole megabyte
         self._read_raw = getattr(raw, "read1", raw.read)
 
     def _read(self, size: int) -> bytes:
-        # A signal that came while compiled code ran has run no handler yet: run it now, or a
-        # pipe's read would wait for the next bytes (forever, if none come) before it stops the run.
         PyErr_CheckSignals()
+        if self._wait_fd >= 0:
+            while not select.select([self._wait_fd], [], [], SIGNAL_POLL_SECONDS)[0]:
+                PyErr_CheckSignals()
         return self._read_raw(size)
 
     def peek(self, size: int) -> bytes:
