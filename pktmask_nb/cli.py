@@ -6,7 +6,6 @@ from __future__ import annotations
 import _thread
 import argparse
 import io
-import json
 import os
 import signal
 import stat
@@ -30,7 +29,7 @@ from .config import (
     parse_stages,
 )
 from .errors import OutputError, PktmaskError, UsageError
-from .files import check_side_file, make_parents, plan, write_text
+from .files import check_side_file, make_parents, plan, write_json, write_text
 from .words import plural
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
@@ -201,7 +200,7 @@ def command_audit(args) -> int:
         print(f"  not judged: {reason}: {where['bytes']} bytes in {frames}, first at byte {where['offset']} "
               f"(frame {where['frame']})")  # fmt: skip
     if args.json:
-        write_text(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
+        write_json(args.json, report.to_dict())
     return {"clean": EXIT_OK, "findings": EXIT_SOME_FAILED}.get(report.verdict, EXIT_UNDECIDED)
 
 
@@ -472,7 +471,7 @@ def write_report(path: str, results: list, failures: list) -> None:
     """Write the JSON report atomically, in one schema for one input and for many:
     ``{"files": [every result], "failed": [{"input", "error"}]}``."""
     body = {"files": [r.to_dict(chunks=True) for r in results], "failed": failures}
-    write_text(path, json.dumps(body, indent=1) + "\n")
+    write_json(path, body)
 
 
 MAPPING_COLUMNS = ("original", "anonymized", "version", "packets", "first_seen", "last_seen")

@@ -13,6 +13,8 @@ import sys
 import pytest
 from captures import epb, frame, idb, pcap, pcap_header, shb, spb
 from conftest import DATA
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def cli(*args, cwd=None):
@@ -215,6 +217,39 @@ def test_report_holds_stats_and_per_chunk_metrics(tmp_path):
     assert sum(c["packets_in"] for c in report["chunks"]) == 100
     assert all("dedup" in c["stage_seconds"] for c in report["chunks"])
     assert "key" not in json.dumps(report["config"]["anonymize"])
+
+
+def test_report_rows_one_a_line_and_equal_to_the_result(tmp_path):
+    from dataclasses import asdict
+
+    from pktmask_nb.api import run
+    from pktmask_nb.cli import write_report
+    from pktmask_nb.config import AnonymizeConfig, Config
+
+    src = DATA / "tls_http.pcap"
+    result = run(str(src), str(tmp_path / "out.pcap"), Config(chunk_size=10, anonymize=AnonymizeConfig(key=bytes(32))))
+    write_report(str(tmp_path / "r.json"), [result], [])
+    text = (tmp_path / "r.json").read_text()
+    assert json.loads(text) == {"files": [asdict(result)], "failed": []}  # asdict: the deep copy to_dict avoids
+    lines = {line.strip().removesuffix(",") for line in text.splitlines()}
+    rows = result.mapping + [c.to_dict() for c in result.chunks]
+    assert len(rows) > 10 and all(json.dumps(row) in lines for row in rows)  # one line a row
+    assert '"processes": 1' in lines  # the rest one key a line
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_json_text_reads_back_as_the_document(doc):
+    from pktmask_nb.files import json_text
+
+    assert json.loads(json_text(doc)) == doc
 
 
 def test_no_progress_bar_without_a_terminal(tmp_path):

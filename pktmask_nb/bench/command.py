@@ -7,14 +7,13 @@ Only the standard library and `pktmask_nb.errors` are imported at module level, 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
 from pathlib import Path
 
 from ..errors import PktmaskError, UsageError
-from ..files import check_side_file, write_text
+from ..files import check_side_file, write_json
 
 DEFAULT_SIZES = "10MB,100MB"
 DEFAULT_CACHE = "~/.cache/pktmask_nb/bench"
@@ -134,7 +133,7 @@ def run_bench_command(args) -> int:
     if saved is not None:
         doc["regression"] = regression_block(doc, saved, args.baseline)
     if args.output:
-        write_text(args.output, json.dumps(doc, indent=1) + "\n")
+        write_json(args.output, doc)
     print(format_summary(doc), file=sys.stderr)
     if saved is None:
         return EXIT_OK
