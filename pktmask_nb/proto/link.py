@@ -8,7 +8,7 @@ and descriptions zeroed; their management addresses are address fields.
 
 from __future__ import annotations
 
-from .ip import cut, plausible_ipv4, plausible_ipv6
+from .ip import IPV4_MIN_HLEN, cut, ipv4_header_ok, plausible_ipv4, plausible_ipv6
 from .spans import (
     A_CONTROL,
     R_CONTROL,
@@ -145,11 +145,16 @@ def vlan(m: FrameMap, offset: int, end: int) -> None:
 def mpls(m: FrameMap, offset: int, end: int) -> None:
     """An MPLS label stack (RFC 3032) and what its bottom carries, guessed by the first nibble.
 
-    The stack is believed only if what follows it parses: a frame that merely claims to
-    be MPLS would have its IP header read as labels, so on failure everything from the
-    first label on is zeroed.
+    The stack is believed only if what follows it parses, or at least an IPv4 header whose
+    checksum holds (then what fails past that header is zeroed as in any frame, and
+    Wireshark still reads the stack): a frame that merely claims to be MPLS would have its
+    IP header read as labels, so otherwise everything from the first label on is zeroed.
     """
     data, mark = m.data, m.mark()
+    stop = min(end, m.limit)
+    hlen = (data[offset] & 0x0F) * 4 if offset < stop and data[offset] >> 4 == 4 else 0
+    if hlen >= IPV4_MIN_HLEN and offset + hlen <= stop and ipv4_header_ok(data, offset, hlen):
+        return m.fail(end)  # an IPv4 header, checksum and all, under the wrong EtherType: not labels
     pos = offset
     for _ in range(MPLS_MAX_LABELS):
         if pos + MPLS_ENTRY_LEN > end:
@@ -170,6 +175,14 @@ def mpls(m: FrameMap, offset: int, end: int) -> None:
         inner = m.mark()
         network(m, pos, ETH_P_IP if nibble == 4 else ETH_P_IPV6, end)
         if m.status == STATUS_TRUNCATED or not failed_since(m, inner):
+            return
+        hend = pos + (data[pos] & 0x0F) * 4
+        if (
+            nibble == 4
+            and hend <= m.limit
+            and ipv4_header_ok(data, pos, hend - pos)
+            and not failed_since(m, inner, hend)
+        ):
             return
     elif nibble == 0 and pos + PW_CONTROL_WORD_LEN + ETH_HLEN <= end:  # EoMPLS: control word, Ethernet
         m.put(pos + PW_CONTROL_WORD_LEN, R_LINK)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .spans import R_FAIL, R_OVERRUN, R_PADDING, FrameMap, IpLayer
 
 MAX_NESTING = 8  # encapsulations followed before giving up (fail closed)
+NOWHERE = 1 << 62  # an offset past any frame
 
 ETHERTYPES: dict = {}  # EtherType -> handler(m, offset, end)
 IP_PROTOCOLS: dict = {}  # IP protocol -> handler(m, offset, end, ip)
@@ -102,10 +103,11 @@ def options(m: FrameMap, pos: int, stop: int, option, pad1: int, reason: int, eo
     return True
 
 
-def failed_since(m: FrameMap, mark: tuple) -> bool:
-    """True if the walk since `mark` gave up on something (a fail-closed or overrun span)."""
-    for i in range(max(mark[0] // 3 - 1, 0), m.span_count()):  # noqa: SIM110 - no generator in a cpdef function
-        if m.span_reason(i) in (R_FAIL, R_OVERRUN):
+def failed_since(m: FrameMap, mark: tuple, before: int = NOWHERE) -> bool:
+    """True if the walk since `mark` gave up on something (a fail-closed or overrun span),
+    counting only what it gave up on before offset `before` if one is given."""
+    for i in range(max(mark[0] // 3 - 1, 0), m.span_count()):
+        if m.span_reason(i) in (R_FAIL, R_OVERRUN) and m.span_start(i) < before:
             return True
     return False
 
