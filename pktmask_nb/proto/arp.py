@@ -12,24 +12,35 @@ ARP_HRD_ETHER = 1
 # (protocol type, protocol address length) whose addresses are mapped
 ARP_PROTOCOLS = frozenset(((0x0800, 4), (0x86DD, 16)))
 ARP_HARDWARE_LENGTHS = {ARP_HRD_ETHER: 6}  # hardware types whose address length is fixed
+ARP_MAX_OPERATION = 25  # operation codes 1-25 are assigned (IANA arp-parameters)
 
 
 def arp(m: FrameMap, offset: int, end: int) -> None:
     """An ARP/RARP packet: fixed header, then sender and target (hardware, protocol) addresses.
 
-    Lengths that do not match their types (an Ethernet address that is not 6 bytes, an
-    IPv4 address that is not 4) are not believed: everything after the fixed header is zeroed.
+    A header whose fields do not hold (an unassigned operation, an Ethernet address that is
+    not 6 bytes, an IPv4 address that is not 4, addresses past the frame) is not ARP: none
+    of it is kept.
     """
     data = m.data
-    m.put(offset + ARP_FIXED_LEN, R_ARP)
     if offset + ARP_FIXED_LEN > end:
+        if not may_cut(m, end):
+            return m.fail(end)
+        m.put(end, R_ARP)
         return cut(m, end)
     htype, ptype, hlen, plen = u16(data, offset), u16(data, offset + 2), data[offset + 4], data[offset + 5]
     stop = offset + ARP_FIXED_LEN + 2 * (hlen + plen)
-    if (ptype, plen) not in ARP_PROTOCOLS or ARP_HARDWARE_LENGTHS.get(htype, hlen) != hlen or hlen > 20:
+    operation = u16(data, offset + 6)
+    if (
+        (ptype, plen) not in ARP_PROTOCOLS
+        or ARP_HARDWARE_LENGTHS.get(htype, hlen) != hlen
+        or hlen > 20
+        or not 1 <= operation <= ARP_MAX_OPERATION
+    ):
         return m.fail(end)
     if stop > end and not may_cut(m, end):
         return m.fail(end, R_OVERRUN)
+    m.put(offset + ARP_FIXED_LEN, R_ARP)
     pos = offset + ARP_FIXED_LEN
     for _ in range(2):
         if hlen == 6:

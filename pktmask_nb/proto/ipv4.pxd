@@ -6,7 +6,7 @@ from .spans cimport FrameMap, IpLayer
 from .walk cimport ip_payload, u16
 
 # the module's integer constants as C values: no lookup, no boxing where they are used
-cdef long long IPV4_MIN_HLEN, A_OPTION, CK_IPV4_HEADER, R_IP, R_IP_OPTION, R_OVERRUN, R_PADDING, R_TRAILER
+cdef long long IPV4_MIN_HLEN, A_OPTION, CK_IPV4_HEADER, R_IP, R_IP_OPTION, R_PADDING, R_TRAILER
 cdef long long R_UNKNOWN, IPOPT_EOL, IPOPT_NOP, IPOPT_RR, IPOPT_LSRR, IPOPT_SSRR, IPOPT_TS, IPOPT_TRACEROUTE
 cdef long long IPOPT_TS_ONLY, IPOPT_TS_ADDRESSES, IPOPT_TS_PRESPECIFIED, IPOPT_ROUTE_MIN_POINTER
 cdef long long IPOPT_TS_MIN_POINTER, IPOPT_SECURITY

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from .ip import IPV4_MIN_HLEN, cut, first_fragment, ipv4_header_ok, later_fragment, may_cut, new_layer
 from .spans import (
+    A_INNER,
     A_OPTION,
     CK_IPV4_HEADER,
     R_IP,
     R_IP_OPTION,
-    R_OVERRUN,
     R_PADDING,
     R_TRAILER,
     R_UNKNOWN,
@@ -50,30 +50,33 @@ def ipv4(m: FrameMap, offset: int, end: int) -> None:
     """An IPv4 header at `offset`, its options, and what it carries (bytes up to `end`)."""
     data = m.data
     ip, kind = new_layer(m, offset, 4)
-    m.put(offset + 12, R_IP)
-    if offset >= end or data[offset] >> 4 != 4:
-        return m.fail(end)
-    hlen = (data[offset] & 0x0F) * 4
-    if offset + 12 <= end:  # the checksum follows the addresses, whatever else lies (or is cut off)
-        m.checksum(offset + 10, offset, offset + max(hlen, IPV4_MIN_HLEN), CK_IPV4_HEADER)
+    hlen = (data[offset] & 0x0F) * 4 if offset < end else 0
+    if hlen < IPV4_MIN_HLEN or data[offset] >> 4 != 4:
+        return m.fail(end)  # not an IPv4 header: none of it is kept
     if offset + IPV4_MIN_HLEN > end:
         if not may_cut(m, end):
             return m.fail(end)
+        m.put(offset + 12, R_IP)
+        if offset + 12 <= end:  # the checksum follows the addresses, whatever is cut off
+            m.checksum(offset + 10, offset, offset + hlen, CK_IPV4_HEADER)
         ip.src = m.address(offset + 12, 4, 4, kind)
         ip.dst = m.address(offset + 16, 4, 4, kind)
         return cut(m, end)
+    total = u16(data, offset + 2)
+    if total and total < hlen:
+        return m.fail(end)  # a total length that lies: the header is not believed
+    if (kind == A_INNER or (offset + max(total, hlen) > end and not may_cut(m, end))) and not (
+        offset + hlen <= end and ipv4_header_ok(data, offset, hlen)
+    ):
+        return m.fail(end)  # tunnelled, or lengths past the bytes there are: believed under a valid checksum
+    m.put(offset + 12, R_IP)
+    m.checksum(offset + 10, offset, offset + hlen, CK_IPV4_HEADER)
     ip.src = m.address(offset + 12, 4, 4, kind)
     ip.dst = m.address(offset + 16, 4, 4, kind)
     ip.pseudo = (ip.src, ip.dst)
-    total = u16(data, offset + 2)
-    if hlen < IPV4_MIN_HLEN or (total and total < hlen):
-        return m.fail(end)
     ip.end = offset + total if total else end  # total length 0: segmentation offload, the captured length counts
     dend = min(end, ip.end)
     hend = offset + hlen
-    if hend > dend and not may_cut(m, dend):
-        m.put(offset + IPV4_MIN_HLEN, R_IP)
-        return m.fail(end, R_OVERRUN)
     m.put(offset + IPV4_MIN_HLEN, R_IP)
     if hlen > IPV4_MIN_HLEN:
         if hend <= dend and not ipv4_header_ok(data, offset, hlen):

@@ -29,11 +29,14 @@ from .ip import (
     later_fragment,
     may_cut,
     new_layer,
+    plausible_ipv6,
 )
 from .spans import (
+    A_INNER,
     A_OPTION,
     CK_ICMPV6,
     CK_PLAIN,
+    FRAG_FIRST,
     R_ENCRYPTED,
     R_IDENTIFIER,
     R_IP,
@@ -78,17 +81,22 @@ def ipv6(m: FrameMap, offset: int, end: int) -> None:
     """An IPv6 header at `offset`, its extension headers and what they carry (bytes up to `end`)."""
     data = m.data
     ip, kind = new_layer(m, offset, 6)
-    m.put(offset + 8, R_IP)
-    if offset + IPV6_HLEN > end or data[offset] >> 4 != 6:
-        if offset >= end or data[offset] >> 4 != 6 or not may_cut(m, end):
+    if offset >= end or data[offset] >> 4 != 6:
+        return m.fail(end)  # not an IPv6 header: none of it is kept
+    if offset + IPV6_HLEN > end:
+        if not may_cut(m, end):
             return m.fail(end)
+        m.put(offset + 8, R_IP)
         ip.src = m.address(offset + 8, 16, 16, kind)
         ip.dst = m.address(offset + 24, 16, 16, kind)
         return cut(m, end)
+    payload = u16(data, offset + 4)
+    if kind == A_INNER and not plausible_ipv6(m, offset, end) and m.fragment != FRAG_FIRST:
+        return m.fail(end)  # a tunnelled header whose payload does not end with the tunnel's: not believed
+    m.put(offset + 8, R_IP)
     ip.src = m.address(offset + 8, 16, 16, kind)
     ip.dst = m.address(offset + 24, 16, 16, kind)
     ip.pseudo = (ip.src, ip.dst)
-    payload = u16(data, offset + 4)
     ip.end = offset + IPV6_HLEN + payload if payload else end  # 0: jumbogram or segmentation offload
     dend = min(end, ip.end)
     extensions(m, offset + IPV6_HLEN, dend, data[offset + 6], ip)
@@ -108,10 +116,10 @@ def extensions(m: FrameMap, pos: int, end: int, next_header: int, ip) -> None:
 
 
 def _length(m: FrameMap, pos: int, end: int, size: int) -> int:
-    """`size` if the header at `pos` fits before `end`; else -1 after zeroing (overrun) or marking a cut."""
+    """`size` if the header at `pos` fits before `end` (or the capture cut it: parse what is
+    there); else -1 after zeroing it whole: a length that lies is not believed."""
     if pos + size <= end or may_cut(m, end):
-        return size  # (when cut short: parse what is there)
-    m.put(min(pos + 2, end), R_IP_OPTION)
+        return size
     m.fail(end, R_OVERRUN)
     return -1
 
@@ -297,8 +305,8 @@ def authentication(m: FrameMap, pos: int, end: int, ip):
         cut(m, end)
         return -1, -1
     size = (data[pos + 1] + 2) * 4
-    if size < AH_FIXED:
-        m.fail(end)
+    if size < AH_FIXED or u16(data, pos + 2) or not (data[pos + 4] or data[pos + 5] or data[pos + 6]):
+        m.fail(end)  # shorter than its fixed fields, a reserved field or SPI (RFC 4302 §2): not AH
         return -1, -1
     size = _length(m, pos, end, size)
     if size < 0:
@@ -319,7 +327,11 @@ def ah_payload(m: FrameMap, pos: int, end: int, ip) -> None:
 
 
 def esp(m: FrameMap, pos: int, end: int, ip) -> None:
-    """ESP (RFC 4303): SPI and sequence number; the rest is ciphertext, or cleartext under NULL encryption."""
+    """ESP (RFC 4303): SPI and sequence number; the rest is ciphertext, or cleartext under NULL
+    encryption. An SPI below 256 is reserved (RFC 4303 §2.1): not ESP, nothing kept."""
+    data = m.data
+    if pos + 4 <= end and not (data[pos] or data[pos + 1] or data[pos + 2]):
+        return m.fail(end, R_ENCRYPTED)
     m.put(pos + ESP_HEADER, R_IP_OPTION)
     m.put(end, R_ENCRYPTED)
 
@@ -359,6 +371,12 @@ MHOPT_PAD1, MHOPT_PADN, MHOPT_REFRESH, MHOPT_ALTERNATE_COA, MHOPT_NONCES, MHOPT_
 def mobility(m: FrameMap, pos: int, end: int, ip) -> None:
     """The Mobility Header: its messages' fixed fields, addresses mapped, options by type."""
     data = m.data
+    if (
+        (pos + MH_HLEN > end and not may_cut(m, end))
+        or (pos < end and data[pos] != IPPROTO_NONE)
+        or (pos + 3 < end and data[pos + 3])
+    ):
+        return m.fail(end)  # its payload proto must be 59 and its reserved byte zero (RFC 6275 §6.1.1)
     if pos + MH_HLEN > end:
         m.put(end, R_IP_OPTION)
         return cut(m, end)
@@ -403,6 +421,7 @@ def _mobility_option(m: FrameMap, kind: int, pos: int, size: int) -> bool:
 HIP_HLEN = 40  # next header, length, type, version, checksum, controls, sender and receiver HITs
 HIP_HITS = 8  # offset of the sender HIT: HITs are host identifiers (hashes of keys), zeroed
 HIP_LOCATOR_SET = 193
+HIP_VERSIONS = (1, 2)
 # Parameters kept whole: R1_COUNTER, PUZZLE, SOLUTION, SEQ, ACK, DH_GROUP_LIST, DIFFIE_HELLMAN,
 # HIP_CIPHER, HIT_SUITE_LIST, TRANSPORT_FORMAT_LIST, ESP_INFO, ESP_TRANSFORM
 HIP_KEPT_PARAMETERS = frozenset((129, 257, 321, 385, 449, 511, 513, 579, 715, 2049, 65, 4095))
@@ -411,6 +430,13 @@ HIP_KEPT_PARAMETERS = frozenset((129, 257, 321, 385, 449, 511, 513, 579, 715, 20
 def hip(m: FrameMap, pos: int, end: int, ip) -> None:
     """HIP: fixed header kept, HITs zeroed, locators mapped, other parameters by type."""
     data = m.data
+    if (
+        (pos + HIP_HLEN > end and not may_cut(m, end))
+        or (pos < end and data[pos] != IPPROTO_NONE)
+        or (pos + 2 < end and data[pos + 2] & 0x80)
+        or (pos + 3 < end and (data[pos + 3] >> 4 not in HIP_VERSIONS or not data[pos + 3] & 1))
+    ):
+        return m.fail(end)  # no room for its fixed header, or bits RFC 7401 §5.1 fixes: not HIP
     if pos + HIP_HLEN > end:
         m.put(min(end, pos + HIP_HITS), R_IP_OPTION)
         m.put(end, R_IDENTIFIER)

@@ -8,7 +8,7 @@ and descriptions zeroed; their management addresses are address fields.
 
 from __future__ import annotations
 
-from .ip import IPV4_MIN_HLEN, cut, ipv4_header_ok, plausible_ipv4, plausible_ipv6
+from .ip import IPV4_MIN_HLEN, cut, ipv4_header_ok, may_cut, plausible_ipv4, plausible_ipv6
 from .spans import (
     A_CONTROL,
     R_CONTROL,
@@ -63,6 +63,11 @@ PW_CONTROL_WORD_LEN = 4  # RFC 4385: first nibble 0
 
 PPPOE_HLEN = 6  # RFC 2516 §4: version/type, code, session id, length
 PPPOE_VER_TYPE = 0x11
+PPPOE_SESSION_DATA = 0x00
+PPPOE_DISCOVERY_CODES = frozenset((0x07, 0x09, 0x19, 0x65, 0xA7))  # PADO, PADI, PADR, PADS, PADT
+# End-Of-List, Service-Name, AC-Name, Host-Uniq, AC-Cookie, Vendor-Specific, Relay-Session-Id,
+# PPP-Max-Payload, Service-Name-Error, AC-System-Error, Generic-Error (RFC 2516 App. A, RFC 4638)
+PPPOE_TAGS = frozenset((0x0000, 0x0101, 0x0102, 0x0103, 0x0104, 0x0105, 0x0110, 0x0120, 0x0201, 0x0202, 0x0203))
 
 LLC_HLEN = 3
 LLC_SNAP = b"\xaa\xaa\x03"  # RFC 1042: 3-byte OUI and an EtherType follow
@@ -101,12 +106,14 @@ def ethernet(m: FrameMap, offset: int, end: int) -> None:
 
 
 def plausible_ethernet(m: FrameMap, offset: int, end: int) -> bool:
-    """Whether bytes said to be an Ethernet frame carry an EtherType the walk knows (or an 802.3 length that fits)."""
+    """Whether bytes said to be an Ethernet frame carry an EtherType the walk knows (or an 802.3
+    length that fits, then a SNAP or STP header)."""
     if offset + ETH_HLEN > end:
         return end >= m.n and m.truncated
     ethertype = u16(m.data, offset + 12)
     if ethertype < ETH_P_802_3_MIN:
-        return offset + ETH_HLEN + ethertype <= end
+        head = bytes(m.data[offset + ETH_HLEN : offset + ETH_HLEN + LLC_HLEN])
+        return offset + ETH_HLEN + ethertype <= end and head in (LLC_SNAP, LLC_STP)
     return ethertype in ETHERTYPES
 
 
@@ -158,6 +165,9 @@ def mpls(m: FrameMap, offset: int, end: int) -> None:
     pos = offset
     for _ in range(MPLS_MAX_LABELS):
         if pos + MPLS_ENTRY_LEN > end:
+            if not may_cut(m, end):
+                m.rewind(mark)  # a stack without its bottom, not cut short by the capture
+                return m.fail(end)
             m.put(end, R_LINK)
             return cut(m, end)
         bottom = data[pos + 2] & 1
@@ -169,6 +179,9 @@ def mpls(m: FrameMap, offset: int, end: int) -> None:
         m.rewind(mark)
         return m.fail(end)
     if pos >= end:
+        if not may_cut(m, end):
+            m.rewind(mark)  # a stack that carries nothing: not believed
+            return m.fail(end)
         return cut(m, end)
     nibble = data[pos] >> 4
     if (nibble == 4 and plausible_ipv4(m, pos, end)) or (nibble == 6 and plausible_ipv6(m, pos, end)):
@@ -194,13 +207,32 @@ def mpls(m: FrameMap, offset: int, end: int) -> None:
     m.fail(end)
 
 
+def _pppoe_header(m: FrameMap, offset: int, end: int, session: bool) -> bool:
+    """Whether a PPPoE header (RFC 2516 §4) is there: version and type 1, a code of its stage,
+    six bytes (or as many as the capture kept); if so it is kept, else everything is zeroed."""
+    data = m.data
+    ok = offset + PPPOE_HLEN <= end or may_cut(m, end)
+    if ok and offset < end:
+        ok = data[offset] == PPPOE_VER_TYPE
+    if ok and offset + 1 < end:
+        code = data[offset + 1]
+        ok = code == PPPOE_SESSION_DATA if session else code in PPPOE_DISCOVERY_CODES
+    if not ok:
+        m.fail(end)
+        return False
+    m.put(offset + PPPOE_HLEN, R_LINK)
+    if offset + PPPOE_HLEN > end:
+        cut(m, end)
+        return False
+    return True
+
+
 def pppoe_session(m: FrameMap, offset: int, end: int) -> None:
     """A PPPoE session header (RFC 2516 §4) and the PPP frame it carries."""
     from .ppp import ppp
 
-    m.put(offset + PPPOE_HLEN, R_LINK)
-    if offset + PPPOE_HLEN > end:
-        return cut(m, end)
+    if not _pppoe_header(m, offset, end, True):
+        return
     stop = min(end, offset + PPPOE_HLEN + u16(m.data, offset + 4))
     ppp(m, offset + PPPOE_HLEN, stop, address_control=False)
     m.put(end, R_TRAILER)
@@ -209,13 +241,14 @@ def pppoe_session(m: FrameMap, offset: int, end: int) -> None:
 def pppoe_discovery(m: FrameMap, offset: int, end: int) -> None:
     """A PPPoE discovery packet: tags keep their type and length; names, cookies, ids are zeroed."""
     data = m.data
-    m.put(offset + PPPOE_HLEN, R_LINK)
-    if offset + PPPOE_HLEN > end:
-        return cut(m, end)
+    if not _pppoe_header(m, offset, end, False):
+        return
     stop = min(end, offset + PPPOE_HLEN + u16(data, offset + 4))
     pos = offset + PPPOE_HLEN
     while pos + 4 <= stop:
-        length = u16(data, pos + 2)
+        kind, length = u16(data, pos), u16(data, pos + 2)
+        if kind not in PPPOE_TAGS or (pos + 4 + length > stop and not may_cut(m, stop)):
+            break  # an unknown tag or a length that lies: zeroed from its header on
         m.put(pos + 4, R_CONTROL)
         m.put(min(pos + 4 + length, stop), R_IDENTIFIER)
         pos += 4 + length
@@ -235,6 +268,8 @@ def lldp(m: FrameMap, offset: int, end: int) -> None:
     chassis and port ids their subtype, the management address TLV its address (a field),
     numbering subtype and interface number; names, descriptions and other values are zeroed."""
     data, pos = m.data, offset
+    if not _lldp_start(m, offset, end):
+        return m.fail(end)  # an LLDPDU starts with chassis id, port id and TTL (802.1AB §8.2): not one
     while pos + 2 <= end:
         kind, length = data[pos] >> 1, ((data[pos] & 1) << 8) | data[pos + 1]
         value, stop = pos + 2, min(pos + 2 + length, end)
@@ -252,6 +287,24 @@ def lldp(m: FrameMap, offset: int, end: int) -> None:
         if kind == LLDP_END:
             break
     m.put(end, R_TRAILER)
+
+
+def _lldp_start(m: FrameMap, pos: int, end: int) -> bool:
+    """Whether the TLVs at `pos` open as an LLDPDU must: a chassis id and a port id (2-256 bytes,
+    subtype 1-7), then a 2-byte TTL, as far as the bytes go when the capture cut them."""
+    data = m.data
+    for kind in (LLDP_CHASSIS_ID, LLDP_PORT_ID, LLDP_TTL):
+        if pos + 2 > end:
+            return may_cut(m, end) or pos > end
+        length = ((data[pos] & 1) << 8) | data[pos + 1]
+        if data[pos] >> 1 != kind:
+            return False
+        if kind == LLDP_TTL:
+            return length == 2
+        if not 2 <= length <= 256 or (pos + 2 < end and not 1 <= data[pos + 2] <= 7):
+            return False
+        pos += 2 + length
+    return True
 
 
 def _lldp_management(m: FrameMap, value: int, stop: int) -> None:

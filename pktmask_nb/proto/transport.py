@@ -17,6 +17,7 @@ from .spans import (
     A_TCP_OPTION,
     CK_TCP,
     CK_UDP,
+    FRAG_FIRST,
     R_DATA,
     R_IDENTIFIER,
     R_OVERRUN,
@@ -89,17 +90,20 @@ def _transport(m: FrameMap, protocol: int, offset: int, ip) -> None:
 def tcp(m: FrameMap, t: int, end: int, ip) -> None:
     """A TCP header at `t`: fixed header, options, then payload up to `end`."""
     data = m.data
+    if t + TCP_MIN_HLEN > end:
+        if not may_cut(m, end):
+            return m.fail(end)
+    elif data[t + 12] >> 4 < TCP_MIN_HLEN // 4:
+        return m.fail(end)  # a data offset shorter than the header: not TCP, none of it kept
+    elif t + (data[t + 12] >> 4) * 4 > end and not may_cut(m, end):
+        return m.fail(end, R_OVERRUN)  # a data offset that lies
     _transport(m, IPPROTO_TCP, t, ip)
     m.checksum(t + 16, t, ip.end, CK_TCP, ip.pseudo)
     m.put(t + TCP_MIN_HLEN, R_TCP)
     if t + TCP_MIN_HLEN > end:
         return cut(m, end)
     hlen = (data[t + 12] >> 4) * 4
-    if hlen < TCP_MIN_HLEN:
-        return m.fail(end)
     stop = t + hlen
-    if stop > end and not may_cut(m, end):
-        return m.fail(end, R_OVERRUN)
     if hlen > TCP_MIN_HLEN:
         mark = m.mark()
         if not tcp_options(m, t + TCP_MIN_HLEN, stop):
@@ -189,6 +193,14 @@ def _mptcp(m: FrameMap, pos: int, length: int) -> bool:
 def udp(m: FrameMap, u: int, end: int, ip) -> None:
     """A UDP header at `u`, then its payload: a tunnel's when a handler for its port takes it."""
     data = m.data
+    if u + UDP_HLEN > end:
+        if not may_cut(m, end):
+            return m.fail(end)
+    else:
+        length = u16(data, u + 4)
+        past = u + length > max(end, ip.end) and m.fragment != FRAG_FIRST and not may_cut(m, end)
+        if length and (length < UDP_HLEN or past):
+            return m.fail(end)  # a length past even what the IP header claims: not UDP, none of it kept
     _transport(m, IPPROTO_UDP, u, ip)
     m.put(u + UDP_HLEN, R_UDP)
     if u + UDP_HLEN > end:

@@ -5,8 +5,10 @@ indication), L2TPv2 (RFC 2661), GRE-in-UDP and MPLS-in-UDP (RFC 8086, 7510).
 
 Tunnel headers keep their fields; option data the walk does not know (Geneve options,
 unknown GTP-U extension headers, L2TP AVP values but the message type) is zeroed. A UDP
-handler returns False when the payload turns out not to be its protocol (Teredo without a
-believable IPv6 header), so the datagram stays plain UDP payload.
+handler returns False when the bits its protocol fixes (versions, reserved bits, message
+types) say the payload is not that protocol (a port is only a hint), so the datagram stays
+plain UDP payload; a header whose fixed bits hold but whose lengths lie, or that does not
+carry what it says, is zeroed whole, header included.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .spans import (
     A_TUNNEL,
     CK_GRE,
     FORM_OBSCURED,
+    FRAG_FIRST,
     R_IDENTIFIER,
     R_OVERRUN,
     R_PADDING,
@@ -32,6 +35,10 @@ ETH_P_ERSPAN, ETH_P_ERSPAN3, ETH_P_PPP = 0x88BE, 0x22EB, 0x880B
 
 GRE_CHECKSUM, GRE_ROUTING, GRE_KEY, GRE_SEQUENCE, GRE_ACK = 0x8000, 0x4000, 0x2000, 0x1000, 0x0080
 GRE_VERSION = 0x0007
+GRE_RESERVED = 0x0078  # flags no version defines
+GRE_PPTP_ZERO = (
+    GRE_CHECKSUM | GRE_ROUTING | 0x0800 | 0x0700
+)  # PPTP's GRE: no checksum, routing, strict route, recursion
 GRE_SRE_AF_IP = 0x0800
 ERSPAN2_HLEN = 8
 ERSPAN3_HLEN = 12
@@ -50,11 +57,16 @@ GENEVE_HLEN = 8
 GENEVE_OPTION_HLEN = 4
 GTPU_HLEN = 8
 GTPU_T_PDU = 0xFF
+# echo request/response, error indication, supported extension headers, tunnel status, end marker, T-PDU (TS 29.281 §6.1)
+GTPU_MESSAGES = frozenset((1, 2, 26, 31, 253, 254, GTPU_T_PDU))
 GTPU_KNOWN_EXTENSIONS = frozenset((0x20, 0x40, 0x81, 0x82, 0x85, 0xC0))  # content kept
 TEREDO_AUTH, TEREDO_ORIGIN = 0x0001, 0x0000
 TEREDO_ORIGIN_LEN = 8
 L2TP_TYPE, L2TP_LENGTH, L2TP_SEQUENCE, L2TP_OFFSET = 0x8000, 0x4000, 0x0800, 0x0200
 L2TP_VERSION_2 = 2
+L2TP_RESERVED = 0x34F0  # the x bits of RFC 2661 §3.1
+L2TP_PRIORITY = 0x0100
+L2TP_CONTROL_FLAGS = L2TP_LENGTH | L2TP_SEQUENCE | L2TP_OFFSET | L2TP_PRIORITY
 L2TP_AVP_HLEN = 6
 L2TP_MESSAGE_TYPE = 0
 
@@ -64,24 +76,24 @@ def gre(m: FrameMap, offset: int, end: int, ip) -> None:
     route entries (IPv4 addresses mapped), then the payload by protocol type."""
     data = m.data
     if offset + 4 > end:
+        if not may_cut(m, end):
+            return m.fail(end)
         m.put(end, R_TUNNEL)
         return cut(m, end)
     flags, protocol = u16(data, offset), u16(data, offset + 2)
     version = flags & GRE_VERSION
-    if version > 1:
-        m.put(offset + 4, R_TUNNEL)
-        return m.fail(end, R_UNKNOWN)
+    if version > 1 or flags & GRE_RESERVED or (flags & GRE_PPTP_ZERO if version else flags & GRE_ACK):
+        return m.fail(end, R_UNKNOWN)  # bits RFC 2784/1701 (version 0) or RFC 2637 (1) leave clear: not GRE
     pos = offset + 4
+    mark = m.mark()
     if flags & (GRE_CHECKSUM | GRE_ROUTING):
         if flags & GRE_CHECKSUM:
             m.checksum(pos, offset, end if ip is None else ip.end, CK_GRE)
         pos += 4
     pos += 4 * bool(flags & GRE_KEY) + 4 * bool(flags & GRE_SEQUENCE) + 4 * bool(version and flags & GRE_ACK)
     if pos > end and not may_cut(m, end):
-        m.put(offset + 4, R_TUNNEL)
+        m.rewind(mark)
         return m.fail(end, R_OVERRUN)
-    m.put(offset + 4, R_TUNNEL)
-    mark = m.mark()
     m.put(pos, R_TUNNEL)
     if flags & GRE_ROUTING:
         pos = _source_routes(m, pos, end)
@@ -161,6 +173,9 @@ def vxlan(m: FrameMap, offset: int, end: int) -> bool:
         return False
     else:
         protocol = ETH_P_TEB
+    if not plausible_payload(m, offset + VXLAN_HLEN, protocol, end):
+        m.fail(end)  # VXLAN by its fixed bits, but not carrying what it says: none of it kept
+        return True
     m.put(offset + VXLAN_HLEN, R_TUNNEL)
     network(m, offset + VXLAN_HLEN, protocol, end)
     return True
@@ -169,13 +184,14 @@ def vxlan(m: FrameMap, offset: int, end: int) -> bool:
 def geneve(m: FrameMap, offset: int, end: int) -> bool:
     """Geneve: fixed header, options (class, type, length kept; data zeroed), protocol type."""
     data = m.data
-    if offset + GENEVE_HLEN > end or data[offset] >> 6:
-        return False
+    if offset + GENEVE_HLEN > end or data[offset] >> 6 or data[offset + 1] & 0x3F or data[offset + 7]:
+        return False  # version 0, reserved bits clear (RFC 8926 §3.4), or not Geneve
     stop = offset + GENEVE_HLEN + (data[offset] & 0x3F) * 4
     protocol = u16(data, offset + 2)
-    m.put(offset + GENEVE_HLEN, R_TUNNEL)
     if stop > end:
-        m.fail(end, R_OVERRUN)
+        if may_cut(m, end):
+            m.put(offset + GENEVE_HLEN, R_TUNNEL)
+        m.fail(end, R_OVERRUN)  # (Geneve by its fixed bits, whose option length lies: none of it kept)
         return True
     options = []
     pos = offset + GENEVE_HLEN
@@ -186,6 +202,7 @@ def geneve(m: FrameMap, offset: int, end: int) -> bool:
     if pos != stop or not plausible_payload(m, stop, protocol, end):  # an option length that lies
         m.fail(end)
         return True
+    m.put(offset + GENEVE_HLEN, R_TUNNEL)
     for at, length in options:
         m.put(at + GENEVE_OPTION_HLEN, R_TUNNEL)
         m.put(at + length, R_UNKNOWN)
@@ -203,36 +220,54 @@ def gtpu(m: FrameMap, offset: int, end: int) -> bool:
     if offset + GTPU_HLEN > end:
         return False
     flags, message = data[offset], data[offset + 1]
-    if flags >> 5 != 1 or not flags & 0x10:
-        return False  # GTP' or not GTP: plain UDP payload
-    stop = min(end, offset + GTPU_HLEN + u16(data, offset + 2))
+    if flags >> 5 != 1 or not flags & 0x10 or flags & 0x08 or message not in GTPU_MESSAGES:
+        return False  # GTP', a reserved bit, an unknown message: not GTP-U, plain UDP payload
+    stop = offset + GTPU_HLEN + u16(data, offset + 2)
+    if stop > end and not may_cut(m, end) and m.fragment != FRAG_FIRST:
+        m.fail(end, R_OVERRUN)  # GTP-U by its fixed bits, but a length that lies: none of it kept
+        return True
+    stop = min(end, stop)
+    mark = m.mark()
     m.put(offset + GTPU_HLEN, R_TUNNEL)
     pos = offset + GTPU_HLEN
     if flags & 0x07:
         if pos + 4 > stop:
-            m.fail(end, R_OVERRUN)
-            return True
+            return _short(m, mark, end)
         next_type, pos = data[pos + 3], pos + 4
         m.put(pos, R_TUNNEL)
         while next_type:
-            if pos + 4 > stop or not data[pos]:
-                m.fail(end, R_OVERRUN)
-                return True
+            if pos + 4 > stop or not data[pos] or pos + data[pos] * 4 > stop:
+                return _short(m, mark, end)
             length = data[pos] * 4
-            if pos + length > stop:
-                m.fail(end, R_OVERRUN)
-                return True
             m.put(pos + 1, R_TUNNEL)
             m.put(pos + length - 1, R_TUNNEL if next_type in GTPU_KNOWN_EXTENSIONS else R_UNKNOWN)
             next_type, pos = data[pos + length - 1], pos + length
             m.put(pos, R_TUNNEL)
     if message != GTPU_T_PDU:
         m.put(stop, R_UNKNOWN)
-    elif pos < stop:
-        version = data[pos] >> 4
-        network(m, pos, ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0, stop)
+    elif plausible_payload(m, pos, _ip_version(m, pos, stop), stop):
+        if pos < stop:
+            network(m, pos, _ip_version(m, pos, stop), stop)
+    else:
+        m.rewind(mark)  # a T-PDU that carries no IP packet: none of it kept
+        m.fail(end)
     m.put(end, R_PADDING)
     return True
+
+
+def _short(m: FrameMap, mark: tuple, end: int) -> bool:
+    """GTP-U extension headers that do not fit: cut short by the capture (the rest zeroed as
+    an overrun), or lengths that lie (none of the header kept)."""
+    if not may_cut(m, end):
+        m.rewind(mark)
+    m.fail(end, R_OVERRUN)
+    return True
+
+
+def _ip_version(m: FrameMap, pos: int, end: int) -> int:
+    """The EtherType of the IP header whose version is at `pos` (0: neither IPv4 nor IPv6)."""
+    version = m.data[pos] >> 4 if pos < end else 0
+    return ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0
 
 
 def teredo(m: FrameMap, offset: int, end: int) -> bool:
@@ -271,21 +306,33 @@ def l2tp(m: FrameMap, offset: int, end: int) -> bool:
     if offset + 6 > end:
         return False
     flags = u16(data, offset)
-    if flags & 0x000F != L2TP_VERSION_2:
+    if flags & 0x000F != L2TP_VERSION_2 or flags & L2TP_RESERVED:
         return False
+    if flags & L2TP_TYPE and flags & L2TP_CONTROL_FLAGS != L2TP_LENGTH | L2TP_SEQUENCE:
+        return False  # a control message has a length and sequence numbers, no offset or priority
     pos = offset + 2 + 2 * bool(flags & L2TP_LENGTH) + 4 + 4 * bool(flags & L2TP_SEQUENCE)
-    stop = min(end, offset + u16(data, offset + 2)) if flags & L2TP_LENGTH else end
+    stop = end
+    if flags & L2TP_LENGTH:
+        stop = offset + u16(data, offset + 2)
+        if stop < pos or (stop > end and not may_cut(m, end) and m.fragment != FRAG_FIRST):
+            m.fail(end, R_OVERRUN)  # L2TP by its fixed bits, but a length that lies: none of it kept
+            return True
+        stop = min(end, stop)
+    pad = 0
     if flags & L2TP_OFFSET:
         if pos + 2 > stop:
-            return False
-        m.put(pos + 2, R_TUNNEL)
+            m.fail(end, R_OVERRUN)
+            return True
         pad = u16(data, pos)
-        m.put(pos + 2 + pad, R_PADDING)
-        pos += 2 + pad
-    m.put(pos, R_TUNNEL)
-    if pos > stop:
-        m.fail(end, R_OVERRUN)
+    start = pos + 2 + pad if flags & L2TP_OFFSET else pos
+    if start > stop or not (flags & L2TP_TYPE or plausible_payload(m, start, ETH_P_PPP, stop)):
+        m.fail(end)  # an offset past its message, or data that is no PPP frame
         return True
+    if flags & L2TP_OFFSET:
+        m.put(pos + 2, R_TUNNEL)
+        m.put(start, R_PADDING)
+    pos = start
+    m.put(pos, R_TUNNEL)
     if flags & L2TP_TYPE:
         _avps(m, pos, stop)
     else:
