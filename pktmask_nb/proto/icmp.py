@@ -7,12 +7,13 @@ the payload of a flow. RFC 4884 lengths separate the quote from an extension str
 interface information (RFC 5837: addresses mapped, names zeroed), interface identification
 (RFC 8335). Also: Redirect gateways, router advertisements, Neighbor Discovery targets,
 prefixes, DNS servers and redirected headers (RFC 4861, 4191, 8106), MLD (RFC 2710, 3810),
-extended echo (RFC 8335). Types not listed keep type, code and checksum; the rest is zeroed.
+extended echo (RFC 8335). Types not listed keep type, code and checksum; the rest is zeroed,
+as are the reserved and unused bytes of the others.
 """
 
 from __future__ import annotations
 
-from .ip import IPPROTO_ICMP, IPPROTO_ICMPV6, cut
+from .ip import IPPROTO_ICMP, IPPROTO_ICMPV6, cut, may_cut
 from .spans import (
     A_ICMP,
     CK_ICMP,
@@ -23,6 +24,7 @@ from .spans import (
     R_ICMP,
     R_IDENTIFIER,
     R_MAC,
+    R_PADDING,
     R_TRAILER,
     R_UNKNOWN,
     FrameMap,
@@ -33,6 +35,7 @@ ICMP_HLEN = 8
 ICMP_ECHO_TYPES = frozenset((0, 8))
 ICMP_ERRORS = frozenset((3, 4, 11, 12))
 ICMP_RFC4884_ERRORS = frozenset((3, 11, 12))  # a length at byte 5, in 32-bit words
+ICMP_UNREACHABLE, ICMP_FRAG_NEEDED, ICMP_PARAMETER_PROBLEM = 3, 4, 12  # a next-hop MTU (RFC 1191), a pointer
 ICMP_REDIRECT = 5
 ICMP_ROUTER_ADVERTISEMENT = 9
 ICMP_FIXED = {10: 8, 13: 20, 14: 20, 15: 8, 16: 8, 17: 12, 18: 12, 43: 8}  # type -> message length
@@ -43,10 +46,20 @@ ICMPV6_RFC4884_ERRORS = frozenset((1, 3))  # a length at byte 4, in 64-bit words
 ICMPV6_ECHO_TYPES = frozenset((128, 129))
 ICMPV6_MLD = frozenset((130, 131, 132))
 ICMPV6_MLD2_REPORT = 143
+MLD2_RECORD_TYPES = 6  # record types 1-6 (RFC 3810 §5.2.12)
 ICMPV6_EXTENDED_ECHO = 160
 ICMPV6_EXTENDED_ECHO_REPLY = 161
 # Neighbor Discovery: type -> (offset of the options, offsets of target/destination addresses)
 ICMPV6_ND = {133: (8, ()), 134: (16, ()), 135: (24, (8,)), 136: (24, (8,)), 137: (40, (8, 24))}
+# type -> the bytes [first, last) of bytes 4-7 that are fields (the rest is reserved or unused,
+# zeroed): RFC 4884 lengths, MTU, pointer, echo identifier and sequence, MLD maximum delay,
+# MLDv2 record count, RA hop limit, flags and lifetime, NA flags, extended echo fields
+# (RFC 4443, 4861, 3810, 8335)
+ICMPV6_REST = {
+    1: (4, 5), 2: (4, 8), 3: (4, 5), 4: (4, 8), 128: (4, 8), 129: (4, 8), 130: (4, 6), 131: (4, 6),
+    132: (4, 6), 133: (4, 4), 134: (4, 8), 135: (4, 4), 136: (4, 5), 137: (4, 4), 143: (6, 8),
+    160: (4, 8), 161: (4, 8),
+}  # fmt: skip
 
 EXTENSION_VERSION = 2  # RFC 4884 §7
 EXT_MPLS, EXT_INTERFACE_INFO, EXT_INTERFACE_ID = 1, 2, 3
@@ -72,9 +85,15 @@ def icmp(m: FrameMap, offset: int, end: int, ip) -> None:
     elif kind in ICMP_ERRORS or kind == ICMP_REDIRECT:
         if kind == ICMP_REDIRECT:
             m.address(offset + 4, 4, 4, A_ICMP)
+        else:  # the pointer, the RFC 4884 length and the next-hop MTU are fields; the rest is unused
+            m.put(offset + 5, R_ICMP if kind == ICMP_PARAMETER_PROBLEM else R_PADDING)
+            m.put(offset + 6, R_ICMP if kind in ICMP_RFC4884_ERRORS else R_PADDING)
+            m.put(
+                offset + 8, R_ICMP if kind == ICMP_UNREACHABLE and data[offset + 1] == ICMP_FRAG_NEEDED else R_PADDING
+            )
         m.put(offset + ICMP_HLEN, R_ICMP)
         length = data[offset + 5] * 4 if kind in ICMP_RFC4884_ERRORS else 0
-        error_body(m, offset + ICMP_HLEN, end, length)
+        error_body(m, offset + ICMP_HLEN, end, length, 4)
     elif kind == ICMP_ROUTER_ADVERTISEMENT:
         _router_advertisement(m, offset, end)
     elif kind in ICMP_FIXED:
@@ -95,10 +114,16 @@ def icmpv6(m: FrameMap, offset: int, end: int, ip) -> None:
     if offset + ICMP_HLEN > end:
         return cut(m, end)
     data, kind = m.data, m.data[offset]
-    m.put(offset + ICMP_HLEN, R_ICMP)
+    if kind not in ICMPV6_REST or (kind == ICMPV6_EXTENDED_ECHO and data[offset + 7] & 0xFE):
+        return m.put(end, R_UNKNOWN)  # a type not listed, or reserved bits set
+    mark = m.mark()
+    first, last = ICMPV6_REST[kind]  # bytes 4-7: fields, or reserved (zeroed)
+    m.put(offset + first, R_PADDING)
+    m.put(offset + last, R_ICMP)
+    m.put(offset + ICMP_HLEN, R_PADDING)
     if kind in ICMPV6_ERRORS:
         length = data[offset + 4] * 8 if kind in ICMPV6_RFC4884_ERRORS else 0
-        error_body(m, offset + ICMP_HLEN, end, length)
+        error_body(m, offset + ICMP_HLEN, end, length, 6)
     elif kind in ICMPV6_ECHO_TYPES:
         m.put(end, R_DATA)
     elif kind in ICMPV6_ND:
@@ -107,7 +132,9 @@ def icmpv6(m: FrameMap, offset: int, end: int, ip) -> None:
             m.put(offset + at, R_ICMP)
             m.address(offset + at, 16, 16, A_ICMP)
         m.put(offset + options, R_ICMP)
-        nd_options(m, offset + options, end)
+        if not nd_options(m, offset + options, end):
+            m.rewind(mark)  # a message whose options do not parse is not one: its fields go too
+            m.put(end, R_UNKNOWN)
     elif kind in ICMPV6_MLD:
         _mld(m, offset, end)
     elif kind == ICMPV6_MLD2_REPORT:
@@ -116,8 +143,6 @@ def icmpv6(m: FrameMap, offset: int, end: int, ip) -> None:
         extensions(m, offset + ICMP_HLEN, end)
     elif kind == ICMPV6_EXTENDED_ECHO_REPLY:
         m.put(end, R_TRAILER)
-    else:
-        m.put(end, R_UNKNOWN)
 
 
 def _message(m: FrameMap, offset: int, ip, protocol: int) -> None:
@@ -126,30 +151,27 @@ def _message(m: FrameMap, offset: int, ip, protocol: int) -> None:
         m.payload_start = m.payload_end = 0
 
 
-def error_body(m: FrameMap, start: int, end: int, length: int) -> None:
-    """The quoted datagram of an error, and after it (RFC 4884 `length` > 0) an extension structure."""
+def error_body(m: FrameMap, start: int, end: int, length: int, version: int) -> None:
+    """The quoted datagram of an error (of IP `version`, the error's own: an ICMP error quotes
+    what its IP header's sender sent), and after it (RFC 4884 `length` > 0) an extension structure."""
     stop = start + length if length and start + length <= end else end
-    quote(m, start, stop)
+    quote(m, start, stop, version)
     if stop < end:
-        if stop + 4 <= end and m.data[stop] >> 4 == EXTENSION_VERSION:
-            extensions(m, stop, end)
-        else:
-            m.put(end, R_UNKNOWN)
+        extensions(m, stop, end)
 
 
-def quote(m: FrameMap, start: int, stop: int) -> None:
+def quote(m: FrameMap, start: int, stop: int, version: int = 6) -> None:
     """A datagram quoted by an error (or an NDP redirected header), walked as such."""
     if start >= stop:
         return
-    version = m.data[start] >> 4
     m.quoting += 1
-    network(m, start, 0x0800 if version == 4 else 0x86DD if version == 6 else 0, stop)
+    network(m, start, 0x0800 if version == 4 else 0x86DD, stop)
     m.quoting -= 1
 
 
 def extensions(m: FrameMap, pos: int, end: int) -> None:
     """An ICMP extension structure (RFC 4884 §7): header with checksum, then objects by class."""
-    if pos + 4 > end:
+    if pos + 4 > end or m.data[pos] >> 4 != EXTENSION_VERSION:
         return m.put(end, R_UNKNOWN)
     m.checksum(pos + 2, pos, end, CK_OPTIONAL)
     m.put(pos + 4, R_ICMP)
@@ -241,7 +263,7 @@ def _mld2_report(m: FrameMap, offset: int, end: int) -> None:
     """An MLDv2 report (RFC 3810 §5.2): records of type, aux length, sources, address; aux data zeroed."""
     data, pos = m.data, offset + ICMP_HLEN
     for _ in range(u16(data, offset + 6)):
-        if pos + 20 > end:
+        if pos + 20 > end or not 1 <= data[pos] <= MLD2_RECORD_TYPES:
             break
         aux, count = data[pos + 1] * 4, u16(data, pos + 2)
         m.put(pos + 4, R_ICMP)
@@ -261,8 +283,9 @@ def _addresses(m: FrameMap, pos: int, end: int, count: int) -> int:
     return pos
 
 
-def nd_options(m: FrameMap, pos: int, end: int) -> None:
-    """Neighbor Discovery options (RFC 4861 §4.6): each keeps type and length, values by type."""
+def nd_options(m: FrameMap, pos: int, end: int) -> bool:
+    """Neighbor Discovery options (RFC 4861 §4.6): each keeps type and length, values by type;
+    False if they do not fill ``[pos, end)`` exactly (the rest is zeroed)."""
     data = m.data
     while pos + 2 <= end:
         kind, length = data[pos], data[pos + 1] * ND_UNIT
@@ -271,6 +294,7 @@ def nd_options(m: FrameMap, pos: int, end: int) -> None:
         within(m, pos + length, _nd_option, kind, pos, length)
         pos += length
     m.fail(end)
+    return pos == end or may_cut(m, end)
 
 
 def _nd_option(m: FrameMap, kind: int, pos: int, length: int) -> None:

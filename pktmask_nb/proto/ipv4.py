@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from .ip import IPV4_MIN_HLEN, cut, first_fragment, ipv4_header_ok, later_fragment, may_cut, new_layer
 from .spans import (
-    A_INNER,
     A_OPTION,
+    A_OUTER,
     CK_IPV4_HEADER,
     R_IP,
     R_IP_OPTION,
@@ -65,10 +65,10 @@ def ipv4(m: FrameMap, offset: int, end: int) -> None:
     total = u16(data, offset + 2)
     if total and total < hlen:
         return m.fail(end)  # a total length that lies: the header is not believed
-    if (kind == A_INNER or (offset + max(total, hlen) > end and not may_cut(m, end))) and not (
+    if (kind != A_OUTER or (offset + max(total, hlen) > end and not may_cut(m, end))) and not (
         offset + hlen <= end and ipv4_header_ok(data, offset, hlen)
     ):
-        return m.fail(end)  # tunnelled, or lengths past the bytes there are: believed under a valid checksum
+        return m.fail(end)  # tunnelled, quoted, or lengths past the bytes there are: believed under a valid checksum
     m.put(offset + 12, R_IP)
     m.checksum(offset + 10, offset, offset + hlen, CK_IPV4_HEADER)
     ip.src = m.address(offset + 12, 4, 4, kind)

@@ -10,7 +10,7 @@ and CHAP keep their headers and length bytes: names, passwords and digests are z
 
 from __future__ import annotations
 
-from .ip import cut
+from .ip import cut, may_cut
 from .spans import A_CONTROL, R_CONTROL, R_IDENTIFIER, R_LINK, R_TRAILER, R_UNKNOWN, FrameMap
 from .walk import network, u16
 
@@ -28,6 +28,8 @@ PPP_OPTIONS = {
     PPP_CCP: None,  # compression parameters: every value kept
 }
 PAP_AUTHENTICATE_REQUEST = 1
+# the highest code each control protocol defines (RFC 1661 §5, 1332, 5072, 1962, 1334, 1994)
+PPP_CODES = {PPP_LCP: 11, PPP_IPCP: 7, PPP_IPV6CP: 7, PPP_CCP: 15, PPP_PAP: 3, PPP_CHAP: 4}
 CHAP_CHALLENGE, CHAP_RESPONSE = 1, 2
 
 
@@ -56,10 +58,20 @@ def ppp(m: FrameMap, pos: int, end: int, address_control: bool) -> None:
 
 def _control(m: FrameMap, pos: int, end: int, protocol: int) -> None:
     data = m.data
-    m.put(pos + PPP_CONTROL_HLEN, R_CONTROL)
     if pos + PPP_CONTROL_HLEN > end:
+        if not may_cut(m, end):
+            return m.fail(end)
+        m.put(end, R_CONTROL)
         return cut(m, end)
-    code, stop = data[pos], min(end, pos + u16(data, pos + 2))
+    code, length = data[pos], u16(data, pos + 2)
+    if (
+        not 1 <= code <= PPP_CODES[protocol]
+        or length < PPP_CONTROL_HLEN
+        or (pos + length > end and not may_cut(m, end))
+    ):
+        return m.fail(end)  # a code its protocol does not define or a length that lies: none of it kept
+    m.put(pos + PPP_CONTROL_HLEN, R_CONTROL)
+    stop = min(end, pos + length)
     body = pos + PPP_CONTROL_HLEN
     if protocol == PPP_PAP and code == PAP_AUTHENTICATE_REQUEST:
         body = _counted(m, _counted(m, body, stop), stop)
