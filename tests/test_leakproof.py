@@ -798,6 +798,8 @@ UNBELIEVED_MESSAGES = {
     "icmp-time-exceeded-quoting-text": (_icmp(11, 0, bytes(4), TEXT), [(42, END)]),
     "icmp-unreachable-quoting-ipv6": (_icmp(3, 1, bytes(4), bytes(IPv6(src=C6, dst=D6) / UDP() / Raw(TEXT))), [(42, END)]),
     "icmp-unreachable-unused-bytes": (_icmp(3, 1, b"G\x00GE", bytes(IP(src=C, dst=D) / UDP())), [(38, 39), (40, 42)]),
+    "icmp-time-exceeded-quoting-a-short-text": (_icmp(11, 0, bytes(4), TEXT[:12]), [(42, END)]),
+    "lldp-chassis-id-past-the-frame": (bytes(Ether(type=0x88CC) / Raw(b"\x02\x40\x04" + TEXT[:40])), [(14, END)]),
     "ppp-lcp-unknown-code": (bytes(Ether(type=0x8864) / Raw(b"\x11\x00\x00\x01\x00\x5a\xc0\x21" + TEXT[:88])), [(22, END)]),
 }  # fmt: skip
 
@@ -825,6 +827,7 @@ NAMED_TSHARK_EXCUSED = {
     "protocol 41 in IPv6": "a tunnelled IPv6 header whose payload length lies, zeroed: version 0",
     "udp port 3544": "not Teredo: the datagram's payload, zeroed, which Wireshark reads as Teredo",
     "icmp-time-exceeded-quoting-text": "the quote is no IPv4 header: zeroed, it reads as version 0",
+    "icmp-time-exceeded-quoting-a-short-text": "the quote is no IPv4 header: zeroed, it reads as version 0",
     "icmp-unreachable-quoting-ipv6": "an ICMP error quotes IPv4: zeroed, it reads as version 0",
 }
 

@@ -54,8 +54,8 @@ def ipv4(m: FrameMap, offset: int, end: int) -> None:
     if hlen < IPV4_MIN_HLEN or data[offset] >> 4 != 4:
         return m.fail(end)  # not an IPv4 header: none of it is kept
     if offset + IPV4_MIN_HLEN > end:
-        if not may_cut(m, end):
-            return m.fail(end)
+        if not may_cut(m, end) or (kind != A_OUTER and not (end >= m.n and m.truncated)):
+            return m.fail(end)  # a short tunnelled or quoted header: its checksum cannot vouch for it
         m.put(offset + 12, R_IP)
         if offset + 12 <= end:  # the checksum follows the addresses, whatever is cut off
             m.checksum(offset + 10, offset, offset + hlen, CK_IPV4_HEADER)

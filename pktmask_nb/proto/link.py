@@ -295,7 +295,7 @@ def _lldp_start(m: FrameMap, pos: int, end: int) -> bool:
     data = m.data
     for kind in (LLDP_CHASSIS_ID, LLDP_PORT_ID, LLDP_TTL):
         if pos + 2 > end:
-            return may_cut(m, end) or pos > end
+            return may_cut(m, end)
         length = ((data[pos] & 1) << 8) | data[pos + 1]
         if data[pos] >> 1 != kind:
             return False
