@@ -845,3 +845,36 @@ def test_tshark_reads_unbelieved_headers_as_it_read_them(tmp_path, tshark):
 
     new = {named[i - 1][0] for i in bad(out) - bad(src)}
     assert new <= set(NAMED_TSHARK_EXCUSED), new - set(NAMED_TSHARK_EXCUSED)
+
+
+# Link headers whose fields do not hold, under the link type the capture declares:
+# (linktype, frame, byte ranges none of which may survive).
+UDP_IN_IP = bytes(IP(src=A, dst=B) / UDP(sport=1, dport=2) / Raw(b"x"))
+UNBELIEVED_LINK_HEADERS = {
+    "sll-unknown-packet-type": (113, b"GE\x00\x01\x00\x06" + bytes(8) + b"\x08\x00" + UDP_IN_IP, [(0, 2)]),
+    "sll-address-length-past-its-field": (113, b"\x00\x00\x00\x01\x00\x09" + TEXT[:8] + b"\x08\x00" + UDP_IN_IP, [(6, 14)]),
+    "sll-bytes-after-the-address": (113, b"\x00\x00\x00\x01\x00\x06" + b"\x02\x00\x00\x00\x00\x01GE" + b"\x08\x00" + UDP_IN_IP, [(12, 14)]),
+    "sll2-reserved-bits": (276, b"\x08\x00GE" + bytes(4) + b"\x00\x01\x00\x06" + bytes(8) + UDP_IN_IP, [(2, 4)]),
+    "loopback-unknown-family": (0, TEXT[:4] + UDP_IN_IP, [(0, 4)]),
+    "radiotap-version-1": (127, b"\x01\x00\x08\x00GET " + TEXT, [(0, END)]),
+    "radiotap-length-past-the-frame": (127, b"\x00\x00\xff\x00GET " + TEXT[:20], [(0, END)]),
+    "wlan-protocol-version-1": (105, b"\x09\x00" + TEXT[:40], [(0, END)]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(UNBELIEVED_LINK_HEADERS))
+def test_a_link_header_whose_fields_do_not_hold_keeps_none_of_them(name, tmp_path):
+    linktype, frame, ranges = UNBELIEVED_LINK_HEADERS[name]
+    _, out, _ = run_case(Case([frame], [], linktype=linktype), tmp_path, "default")
+    [(_, data)] = _records(out.read_bytes())
+    kept = [i for a, b in ranges for i in range(a, min(b, len(frame))) if frame[i] and data[i] == frame[i]]
+    assert kept == []
+
+
+def test_tshark_reads_unbelieved_link_headers_as_it_read_them(tmp_path, tshark):
+    new = []
+    for name, (linktype, frame, _) in UNBELIEVED_LINK_HEADERS.items():
+        src, out, _ = run_case(Case([frame], [], linktype=linktype), tmp_path, "default")
+        if ts.malformed(out) > ts.malformed(src):
+            new.append(name)
+    assert new == []

@@ -15,6 +15,7 @@ from .spans import (
     R_IDENTIFIER,
     R_LINK,
     R_MAC,
+    R_PADDING,
     R_TRAILER,
     R_UNKNOWN,
     STATUS_TRUNCATED,
@@ -61,6 +62,7 @@ MPLS_ENTRY_LEN = 4
 MPLS_MAX_LABELS = 8  # a deeper stack is not believed (it may be an IP header read as labels)
 PW_CONTROL_WORD_LEN = 4  # RFC 4385: first nibble 0
 
+SLL_MAX_PACKET_TYPE = 7  # PACKET_HOST ... PACKET_KERNEL (linux/if_packet.h)
 PPPOE_HLEN = 6  # RFC 2516 §4: version/type, code, session id, length
 PPPOE_VER_TYPE = 0x11
 PPPOE_SESSION_DATA = 0x00
@@ -391,28 +393,40 @@ def link_raw(m: FrameMap) -> None:
 
 def link_sll(m: FrameMap) -> None:
     """Linux cooked capture v1: packet type, ARPHRD, address length, address (8), protocol."""
+    data = m.data
+    if (m.n < SLL_HLEN and not may_cut(m, m.n)) or (
+        m.n >= 6 and (u16(data, 0) > SLL_MAX_PACKET_TYPE or u16(data, 4) > 8)
+    ):
+        return m.fail(m.n)  # a packet type or address length Linux never writes: not a cooked header
     m.put(6, R_LINK)
-    _cooked_address(m, 6, u16(m.data, 4) if m.n >= 6 else 0)
+    _cooked_address(m, 6, u16(data, 4) if m.n >= 6 else 8)
     m.put(SLL_HLEN, R_LINK)
     if m.n < SLL_HLEN:
         return cut(m, m.n)
-    _cooked(m, SLL_HLEN, u16(m.data, 14))
+    _cooked(m, SLL_HLEN, u16(data, 14))
 
 
 def link_sll2(m: FrameMap) -> None:
     """Linux cooked capture v2: protocol, reserved, ifindex, ARPHRD, type, address length, address."""
+    data = m.data
+    if (m.n < SLL2_HLEN and not may_cut(m, m.n)) or (
+        m.n >= 12 and (u16(data, 2) or data[10] > SLL_MAX_PACKET_TYPE or data[11] > 8)
+    ):
+        return m.fail(m.n)  # reserved bits, a packet type or address length Linux never writes
     m.put(12, R_LINK)
-    _cooked_address(m, 12, m.data[11] if m.n >= 12 else 0)
+    _cooked_address(m, 12, data[11] if m.n >= 12 else 8)
     if m.n < SLL2_HLEN:
         return cut(m, m.n)
-    _cooked(m, SLL2_HLEN, u16(m.data, 0))
+    _cooked(m, SLL2_HLEN, u16(data, 0))
 
 
 def _cooked_address(m: FrameMap, offset: int, length: int) -> None:
-    """A cooked header's 8-byte address field holding a `length`-byte address: a MAC if 6."""
+    """A cooked header's 8-byte address field holding a `length`-byte address (a MAC if 6);
+    the bytes after it are not the address (whatever the kernel left there): zeroed."""
     if length == ETH_ALEN:
         m.hardware(offset)
-    m.put(offset + 8, R_MAC)
+    m.put(offset + length, R_MAC)
+    m.put(offset + 8, R_PADDING)
 
 
 def _cooked(m: FrameMap, offset: int, protocol: int) -> None:
@@ -423,13 +437,17 @@ def _cooked(m: FrameMap, offset: int, protocol: int) -> None:
 
 def link_loopback(m: FrameMap) -> None:
     """NULL/LOOP: a 4-byte address family in host (NULL) or network (LOOP) byte order."""
-    m.put(4, R_LINK)
     if m.n < 4:
-        return cut(m, m.n)
+        if may_cut(m, m.n):
+            m.put(m.n, R_LINK)
+        return m.fail(m.n)
     family = int.from_bytes(m.data[:4], "little")
     if family not in AF_TO_ETHERTYPE:
         family = int.from_bytes(m.data[:4], "big")
-    network(m, 4, AF_TO_ETHERTYPE.get(family, 0), m.n)
+    if family not in AF_TO_ETHERTYPE:
+        return m.fail(m.n)  # an address family the walk does not know: not kept
+    m.put(4, R_LINK)
+    network(m, 4, AF_TO_ETHERTYPE[family], m.n)
 
 
 LINKTYPES = {

@@ -13,6 +13,7 @@ from .spans import R_FAIL, R_MAC, R_NOT_DISSECTED, R_OVERRUN, R_UNKNOWN, R_WLAN,
 LINKTYPE_IEEE802_11 = 105
 LINKTYPE_IEEE802_11_RADIOTAP = 127
 RADIOTAP_MIN_LEN = 8  # version, pad, length, first present word
+RADIOTAP_VERSION = 0
 RADIOTAP_EXT = 1 << 31
 RADIOTAP_VENDOR_NAMESPACE = 1 << 30
 WLAN_TYPE_MANAGEMENT, WLAN_TYPE_CONTROL, WLAN_TYPE_DATA = 0, 1, 2
@@ -27,12 +28,11 @@ WLAN_CONTROL_DEFAULT = 10
 def wlan_radiotap(m: FrameMap) -> None:
     data, n = m.data, m.n
     m.status = STATUS_NOT_DISSECTED
-    if n < RADIOTAP_MIN_LEN:
-        return m.put(n, R_FAIL)
+    if n < RADIOTAP_MIN_LEN or data[0] != RADIOTAP_VERSION:
+        return m.put(n, R_FAIL)  # too short, or a version radiotap never had: none of it kept
     length = data[2] | (data[3] << 8)
     if length < RADIOTAP_MIN_LEN or length > n:
-        m.put(RADIOTAP_MIN_LEN, R_WLAN)
-        return m.put(n, R_OVERRUN)
+        return m.put(n, R_OVERRUN)  # a length that lies: the header is not believed
     pos, vendor = 4, False
     while pos + 4 <= length:
         present = int.from_bytes(data[pos : pos + 4], "little")
@@ -57,6 +57,8 @@ def _mac(m: FrameMap, offset: int) -> None:
         return m.put(n, R_WLAN)
     fc = data[offset] | (data[offset + 1] << 8)
     kind, subtype = (fc >> 2) & 3, (fc >> 4) & 0xF
+    if fc & 3:
+        return m.put(n, R_FAIL)  # a protocol version 802.11 never had: none of it kept
     m.put(offset + 4, R_WLAN)  # frame control, duration
     if kind == WLAN_TYPE_CONTROL:
         length = WLAN_CONTROL_LENGTHS.get(subtype, WLAN_CONTROL_DEFAULT)
