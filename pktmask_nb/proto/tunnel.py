@@ -36,9 +36,8 @@ ETH_P_ERSPAN, ETH_P_ERSPAN3, ETH_P_PPP = 0x88BE, 0x22EB, 0x880B
 GRE_CHECKSUM, GRE_ROUTING, GRE_KEY, GRE_SEQUENCE, GRE_ACK = 0x8000, 0x4000, 0x2000, 0x1000, 0x0080
 GRE_VERSION = 0x0007
 GRE_RESERVED = 0x0078  # flags no version defines
-GRE_PPTP_ZERO = (
-    GRE_CHECKSUM | GRE_ROUTING | 0x0800 | 0x0700
-)  # PPTP's GRE: no checksum, routing, strict route, recursion
+# PPTP's GRE (version 1) has no checksum, routing, strict source route or recursion
+GRE_PPTP_ZERO = GRE_CHECKSUM | GRE_ROUTING | 0x0800 | 0x0700
 GRE_SRE_AF_IP = 0x0800
 ERSPAN2_HLEN = 8
 ERSPAN3_HLEN = 12
