@@ -783,6 +783,10 @@ def _icmpv6(kind: int, body: bytes) -> bytes:
     return bytes(ETH / IPv6(src=A6, dst=B6, nh=58) / Raw(bytes((kind, 0, 0, 0)) + body))
 
 
+def _ipv6_ext(nh: int, header: bytes) -> bytes:
+    return bytes(ETH / IPv6(src=A6, dst=B6, nh=nh) / Raw(header + bytes(UDP(sport=1, dport=2) / Raw(b"x"))))
+
+
 def _icmp(kind: int, code: int, rest: bytes, body: bytes) -> bytes:
     return bytes(ETH / IP(src=A, dst=B) / ICMP(type=kind, code=code) / Raw(body))[:38] + rest + body
 
@@ -800,6 +804,10 @@ UNBELIEVED_MESSAGES = {
     "icmp-unreachable-unused-bytes": (_icmp(3, 1, b"G\x00GE", bytes(IP(src=C, dst=D) / UDP())), [(38, 39), (40, 42)]),
     "icmp-time-exceeded-quoting-a-short-text": (_icmp(11, 0, bytes(4), TEXT[:12]), [(42, END)]),
     "lldp-chassis-id-past-the-frame": (bytes(Ether(type=0x88CC) / Raw(b"\x02\x40\x04" + TEXT[:40])), [(14, END)]),
+    "ipv6-routing-type-2-reserved-word": (_ipv6_ext(43, b"\x11\x02\x02\x01GE\x00T" + packed(C6)), [(58, 62)]),
+    "ipv6-routing-rpl-reserved-bits": (_ipv6_ext(43, b"\x11\x00\x03\x00\x00\x0fGE"), [(58, 62)]),
+    "ipv6-fragment-reserved-byte": (_ipv6_ext(44, b"\x11G\x00\x01\x00\x00\x00\x07"), [(55, 56)]),
+    "shim6-control-message-of-no-type": (_ipv6_ext(140, b"\x11\x00\x47\x00\x00\x00GE"), [(54, END)]),
     "ppp-lcp-unknown-code": (bytes(Ether(type=0x8864) / Raw(b"\x11\x00\x00\x01\x00\x5a\xc0\x21" + TEXT[:88])), [(22, END)]),
 }  # fmt: skip
 

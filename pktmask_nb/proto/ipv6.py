@@ -208,7 +208,7 @@ def _type0(m: FrameMap, pos: int, size: int, ip):
     """Type 0 (deprecated, RFC 5095) and its layout: reserved word, then addresses; the last is final."""
     if (size - 8) % 16:
         return None
-    m.put(pos + 8, R_IP_OPTION)
+    m.put(pos + 8, R_PADDING)  # the reserved word
     final = -1
     for at in range(pos + 8, pos + size, 16):
         final = m.address(at, 16, 16, A_OPTION)
@@ -219,7 +219,7 @@ def _type2(m: FrameMap, pos: int, size: int, ip):
     """Mobile IPv6 (RFC 6275 §6.4): one home address, the final destination."""
     if size != 24:
         return None
-    m.put(pos + 8, R_IP_OPTION)
+    m.put(pos + 8, R_PADDING)  # the reserved word
     return m.address(pos + 8, 16, 16, A_OPTION)
 
 
@@ -232,12 +232,12 @@ def _rpl(m: FrameMap, pos: int, size: int, ip):
     compressed, last_compressed, pad = data[pos + 4] >> 4, data[pos + 4] & 0x0F, data[pos + 5] >> 4
     area = size - 8
     step, last = 16 - compressed, 16 - last_compressed
+    if (area and ((area - pad - last) < 0 or (area - pad - last) % step)) or data[pos + 5] & 0x0F:
+        return None  # addresses that do not fill the header, or reserved bits set
+    m.put(pos + 6, R_IP_OPTION)
+    m.put(pos + 8, R_PADDING)  # the rest of the reserved field
     if area == 0:
-        m.put(pos + size, R_IP_OPTION)
         return -1
-    if (area - pad - last) < 0 or (area - pad - last) % step:
-        return None
-    m.put(pos + 8, R_IP_OPTION)
     count = (area - pad - last) // step + 1
     at, final = pos + 8, -1
     destination = ip.offset + 24
@@ -288,6 +288,8 @@ def fragment(m: FrameMap, pos: int, end: int, ip):
     if pos + 8 > end:
         cut(m, end)
         return -1, -1
+    m.put(pos + 1, R_IP_OPTION)
+    m.put(pos + 2, R_PADDING)  # the reserved byte
     m.put(pos + 8, R_IP_OPTION)
     offset = u16(data, pos + 2) & 0xFFF8
     if offset:
@@ -347,8 +349,12 @@ def shim6(m: FrameMap, pos: int, end: int, ip):
     if pos + 8 > end:
         cut(m, end)
         return -1, -1
+    payload = data[pos + 2] & 0x80
+    if data[pos + 1] if payload else data[pos] != IPPROTO_NONE or data[pos + 2] not in SHIM6_TYPES:
+        m.fail(end)  # a payload header longer than 8 bytes, or a control message of no type: not Shim6
+        return -1, -1
     m.put(pos + 8, R_IP_OPTION)
-    if data[pos + 2] & 0x80:
+    if payload:
         return data[pos], pos + 8
     size = _length(m, pos, end, (data[pos + 1] + 1) * 8)
     if size < 0:
@@ -357,6 +363,9 @@ def shim6(m: FrameMap, pos: int, end: int, ip):
     m.put(pos + size, R_UNKNOWN)
     m.put(end, R_TRAILER)
     return -1, -1
+
+
+SHIM6_TYPES = frozenset((1, 2, 3, 4, 5, 6, 64, 65, 66, 67, 68))  # control message types (RFC 5533 §5)
 
 
 # -- Mobility Header (RFC 6275 §6.1) -------------------------------------------------------
