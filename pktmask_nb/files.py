@@ -162,7 +162,8 @@ def _json_lines(value, indent: str, lines: list[str], head: str) -> None:
         lines.append(head + "{")
         items = list(value.items())
         for i, (key, item) in enumerate(items):
-            _json_lines(item, deeper, lines, f"{deeper}{json.dumps(key)}: ")
+            name = key if type(key) is str else json.dumps(key)  # as json writes a number, bool or None key
+            _json_lines(item, deeper, lines, f"{deeper}{json.dumps(name)}: ")
             if i + 1 < len(items):
                 lines[-1] += ","
         lines.append(indent + "}")
