@@ -120,6 +120,12 @@ def cut(m: FrameMap, end: int) -> None:
         m.fail(end)
 
 
+def ip_ethertype(m: FrameMap, pos: int, end: int) -> int:
+    """The EtherType of the IP header whose version nibble is at `pos` (0: neither IPv4 nor IPv6)."""
+    version = m.data[pos] >> 4 if pos < end else 0
+    return 0x0800 if version == 4 else 0x86DD if version == 6 else 0
+
+
 def may_cut(m: FrameMap, end: int) -> bool:
     """Whether a header that does not fit before `end` was cut short, rather than lying about its length."""
     return m.quoting > 0 or (end >= m.n and m.truncated)

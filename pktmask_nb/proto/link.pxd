@@ -1,7 +1,7 @@
 # C declarations for link.py (Cython's augmenting .pxd): Ethernet and VLAN tags with C offsets.
 cimport cython
 
-from .ip cimport cut
+from .ip cimport cut, ip_ethertype
 from .spans cimport FrameMap
 from .walk cimport network, u16
 

@@ -8,7 +8,7 @@ and descriptions zeroed; their management addresses are address fields.
 
 from __future__ import annotations
 
-from .ip import IPV4_MIN_HLEN, cut, ipv4_header_ok, may_cut, plausible_ipv4, plausible_ipv6
+from .ip import IPV4_MIN_HLEN, cut, ip_ethertype, ipv4_header_ok, may_cut, plausible_ipv4, plausible_ipv6
 from .spans import (
     A_CONTROL,
     R_CONTROL,
@@ -387,8 +387,7 @@ def link_raw(m: FrameMap) -> None:
     """Raw IP: the version nibble tells IPv4 from IPv6."""
     if not m.n:
         return
-    version = m.data[0] >> 4
-    network(m, 0, ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0, m.n)
+    network(m, 0, ip_ethertype(m, 0, m.n), m.n)
 
 
 def link_sll(m: FrameMap) -> None:

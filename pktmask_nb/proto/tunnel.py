@@ -13,7 +13,7 @@ carry what it says, is zeroed whole, header included.
 
 from __future__ import annotations
 
-from .ip import cut, may_cut, plausible_ipv4, plausible_ipv6
+from .ip import cut, ip_ethertype, may_cut, plausible_ipv4, plausible_ipv6
 from .link import plausible_ethernet
 from .spans import (
     A_TUNNEL,
@@ -244,12 +244,13 @@ def gtpu(m: FrameMap, offset: int, end: int) -> bool:
             m.put(pos, R_TUNNEL)
     if message != GTPU_T_PDU:
         m.put(stop, R_UNKNOWN)
-    elif plausible_payload(m, pos, _ip_version(m, pos, stop), stop):
-        if pos < stop:
-            network(m, pos, _ip_version(m, pos, stop), stop)
     else:
-        m.rewind(mark)  # a T-PDU that carries no IP packet: none of it kept
-        m.fail(end)
+        protocol = ip_ethertype(m, pos, stop)
+        if not plausible_payload(m, pos, protocol, stop):
+            m.rewind(mark)  # a T-PDU that carries no IP packet: none of it kept
+            m.fail(end)
+        elif pos < stop:
+            network(m, pos, protocol, stop)
     m.put(end, R_PADDING)
     return True
 
@@ -261,12 +262,6 @@ def _short(m: FrameMap, mark: tuple, end: int) -> bool:
         m.rewind(mark)
     m.fail(end, R_OVERRUN)
     return True
-
-
-def _ip_version(m: FrameMap, pos: int, end: int) -> int:
-    """The EtherType of the IP header whose version is at `pos` (0: neither IPv4 nor IPv6)."""
-    version = m.data[pos] >> 4 if pos < end else 0
-    return ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0
 
 
 def teredo(m: FrameMap, offset: int, end: int) -> bool:
