@@ -808,6 +808,7 @@ UNBELIEVED_MESSAGES = {
     "ipv6-routing-rpl-reserved-bits": (_ipv6_ext(43, b"\x11\x00\x03\x00\x00\x0fGE"), [(58, 62)]),
     "ipv6-fragment-reserved-byte": (_ipv6_ext(44, b"\x11G\x00\x01\x00\x00\x00\x07"), [(55, 56)]),
     "shim6-control-message-of-no-type": (_ipv6_ext(140, b"\x11\x00\x47\x00\x00\x00GE"), [(54, END)]),
+    "ipv6-payload-length-past-the-frame-carrying-text": (bytes(Ether(type=0x86DD) / Raw(b"hello wo" + TEXT[:32] + TEXT)), [(14, 22), (54, END)]),
     "ppp-lcp-unknown-code": (bytes(Ether(type=0x8864) / Raw(b"\x11\x00\x00\x01\x00\x5a\xc0\x21" + TEXT[:88])), [(22, END)]),
 }  # fmt: skip
 
@@ -819,6 +820,14 @@ def test_a_message_whose_fields_do_not_hold_keeps_none_of_them(name, tmp_path):
     [(_, data)] = _records(out.read_bytes())
     kept = [i for a, b in ranges for i in range(a, min(b, len(frame))) if frame[i] and data[i] == frame[i]]
     assert kept == []
+
+
+def test_an_ipv6_datagram_the_capture_cut_silently_keeps_its_header_if_what_it_carries_parses(tmp_path):
+    whole = bytes(ETH / IPv6(src=A6, dst=B6, fl=0x12345) / UDP(sport=1, dport=2) / Raw(TEXT))
+    frame = whole[:100]  # its recorded length 100 too: nothing says the capture cut it
+    _, out, _ = run_case(Case([frame], []), tmp_path, "default")
+    [(_, data)] = _records(out.read_bytes())
+    assert data[14:22] == frame[14:22] and data[54:60] == frame[54:60]  # the fixed fields, ports and length
 
 
 # What Wireshark reads in a header we did not believe is zeros: for these it reports a
@@ -834,6 +843,7 @@ NAMED_TSHARK_EXCUSED = {
     "protocol 41 in IPv4": "a tunnelled IPv6 header whose payload length lies, zeroed: version 0",
     "protocol 41 in IPv6": "a tunnelled IPv6 header whose payload length lies, zeroed: version 0",
     "udp port 3544": "not Teredo: the datagram's payload, zeroed, which Wireshark reads as Teredo",
+    "ipv6-payload-length-past-the-frame-carrying-text": "no IPv6 header (nothing vouches for it), zeroed: version 0",
     "icmp-time-exceeded-quoting-text": "the quote is no IPv4 header: zeroed, it reads as version 0",
     "icmp-time-exceeded-quoting-a-short-text": "the quote is no IPv4 header: zeroed, it reads as version 0",
     "icmp-unreachable-quoting-ipv6": "an ICMP error quotes IPv4: zeroed, it reads as version 0",
@@ -886,3 +896,40 @@ def test_tshark_reads_unbelieved_link_headers_as_it_read_them(tmp_path, tshark):
         if ts.malformed(out) > ts.malformed(src):
             new.append(name)
     assert new == []
+
+
+# Headers the frame ends inside, the capture not having cut it (its length is the frame's
+# length on the wire): a lying length, so none of the header is kept. Each kept the bytes it
+# had as far as they went (PPP's protocol field, a VLAN tag, ICMP's type, code and checksum,
+# the MACs of a 13-byte Ethernet frame, ESP's SPI, CDP's version and TTL).
+def _pppoe(payload: bytes) -> bytes:
+    return bytes(Ether(type=0x8864) / Raw(struct.pack("!BBHH", 0x11, 0, 1, len(payload)) + payload))
+
+
+CDP_SNAP = b"\xaa\xaa\x03\x00\x00\x0c\x20\x00"
+SHORT_HEADERS = {
+    "ethernet-of-13-bytes": (1, TEXT[:13], 0),
+    "vlan-tag-of-3-bytes": (1, bytes(Ether(type=0x8100) / Raw(TEXT[:3])), 14),
+    "ppp-protocol-of-1-byte": (1, _pppoe(b"F"), 20),
+    "ppp-lcp-of-3-bytes": (1, _pppoe(b"\xc0\x21GET"[:5]), 22),
+    "cdp-of-3-bytes": (1, bytes(Ether(dst="01:00:0c:cc:cc:cc", type=11) / Raw(CDP_SNAP + TEXT[:3])), 22),
+    "arp-of-7-bytes": (1, bytes(Ether(type=0x0806) / Raw(TEXT[:7])), 14),
+    "gre-of-3-bytes": (1, bytes(ETH / IP(src=A, dst=B, proto=47) / Raw(TEXT[:3])), 34),
+    "esp-of-6-bytes": (1, bytes(ETH / IP(src=A, dst=B, proto=50) / Raw(TEXT[:6])), 34),
+    **{f"icmp-of-{k}-bytes": (1, bytes(ETH / IP(src=A, dst=B, proto=1) / Raw(TEXT[:k])), 34) for k in (2, 4, 7)},
+    **{f"icmpv6-of-{k}-bytes": (1, bytes(ETH / IPv6(src=A6, dst=B6, nh=58) / Raw(TEXT[:k])), 54) for k in (2, 4, 7)},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("cut_by_capture", [False, True])
+@pytest.mark.parametrize("name", list(SHORT_HEADERS))
+def test_a_header_the_frame_ends_inside_is_kept_only_if_the_capture_cut_it(name, cut_by_capture, tmp_path):
+    linktype, frame, start = SHORT_HEADERS[name]
+    wirelens = [len(frame) + 100] if cut_by_capture else None
+    _, out, _ = run_case(Case([frame], [], linktype=linktype, wirelens=wirelens), tmp_path, "default")
+    [(_, data)] = _records(out.read_bytes())
+    kept = [i for i in range(start, len(frame)) if frame[i] and data[i] == frame[i]]
+    if not cut_by_capture:
+        assert kept == []
+    elif name.startswith(("ppp-protocol", "vlan", "icmp")):
+        assert kept  # what the capture kept of a header is as good as the header: kept as far as it goes

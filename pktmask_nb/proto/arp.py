@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .ip import cut, may_cut
+from .ip import cut_short, may_cut
 from .spans import A_ARP, R_ARP, R_MAC, R_OVERRUN, R_TRAILER, FrameMap
 from .walk import ETHERTYPES, u16
 
@@ -24,10 +24,7 @@ def arp(m: FrameMap, offset: int, end: int) -> None:
     """
     data = m.data
     if offset + ARP_FIXED_LEN > end:
-        if not may_cut(m, end):
-            return m.fail(end)
-        m.put(end, R_ARP)
-        return cut(m, end)
+        return cut_short(m, end, R_ARP)
     htype, ptype, hlen, plen = u16(data, offset), u16(data, offset + 2), data[offset + 4], data[offset + 5]
     stop = offset + ARP_FIXED_LEN + 2 * (hlen + plen)
     operation = u16(data, offset + 6)

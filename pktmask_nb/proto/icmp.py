@@ -73,6 +73,8 @@ ND_UNIT = 8
 
 def icmp(m: FrameMap, offset: int, end: int, ip) -> None:
     """An ICMP message (checksum over the message, no pseudo-header)."""
+    if offset + ICMP_HLEN > end and not may_cut(m, end):
+        return m.fail(end)  # shorter than its fixed header: not believed
     _message(m, offset, ip, IPPROTO_ICMP)
     m.checksum(offset + 2, offset, ip.end, CK_ICMP)
     m.put(offset + 4, R_ICMP)
@@ -108,6 +110,8 @@ def icmp(m: FrameMap, offset: int, end: int, ip) -> None:
 
 def icmpv6(m: FrameMap, offset: int, end: int, ip) -> None:
     """An ICMPv6 message (checksum with the IPv6 pseudo-header)."""
+    if offset + ICMP_HLEN > end and not may_cut(m, end):
+        return m.fail(end)  # shorter than its fixed header: not believed
     _message(m, offset, ip, IPPROTO_ICMPV6)
     m.checksum(offset + 2, offset, ip.end, CK_ICMPV6, ip.pseudo)
     m.put(offset + 4, R_ICMP)

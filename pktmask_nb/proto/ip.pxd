@@ -14,6 +14,7 @@ cdef long long IPPROTO_GRE
 cpdef tuple new_layer(FrameMap m, Py_ssize_t offset, int version)
 cpdef cut(FrameMap m, Py_ssize_t end)
 cpdef bint may_cut(FrameMap m, Py_ssize_t end)
+cpdef cut_short(FrameMap m, Py_ssize_t end, int reason)
 cpdef int ip_ethertype(FrameMap m, Py_ssize_t pos, Py_ssize_t end)
 cpdef later_fragment(FrameMap m, Py_ssize_t offset, Py_ssize_t end, int protocol, IpLayer ip, Py_ssize_t ident)
 cpdef first_fragment(FrameMap m, Py_ssize_t ident)

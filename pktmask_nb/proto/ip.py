@@ -120,6 +120,16 @@ def cut(m: FrameMap, end: int) -> None:
         m.fail(end)
 
 
+def cut_short(m: FrameMap, end: int, reason: int) -> None:
+    """A header that does not fit before `end`: kept as far as it goes (as `reason`) when the
+    capture or an ICMP quote cut it short, else zeroed whole: its length is not believed."""
+    if may_cut(m, end):
+        m.put(end, reason)
+        cut(m, end)
+    else:
+        m.fail(end)
+
+
 def ip_ethertype(m: FrameMap, pos: int, end: int) -> int:
     """The EtherType of the IP header whose version nibble is at `pos` (0: neither IPv4 nor IPv6)."""
     version = m.data[pos] >> 4 if pos < end else 0

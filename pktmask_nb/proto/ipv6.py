@@ -47,7 +47,7 @@ from .spans import (
     R_UNKNOWN,
     FrameMap,
 )
-from .walk import ETHERTYPES, IP_PROTOCOLS, ip_payload, options, u16
+from .walk import ETHERTYPES, IP_PROTOCOLS, failed_since, ip_payload, options, u16
 
 ETH_P_IPV6 = 0x86DD
 IPV6_MAX_EXTENSIONS = 16  # a longer chain is not followed (fail closed)
@@ -93,6 +93,10 @@ def ipv6(m: FrameMap, offset: int, end: int) -> None:
     payload = u16(data, offset + 4)
     if kind == A_INNER and not plausible_ipv6(m, offset, end) and m.fragment != FRAG_FIRST:
         return m.fail(end)  # a tunnelled header whose payload does not end with the tunnel's: not believed
+    # A payload length past the bytes the capture kept whole: no checksum vouches for the header
+    # (captures cut long datagrams silently), so it is believed only if what it carries parses.
+    overrun = offset + IPV6_HLEN + payload > end and not may_cut(m, end)
+    mark = m.mark()
     m.put(offset + 8, R_IP)
     ip.src = m.address(offset + 8, 16, 16, kind)
     ip.dst = m.address(offset + 24, 16, 16, kind)
@@ -100,6 +104,9 @@ def ipv6(m: FrameMap, offset: int, end: int) -> None:
     ip.end = offset + IPV6_HLEN + payload if payload else end  # 0: jumbogram or segmentation offload
     dend = min(end, ip.end)
     extensions(m, offset + IPV6_HLEN, dend, data[offset + 6], ip)
+    if overrun and failed_since(m, mark):
+        m.rewind(mark)
+        return m.fail(end)
     m.put(end, R_TRAILER)
 
 
@@ -332,7 +339,9 @@ def esp(m: FrameMap, pos: int, end: int, ip) -> None:
     """ESP (RFC 4303): SPI and sequence number; the rest is ciphertext, or cleartext under NULL
     encryption. An SPI below 256 is reserved (RFC 4303 §2.1): not ESP, nothing kept."""
     data = m.data
-    if pos + 4 <= end and not (data[pos] or data[pos + 1] or data[pos + 2]):
+    if (pos + ESP_HEADER > end and not may_cut(m, end)) or (
+        pos + 4 <= end and not (data[pos] or data[pos + 1] or data[pos + 2])
+    ):
         return m.fail(end, R_ENCRYPTED)
     m.put(pos + ESP_HEADER, R_IP_OPTION)
     m.put(end, R_ENCRYPTED)

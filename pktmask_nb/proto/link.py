@@ -8,7 +8,7 @@ and descriptions zeroed; their management addresses are address fields.
 
 from __future__ import annotations
 
-from .ip import IPV4_MIN_HLEN, cut, ip_ethertype, ipv4_header_ok, may_cut, plausible_ipv4, plausible_ipv6
+from .ip import IPV4_MIN_HLEN, cut, cut_short, ip_ethertype, ipv4_header_ok, may_cut, plausible_ipv4, plausible_ipv6
 from .spans import (
     A_CONTROL,
     R_CONTROL,
@@ -95,6 +95,8 @@ def ethernet(m: FrameMap, offset: int, end: int) -> None:
     may be something else that a lying length or flag placed there."""
     if offset and not plausible_ethernet(m, offset, end):
         return m.fail(end)
+    if offset + ETH_HLEN > end and not may_cut(m, end):
+        return m.fail(end)
     m.hardware(offset, 2)
     m.put(offset + ETH_HLEN, R_LINK)
     if offset + ETH_HLEN > end:
@@ -145,9 +147,9 @@ def llc(m: FrameMap, offset: int, end: int) -> None:
 
 def vlan(m: FrameMap, offset: int, end: int) -> None:
     """An 802.1Q/802.1ad tag: TCI, then the EtherType of what follows."""
-    m.put(offset + VLAN_HLEN, R_LINK)
     if offset + VLAN_HLEN > end:
-        return cut(m, end)
+        return cut_short(m, end, R_LINK)
+    m.put(offset + VLAN_HLEN, R_LINK)
     network(m, offset + VLAN_HLEN, u16(m.data, offset + 2), end)
 
 
@@ -169,9 +171,7 @@ def mpls(m: FrameMap, offset: int, end: int) -> None:
         if pos + MPLS_ENTRY_LEN > end:
             if not may_cut(m, end):
                 m.rewind(mark)  # a stack without its bottom, not cut short by the capture
-                return m.fail(end)
-            m.put(end, R_LINK)
-            return cut(m, end)
+            return cut_short(m, end, R_LINK)
         bottom = data[pos + 2] & 1
         pos += MPLS_ENTRY_LEN
         m.put(pos, R_LINK)
@@ -183,8 +183,7 @@ def mpls(m: FrameMap, offset: int, end: int) -> None:
     if pos >= end:
         if not may_cut(m, end):
             m.rewind(mark)  # a stack that carries nothing: not believed
-            return m.fail(end)
-        return cut(m, end)
+        return cut_short(m, end, R_LINK)
     nibble = data[pos] >> 4
     if (nibble == 4 and plausible_ipv4(m, pos, end)) or (nibble == 6 and plausible_ipv6(m, pos, end)):
         inner = m.mark()
@@ -330,9 +329,9 @@ def cdp(m: FrameMap, offset: int, end: int) -> None:
     from .spans import CK_PLAIN
 
     data = m.data
-    m.put(offset + CDP_HLEN, R_CONTROL)
     if offset + CDP_HLEN > end:
-        return cut(m, end)
+        return cut_short(m, end, R_CONTROL)
+    m.put(offset + CDP_HLEN, R_CONTROL)
     m.checksum(offset + 2, offset, end, CK_PLAIN)
     pos = offset + CDP_HLEN
     while pos + 4 <= end:

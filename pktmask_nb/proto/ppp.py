@@ -10,7 +10,7 @@ and CHAP keep their headers and length bytes: names, passwords and digests are z
 
 from __future__ import annotations
 
-from .ip import cut, may_cut
+from .ip import cut_short, may_cut
 from .spans import A_CONTROL, R_CONTROL, R_IDENTIFIER, R_LINK, R_TRAILER, R_UNKNOWN, FrameMap
 from .walk import network, u16
 
@@ -38,13 +38,9 @@ def ppp(m: FrameMap, pos: int, end: int, address_control: bool) -> None:
     data = m.data
     if address_control and bytes(data[pos : pos + 2]) == PPP_ADDRESS_CONTROL:
         pos += 2
-    if pos >= end:
-        m.put(end, R_LINK)
-        return cut(m, end)
-    size = 1 if data[pos] & 1 else 2  # protocol field compression (RFC 1661 §6.5)
+    size = 1 if pos < end and data[pos] & 1 else 2  # protocol field compression (RFC 1661 §6.5)
     if pos + size > end:
-        m.put(end, R_LINK)
-        return cut(m, end)
+        return cut_short(m, end, R_LINK)
     protocol = data[pos] if size == 1 else u16(data, pos)
     m.put(pos + size, R_LINK)
     pos += size
@@ -59,10 +55,7 @@ def ppp(m: FrameMap, pos: int, end: int, address_control: bool) -> None:
 def _control(m: FrameMap, pos: int, end: int, protocol: int) -> None:
     data = m.data
     if pos + PPP_CONTROL_HLEN > end:
-        if not may_cut(m, end):
-            return m.fail(end)
-        m.put(end, R_CONTROL)
-        return cut(m, end)
+        return cut_short(m, end, R_CONTROL)
     code, length = data[pos], u16(data, pos + 2)
     if (
         not 1 <= code <= PPP_CODES[protocol]

@@ -13,7 +13,7 @@ carry what it says, is zeroed whole, header included.
 
 from __future__ import annotations
 
-from .ip import cut, ip_ethertype, may_cut, plausible_ipv4, plausible_ipv6
+from .ip import cut_short, ip_ethertype, may_cut, plausible_ipv4, plausible_ipv6
 from .link import plausible_ethernet
 from .spans import (
     A_TUNNEL,
@@ -75,10 +75,7 @@ def gre(m: FrameMap, offset: int, end: int, ip) -> None:
     route entries (IPv4 addresses mapped), then the payload by protocol type."""
     data = m.data
     if offset + 4 > end:
-        if not may_cut(m, end):
-            return m.fail(end)
-        m.put(end, R_TUNNEL)
-        return cut(m, end)
+        return cut_short(m, end, R_TUNNEL)
     flags, protocol = u16(data, offset), u16(data, offset + 2)
     version = flags & GRE_VERSION
     if version > 1 or flags & GRE_RESERVED or (flags & GRE_PPTP_ZERO if version else flags & GRE_ACK):
