@@ -830,6 +830,17 @@ def test_an_ipv6_datagram_the_capture_cut_silently_keeps_its_header_if_what_it_c
     assert data[14:22] == frame[14:22] and data[54:60] == frame[54:60]  # the fixed fields, ports and length
 
 
+@pytest.mark.parametrize("cut", [25, 26])
+def test_an_ipv4_checksum_the_capture_cut_in_two_or_whole_is_not_kept(cut, tmp_path):
+    """Cut before the addresses, the header checksum still sums the original ones: it was kept
+    as read when the capture cut it in two (its whole field is rewritten with the addresses)."""
+    whole = bytes(ETH / IP(src=A, dst=B) / UDP(sport=1, dport=2) / Raw(TEXT))
+    frame = whole[:cut]
+    _, out, _ = run_case(Case([frame], [], wirelens=[len(whole)]), tmp_path, "default")
+    [(_, data)] = _records(out.read_bytes())
+    assert [i for i in range(24, cut) if data[i] == frame[i]] == []
+
+
 # What Wireshark reads in a header we did not believe is zeros: for these it reports a
 # malformed packet the input (a bogus header it does not check) did not have.
 NAMED_TSHARK_EXCUSED = {

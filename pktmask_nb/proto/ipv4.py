@@ -57,8 +57,7 @@ def ipv4(m: FrameMap, offset: int, end: int) -> None:
         if not may_cut(m, end) or (kind != A_OUTER and not (end >= m.n and m.truncated)):
             return m.fail(end)  # a short tunnelled or quoted header: its checksum cannot vouch for it
         m.put(offset + 12, R_IP)
-        if offset + 12 <= end:  # the checksum follows the addresses, whatever is cut off
-            m.checksum(offset + 10, offset, offset + hlen, CK_IPV4_HEADER)
+        m.checksum(offset + 10, offset, offset + hlen, CK_IPV4_HEADER)  # follows the addresses; half of it is zeroed
         ip.src = m.address(offset + 12, 4, 4, kind)
         ip.dst = m.address(offset + 16, 4, 4, kind)
         return cut(m, end)
