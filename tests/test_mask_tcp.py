@@ -385,10 +385,10 @@ def test_the_packet_count_leaves_out_container_blocks(tmp_path, chunk_size):
 def _direction_after(stream: bytes):
     """A client direction whose TLS walker has read `stream` (ISN 999, so stream offset 0 is seq 1000)."""
     from pktmask_nb.stages.mask.detect import DetectWalker
-    from pktmask_nb.stages.mask.flows import TLS_COUNT_NAMES
     from pktmask_nb.stages.mask.flows import Flow as FlowState
     from pktmask_nb.stages.mask.frames import flow_key
     from pktmask_nb.stages.mask.stream import Direction
+    from pktmask_nb.stages.mask.tls import TLS_COUNT_NAMES
 
     events = dict.fromkeys(("gap", "desync", "before_start", "forgotten", "fragment", "error", "truncated"), 0)
     flow = FlowState(6, 0, flow_key(6, b"", b"\1" * 4 + b"\0\1", b"\2" * 4 + b"\1\xbb")[0], 0, events)

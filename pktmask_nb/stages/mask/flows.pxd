@@ -16,7 +16,7 @@ cdef class Flow:
     cdef public dict totals
     cdef public object key
     cdef public long long first_ts, last_ts  # packet times (ns; 0 before any)
-    cdef public object dirs
+    cdef public object dir0, dir1  # the Direction of each canonical side (TCP), None until it sends
     cdef public str protocol
     cdef public object tls_counts
     cdef public object starttls
@@ -31,6 +31,8 @@ cdef class Flow:
     cdef public Py_ssize_t kept, zeroed, failed, held, packets
     cdef public bint closed
     cdef public bint restarted
+    cpdef object direction(self, int side)
+    cpdef attach(self, int side, object d)
     cpdef count_event(self, str event, Py_ssize_t n=*)
     cpdef tuple values(self)
 

@@ -23,6 +23,7 @@ from ...proto.text import ip_text
 from .flowindex import FlowIndex
 from .frames import FlowKey, key_ends
 from .stream import FAIL_EVENTS
+from .tls import NO_RECORDS, TLS_COUNT_NAMES
 from .upgrade import AwaitWalker, TlsOnlyWalker
 
 MASK_CLOSE_LINGER = 5.0  # seconds a flow is kept after RST or both FINs, for retransmissions
@@ -31,16 +32,13 @@ MASK_MAX_GONE = 65_536  # keys of flows evicted before their end, remembered to 
 EXPIRY_CHECK_NS = 1_000_000_000  # idle expiry is checked when packet time advanced this much
 
 PROTOCOL_RANK = {"": 0, "other": 1, "dns": 2, "dhcp": 2, "text": 2, "dtls": 3, "http": 4, "tls": 5}
-TLS_COUNT_NAMES = ("change_cipher_spec", "alert", "handshake", "application_data", "heartbeat", "sslv2")
 FLOW_COLUMNS = (
     ("transport", "src", "sport", "dst", "dport", "protocol", "packets", "first_ts", "last_ts")
     + tuple(f"tls_{name}" for name in TLS_COUNT_NAMES)
     + ("http_messages", "bytes_kept", "bytes_zeroed", "held_back", "fail_closed_bytes", "fail_closed")
     + tuple(f"fail_{name}" for name in FAIL_EVENTS)
 )  # the report's columns (SPEC §6), one `Flow.values` each
-NO_DIRECTIONS = (None, None)  # `Flow.dirs` of a UDP flow, which has no stream state
 NO_METHODS = ()  # `Flow.http_methods` until a request waits
-NO_RECORDS = (0,) * len(TLS_COUNT_NAMES)  # `Flow.tls_counts` of a UDP flow until its first DTLS record
 NO_HEADERS = frozenset()  # `Flow.http_zeroed` until the stage sets its own
 NO_EVENTS = (0,) * len(FAIL_EVENTS)  # the event counts of a flow without fail-closed events
 
@@ -56,10 +54,9 @@ class Flow:
         self.totals = totals  # the stage's fail-closed event totals
         self.key = key  # the flow key (``bytes``, `~.frames.flow_key`): the ends are read from it when asked for
         self.first_ts = self.last_ts = ts
-        # Direction by canonical side, created on first use (TCP only)
-        self.dirs = [None, None] if transport == IPPROTO_TCP else NO_DIRECTIONS
+        self.dir0 = self.dir1 = None  # Direction by canonical side, created on first use (TCP only)
         self.protocol = ""
-        self.tls_counts = [0] * len(TLS_COUNT_NAMES) if transport == IPPROTO_TCP else NO_RECORDS  # by TLS_COUNT_NAMES
+        self.tls_counts = NO_RECORDS  # by TLS_COUNT_NAMES: a list once a record is counted
         self.starttls = None  # the walker of the client's request for TLS, until the server answered
         self.ssl2 = False  # the client spoke SSLv2: the server may answer with an SSLv2 ServerHello
         self.http_methods = NO_METHODS  # requests waiting for their response (`~.http`), a list once there are some
@@ -78,6 +75,20 @@ class Flow:
         """``(address bytes, port)`` of the server."""
         return key_ends(self.key)[1 - self.client_side]
 
+    @property
+    def dirs(self) -> tuple:
+        """The Directions by canonical side (None where that side sent nothing, and in UDP flows)."""
+        return (self.dir0, self.dir1)
+
+    def direction(self, side: int):
+        return self.dir1 if side else self.dir0
+
+    def attach(self, side: int, d) -> None:
+        if side:
+            self.dir1 = d
+        else:
+            self.dir0 = d
+
     def set_protocol(self, name: str) -> None:
         if PROTOCOL_RANK[name] > PROTOCOL_RANK[self.protocol]:
             self.protocol = name
@@ -87,7 +98,7 @@ class Flow:
         bytes after its request, waiting (`~.upgrade.AwaitWalker`), are TLS or more prelude."""
 
         self.starttls = None
-        d = self.dirs[self.client_side]
+        d = self.direction(self.client_side)
         if d is not None and isinstance(d.walker, AwaitWalker):
             d.resume(TlsOnlyWalker() if accepted else d.walker.refused)
 
@@ -259,7 +270,7 @@ class FlowTable:
         # a Direction points back at its flow: without this the pair would wait for the cycle
         # collector, which the pipeline runs rarely (pipeline.relaxed_gc), and memory would
         # grow with every flow ever seen
-        flow.dirs = NO_DIRECTIONS
+        flow.dir0 = flow.dir1 = None
 
     def tls_records(self) -> list[int]:
         """TLS records by type (`TLS_COUNT_NAMES`) of every flow, ended or live."""

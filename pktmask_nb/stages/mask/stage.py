@@ -43,7 +43,7 @@ from ...proto.spans import (
 from ...record import Packet
 from .datagrams import KEEP_DNS_ADDRESS, dhcp_keeps, dns_keeps, dtls_keeps
 from .detect import MidStreamWalker, StartWalker
-from .flows import NO_RECORDS, TLS_COUNT_NAMES, Flow, FlowTable
+from .flows import Flow, FlowTable
 from .frames import FlowKey, be32
 from .keeps import KEEP_REASONS, Remembered
 from .stream import (
@@ -56,6 +56,7 @@ from .stream import (
     FAIL_GAP,
     Direction,
 )
+from .tls import NO_RECORDS, TLS_COUNT_NAMES
 from .writer import ZeroWriter
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
@@ -379,7 +380,7 @@ class MaskStage:
             key = self._key
             if key.of_frame(m, IPPROTO_TCP, index, t):
                 flow = self._flows.peek(key)
-                d = flow.dirs[key.side] if flow is not None else None
+                d = flow.direction(key.side) if flow is not None else None
                 if d is not None and d.base >= 0:
                     offset = d.offset_of(int.from_bytes(data[t + 4 : t + 8], "big"))
                     failed = 0  # counted as zeroed "data" with the rest
@@ -428,7 +429,7 @@ class MaskStage:
         flow = self._flows.get(key, packet.ts)
         syn = flags & TCP_SYN
         if flow is not None and syn and not flags & TCP_ACK:
-            d = flow.dirs[side]
+            d = flow.direction(side)
             if d is not None and d.syn_seq >= 0 and d.syn_seq != seq:  # the 4-tuple is reused
                 self._flows.evict(flow.key, "closed")
                 flow = None
@@ -436,9 +437,10 @@ class MaskStage:
             flow = self._new_flow(IPPROTO_TCP, not (syn and flags & TCP_ACK))
         flow.packets += 1
         flow.last_ts = self._flows.now
-        d = flow.dirs[side]
+        d = flow.direction(side)
         if d is None:
-            d = flow.dirs[side] = Direction(flow, side == flow.client_side, None, self._remembered)
+            d = Direction(flow, side == flow.client_side, None, self._remembered)
+            flow.attach(side, d)
             if flow.restarted:  # its flow was evicted mid-way: what cannot be resynchronised is fail-closed
                 d.fail_from = 0
                 flow.count_event(FAIL_FORGOTTEN)
@@ -447,7 +449,7 @@ class MaskStage:
             if d.base < 0:
                 d.base = (seq + 1) & 0xFFFFFFFF
                 d.start_known = True
-        other = flow.dirs[1 - side]
+        other = flow.direction(1 - side)
         if flags & TCP_ACK and other is not None:
             other.acknowledged(be32(data, t + 8))
         if flags & (TCP_FIN | TCP_RST):

@@ -41,6 +41,9 @@ from ...proto.tls import (
 from ...proto.tls_names import messages, name_ranges
 from .stream import FAIL_DESYNC
 
+TLS_COUNT_NAMES = ("change_cipher_spec", "alert", "handshake", "application_data", "heartbeat", "sslv2")
+NO_RECORDS = (0,) * len(TLS_COUNT_NAMES)  # `Flow.tls_counts` until its first TLS walker or DTLS record
+
 # ledger reasons of kept bytes (SPEC §2.4), by content type for record bodies
 KEEP_HEADER = "tls-record-header"
 KEEP_BODY = {20: "tls-change-cipher-spec", 21: "tls-alert", 22: "tls-handshake", 23: None, 24: "tls-heartbeat"}
@@ -82,6 +85,8 @@ class TlsWalker:
         self.record_end = 0
         self.keep_body = None
         self.ssl2 = 1 if ssl2 else 0
+        if flow.tls_counts is NO_RECORDS:
+            flow.tls_counts = [0] * len(NO_RECORDS)
         self.counts = flow.tls_counts  # records seen by type 20..24, then SSLv2 records (shared with the flow)
         self.names = flow.tls_names
         self.encrypted = False
