@@ -181,7 +181,6 @@ HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: every class a Python `class` statemen
 EXTENSION_TYPES = {
     "pktmask_nb.record": ("Packet", "Block"),
     "pktmask_nb.proto.spans": ("FrameMap", "IpLayer", "Ledger"),
-    "pktmask_nb.anon.table": ("AddressTable", "Entry"),
     "pktmask_nb.stages.mask.stage": ("MaskStage", "MaskCounts", "_Held"),
     "pktmask_nb.stages.mask.flows": ("Flow", "FlowTable"),
     "pktmask_nb.stages.mask.stream": ("Direction",),

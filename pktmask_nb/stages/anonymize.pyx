@@ -32,7 +32,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
 
-from ..anon.table cimport AddressTable, Entry
+from ..anon.table cimport AddressTable
 from ..proto.checksum cimport frame_copy, nonzero, rewrite
 from ..proto.dissect cimport frame_of
 from ..proto.spans cimport FieldEntry, FrameMap, frame_bytes
@@ -275,22 +275,24 @@ cdef bint _addresses(stage, AddressTable table, FrameMap m, const unsigned char*
     """Add the byte changes of the frame's address fields to `changes` and their word-sum
     changes (for pseudo-headers) to `moved`, by field index; count the fields. Whether one changed."""
     cdef const FieldEntry* field
-    cdef Entry entry
-    cdef Py_ssize_t order, offset, size, width
+    cdef Py_ssize_t order, offset, size, width, i
     cdef bint is_changed, any_changed = False
     frame, ts = packet.index, packet.ts
     for order in range(m.field_count()):
         field = m.field_at(order)
         offset, size, width = field.offset, field.size, field.width
-        raw = PyBytes_FromStringAndSize(<const char*>p + offset, size)
         if field.form == _form_prefix:
-            new, delta, is_changed = stage._prefix(raw, field.bits)
+            new, delta, is_changed = stage._prefix(PyBytes_FromStringAndSize(<const char*>p + offset, size), field.bits)
+        elif field.form != _form_obscured and size == width:  # the usual field: looked up in place
+            i = table.see_at(p + offset, size, frame, ts, order)
+            new, delta, is_changed = table.anon_of(i), table.delta_of(i), table.changed_of(i)
         else:
+            raw = PyBytes_FromStringAndSize(<const char*>p + offset, size)
             original = raw if field.form != _form_obscured else (int.from_bytes(raw, "big") ^ MASK32).to_bytes(4, "big")
             if size < width:  # compressed: the leading bytes are those of another address
                 original = PyBytes_FromStringAndSize(<const char*>p + field.prefix_at, width - size) + raw
-            entry = table.see(original, frame, ts, order)
-            new, delta, is_changed = entry.anon, entry.delta, entry.changed
+            i = table.see(original, frame, ts, order)
+            new, delta, is_changed = table.anon_of(i), table.delta_of(i), table.changed_of(i)
             if field.form == _form_obscured:
                 new = (int.from_bytes(new, "big") ^ MASK32).to_bytes(4, "big")
             if size < width:
@@ -317,7 +319,7 @@ cdef void _hardware(AddressTable table, AddressTable macs, FrameMap m, const uns
         t.kept[_r_payload] -= 6  # counted as a MAC, not as the payload it sits in
     cdef Py_ssize_t order, offset
     cdef bint is_changed, solicited
-    cdef Entry entry
+    cdef Py_ssize_t i
     for order in range(count + (chaddr >= 0)):
         offset = m.mac_at(order) if order < count else chaddr
         solicited = p[offset] == 0x33 and p[offset + 1] == 0x33 and p[offset + 2] == 0xFF
@@ -326,14 +328,13 @@ cdef void _hardware(AddressTable table, AddressTable macs, FrameMap m, const uns
         frame, ts = packet.index, packet.ts
         if solicited:
             group = solicited_group(PyBytes_FromStringAndSize(<const char*>p + offset, 6))
-            entry = table.see(group, frame, ts, m.field_count() + order)
-            new = solicited_mac(entry.anon)
+            i = table.see(group, frame, ts, m.field_count() + order)
+            new, is_changed = solicited_mac(table.anon_of(i)), table.changed_of(i)
             if macs is None:
                 t.kept[_r_mac] -= 6  # the span loop counted it kept
         else:
-            entry = macs.see(PyBytes_FromStringAndSize(<const char*>p + offset, 6), frame, ts, order)
-            new = entry.anon
-        is_changed = entry.changed
+            i = macs.see_at(p + offset, 6, frame, ts, order)
+            new, is_changed = macs.anon_of(i), macs.changed_of(i)
         t.macs[is_changed] += 1
         if is_changed:
             changes.append((offset, new))
@@ -346,8 +347,7 @@ cdef void _dns(AddressTable table, FrameMap m, const unsigned char* p, Packet pa
     if ((p[l4] << 8) | p[l4 + 1]) != DNS_PORT and ((p[l4 + 2] << 8) | p[l4 + 3]) != DNS_PORT:
         return
     frame, ts = packet.index, packet.ts
-    cdef Entry entry
-    cdef Py_ssize_t offset, size
+    cdef Py_ssize_t offset, size, i
     if m.transport == 17:
         addresses = message(packet.data, m.payload_start, m.payload_end).addresses
     else:
@@ -355,9 +355,9 @@ cdef void _dns(AddressTable table, FrameMap m, const unsigned char* p, Packet pa
     for order, address in enumerate(addresses):
         offset, size = address.offset, address.size
         raw = PyBytes_FromStringAndSize(<const char*>p + offset, size)
-        entry = table.see(raw.ljust(address.width, b"\0"), frame, ts, m.field_count() + order)
-        entry.dns = True
-        new = _prefix_of(entry.anon, address.bits, size)  # a Client Subnet's bits past its prefix stay 0
+        i = table.see(raw.ljust(address.width, b"\0"), frame, ts, m.field_count() + order)
+        table.set_dns(i)
+        new = _prefix_of(table.anon_of(i), address.bits, size)  # a Client Subnet's bits past its prefix stay 0
         changed = new != raw
         t.fields[changed][A_DNS][address.width != 4] += 1
         t.address_bytes[changed] += size
