@@ -248,6 +248,19 @@ def test_keeps_count_the_bytes_they_remember_until_they_go():
     assert other.drop_until(100) == 9 and remembered.used == 0 and len(other) == 0
 
 
+def test_a_direction_that_forgot_everything_it_kept_gives_its_keeps_back():
+    """Most directions keep nothing or forgot it (the remembered bytes are capped): they share
+    one empty `Keeps` instead of holding their own."""
+    d = _direction_after(craft.handshake(40))
+    assert len(d.keeps) == 2 and d.remembered is None
+    nothing = _direction_after(b"")
+    assert not nothing.keeps and nothing.keeps is _direction_after(b"GET").keeps
+    d.forget(10)  # below the record's end: the header's interval goes, the body's stays
+    assert len(d.keeps) == 1 and d.keeps is not nothing.keeps
+    d.forget(d.next)
+    assert d.keeps is nothing.keeps and d.forgotten == d.next
+
+
 @pytest.mark.parametrize("kind", ["vlan", "qinq", "mpls", "pppoe", "vxlan", "gre", "ipip"])
 @pytest.mark.parametrize("v6", [False, True])
 def test_encapsulations(kind, v6):
@@ -383,16 +396,15 @@ def test_the_packet_count_leaves_out_container_blocks(tmp_path, chunk_size):
 
 
 def _direction_after(stream: bytes):
-    """A client direction whose TLS walker has read `stream` (ISN 999, so stream offset 0 is seq 1000)."""
-    from pktmask_nb.stages.mask.detect import DetectWalker
+    """A client direction that has read `stream` from its start (ISN 999, so stream offset 0 is seq 1000)."""
+    from pktmask_nb.stages.mask.detect import StartWalker
     from pktmask_nb.stages.mask.flows import Flow as FlowState
     from pktmask_nb.stages.mask.frames import flow_key
     from pktmask_nb.stages.mask.stream import Direction
-    from pktmask_nb.stages.mask.tls import TLS_COUNT_NAMES
 
     events = dict.fromkeys(("gap", "desync", "before_start", "forgotten", "fragment", "error", "truncated"), 0)
     flow = FlowState(6, 0, flow_key(6, b"", b"\1" * 4 + b"\0\1", b"\2" * 4 + b"\1\xbb")[0], 0, events)
-    d = Direction(flow, True, DetectWalker([0] * len(TLS_COUNT_NAMES), False))
+    d = Direction(flow, True, StartWalker())
     d.place(999, 1, b"", 0, 0)  # the SYN
     d.place(1000, 0, stream, 0, len(stream))
     return d

@@ -16,10 +16,6 @@ import array
 
 KEEP_REASONS: list = []  # reason names by the small number `Keeps` stores
 KEEP_REASON_CODES: dict = {}
-# The buffers of every `Keeps` that holds no interval (as half the directions of a capture
-# do): shared, never written to, replaced by its own on the first `Keeps.add`.
-cdef array.array NO_BOUNDS = array.array("q")
-cdef bytearray NO_DATA = bytearray()
 
 
 cpdef int reason_code(str reason) except -1:
@@ -50,7 +46,8 @@ cdef class Keeps:
     """
 
     def __init__(self, Remembered remembered=None):
-        self.bounds, self.data = NO_BOUNDS, NO_DATA
+        self.bounds = array.array("q")
+        self.data = bytearray()
         self.remembered = remembered if remembered is not None else Remembered()
 
     def __dealloc__(self):
@@ -66,8 +63,6 @@ cdef class Keeps:
     cpdef add(self, Py_ssize_t start, Py_ssize_t end, str reason, data):
         """Keep ``[start, end)`` (its bytes `data`), joined to the last interval if they touch and agree."""
         cdef int code = reason_code(reason)
-        if self.bounds is NO_BOUNDS:
-            self.bounds, self.data = array.array("q"), bytearray()
         cdef array.array bounds = self.bounds
         cdef Py_ssize_t n = len(bounds)
         if n and bounds.data.as_longlongs[n - 2] == start and bounds.data.as_longlongs[n - 1] & 0xFF == code:
@@ -92,7 +87,7 @@ cdef class Keeps:
         last = self.end(n - 1)
         if n == count:
             self.remembered.used -= len(self.data)
-            self.bounds, self.data = NO_BOUNDS, NO_DATA
+            self.bounds, self.data = array.array("q"), bytearray()
             return last
         size = self.at(n)
         self.remembered.used -= size

@@ -2,28 +2,28 @@
 # members, its per-segment methods as C calls with C integers for stream offsets.
 cimport cython
 
-from .keeps cimport Keeps
+from .keeps cimport Keeps, Remembered
 
 # the module's integer constants as C values: a segment is placed with C arithmetic (Python's
 # modulo rules)
 cdef long long SEQ_MOD, SEQ_HALF, STREAM_END, KEEP_MAX_BYTES
+cdef Keeps NO_KEEPS
 
 
 cdef class Direction:
     cdef public object flow
-    cdef public bint client
+    cdef public bint client, start_known, fin  # together: one word of padding, not three
     cdef public long long base, syn_seq
-    cdef public bint start_known
     cdef public Py_ssize_t next
     cdef public Py_ssize_t decided
     cdef public Keeps keeps
+    cdef public Remembered remembered
     cdef public Py_ssize_t forgotten
     cdef public Py_ssize_t acked
     cdef public Py_ssize_t fail_from
     cdef public object walker
     cdef public object tail
     cdef public object ooo
-    cdef public bint fin
     cdef public Py_ssize_t held
     cdef public Py_ssize_t segment
     cdef public object _data

@@ -22,6 +22,7 @@ STREAM_END = 1 << 62  # `decided` once nothing more can be kept: everything is z
 KEEP_MAX_INTERVALS = 32  # kept intervals remembered per direction for retransmissions
 KEEP_MAX_BYTES = 64 * 1024  # and the bytes they were decided on, at most this many
 NO_PIECES = ()  # `Direction.ooo` while nothing waits past a gap (most directions, most of the time)
+NO_KEEPS = Keeps()  # `Direction.keeps` while it keeps nothing (most directions): never added to
 
 # fail-closed events (SPEC §2.4, §6), counted per flow and in the stage stats
 FAIL_GAP = "gap"  # a gap that never filled within the hold window, or at the end of input
@@ -93,7 +94,8 @@ class Direction:
         self.start_known = False
         self.next = 0
         self.decided = 0
-        self.keeps = Keeps(remembered)
+        self.keeps = NO_KEEPS
+        self.remembered = remembered  # counts the bytes of the Keeps it makes on its first keep
         self.forgotten = 0
         self.acked = 0
         self.fail_from = STREAM_END
@@ -116,6 +118,8 @@ class Direction:
         if last > start:
             start = last
         if start < end:
+            if keeps is NO_KEEPS:
+                keeps = self.keeps = Keeps(self.remembered)
             keeps.add(start, end, reason, self._data[start - self._offset : end - self._offset])
 
     def _forget(self) -> None:
@@ -123,6 +127,8 @@ class Direction:
         keeps = self.keeps
         while keeps and not self.held and (len(keeps) > KEEP_MAX_INTERVALS or len(keeps.data) > KEEP_MAX_BYTES):
             self.forgotten = keeps.drop_until(keeps.bounds[1])
+        if not keeps:
+            self.keeps = NO_KEEPS
 
     def acknowledged(self, seq: int) -> None:
         """The other side acknowledged the bytes before sequence number `seq` (`acked`)."""
@@ -139,6 +145,8 @@ class Direction:
         end = self.keeps.drop_until(offset)
         if end >= 0:
             self.forgotten = end
+        if not self.keeps:
+            self.keeps = NO_KEEPS
 
     def zero_rest(self, offset: int, event: str | None = None) -> int:
         """Nothing from `offset` on is kept; with `event`, that is a fail-closed event. Returns 0."""
