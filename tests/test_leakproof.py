@@ -809,6 +809,8 @@ UNBELIEVED_MESSAGES = {
     "ipv6-fragment-reserved-byte": (_ipv6_ext(44, b"\x11G\x00\x01\x00\x00\x00\x07"), [(55, 56)]),
     "shim6-control-message-of-no-type": (_ipv6_ext(140, b"\x11\x00\x47\x00\x00\x00GE"), [(54, END)]),
     "ipv6-payload-length-past-the-frame-carrying-text": (bytes(Ether(type=0x86DD) / Raw(b"hello wo" + TEXT[:32] + TEXT)), [(14, 22), (54, END)]),
+    "ipv6-payload-length-past-the-frame-carrying-esp": (bytes(Ether(type=0x86DD) / Raw(b"hello 2o" + TEXT[:32] + TEXT)), [(14, 22), (54, END)]),
+    "ipv6-payload-length-past-the-frame-carrying-icmpv6": (bytes(Ether(type=0x86DD) / Raw(b"hello :o" + TEXT[:32] + TEXT)), [(14, 22), (54, END)]),
     "ppp-lcp-unknown-code": (bytes(Ether(type=0x8864) / Raw(b"\x11\x00\x00\x01\x00\x5a\xc0\x21" + TEXT[:88])), [(22, END)]),
 }  # fmt: skip
 
@@ -855,6 +857,8 @@ NAMED_TSHARK_EXCUSED = {
     "protocol 41 in IPv6": "a tunnelled IPv6 header whose payload length lies, zeroed: version 0",
     "udp port 3544": "not Teredo: the datagram's payload, zeroed, which Wireshark reads as Teredo",
     "ipv6-payload-length-past-the-frame-carrying-text": "no IPv6 header (nothing vouches for it), zeroed: version 0",
+    "ipv6-payload-length-past-the-frame-carrying-esp": "no IPv6 header (nothing vouches for it), zeroed: version 0",
+    "ipv6-payload-length-past-the-frame-carrying-icmpv6": "no IPv6 header (nothing vouches for it), zeroed: version 0",
     "icmp-time-exceeded-quoting-text": "the quote is no IPv4 header: zeroed, it reads as version 0",
     "icmp-time-exceeded-quoting-a-short-text": "the quote is no IPv4 header: zeroed, it reads as version 0",
     "icmp-unreachable-quoting-ipv6": "an ICMP error quotes IPv4: zeroed, it reads as version 0",

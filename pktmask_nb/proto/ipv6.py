@@ -23,6 +23,8 @@ from .ip import (
     IPPROTO_NONE,
     IPPROTO_ROUTING,
     IPPROTO_SHIM6,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
     IPV6_HLEN,
     cut,
     first_fragment,
@@ -94,7 +96,8 @@ def ipv6(m: FrameMap, offset: int, end: int) -> None:
     if kind == A_INNER and not plausible_ipv6(m, offset, end) and m.fragment != FRAG_FIRST:
         return m.fail(end)  # a tunnelled header whose payload does not end with the tunnel's: not believed
     # A payload length past the bytes the capture kept whole: no checksum vouches for the header
-    # (captures cut long datagrams silently), so it is believed only if what it carries parses.
+    # (captures cut long datagrams silently), so it is believed only if what it carries parses
+    # down to a TCP or UDP header (ESP, or an ICMPv6 type nobody assigned, would take any bytes).
     overrun = offset + IPV6_HLEN + payload > end and not may_cut(m, end)
     mark = m.mark()
     m.put(offset + 8, R_IP)
@@ -104,7 +107,7 @@ def ipv6(m: FrameMap, offset: int, end: int) -> None:
     ip.end = offset + IPV6_HLEN + payload if payload else end  # 0: jumbogram or segmentation offload
     dend = min(end, ip.end)
     extensions(m, offset + IPV6_HLEN, dend, data[offset + 6], ip)
-    if overrun and failed_since(m, mark):
+    if overrun and (failed_since(m, mark) or m.l4 <= offset or m.transport not in (IPPROTO_TCP, IPPROTO_UDP)):
         m.rewind(mark)
         return m.fail(end)
     m.put(end, R_TRAILER)
