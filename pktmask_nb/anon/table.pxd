@@ -26,6 +26,7 @@ cdef class AddressTable:
     cdef dict _big  # (record, last) -> a timestamp past 62 bits
 
     cdef int _grow(self) except -1
+    cdef Py_ssize_t _probe(self, const unsigned char* p, Py_ssize_t size, Py_hash_t h) noexcept
     cdef void _place(self, Py_ssize_t i) noexcept
     cdef Py_ssize_t see_at(self, const unsigned char* p, Py_ssize_t size, int64_t frame, object ts, int64_t order) except -1
     cpdef Py_ssize_t see(self, bytes original, int64_t frame, object ts, int64_t order) except -1

@@ -83,6 +83,19 @@ cdef class AddressTable:
             self._place(i)
         return 0
 
+    cdef Py_ssize_t _probe(self, const unsigned char* p, Py_ssize_t size, Py_hash_t h) noexcept:
+        """The record of the `size` bytes at `p` (hash `h`), or -1."""
+        cdef size_t pos = <size_t>h & self.mask
+        cdef Py_ssize_t i = self.index[pos]
+        cdef Address* a
+        while i >= 0:
+            a = &self.records[i]
+            if a.hash == h and a.size == size and memcmp(a.original, p, size) == 0:
+                return i
+            pos = (pos + 1) & self.mask
+            i = self.index[pos]
+        return -1
+
     cdef void _place(self, Py_ssize_t i) noexcept:
         cdef size_t pos = <size_t>self.records[i].hash & self.mask
         while self.index[pos] >= 0:
@@ -95,18 +108,10 @@ cdef class AddressTable:
         if size > 16:
             raise ValueError(f"an address of {size} bytes")
         cdef Py_hash_t h = _Py_HashBytes(p, size)
-        cdef size_t pos = <size_t>h & self.mask
-        cdef Py_ssize_t i = self.index[pos]
-        cdef Address* a
-        while i >= 0:
-            a = &self.records[i]
-            if a.hash == h and a.size == size and memcmp(a.original, p, size) == 0:
-                break
-            pos = (pos + 1) & self.mask
-            i = self.index[pos]
+        cdef Py_ssize_t i = self._probe(p, size, h)
         if i < 0:
             i = self._create(p, size, h, frame, ts, order)
-        a = &self.records[i]
+        cdef Address* a = &self.records[i]
         if a.mark != frame:
             a.mark = frame
             a.packets += 1
@@ -188,17 +193,8 @@ cdef class AddressTable:
         }  # fmt: skip
 
     cdef Py_ssize_t _find(self, bytes original):
-        cdef Py_ssize_t size = len(original)
         cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(original)
-        cdef Py_hash_t h = _Py_HashBytes(p, size)
-        cdef size_t pos = <size_t>h & self.mask
-        cdef Py_ssize_t i = self.index[pos]
-        while i >= 0:
-            if self.records[i].hash == h and self.records[i].size == size and memcmp(self.records[i].original, p, size) == 0:
-                return i
-            pos = (pos + 1) & self.mask
-            i = self.index[pos]
-        return -1
+        return self._probe(p, len(original), _Py_HashBytes(p, len(original)))
 
     def counts(self) -> dict[str, int]:
         """Distinct addresses by kind: ``ipv4``, ``ipv6`` (and ``mac`` in a table of MACs)."""

@@ -4,7 +4,7 @@ Flows are keyed by the innermost 5-tuple in canonical order plus the (direction-
 addresses of every outer IP header, so flows of different tunnels never share state
 while both directions of a mirrored tunnel (same outer addresses both ways) still meet.
 Expiry is driven by packet timestamps only, so the result does not depend on chunking.
-A live flow holds 0.3 kB (UDP) to 1.5 kB (TCP) of state, its slot in the
+A live flow holds 0.3 kB (UDP) to about 1 kB (TCP) of state, its slot in the
 `~.flowindex.FlowIndex` included, and a TCP flow the kept bytes it remembers (all flows
 together at most `MaskConfig.max_remembered_bytes`, `~.keeps.Remembered`); at the end of the input
 `FlowTable.finish` reports every flow and frees them all.
