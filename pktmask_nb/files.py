@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
@@ -130,9 +131,9 @@ def check_side_file(path: str, what: str, pairs=()) -> None:
         raise UsageError(f"cannot write the {what} here: permission denied", path=directory)
 
 
-def write_text(path: str, text: str, *, private: bool = False) -> None:
-    """Write `text` to `path` atomically (a temporary file beside it, renamed), mode 0600 when
-    `private`; on failure nothing is left behind.
+def write_text(path: str, text, *, private: bool = False) -> None:
+    """Write `text` (a string, or strings one after another) to `path` atomically (a temporary
+    file beside it, renamed), mode 0600 when `private`; on failure nothing is left behind.
 
     Raises
     ------
@@ -141,7 +142,10 @@ def write_text(path: str, text: str, *, private: bool = False) -> None:
     fd, temp = make_temp(path, private=private)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+            if isinstance(text, str):
+                f.write(text)
+            else:
+                f.writelines(text)
         os.replace(temp, path)
         drop_temp(temp, remove=False)
     except BaseException as e:
@@ -156,38 +160,39 @@ def _is_row(value) -> bool:
     return type(value) is dict and not any(type(v) is list for v in value.values())
 
 
-def _json_lines(value, indent: str, lines: list[str], head: str) -> None:
+def _json_pieces(value, indent: str, head: str):
+    """The text of `value` in pieces, its first line after `head`, no newline after its last:
+    a report's tables reach 10^5 rows, so they are written as they are made, never whole."""
     deeper = indent + " "
     if type(value) is dict and value:
-        lines.append(head + "{")
-        items = list(value.items())
-        for i, (key, item) in enumerate(items):
+        yield head + "{"
+        separator = "\n"
+        for key, item in value.items():
             name = key if type(key) is str else json.dumps(key)  # as json writes a number, bool or None key
-            _json_lines(item, deeper, lines, f"{deeper}{json.dumps(name)}: ")
-            if i + 1 < len(items):
-                lines[-1] += ","
-        lines.append(indent + "}")
+            yield separator
+            yield from _json_pieces(item, deeper, f"{deeper}{json.dumps(name)}: ")
+            separator = ",\n"
+        yield "\n" + indent + "}"
     elif type(value) is list and any(type(v) is dict or type(v) is list for v in value):
-        lines.append(head + "[")
+        yield head + "["
+        separator = "\n"
         for item in value:
-            if _is_row(item):  # one line a row, by the C encoder: a report's tables reach 10^5 rows
-                lines.append(deeper + json.dumps(item, separators=(", ", ": ")) + ",")
+            yield separator
+            if _is_row(item):  # one line a row, by the C encoder
+                yield deeper + json.dumps(item, separators=(", ", ": "))
             else:
-                _json_lines(item, deeper, lines, deeper)
-                lines[-1] += ","
-        lines[-1] = lines[-1][:-1]
-        lines.append(indent + "]")
+                yield from _json_pieces(item, deeper, deeper)
+            separator = ",\n"
+        yield "\n" + indent + "]"
     else:
-        lines.append(head + json.dumps(value, separators=(", ", ": ")))
+        yield head + json.dumps(value, separators=(", ", ": "))
 
 
 def json_text(doc) -> str:
     """`doc` as JSON for people and programs: objects one key a line, table rows one a line."""
-    lines: list[str] = []
-    _json_lines(doc, "", lines, "")
-    return "\n".join(lines) + "\n"
+    return "".join(_json_pieces(doc, "", "")) + "\n"
 
 
 def write_json(path: str, doc) -> None:
-    """Write `doc` atomically as `json_text`."""
-    write_text(path, json_text(doc))
+    """Write `doc` atomically as `json_text`, piece by piece."""
+    write_text(path, itertools.chain(_json_pieces(doc, "", ""), ("\n",)))
