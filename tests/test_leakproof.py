@@ -916,7 +916,7 @@ def test_tshark_reads_unbelieved_link_headers_as_it_read_them(tmp_path, tshark):
 # Headers the frame ends inside, the capture not having cut it (its length is the frame's
 # length on the wire): a lying length, so none of the header is kept. Each kept the bytes it
 # had as far as they went (PPP's protocol field, a VLAN tag, ICMP's type, code and checksum,
-# the MACs of a 13-byte Ethernet frame, ESP's SPI, CDP's version and TTL).
+# the MACs of a 13-byte Ethernet frame, ESP's SPI, CDP's version and TTL, an 802.11 MAC header).
 def _pppoe(payload: bytes) -> bytes:
     return bytes(Ether(type=0x8864) / Raw(struct.pack("!BBHH", 0x11, 0, 1, len(payload)) + payload))
 
@@ -931,6 +931,9 @@ SHORT_HEADERS = {
     "arp-of-7-bytes": (1, bytes(Ether(type=0x0806) / Raw(TEXT[:7])), 14),
     "gre-of-3-bytes": (1, bytes(ETH / IP(src=A, dst=B, proto=47) / Raw(TEXT[:3])), 34),
     "esp-of-6-bytes": (1, bytes(ETH / IP(src=A, dst=B, proto=50) / Raw(TEXT[:6])), 34),
+    "wlan-of-1-byte": (105, b"G", 0),
+    "wlan-data-header-of-20-bytes": (105, b"\x08\x00" + TEXT[:18], 0),
+    "wlan-after-radiotap-of-10-bytes": (127, b"\x00\x00\x08\x00\x00\x00\x00\x00\x08\x00" + TEXT[:8], 8),
     **{f"icmp-of-{k}-bytes": (1, bytes(ETH / IP(src=A, dst=B, proto=1) / Raw(TEXT[:k])), 34) for k in (2, 4, 7)},
     **{f"icmpv6-of-{k}-bytes": (1, bytes(ETH / IPv6(src=A6, dst=B6, nh=58) / Raw(TEXT[:k])), 54) for k in (2, 4, 7)},
 }  # fmt: skip
@@ -946,5 +949,5 @@ def test_a_header_the_frame_ends_inside_is_kept_only_if_the_capture_cut_it(name,
     kept = [i for i in range(start, len(frame)) if frame[i] and data[i] == frame[i]]
     if not cut_by_capture:
         assert kept == []
-    elif name.startswith(("ppp-protocol", "vlan", "icmp")):
+    elif name.startswith(("ppp-protocol", "vlan", "icmp", "wlan-data")):
         assert kept  # what the capture kept of a header is as good as the header: kept as far as it goes

@@ -8,6 +8,7 @@ zeroed. The body of every other frame (LLC, IP, management elements, ciphertext)
 
 from __future__ import annotations
 
+from .ip import cut_short, may_cut
 from .spans import R_FAIL, R_MAC, R_NOT_DISSECTED, R_OVERRUN, R_UNKNOWN, R_WLAN, STATUS_NOT_DISSECTED, FrameMap
 
 LINKTYPE_IEEE802_11 = 105
@@ -54,31 +55,41 @@ def _mac(m: FrameMap, offset: int) -> None:
     """The 802.11 MAC header at `offset` by frame type; the body is zeroed."""
     data, n = m.data, m.n
     if offset + 2 > n:
-        return m.put(n, R_WLAN)
+        return cut_short(m, n, R_WLAN)
     fc = data[offset] | (data[offset + 1] << 8)
     kind, subtype = (fc >> 2) & 3, (fc >> 4) & 0xF
     if fc & 3:
         return m.put(n, R_FAIL)  # a protocol version 802.11 never had: none of it kept
+    length = _mac_length(fc, kind, subtype)
+    if offset + length > n and not may_cut(m, n):
+        return m.fail(n)  # a frame that ends inside its header, not cut by the capture: none of it kept
     m.put(offset + 4, R_WLAN)  # frame control, duration
     if kind == WLAN_TYPE_CONTROL:
-        length = WLAN_CONTROL_LENGTHS.get(subtype, WLAN_CONTROL_DEFAULT)
         m.hardware(offset + 4, 2 if length >= 16 else 1)  # receiver, transmitter
         m.put(offset + min(length, 16), R_MAC)
         m.put(offset + length, R_WLAN)
         return m.put(n, R_NOT_DISSECTED)
     m.hardware(offset + 4, 3)
     m.put(offset + WLAN_HLEN, R_WLAN)  # sequence control
+    if kind == WLAN_TYPE_DATA and (fc >> 8) & 3 == 3:
+        m.hardware(offset + WLAN_HLEN)  # a fourth address
+    m.put(offset + length, R_WLAN)
+    m.put(n, R_NOT_DISSECTED)
+
+
+def _mac_length(fc: int, kind: int, subtype: int) -> int:
+    """The length of the MAC header its frame control describes."""
+    if kind == WLAN_TYPE_CONTROL:
+        return WLAN_CONTROL_LENGTHS.get(subtype, WLAN_CONTROL_DEFAULT)
     length = WLAN_HLEN
     if kind == WLAN_TYPE_DATA:
         if (fc >> 8) & 3 == 3:
-            m.hardware(offset + length)  # a fourth address
-            length += 6
+            length += 6  # a fourth address
         if subtype & 0x8:
             length += 2 + (4 if fc & WLAN_FC_ORDER else 0)  # QoS, HT control
     elif fc & WLAN_FC_ORDER:
         length += 4
-    m.put(offset + length, R_WLAN)
-    m.put(n, R_NOT_DISSECTED)
+    return length
 
 
 LINKTYPES = {LINKTYPE_IEEE802_11: wlan, LINKTYPE_IEEE802_11_RADIOTAP: wlan_radiotap}
