@@ -2,8 +2,8 @@
 """The per-address cache of a run and the mapping table it reports (SPEC §5 Report).
 
 A compiled kernel: an address field is looked up straight from the frame's bytes in an
-open-addressing index over C records (about 100 bytes an address, a third of a dict of
-objects), since a capture of many hosts holds its whole mapping to the end of the run.
+open-addressing index over C records, not an object and a dict slot an address, since a
+capture of many hosts holds its whole mapping until the end of the run.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
@@ -24,7 +24,7 @@ cdef extern from "Python.h":
 cdef enum:
     FIRST_CAPACITY = 64  # records of a new table; the index has twice as many positions (at most half full)
 cdef int64_t NO_TS = INT64_MIN  # a timestamp stored as None (pcapng Simple Packet Blocks)
-cdef int64_t BIG_TS = INT64_MIN + 1  # a timestamp past 64 bits: the object is in `AddressTable._big`
+cdef int64_t BIG_TS = INT64_MIN + 1  # a timestamp beyond ±2^62: the object is in `AddressTable._big`
 
 
 cdef int64_t _ts_value(object ts) except? -1:

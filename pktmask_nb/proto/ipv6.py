@@ -362,7 +362,7 @@ def shim6(m: FrameMap, pos: int, end: int, ip):
         cut(m, end)
         return -1, -1
     payload = data[pos + 2] & 0x80
-    if data[pos + 1] if payload else data[pos] != IPPROTO_NONE or data[pos + 2] not in SHIM6_TYPES:
+    if data[pos + 1] != 0 if payload else (data[pos] != IPPROTO_NONE or data[pos + 2] not in SHIM6_TYPES):
         m.fail(end)  # a payload header longer than 8 bytes, or a control message of no type: not Shim6
         return -1, -1
     m.put(pos + 8, R_IP_OPTION)

@@ -436,9 +436,7 @@ def _cooked(m: FrameMap, offset: int, protocol: int) -> None:
 def link_loopback(m: FrameMap) -> None:
     """NULL/LOOP: a 4-byte address family in host (NULL) or network (LOOP) byte order."""
     if m.n < 4:
-        if may_cut(m, m.n):
-            m.put(m.n, R_LINK)
-        return m.fail(m.n)
+        return cut_short(m, m.n, R_LINK)
     family = int.from_bytes(m.data[:4], "little")
     if family not in AF_TO_ETHERTYPE:
         family = int.from_bytes(m.data[:4], "big")
