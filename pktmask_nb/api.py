@@ -13,6 +13,7 @@ from .capture import TruncationWarning, check_output, open_capture, open_writer
 from .capture.writer import is_stream, remove_temporaries, stream_name
 from .config import Config
 from .pipeline import ChunkMetrics, Pipeline, peak_rss
+from .rows import NO_ROWS, Rows
 from .split import should_split
 from .stages import build_stages, stage_stats, stage_tables
 
@@ -45,7 +46,8 @@ class RunResult:
         ``rewritten`` and ``zeroed``; the bytes add up to the captured bytes written.
         Empty when neither ran.
     tables : dict
-        Row tables by name (``"duplicates"``, ``"mapping"``, ``"flows"``): lists of dicts.
+        Row tables by name (``"duplicates"``, ``"mapping"``, ``"flows"``): `~pktmask_nb.rows.Rows`,
+        sequences of dicts made as they are read.
     chunks : list of ChunkMetrics
     warnings : list of str
     config : dict
@@ -63,26 +65,27 @@ class RunResult:
     processes: int = 1
     stages: dict[str, dict] = field(default_factory=dict)
     ledger: dict[str, dict[str, int]] = field(default_factory=dict)
-    tables: dict[str, list[dict]] = field(default_factory=dict)
+    tables: dict[str, Rows] = field(default_factory=dict)
     chunks: list[ChunkMetrics] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
 
     @property
-    def duplicates(self) -> list[dict]:
-        return self.tables.get("duplicates", [])
+    def duplicates(self) -> Rows:
+        return self.tables.get("duplicates", NO_ROWS)
 
     @property
-    def mapping(self) -> list[dict]:
-        return self.tables.get("mapping", [])
+    def mapping(self) -> Rows:
+        return self.tables.get("mapping", NO_ROWS)
 
     @property
-    def flows(self) -> list[dict]:
-        return self.tables.get("flows", [])
+    def flows(self) -> Rows:
+        return self.tables.get("flows", NO_ROWS)
 
     def to_dict(self, *, chunks: bool = False) -> dict:
-        """Plain data for a JSON report; per-chunk metrics only if `chunks`. The tables' rows are
-        the result's own (not copied: at 10^5 rows a deep copy cost more than the JSON)."""
+        """The report's data, for `~pktmask_nb.files.write_json`; per-chunk metrics only if
+        `chunks`. The tables are the result's own `Rows` (made as the report is written: at
+        10^5 rows, made whole or copied, they took more memory than the run's flows)."""
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "chunks"}
         if chunks:
             d["chunks"] = [c.to_dict() for c in self.chunks]

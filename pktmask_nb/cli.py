@@ -6,6 +6,7 @@ from __future__ import annotations
 import _thread
 import argparse
 import io
+import itertools
 import os
 import signal
 import stat
@@ -485,9 +486,14 @@ def _pick_time(pick, a, b):
 
 
 def write_mapping(path: str, results: list) -> None:
-    """Write the address mapping of every file (merged: one key, one mapping) as CSV."""
-    import csv
+    """Write the address mapping of every file (merged: one key, one mapping) as CSV, a row at
+    a time: one file's mapping is written as its table makes the rows."""
+    rows = results[0].mapping if len(results) == 1 else _merged_mapping(results)
+    write_text(path, _csv_lines(rows, MAPPING_COLUMNS), private=True)  # original addresses: for the owner only
 
+
+def _merged_mapping(results: list):
+    """One row per original address over all `results`: packets summed, first and last seen."""
     merged: dict[str, dict] = {}
     for result in results:
         for row in result.mapping:
@@ -498,11 +504,22 @@ def write_mapping(path: str, results: list) -> None:
                 seen["packets"] += row["packets"]
                 seen["first_seen"] = _pick_time(min, seen["first_seen"], row["first_seen"])
                 seen["last_seen"] = _pick_time(max, seen["last_seen"], row["last_seen"])
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=MAPPING_COLUMNS, extrasaction="ignore")
+    return merged.values()
+
+
+def _csv_lines(rows, columns):
+    """The CSV text of `rows` (dicts, other keys than `columns` left out), a line at a time."""
+    import csv
+
+    line = io.StringIO()
+    writer = csv.DictWriter(line, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(merged.values())
-    write_text(path, text.getvalue(), private=True)  # original addresses: for the owner only
+    for row in itertools.chain((None,), rows):
+        if row is not None:
+            writer.writerow(row)
+        yield line.getvalue()
+        line.seek(0)
+        line.truncate()
 
 
 class Terminated(BaseException):

@@ -9,6 +9,7 @@ import os
 from .capture import check_output
 from .capture.writer import STDIO, drop_temp, make_temp
 from .errors import OutputError, UsageError
+from .rows import Rows
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 GZIP_SUFFIX = ".gz"
@@ -173,7 +174,9 @@ def _json_pieces(value, indent: str, head: str):
             yield from _json_pieces(item, deeper, f"{deeper}{json.dumps(name)}: ")
             separator = ",\n"
         yield "\n" + indent + "}"
-    elif type(value) is list and any(type(v) is dict or type(v) is list for v in value):
+    elif type(value) is Rows and not value:
+        yield head + "[]"
+    elif type(value) is Rows or type(value) is list and any(type(v) is dict or type(v) is list for v in value):
         yield head + "["
         separator = "\n"
         for item in value:

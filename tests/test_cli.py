@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import os
 import struct
@@ -376,6 +377,39 @@ def test_mapping_out_merges_files_with_and_without_timestamps(tmp_path):
     assert set(rows) == {"10.0.0.1", "10.0.0.2"}
     assert {row["packets"] for row in rows.values()} == {"4"}
     assert {row["first_seen"] for row in rows.values()} != {""}
+
+
+def test_mapping_out_of_one_file_is_written_a_row_at_a_time(tmp_path):
+    """`--mapping-out` of a 10 GB replay (180,000 addresses) copied every row into a dict and
+    built the CSV whole; one file's rows are now written as its table makes them."""
+    import gc
+    import tracemalloc
+    from types import SimpleNamespace
+
+    from pktmask_nb.anon import AddressMapper
+    from pktmask_nb.anon.table import AddressTable
+    from pktmask_nb.cli import MAPPING_COLUMNS, write_mapping
+
+    table = AddressTable(AddressMapper(bytes(range(32))).anonymize)
+    for i in range(20_000):
+        table.see(struct.pack("!I", 0x0A000000 + i), i + 1, None if i % 3 else 1_700_000_000_000_000_000 + i, 0)
+    result = SimpleNamespace(mapping=table.rows())
+    write_mapping(str(tmp_path / "warm.csv"), [result])  # imports
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        write_mapping(str(tmp_path / "m.csv"), [result])
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"{peak / 2**20:.1f} MiB"
+    whole = io.StringIO(newline="")
+    writer = csv.DictWriter(whole, fieldnames=MAPPING_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(list(table.rows()))
+    assert (tmp_path / "m.csv").read_bytes().decode() == whole.getvalue() and whole.getvalue().count("\n") == 20_001
 
 
 def test_mask_limits_reach_the_stage(tmp_path):

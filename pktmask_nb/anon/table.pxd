@@ -36,6 +36,7 @@ cdef class AddressTable:
     cdef object _ts(self, Py_ssize_t i, int last)
     cdef Py_ssize_t _check(self, Py_ssize_t i) except -1
     cdef Py_ssize_t _find(self, bytes original)
+    cdef dict _row(self, Py_ssize_t i)
 
     cdef inline bytes anon_of(self, Py_ssize_t i):
         return <bytes>self.anon[i]

@@ -6,14 +6,19 @@ open-addressing index over C records, not an object and a dict slot an address, 
 capture of many hosts holds its whole mapping until the end of the run.
 """
 
+from cpython cimport array
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_AsLongLongAndOverflow
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport INT64_MIN, int32_t, int64_t, uint8_t
+from libc.stdlib cimport qsort
 from libc.string cimport memcmp, memcpy
+
+import array
 
 from ..proto.checksum import word_sum
 from ..proto.text import ip_text
+from ..rows import Rows
 from .mac import mac_text
 
 VERSIONS = {4: 4, 16: 6, 6: "mac"}  # the mapping table's `version` by address length
@@ -205,30 +210,58 @@ cdef class AddressTable:
             found["mac" if size == 6 else "ipv4" if size == 4 else "ipv6"] += 1
         return found
 
-    def rows(self) -> list[dict]:
-        """The mapping table, one row per address in order of first sighting.
+    def rows(self) -> Rows:
+        """The mapping table, one row per address in order of first sighting (made as read).
 
         ``version`` is 4, 6 or ``"mac"``; ``first_seen``/``last_seen`` are capture timestamps
         in ns (None for pcapng Simple Packet Blocks); ``first_frame``/``last_frame`` are
         frame numbers; ``in_dns`` tells an address DNS data carried (``--anon-dns``).
         """
+        cdef Sighting* keys = <Sighting*>PyMem_Malloc(max(self.count, 1) * sizeof(Sighting))
+        if keys == NULL:
+            raise MemoryError()
+        cdef array.array order = array.clone(_INDEX_ARRAY, self.count, zero=False)
         cdef Py_ssize_t i
-        cdef Address* a
-        order = sorted([(self.records[i].first_frame, self.records[i].first_order, i) for i in range(self.count)])
-        rows = []
-        for _, _, i in order:
-            a = &self.records[i]
-            original = PyBytes_FromStringAndSize(<const char*>a.original, a.size)
-            text = mac_text if a.size == 6 else ip_text
-            rows.append({
-                "original": text(original),
-                "anonymized": text(self.anon[i]),
-                "version": VERSIONS[a.size],
-                "packets": a.packets,
-                "first_seen": self._ts(i, 0),
-                "last_seen": self._ts(i, 1),
-                "first_frame": a.first_frame,
-                "last_frame": a.last_frame,
-                "in_dns": bool(a.dns),
-            })  # fmt: skip
-        return rows
+        try:
+            for i in range(self.count):
+                keys[i].frame, keys[i].order, keys[i].record = self.records[i].first_frame, self.records[i].first_order, i
+            qsort(keys, self.count, sizeof(Sighting), _by_sighting)
+            for i in range(self.count):
+                order.data.as_ints[i] = keys[i].record
+        finally:
+            PyMem_Free(keys)
+        return Rows(self.count, lambda k: self._row(order[k]))
+
+    cdef dict _row(self, Py_ssize_t i):
+        cdef Address* a = &self.records[i]
+        original = PyBytes_FromStringAndSize(<const char*>a.original, a.size)
+        text = mac_text if a.size == 6 else ip_text
+        return {
+            "original": text(original),
+            "anonymized": text(self.anon[i]),
+            "version": VERSIONS[a.size],
+            "packets": a.packets,
+            "first_seen": self._ts(i, 0),
+            "last_seen": self._ts(i, 1),
+            "first_frame": a.first_frame,
+            "last_frame": a.last_frame,
+            "in_dns": bool(a.dns),
+        }  # fmt: skip
+
+
+cdef struct Sighting:  # a record's first sighting, to put the rows in order
+    int64_t frame, order
+    int32_t record
+
+
+cdef int _by_sighting(const void* a, const void* b) noexcept nogil:
+    cdef const Sighting* x = <const Sighting*>a
+    cdef const Sighting* y = <const Sighting*>b
+    if x.frame != y.frame:
+        return -1 if x.frame < y.frame else 1
+    if x.order != y.order:
+        return -1 if x.order < y.order else 1
+    return -1 if x.record < y.record else x.record > y.record
+
+
+cdef array.array _INDEX_ARRAY = array.array("i")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..config import Config
+from ..rows import Rows
 from .base import Stage
 from .dedup import DedupStage
 
@@ -36,6 +37,6 @@ def stage_stats(stages: list) -> dict[str, dict]:
     return {s.name: s.stats() for s in stages}
 
 
-def stage_tables(stages: list) -> dict[str, list[dict]]:
+def stage_tables(stages: list) -> dict[str, Rows]:
     """Every stage's report tables, by table name."""
     return {name: rows for s in stages for name, rows in s.tables().items()}

@@ -67,6 +67,7 @@ from ..proto.spans import (
     ZERO,
     Ledger,
 )
+from ..rows import Rows
 
 FRAGMENTS_REMEMBERED = 4096  # first fragments whose datagram ended in payload (LRU)
 MASK32 = 0xFFFFFFFF
@@ -199,7 +200,7 @@ class AnonymizeStage:
             "ledger": ledger,
         }
 
-    def tables(self) -> dict[str, list[dict]]:
+    def tables(self) -> dict[str, Rows]:
         """``{"mapping": rows}``: see `~pktmask_nb.anon.table.AddressTable.rows` (MAC rows last)."""
         return {"mapping": self.table.rows() + (self.macs.rows() if self.macs else [])}
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from ..rows import Rows
+
 
 @runtime_checkable
 class Stage(Protocol):
@@ -31,4 +33,4 @@ class Stage(Protocol):
 
     def stats(self) -> dict: ...
 
-    def tables(self) -> dict[str, list[dict]]: ...
+    def tables(self) -> dict[str, Rows]: ...

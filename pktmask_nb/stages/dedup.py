@@ -12,6 +12,7 @@ from ..config import DedupConfig
 from ..proto.dissect import frame_of
 from ..proto.ip import IPV4_CHECKSUM, IPV4_TTL, IPV6_HOP_LIMIT, ipv4_datagram_end, ipv6_datagram_end
 from ..record import Packet
+from ..rows import Rows
 from .digest_index import DigestIndex
 
 DEDUP_WINDOW_MAX_ENTRIES = 1_000_000  # a time-only window remembers at most this many frames
@@ -196,5 +197,5 @@ class DedupStage:
             "top": self._top.top(cfg.top),
         }
 
-    def tables(self) -> dict[str, list[dict]]:
-        return {"duplicates": self._top.top(DEDUP_TOP_CAPACITY)}
+    def tables(self) -> dict[str, Rows]:
+        return {"duplicates": Rows.of(self._top.top(DEDUP_TOP_CAPACITY))}

@@ -27,6 +27,7 @@ from ..capture.pcapng import (
     pad4,
 )
 from ..record import PCAP_FILE_HEADER, Block, Packet
+from ..rows import Rows
 
 SCRUB_KEPT_BLOCKS = frozenset((PCAPNG_SHB, PCAPNG_IDB, PCAPNG_EPB, PCAPNG_SPB, PCAPNG_OPB, PCAPNG_ISB))
 # Options kept, by block (draft-ietf-opsawg-pcapng §4): SHB hardware, OS, application;
@@ -156,5 +157,5 @@ class ScrubStage:
             "packets_rewritten": self.packets_rewritten,
         }
 
-    def tables(self) -> dict[str, list[dict]]:
+    def tables(self) -> dict[str, Rows]:
         return {}

@@ -66,4 +66,4 @@ cdef class FlowTable:
     @cython.locals(tls="long long[::1]", i=Py_ssize_t)
     cpdef _end(self, Flow flow)
     @cython.locals(columns=tuple, values=tuple, i=Py_ssize_t)
-    cpdef list table(self)
+    cpdef object table(self)

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
+from functools import partial
 from pickle import HIGHEST_PROTOCOL as PICKLE_PROTOCOL
 from pickle import dumps as _dumps
 from pickle import loads as _loads
 
 from ...proto.ip import IPPROTO_TCP, IPPROTO_UDP
 from ...proto.text import ip_text
+from ...rows import Rows
 from .flowindex import FlowIndex
 from .frames import FlowKey, key_ends
 from .stream import FAIL_EVENTS
@@ -279,12 +281,16 @@ class FlowTable:
             tls = [a + b for a, b in zip(tls, flow.tls_counts)]
         return tls
 
-    def table(self) -> list[dict]:
+    def table(self) -> Rows:
         """Rows of ended flows, then of live ones, at most MASK_REPORT_MAX_FLOWS in all."""
         rows = [_loads(row) for row in self.rows[:MASK_REPORT_MAX_FLOWS]]
         for flow in self.index.flows():
             if len(rows) >= MASK_REPORT_MAX_FLOWS:
                 break
             rows.append(flow.values())
-        columns = FLOW_COLUMNS
-        return [{columns[i]: values[i] for i in range(len(columns))} for values in rows]
+        return Rows(len(rows), partial(_flow_row, rows))
+
+
+def _flow_row(rows: list, k: int) -> dict:
+    """Row `k` of the flow report from its values."""
+    return dict(zip(FLOW_COLUMNS, rows[k]))

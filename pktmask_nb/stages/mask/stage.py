@@ -41,6 +41,7 @@ from ...proto.spans import (
     Ledger,
 )
 from ...record import Packet
+from ...rows import Rows
 from .datagrams import KEEP_DNS_ADDRESS, dhcp_keeps, dns_keeps, dtls_keeps
 from .detect import MidStreamWalker, StartWalker
 from .flows import Flow, FlowTable
@@ -230,7 +231,7 @@ class MaskStage:
         s["ledger"] = self.ledger.to_dict()
         return s
 
-    def tables(self) -> dict[str, list[dict]]:
+    def tables(self) -> dict[str, Rows]:
         return {"flows": self._flows.table()}
 
     # -- holding back --------------------------------------------------------------------
