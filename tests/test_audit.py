@@ -16,7 +16,7 @@ import craft
 import pytest
 import test_damage
 import test_leakproof
-from captures import block, epb, idb, shb
+from captures import block, epb, idb, shb, untidy_pcapng
 from conftest import SHARED_CAPTURES, missing, shared_capture_paths
 from craft import Flow, app_data, dtls_handshake, dtls_record, handshake
 from scapy.layers.dns import DNS, DNSQR, DNSRR
@@ -389,6 +389,32 @@ def test_pcapng_metadata_kept_by_keep_metadata(tmp_path):
     assert f"{SERVER} in pcapng block 0x00000004" in details  # the NRB's address record
     assert details[-1] == "EPB comment (19 bytes)" and report.findings[-1].frame == 1
     assert {f.where for f in report.findings} == {"container"} and report.findings[0].frame is None
+
+
+def test_pcapng_bytes_no_field_describes_are_findings_when_not_zero(tmp_path):
+    """Padding, an IDB's reserved field, bytes after the options or after an SPB's packet:
+    kept by --keep-metadata they are findings, scrubbed they are zeros or gone."""
+    odd = craft.udp_frame(b"odd!!", src=(CLIENT, 1000), dst=(SERVER, 2000))
+    frame = craft.udp_frame(b"even", src=(CLIENT, 1000), dst=(SERVER, 2000))
+    src = tmp_path / "in.pcapng"
+    src.write_bytes(untidy_pcapng("<", odd, frame)[0])
+    assert audit(src, sanitize(src, tmp_path / "scrubbed.pcapng", stages=("anonymize", "mask"))).ok
+    kept = sanitize(src, tmp_path / "kept.pcapng", stages=("anonymize", "mask"), keep_metadata=True)
+    report = audit(src, kept, raise_on_findings=False)
+    found = [(f.frame, f.detail) for f in report.findings if f.kind == "metadata"]
+    assert found == [
+        (None, "SHB option 3: padding not zero"),
+        (None, "IDB reserved field not zero"),
+        (None, "IDB option 9: padding not zero"),
+        (None, "IDB option 15: padding not zero"),
+        (None, "IDB: 12 bytes after its options, not zero"),
+        (1, "packet data padding not zero"),
+        (1, "EPB: 4 bytes after its options, not zero"),
+        (2, "SPB: 8 bytes after its packet, not zero"),
+        (3, "packet data padding not zero"),
+        (3, "OPB option 4: padding not zero"),
+        (None, "ISB: 2 bytes after its options, not zero"),
+    ]
 
 
 def dns_capture(tmp_path):

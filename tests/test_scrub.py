@@ -7,13 +7,16 @@ import struct
 import subprocess
 
 import pytest
+from captures import raw_option, untidy_pcapng
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pktmask_nb.api import run
 from pktmask_nb.capture import open_capture
 from pktmask_nb.capture.pcapng import PCAPNG_DSB, PCAPNG_NRB, iter_options
 from pktmask_nb.config import AnonymizeConfig, Config
 from pktmask_nb.record import Block, Packet
-from pktmask_nb.stages.scrub import ScrubStage, filter_options
+from pktmask_nb.stages.scrub import SCRUB_OPTION_SIZES, ScrubbedOptions, ScrubStage, scrub_options
 
 KEY = bytes(32)
 
@@ -189,10 +192,10 @@ def test_pcap_passes_untouched(tmp_path):
 
 def test_unparsable_options_are_all_dropped():
     raw = struct.pack("<HH", 3, 200) + b"short"
-    assert filter_options(raw, 0, len(raw), "<", frozenset({3})) == (b"", {-1: 1})
+    assert scrub_options(raw, 0, len(raw), "<", frozenset({3}), {}) == (b"", {-1: 1}, 0, 0)
     fine = options([(3, b"keep me")], "<")
-    assert filter_options(fine, 0, len(fine), "<", frozenset({3})) is None
-    assert filter_options(fine, 0, len(fine), "<", frozenset({2})) == (b"", {3: 1})
+    assert scrub_options(fine, 0, len(fine), "<", frozenset({3}), {}) is None
+    assert scrub_options(fine, 0, len(fine), "<", frozenset({2}), {}) == (b"", {3: 1}, 0, 0)
 
 
 def test_chunk_boundaries_do_not_matter(tmp_path):
@@ -222,3 +225,76 @@ def test_shared_pcapng_interface_names_removed(tmp_path, tshark):
     info = subprocess.run(["capinfos", str(out)], capture_output=True, text=True, check=True).stdout
     assert "Ethernet 2" not in info and "eth0" not in info
     assert len(names.splitlines()) == 6
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_bytes_no_field_describes_are_zeroed_or_removed(tmp_path, order, tshark):
+    """SPEC §2.4, "in padding": padding, reserved fields, what follows the end of the options
+    or an SPB's packet, and what a number-valued option holds past its number all passed
+    through a run of anonymize and mask as read."""
+    data, counts = untidy_pcapng(order, udp_frame(b"odd!!"), FRAME)
+    source, out = tmp_path / "in.pcapng", tmp_path / "out.pcapng"
+    source.write_bytes(data)
+    result = run(source, out, Config(stages=("anonymize",), anonymize=AnonymizeConfig(key=KEY)))
+    written = out.read_bytes()
+    for marker in (b"PAD", b"RS", b"TS", b"NICH", b"AFTER", b"FLAGTEXT", b"TAIL", b"SPBEXTRA", b"CC", b"EN"):
+        assert marker not in written, marker
+    assert b"Linux\0\0\0" in written and b"NIC\0" in written  # text options stay, padded with zeros
+    stats = result.stages["scrub"]
+    assert {k: stats[k] for k in counts} == counts
+    assert stats["options_removed"] == {"4": 1, "2": 1}
+    records = read_all(out)  # every block length checked against its trailer
+    before = read_all(source)
+    assert all(not any(p.tail[: -len(p.data) % 4]) for p in records if isinstance(p, Packet))  # "E", "O" were there
+    packets = [(p.ts, bytes(p.data), p.wirelen) for p in records if isinstance(p, Packet)]
+    assert packets == [(p.ts, bytes(p.data), p.wirelen) for p in before if isinstance(p, Packet)]
+    assert packets[0][0] == 1_000_000  # if_tsresol cut to its byte: still nanoseconds
+    proc = subprocess.run([tshark, "-r", str(out), "-T", "fields", "-e", "frame.len"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.split() == ["47", str(len(FRAME)), "47"], proc.stderr
+
+
+def test_a_tidy_capture_passes_unchanged(tmp_path):
+    """Zero padding, no stray bytes, numbers of their size: nothing to scrub, byte for byte."""
+    order = "<"
+    data = b"".join([
+        shb(order, [(3, b"Linux")]), idb(order, [(9, b"\x09"), (15, b"NIC")]),
+        epb(order, pairs=[(2, struct.pack(order + "I", 1)), (4, bytes(8))]), spb(order), epb(order, data=FRAME2),
+        isb(order, [(2, bytes(8)), (4, bytes(8))]),
+    ])  # fmt: skip
+    source, out = tmp_path / "in.pcapng", tmp_path / "out.pcapng"
+    source.write_bytes(data)
+    result = run(source, out, Config(stages=("anonymize",), anonymize=AnonymizeConfig(key=KEY)))
+    assert out.read_bytes() == data
+    assert result.stages["scrub"] == {
+        "blocks_removed": {}, "options_removed": {}, "blocks_rewritten": 0, "packets_rewritten": 0,
+        "padding_zeroed": 0, "bytes_cut": 0,
+    }  # fmt: skip
+
+
+OPTION_AREAS = st.lists(  # code, value, the padding's bytes if it were not zero
+    st.tuples(st.integers(1, 20), st.binary(max_size=11), st.binary(min_size=3, max_size=3)), max_size=6
+)
+
+
+@given(OPTION_AREAS, st.booleans(), st.binary(max_size=8), st.sampled_from(sorted(SCRUB_OPTION_SIZES)))
+def test_scrubbed_options_hold_only_kept_values_and_zeros(area, ended, after, kind):
+    """Any option area: what comes out parses, and each of its bytes is an option's code and
+    length, a prefix of a kept option's value (a number's own bytes), or zero."""
+    from pktmask_nb.stages.scrub import SCRUB_KEPT_OPTIONS
+
+    raw = b"".join(raw_option(c, v, p[: -len(v) % 4], "<") for c, v, p in area)
+    raw += struct.pack("<HH", 0, 0) + after if ended else b""
+    raw += bytes(-len(raw) % 4)
+    kept, sizes = SCRUB_KEPT_OPTIONS[kind], SCRUB_OPTION_SIZES[kind]
+    result = scrub_options(raw, 0, len(raw), "<", kept, sizes)
+    if result is None:
+        wanted = [(c, v) for c, v, _ in area]
+        assert all(c in kept and len(v) == sizes.get(c, len(v)) for c, v in wanted)
+        assert all(not any(p[: -len(v) % 4]) for _, v, p in area) and not (ended and any(after))
+        return
+    assert isinstance(result, ScrubbedOptions)
+    values = [(c, v[: sizes.get(c, len(v))]) for c, v, _ in area if c in kept and len(v) >= sizes.get(c, len(v))]
+    out = result.data
+    parsed = [(c, out[at : at + n], out[at + n : stop]) for c, at, n, stop in iter_options(out, 0, len(out), "<")]
+    assert [(c, v) for c, v, _ in parsed] == values and not any(p for _, _, p in parsed if any(p))
+    assert out == b"" if not values else out.endswith(b"\0\0\0\0") and len(out) % 4 == 0

@@ -154,7 +154,8 @@ def mapping_frame(result: RunResult) -> pd.DataFrame:
     DNS data) plus ``first_time``/``last_time`` as UTC datetimes. Empty (with these columns)
     when anonymize did not run.
     """
-    df = pd.DataFrame(result.mapping) if result.mapping else pd.DataFrame(columns=list(MAPPING_COLUMNS))
+    # a list: each row made once (pandas reads a sequence of dicts twice)
+    df = pd.DataFrame(list(result.mapping)) if result.mapping else pd.DataFrame(columns=list(MAPPING_COLUMNS))
     return _times(df, {"first_seen": "first_time", "last_seen": "last_time"})
 
 
@@ -166,7 +167,7 @@ def flows_frame(result: RunResult) -> pd.DataFrame:
     """
     if not result.flows:
         return pd.DataFrame(columns=[*FLOW_COLUMNS, "bytes_payload", "kept_share"])
-    df = pd.DataFrame(result.flows)
+    df = pd.DataFrame(list(result.flows))
     df["bytes_payload"] = df["bytes_kept"] + df["bytes_zeroed"]
     df["kept_share"] = df["bytes_kept"] / df["bytes_payload"].where(df["bytes_payload"] > 0)
     return _times(df, {"first_ts": "first_time", "last_ts": "last_time"})
@@ -176,7 +177,7 @@ def duplicates_frame(result: RunResult) -> pd.DataFrame:
     """The dedup stage's most duplicated frames (SPEC §4), most duplicated first."""
     if not result.duplicates:
         return pd.DataFrame(columns=list(DUPLICATE_COLUMNS))
-    return pd.DataFrame(result.duplicates)
+    return pd.DataFrame(list(result.duplicates))
 
 
 def summary_frame(result: RunResult) -> pd.DataFrame:
