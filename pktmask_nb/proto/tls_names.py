@@ -22,6 +22,11 @@ opaque values aside, which are named) but must parse as their type's layout too,
 byte that lies cannot pass a ClientHello or Certificate off as one; a message of a type whose
 layout is not read here (CertificateURL, SupplementalData, ...) is named whole.
 
+`address_ranges` finds, by the same reading, what a run zeroes without ``--tls-names zero``:
+the IP addresses certificates hold in binary, as iPAddress general names (RFC 5280 §4.2.1.6:
+4 or 16 bytes, with a mask 8 or 32 in name constraints) in any extension but those that name
+nothing — alternative names and name constraints, mostly.
+
 Only contents are named: every tag and length stays, so the messages still parse. A message
 that does not parse as its type says is named whole (from where the parse failed, or from
 where a lying length may have skipped a name: a ClientHello's fields after its random), so that
@@ -53,6 +58,10 @@ OID_AUTHORITY_KEY_ID = b"\x55\x1d\x23"  # its issuer's name ([1]) is named; key 
 AKI_KEPT = (0x80, 0x82)  # keyIdentifier [0], authorityCertSerialNumber [2]
 OID_PREFIX_CE = b"\x55\x1d"  # id-ce (2.5.29)
 DER_BOOLEAN = 0x01
+DER_IP_ADDRESS = 0x87  # GeneralName iPAddress, [7] primitive
+IP_ADDRESS_SIZES = frozenset((4, 8, 16, 32))  # an address; in name constraints, with its mask
+# the length byte after an iPAddress tag: a size above (short form), or a long form `_der` reads
+_ADDRESS_LENGTH_BYTES = IP_ADDRESS_SIZES | {0x81, 0x82, 0x83}
 # Extensions whose values name nothing, kept whole: their strings are key ids, bit flags and
 # signatures. Every other extension (alternative names, CRL points, information access,
 # policies, unknown ones, or a known one whose OID a lie changed) has its strings named.
@@ -98,6 +107,32 @@ def name_ranges(kind: int, stream, start: int, end: int, dtls: bool = False) -> 
     except Malformed as failed:
         out.append((failed.args[0], end))
     return _merged(out)
+
+
+def address_ranges(kind: int, stream, start: int, end: int, dtls: bool = False) -> list[tuple[int, int]]:
+    """The IP addresses in binary in one handshake message of type `kind` whose body is
+    ``stream[start:end]``: the iPAddress names of a Certificate message's certificates; from
+    where it fails to parse, all of one that does not."""
+    out: list[tuple[int, int]] = []
+    if kind != HS_CERTIFICATE or not _may_name_an_address(stream, start, end):
+        return out
+    try:
+        _certificate(stream, start, end, out, dtls, True)
+    except Malformed as failed:
+        out.append((failed.args[0], end))
+    return _merged(out)
+
+
+def _may_name_an_address(stream, start: int, end: int) -> bool:
+    """Whether ``stream[start:end]`` holds an iPAddress tag followed by an address's length
+    byte: without one, nothing in it is an iPAddress name, whatever else it holds (most
+    certificate chains have none, and need no reading)."""
+    at = stream.find(b"\x87", start, end - 1)
+    while at >= 0:
+        if stream[at + 1] in _ADDRESS_LENGTH_BYTES:
+            return True
+        at = stream.find(b"\x87", at + 1, end - 1)
+    return False
 
 
 def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -343,7 +378,8 @@ _EXTENSIONS = {
 }
 
 
-def _certificate(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+def _certificate(stream, pos: int, end: int, out: list, dtls: bool, addresses: bool = False) -> None:
+    """The certificates' names (with `addresses`, their iPAddress names alone)."""
     if pos + 3 <= end and int.from_bytes(stream[pos : pos + 3], "big") == end - pos - 3:
         pos, entry_extensions = pos + 3, False  # TLS 1.2 and older: the list's length, then certificates
     else:  # TLS 1.3: a request context, the list's length, certificates each with extensions
@@ -355,7 +391,7 @@ def _certificate(stream, pos: int, end: int, out: list, dtls: bool) -> None:
         entry_extensions = True
     while pos < end:
         after = _length(stream, pos, 3, end)
-        _der_certificate(stream, pos + 3, after, out)
+        _der_certificate(stream, pos + 3, after, out, addresses)
         pos = _length(stream, after, 2, end) if entry_extensions else after
 
 
@@ -401,19 +437,23 @@ def _der(stream, pos: int, end: int) -> tuple[int, int, int]:
     return tag, start, start + length
 
 
-def _der_contents(stream, pos: int, end: int, out: list, kept: frozenset = DER_KEPT_TAGS) -> None:
-    """Name the contents of every primitive element in ``[pos, end)`` but those of the tags `kept`."""
+def _der_contents(
+    stream, pos: int, end: int, out: list, kept: frozenset = DER_KEPT_TAGS, addresses: bool = False
+) -> None:
+    """Name the contents of every primitive element in ``[pos, end)`` but those of the tags
+    `kept`; with `addresses`, of the iPAddress names (of an address's size) alone."""
     while pos < end:
         tag, start, stop = _der(stream, pos, end)
         if tag & 0x20:
-            _der_contents(stream, start, stop, out, kept)
-        elif tag not in kept:
+            _der_contents(stream, start, stop, out, kept, addresses)
+        elif (tag == DER_IP_ADDRESS and stop - start in IP_ADDRESS_SIZES) if addresses else (tag not in kept):
             out.append((start, stop))
         pos = stop
 
 
-def _der_certificate(stream, pos: int, end: int, out: list) -> None:
-    """A DER X.509 certificate: the names of its TBSCertificate (issuer, subject, named extensions)."""
+def _der_certificate(stream, pos: int, end: int, out: list, addresses: bool = False) -> None:
+    """A DER X.509 certificate: the names of its TBSCertificate (issuer, subject, named
+    extensions); with `addresses`, the iPAddress names of its extensions alone."""
     tag, pos, stop = _der(stream, pos, end)
     if tag != DER_SEQUENCE or stop != end:  # bytes after it (another certificate, say) are not read
         raise Malformed(pos)
@@ -429,11 +469,11 @@ def _der_certificate(stream, pos: int, end: int, out: list) -> None:
             tags.append(tag)
             at = len(tags) - (tags[0] == DER_VERSION)  # 1 serial, 2 signature, 3 issuer, 4 validity, 5 subject
             if at in (3, 5) and tag == DER_SEQUENCE:
-                _name(stream, start, after, out)
+                _name(stream, start, after, [] if addresses else out)
             elif at == 4 and tag == DER_SEQUENCE:
                 _validity(stream, start, after)
             elif tag == DER_EXPLICIT_EXTENSIONS:
-                _extensions(stream, start, after, out)
+                _extensions(stream, start, after, out, addresses)
             pos = after
     except Malformed:
         raise Malformed(first) from None
@@ -476,10 +516,11 @@ def _validity(stream, pos: int, end: int) -> None:
         raise Malformed(pos)
 
 
-def _extensions(stream, pos: int, end: int, out: list) -> None:
+def _extensions(stream, pos: int, end: int, out: list, addresses: bool = False) -> None:
     """Extensions (RFC 5280 §4.1): each a SEQUENCE of its OID, maybe a critical flag, and its
     value, else the certificate does not parse. Values of `NAME_FREE_EXTENSIONS` are kept;
-    the others' strings are named (their DER structure kept), all of a value that is no DER."""
+    the others' strings are named (their DER structure kept; with `addresses`, their iPAddress
+    names alone), all of a value that is no DER."""
     tag, pos, end = _der(stream, pos, end)
     if tag != DER_SEQUENCE:
         raise Malformed(pos)
@@ -496,12 +537,12 @@ def _extensions(stream, pos: int, end: int, out: list) -> None:
             tag, value_start, value_end = _der(stream, value_end, after)
         if tag != DER_OCTET_STRING or value_end != after:
             raise Malformed(inner)
-        if oid == OID_AUTHORITY_KEY_ID:
+        if oid == OID_AUTHORITY_KEY_ID and not addresses:
             _authority_issuer(stream, value_start, value_end, out)
         elif oid not in NAME_FREE_EXTENSIONS:
             named: list = []
             try:
-                _der_contents(stream, value_start, value_end, named)
+                _der_contents(stream, value_start, value_end, named, addresses=addresses)
                 out += named
             except Malformed:
                 out.append((value_start, value_end))

@@ -22,7 +22,7 @@ from ...proto.tls import (
     cleartext_kept,
     dtls_header,
 )
-from ...proto.tls_names import name_ranges
+from ...proto.tls_names import address_ranges, name_ranges
 
 DTLS_HANDSHAKE_HLEN = 12  # type, length, message sequence, fragment offset, fragment length (RFC 6347 §4.2.2)
 
@@ -40,8 +40,9 @@ def dtls_keeps(data, start: int, end: int, counts: list[int], names: bool = Fals
 
     Returns ``(keeps, broken)``: an empty list when the payload does not start with a DTLS
     record; `broken` when valid records are followed by bytes that are not one (zeroed).
-    With `names` (``--tls-names zero``), the names of cleartext handshake messages are not
-    kept; a fragment of a message is not kept at all (fail closed: it cannot be read).
+    The IP addresses of cleartext handshake messages are not kept (but in a fragment of a
+    message, which cannot be read: kept as SPEC §6 keeps handshakes); with `names`
+    (``--tls-names zero``), nor are their names, and a fragment of a message not at all.
     """
     keeps, pos = [], start
     while pos + DTLS_HLEN <= end:
@@ -67,8 +68,8 @@ def dtls_keeps(data, start: int, end: int, counts: list[int], names: bool = Fals
         if content_type in TLS_KEPT_TYPES and stop > body:
             stop = min(stop, end)
             cuts = ()
-            if names and content_type == TLS_HANDSHAKE and clear:
-                cuts = sorted(_dtls_names(data, body, stop))
+            if content_type == TLS_HANDSHAKE and clear:
+                cuts = sorted(_dtls_names(data, body, stop, names))
             # addresses written as text (SPEC §5) in what stays
             keeps += [(a, b, KEEP_DTLS_BODY[content_type]) for a, b in kept_text(data, body, stop, cuts, binary=True)]
         pos = body + length
@@ -93,17 +94,19 @@ def _dtls_fragments(data, pos: int, end: int) -> bool:
     return True
 
 
-def _dtls_names(data, pos: int, end: int) -> list[tuple[int, int]]:
-    """Name bytes in the handshake messages of a DTLS record body ``data[pos:end]``."""
-    out = []
+def _dtls_names(data, pos: int, end: int, names: bool) -> list[tuple[int, int]]:
+    """Address bytes (and with `names`, name bytes) in the handshake messages of a DTLS record
+    body ``data[pos:end]``."""
+    out, ranges = [], name_ranges if names else address_ranges
     while pos + DTLS_HANDSHAKE_HLEN <= end:
         kind = data[pos]
         length, fragment_offset, fragment_length = _fragment_header(data, pos)
         body, stop = pos + DTLS_HANDSHAKE_HLEN, min(end, pos + DTLS_HANDSHAKE_HLEN + fragment_length)
         if fragment_offset or fragment_length != length or stop - body != length:
-            out.append((body, stop))  # a piece of a message (of any type: a type can lie) cannot be read
+            if names:  # a piece of a message (of any type: a type can lie) cannot be read
+                out.append((body, stop))
         else:
-            out += name_ranges(kind, data, body, stop, dtls=True)
+            out += ranges(kind, data, body, stop, dtls=True)
         pos = stop
     if pos < end:
         out.append((pos, end))  # not a handshake message header

@@ -7,7 +7,7 @@ from .stream cimport Direction
 # the module's integer constants as C values: no lookup, no boxing where they are used
 cdef long long SSL2_CLIENT_MASTER_KEY, SSL2_HLEN, SSL2_SERVER_HELLO, TLS_CHANGE_CIPHER_SPEC, TLS_HANDSHAKE
 cdef long long TLS_APPLICATION_DATA, SSL2_BLOCK, SSL2_MAC_LEN
-cdef long long TLS_HLEN, HANDSHAKE_HLEN, HANDSHAKE_WAIT_MAX
+cdef long long TLS_HLEN, HANDSHAKE_HLEN, HANDSHAKE_WAIT_MAX, TLS_MAX_RECORD, HS_CERTIFICATE
 
 
 @cython.locals(a=Py_ssize_t, b=Py_ssize_t)
@@ -29,3 +29,7 @@ cdef class TlsWalker:
     @cython.locals(n=Py_ssize_t, at=Py_ssize_t, length=Py_ssize_t, complete=Py_ssize_t, carry=Py_ssize_t, size=Py_ssize_t)
     cpdef Py_ssize_t _named(self, Direction d, data, Py_ssize_t pos, Py_ssize_t offset) except? -2
     cdef bint _framed(self, data, Py_ssize_t start, Py_ssize_t end) except -1
+    @cython.locals(declared=Py_ssize_t)
+    cdef bint _not_waited(self, joined, Py_ssize_t complete) except -1
+    @cython.locals(framing=Py_ssize_t, body=Py_ssize_t, bad=Py_ssize_t)
+    cdef Py_ssize_t _wait(self, Direction d, data, Py_ssize_t pos, Py_ssize_t offset, list bodies) except? -2

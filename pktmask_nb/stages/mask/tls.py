@@ -2,10 +2,11 @@
 
 Records span segments, segments hold several records, headers split across segments wait
 for their missing bytes (the bytes stay undecided, so the stage holds their packets back).
-A handshake record is decided when it is complete, so that IP addresses written in it as text
-(a server name that is an address, a certificate naming one) are zeroed. With names zeroed
-(``--tls-names zero``), cleartext handshake messages are decided whole (a message that spans
-records waits for them all) and the names `~pktmask_nb.proto.tls_names` finds are zeroed.
+Cleartext handshake messages are decided whole (a message that spans records waits for them
+all), so that the IP addresses in them are zeroed: written as text (a server name that is an
+address, a certificate naming one) and in binary (a certificate's iPAddress names,
+`~pktmask_nb.proto.tls_names.address_ranges`). With names zeroed (``--tls-names zero``), so
+are the names `~pktmask_nb.proto.tls_names.name_ranges` finds.
 A cleartext body must be what its type says (handshake messages of types sent in the clear,
 a ChangeCipherSpec byte, registered alerts, a heartbeat, whose payload is zeroed): a record
 that is not desynchronizes the stream, which is zeroed from it on. After a ChangeCipherSpec
@@ -32,13 +33,14 @@ from ...proto.tls import (
     TLS_CHANGE_CIPHER_SPEC,
     TLS_HANDSHAKE,
     TLS_HLEN,
+    TLS_MAX_RECORD,
     cleartext_kept,
     handshake_framing,
     is_hello,
     record_header,
     ssl2_header,
 )
-from ...proto.tls_names import messages, name_ranges
+from ...proto.tls_names import HS_CERTIFICATE, address_ranges, messages, name_ranges
 from .stream import FAIL_DESYNC
 
 TLS_COUNT_NAMES = ("change_cipher_spec", "alert", "handshake", "application_data", "heartbeat", "sslv2")
@@ -90,7 +92,7 @@ class TlsWalker:
         self.counts = flow.tls_counts  # records seen by type 20..24, then SSLv2 records (shared with the flow)
         self.names = flow.tls_names
         self.encrypted = False
-        self.carry = 0  # bytes still to come of a handshake message given up on (`_named`): zeroed
+        self.carry = 0  # bytes still to come of a handshake message given up on (`_named`)
         self.framing = 0  # where the next cleartext handshake record starts (`handshake_framing`)
 
     def feed(self, d, data, offset: int) -> int:
@@ -128,7 +130,7 @@ class TlsWalker:
                     break
                 body = pos + TLS_HLEN
                 clear = not self.encrypted or (content_type == TLS_HANDSHAKE and is_hello(data, body, body + length))
-                if content_type == TLS_HANDSHAKE and self.names and clear:
+                if content_type == TLS_HANDSHAKE and clear:
                     stop = self._named(d, data, pos, offset)
                     if stop < 0:
                         undecided = n - pos
@@ -136,12 +138,10 @@ class TlsWalker:
                     pos = stop
                     record_end = offset + pos
                     continue
-                if content_type != TLS_HANDSHAKE:
-                    kept = cleartext_kept(content_type, data, body, body + length)
-                elif not clear or self._framed(data, body, body + length):
-                    kept = length
-                else:
-                    kept = -1
+                # ciphertext handshake bodies are kept (SPEC §6), other cleartext bodies checked
+                kept = (
+                    length if content_type == TLS_HANDSHAKE else cleartext_kept(content_type, data, body, body + length)
+                )
                 if kept < 0:
                     return d.zero_rest(offset + pos, FAIL_DESYNC)
                 counts[content_type - 20] += 1
@@ -167,45 +167,51 @@ class TlsWalker:
 
     def _named(self, d, data, pos: int, offset: int) -> int:
         """Decide the whole handshake record at `pos` and the ones after it that complete its
-        last message, their names zeroed; returns the position after them, or -1 to wait for
-        more bytes. A message cut by a record of another type, or longer than
-        `HANDSHAKE_WAIT_MAX`, is given up on: the rest of it is zeroed, in the records that
-        carry it too (`carry`), whatever its type says (a length that lies can make a
-        ServerHello swallow the Certificate after it)."""
+        last message, their addresses (and names, `names`) zeroed; returns the position after
+        them, or -1 to wait for more bytes. A message cut by a record of another type, or longer than
+        `HANDSHAKE_WAIT_MAX`, is given up on, to its end (`carry`, the records that carry the
+        rest of it): with `names`, zeroed whatever its type says (a length that lies can make a
+        ServerHello swallow the Certificate after it); without, kept as SPEC §6 keeps
+        handshakes (but addresses written as text): a certificate chain that long keeps its
+        binary addresses."""
         n, carry = len(data), self.carry
-        bodies, joined, at = [], bytearray(), pos
+        bodies, joined, at = [], b"", pos
         while True:
             length = record_header(data, at)[1]
             bodies.append((at, len(joined)))
-            joined += data[at + TLS_HLEN : at + TLS_HLEN + length]
+            piece = data[at + TLS_HLEN : at + TLS_HLEN + length]
+            joined = joined + piece if joined else piece  # one record, the usual case: no second copy
             at += TLS_HLEN + length
             found, complete = messages(joined, carry) if carry < len(joined) else ([], len(joined))
-            if complete == len(joined) or len(joined) > HANDSHAKE_WAIT_MAX:
+            if complete == len(joined) or len(joined) > HANDSHAKE_WAIT_MAX or self._not_waited(joined, complete):
                 break
             if at + TLS_HLEN > n:
-                return -1
+                return self._wait(d, data, pos, offset, bodies)
             content_type, length = record_header(data, at)
             if content_type != TLS_HANDSHAKE:
                 break
             if at + TLS_HLEN + length > n:
-                return -1
+                return self._wait(d, data, pos, offset, bodies)
         for record, _ in bodies:
             body = record + TLS_HLEN
             if not self._framed(data, body, body + record_header(data, record)[1]):
                 d.zero_rest(offset + pos, FAIL_DESYNC)
                 return n  # nothing more of this stream is read
         size = len(joined)
-        named = [(0, min(carry, size))] if carry else []
+        named = [(0, min(carry, size))] if carry and self.names else []
+        ranges = name_ranges if self.names else address_ranges
         for kind, start, end in found:
-            named += name_ranges(kind, joined, start, end)
+            named += ranges(kind, joined, start, end)
         self.carry = max(carry - size, 0)
         if complete < size:  # given up on
             if complete + HANDSHAKE_HLEN <= size:
                 declared = int.from_bytes(joined[complete + 1 : complete + HANDSHAKE_HLEN], "big")
                 self.carry = complete + HANDSHAKE_HLEN + declared - size
-                named.append((complete + HANDSHAKE_HLEN, size))
+                given_up = (complete + HANDSHAKE_HLEN, size)
             else:  # a message header cut by a record of another type: no valid handshake
-                named.append((complete, size))
+                given_up = (complete, size)
+            if self.names:
+                named.append(given_up)
         reason = KEEP_BODY[TLS_HANDSHAKE]
         for record, base in bodies:
             body = record + TLS_HLEN
@@ -215,6 +221,31 @@ class TlsWalker:
             d.keep(offset + record, offset + body, KEEP_HEADER)
             keep_text(d, data, body, stop, offset, reason, [(a + shift, b + shift) for a, b in named])
         return at
+
+    def _not_waited(self, joined, complete: int) -> bool:
+        """Whether the message whose header is at `complete` (the first one incomplete) is given
+        up on now rather than waited for: without `names`, one that is no Certificate (only
+        certificates are read, for their addresses); one whose header says it ends past what
+        the wait can reach (`HANDSHAKE_WAIT_MAX` and a last record), which would be given up on
+        when the wait ran out."""
+        if complete + HANDSHAKE_HLEN > len(joined):
+            return False
+        if not self.names and joined[complete] != HS_CERTIFICATE:
+            return True
+        declared = int.from_bytes(joined[complete + 1 : complete + HANDSHAKE_HLEN], "big")
+        return complete + HANDSHAKE_HLEN + declared > HANDSHAKE_WAIT_MAX + TLS_MAX_RECORD
+
+    def _wait(self, d, data, pos: int, offset: int, bodies: list) -> int:
+        """-1 (wait for the rest of the message), unless the records so far already break the
+        handshake's framing: then the stream is zeroed from `pos` (desync) at once."""
+        framing = self.framing
+        for record, _ in bodies:
+            body = record + TLS_HLEN
+            bad, framing = handshake_framing(data, body, body + record_header(data, record)[1], framing)
+            if bad >= 0:
+                d.zero_rest(offset + pos, FAIL_DESYNC)
+                return len(data)
+        return -1
 
     def _framed(self, data, start: int, end: int) -> bool:
         """Whether the cleartext handshake record body ``data[start:end]`` continues the
