@@ -16,8 +16,7 @@ ROW_LISTS = st.lists(st.fixed_dictionaries({"original": st.text(max_size=4), "pa
 
 @given(ROW_LISTS, ROW_LISTS, st.integers(-8, 8), st.integers(-8, 8), st.integers(-3, 3).filter(bool))
 def test_rows_read_as_the_list_they_stand_for(first, second, i, j, step):
-    made = []
-    rows = Rows(len(first), lambda k: made.append(k) or dict(first[k]))
+    rows = Rows(len(first), lambda k: dict(first[k]))  # a new dict each time, as a stage makes them
     assert len(rows) == len(first) and list(rows) == first and rows == first and first == rows
     assert rows[i:j:step] == first[i:j:step]
     if -len(first) <= i < len(first):
@@ -34,7 +33,7 @@ def test_rows_read_as_the_list_they_stand_for(first, second, i, j, step):
     assert (rows == first + [{"x": 1}]) is False and rows != "text"
     again = pickle.loads(pickle.dumps(both))
     assert type(again) is Rows and again == first + second
-    assert json_text({"t": both}) == json_text({"t": first + second}) or not (first + second)
+    assert json_text({"t": both}) == json_text({"t": first + second})
     assert bool(rows) == bool(first)
 
 
