@@ -6,7 +6,6 @@ from __future__ import annotations
 import _thread
 import argparse
 import io
-import itertools
 import os
 import signal
 import stat
@@ -513,13 +512,18 @@ def _csv_lines(rows, columns):
 
     line = io.StringIO()
     writer = csv.DictWriter(line, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for row in itertools.chain((None,), rows):
-        if row is not None:
-            writer.writerow(row)
-        yield line.getvalue()
+
+    def taken() -> str:
+        text = line.getvalue()
         line.seek(0)
         line.truncate()
+        return text
+
+    writer.writeheader()
+    yield taken()
+    for row in rows:
+        writer.writerow(row)
+        yield taken()
 
 
 class Terminated(BaseException):
