@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.all import TCP, rdpcap
 from test_tls_names import client_hello
 from tshark import fields, malformed
@@ -152,3 +154,60 @@ def test_a_dtls_certificate_loses_its_addresses(tmp_path):
     assert data.count(b"db01.corp.example") == certificate().count(b"db01.corp.example")  # names stay
     assert fields(out, ["dtls.handshake.type"]) == [["11"]]
     assert malformed(out) <= malformed(src)
+
+
+IPV4S = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address)
+IPV6S = st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address)
+GENERAL_NAMES = st.lists(
+    st.one_of(
+        IPV4S.map(x509.IPAddress),
+        IPV6S.map(x509.IPAddress),
+        st.from_regex(r"[a-z]{1,12}\.example", fullmatch=True).map(x509.DNSName),
+        st.from_regex(r"https://[a-z]{1,8}\.example/[a-z]{0,8}", fullmatch=True).map(x509.UniformResourceIdentifier),
+    ),
+    min_size=1,
+    max_size=6,
+)
+NETWORKS = st.lists(
+    st.one_of(
+        st.builds(lambda a, n: ipaddress.ip_network((a, n), strict=False), IPV4S, st.integers(0, 32)),
+        st.builds(lambda a, n: ipaddress.ip_network((a, n), strict=False), IPV6S, st.integers(0, 128)),
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(GENERAL_NAMES, NETWORKS)
+def test_zeroed_ranges_are_exactly_the_addresses_cryptography_reads(names, networks):
+    """Any alternative names and name constraints: zeroing what `address_ranges` finds leaves a
+    certificate `cryptography` reads, with every address zero and every other name as it was."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x.example")])
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    builder = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), False)
+    )  # fmt: skip
+    if networks:
+        builder = builder.add_extension(x509.NameConstraints([x509.IPAddress(n) for n in networks], None), True)
+    der = builder.sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
+    entries = len(der).to_bytes(3, "big") + der
+    message = b"\x0b" + (len(entries) + 3).to_bytes(3, "big") + len(entries).to_bytes(3, "big") + entries
+    [(kind, start, end)] = messages(message)[0]
+    zeroed = bytearray(message)
+    for a, b in address_ranges(kind, message, start, end):
+        zeroed[a:b] = bytes(b - a)
+    cert = x509.load_der_x509_certificate(bytes(zeroed[start + 6 :]))
+    read = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [n for n in read if not isinstance(n, x509.IPAddress)] == [
+        n for n in names if not isinstance(n, x509.IPAddress)
+    ]
+    assert [int(n.value) for n in read if isinstance(n, x509.IPAddress)] == [0] * sum(
+        isinstance(n, x509.IPAddress) for n in names
+    )
+    if networks:
+        permitted = cert.extensions.get_extension_for_class(x509.NameConstraints).value.permitted_subtrees
+        assert [int(n.value.network_address) for n in permitted] == [0] * len(networks)
+    assert not [n for n in names if isinstance(n, x509.IPAddress) and n.value.packed in zeroed and any(n.value.packed)]
