@@ -79,6 +79,34 @@ def test_address_ranges_are_the_certificates_ip_addresses(tls13):
     assert address_ranges(1, message, start, end) == []  # only Certificate messages hold them
 
 
+def test_a_stapled_ocsp_responses_certificates_lose_their_addresses():
+    """A CertificateStatus message carries the OCSP responder's certificates: read as well."""
+    from cryptography.x509 import ocsp
+
+    cert = x509.load_der_x509_certificate(certificate())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocsp.corp.example")])
+    responder = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(cert.subject).public_key(key.public_key())
+        .serial_number(8).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(SERVER))]), False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    response = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(cert, cert, hashes.SHA1(), ocsp.OCSPCertStatus.GOOD, now, now, None, None)
+        .responder_id(ocsp.OCSPResponderEncoding.NAME, responder)
+        .certificates([responder])
+        .sign(key, hashes.SHA256())
+        .public_bytes(Encoding.DER)
+    )
+    body = b"\x01" + len(response).to_bytes(3, "big") + response
+    message = b"\x16" + len(body).to_bytes(3, "big") + body
+    [(kind, start, end)] = messages(message)[0]
+    assert [message[a:b] for a, b in address_ranges(kind, message, start, end)] == [ADDRESS_BYTES[0]]
+
+
 def test_a_certificate_that_does_not_parse_is_zeroed_from_where_it_fails():
     message = bytearray(certificate_message())
     der_at = 4 + 3 + 3

@@ -25,7 +25,8 @@ layout is not read here (CertificateURL, SupplementalData, ...) is named whole.
 `address_ranges` finds, by the same reading, what a run zeroes without ``--tls-names zero``:
 the IP addresses certificates hold in binary, as iPAddress general names (RFC 5280 §4.2.1.6:
 4 or 16 bytes, with a mask 8 or 32 in name constraints) in any extension but those that name
-nothing — alternative names and name constraints, mostly.
+nothing — alternative names and name constraints, mostly — in Certificate messages and in
+the certificates of a stapled OCSP response (`ADDRESS_MESSAGES`).
 
 Only contents are named: every tag and length stays, so the messages still parse. A message
 that does not parse as its type says is named whole (from where the parse failed, or from
@@ -39,6 +40,7 @@ from .tls import HANDSHAKE_HLEN
 
 HS_CLIENT_HELLO, HS_CERTIFICATE, HS_CERTIFICATE_REQUEST, HS_CERTIFICATE_STATUS = 1, 11, 13, 22
 HS_HELLO_REQUEST, HS_SERVER_HELLO, HS_SERVER_HELLO_DONE = 0, 2, 14
+ADDRESS_MESSAGES = frozenset((HS_CERTIFICATE, HS_CERTIFICATE_STATUS))  # the messages certificates ride in
 HS_HELLO_VERIFY_REQUEST, HS_NEW_SESSION_TICKET, HS_SERVER_KEY_EXCHANGE = 3, 4, 12
 HS_CERTIFICATE_VERIFY, HS_CLIENT_KEY_EXCHANGE = 15, 16
 EXT_SERVER_NAME = 0
@@ -111,13 +113,14 @@ def name_ranges(kind: int, stream, start: int, end: int, dtls: bool = False) -> 
 
 def address_ranges(kind: int, stream, start: int, end: int, dtls: bool = False) -> list[tuple[int, int]]:
     """The IP addresses in binary in one handshake message of type `kind` whose body is
-    ``stream[start:end]``: the iPAddress names of a Certificate message's certificates; from
-    where it fails to parse, all of one that does not."""
+    ``stream[start:end]``: the iPAddress names of the certificates of a Certificate message or a
+    stapled OCSP response (and of the response's data); from where it fails to parse, all of
+    one that does not."""
     out: list[tuple[int, int]] = []
-    if kind != HS_CERTIFICATE or not _may_name_an_address(stream, start, end):
+    if kind not in ADDRESS_MESSAGES or not _may_name_an_address(stream, start, end):
         return out
     try:
-        _certificate(stream, start, end, out, dtls, True)
+        (_certificate if kind == HS_CERTIFICATE else _certificate_status)(stream, start, end, out, dtls, True)
     except Malformed as failed:
         out.append((failed.args[0], end))
     return _merged(out)
@@ -579,11 +582,11 @@ def _server_hello(stream, pos: int, end: int, out: list, dtls: bool) -> None:
         raise Malformed(start) from None
 
 
-def _certificate_status(stream, pos: int, end: int, out: list, dtls: bool) -> None:
+def _certificate_status(stream, pos: int, end: int, out: list, dtls: bool, addresses: bool = False) -> None:
     """A stapled OCSP response (RFC 6066 §8, RFC 6960 §4.2.1): its response data's strings and
     digests (the responder's name or key hash, the certificate ids' name and key hashes,
     extensions) are named, its certificates as a Certificate message's; status, OIDs, serial
-    numbers and times are kept."""
+    numbers and times are kept. With `addresses`, their iPAddress names alone."""
     if pos >= end or stream[pos] != OCSP_STATUS_TYPE or _length(stream, pos + 1, 3, end) != end:
         raise Malformed(pos)
     start = pos
@@ -606,7 +609,7 @@ def _certificate_status(stream, pos: int, end: int, out: list, dtls: bool) -> No
         tag, data, pos = _der(stream, pos, stop)  # tbsResponseData
         if tag != DER_SEQUENCE:
             raise Malformed(pos)
-        _der_contents(stream, data, pos, out, OCSP_KEPT_TAGS)
+        _der_contents(stream, data, pos, out, OCSP_KEPT_TAGS, addresses)
         tag, _, pos = _der(stream, pos, stop)  # signatureAlgorithm
         if tag != DER_SEQUENCE:
             raise Malformed(pos)
@@ -618,7 +621,7 @@ def _certificate_status(stream, pos: int, end: int, out: list, dtls: bool) -> No
             pos, stop = _expect(stream, pos, stop, DER_SEQUENCE, whole=True)
             while pos < stop:
                 after = _der(stream, pos, stop)[2]
-                _der_certificate(stream, pos, after, out)
+                _der_certificate(stream, pos, after, out, addresses)
                 pos = after
     except Malformed:
         raise Malformed(start) from None

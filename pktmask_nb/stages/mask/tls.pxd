@@ -7,7 +7,7 @@ from .stream cimport Direction
 # the module's integer constants as C values: no lookup, no boxing where they are used
 cdef long long SSL2_CLIENT_MASTER_KEY, SSL2_HLEN, SSL2_SERVER_HELLO, TLS_CHANGE_CIPHER_SPEC, TLS_HANDSHAKE
 cdef long long TLS_APPLICATION_DATA, SSL2_BLOCK, SSL2_MAC_LEN
-cdef long long TLS_HLEN, HANDSHAKE_HLEN, HANDSHAKE_WAIT_MAX, TLS_MAX_RECORD, HS_CERTIFICATE
+cdef long long TLS_HLEN, HANDSHAKE_HLEN, HANDSHAKE_WAIT_MAX, TLS_MAX_RECORD
 
 
 @cython.locals(a=Py_ssize_t, b=Py_ssize_t)

@@ -40,7 +40,7 @@ from ...proto.tls import (
     record_header,
     ssl2_header,
 )
-from ...proto.tls_names import HS_CERTIFICATE, address_ranges, messages, name_ranges
+from ...proto.tls_names import ADDRESS_MESSAGES, address_ranges, messages, name_ranges
 from .stream import FAIL_DESYNC
 
 TLS_COUNT_NAMES = ("change_cipher_spec", "alert", "handshake", "application_data", "heartbeat", "sslv2")
@@ -224,13 +224,13 @@ class TlsWalker:
 
     def _not_waited(self, joined, complete: int) -> bool:
         """Whether the message whose header is at `complete` (the first one incomplete) is given
-        up on now rather than waited for: without `names`, one that is no Certificate (only
-        certificates are read, for their addresses); one whose header says it ends past what
+        up on now rather than waited for: without `names`, one that carries no certificates
+        (only those are read, for their addresses); one whose header says it ends past what
         the wait can reach (`HANDSHAKE_WAIT_MAX` and a last record), which would be given up on
         when the wait ran out."""
         if complete + HANDSHAKE_HLEN > len(joined):
             return False
-        if not self.names and joined[complete] != HS_CERTIFICATE:
+        if not self.names and joined[complete] not in ADDRESS_MESSAGES:
             return True
         declared = int.from_bytes(joined[complete + 1 : complete + HANDSHAKE_HLEN], "big")
         return complete + HANDSHAKE_HLEN + declared > HANDSHAKE_WAIT_MAX + TLS_MAX_RECORD
