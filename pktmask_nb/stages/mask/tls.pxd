@@ -28,8 +28,7 @@ cdef class TlsWalker:
     cpdef Py_ssize_t feed(self, Direction d, data, Py_ssize_t offset) except? -1
     @cython.locals(n=Py_ssize_t, at=Py_ssize_t, length=Py_ssize_t, complete=Py_ssize_t, carry=Py_ssize_t, size=Py_ssize_t)
     cpdef Py_ssize_t _named(self, Direction d, data, Py_ssize_t pos, Py_ssize_t offset) except? -2
-    cdef bint _framed(self, data, Py_ssize_t start, Py_ssize_t end) except -1
-    @cython.locals(declared=Py_ssize_t)
-    cdef bint _not_waited(self, joined, Py_ssize_t complete) except -1
     @cython.locals(framing=Py_ssize_t, body=Py_ssize_t, bad=Py_ssize_t)
+    cdef tuple _framing_after(self, data, list bodies)
+    cdef bint _not_waited(self, joined, Py_ssize_t complete) except -1
     cdef Py_ssize_t _wait(self, Direction d, data, Py_ssize_t pos, Py_ssize_t offset, list bodies) except? -2

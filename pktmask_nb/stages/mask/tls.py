@@ -192,11 +192,11 @@ class TlsWalker:
                 break
             if at + TLS_HLEN + length > n:
                 return self._wait(d, data, pos, offset, bodies)
-        for record, _ in bodies:
-            body = record + TLS_HLEN
-            if not self._framed(data, body, body + record_header(data, record)[1]):
-                d.zero_rest(offset + pos, FAIL_DESYNC)
-                return n  # nothing more of this stream is read
+        framed, framing = self._framing_after(data, bodies)
+        if not framed:
+            d.zero_rest(offset + pos, FAIL_DESYNC)
+            return n  # nothing more of this stream is read
+        self.framing = framing
         size = len(joined)
         named = [(0, min(carry, size))] if carry and self.names else []
         ranges = name_ranges if self.names else address_ranges
@@ -205,8 +205,7 @@ class TlsWalker:
         self.carry = max(carry - size, 0)
         if complete < size:  # given up on
             if complete + HANDSHAKE_HLEN <= size:
-                declared = int.from_bytes(joined[complete + 1 : complete + HANDSHAKE_HLEN], "big")
-                self.carry = complete + HANDSHAKE_HLEN + declared - size
+                self.carry = _message_end(joined, complete) - size
                 given_up = (complete + HANDSHAKE_HLEN, size)
             else:  # a message header cut by a record of another type: no valid handshake
                 given_up = (complete, size)
@@ -232,26 +231,27 @@ class TlsWalker:
             return False
         if not self.names and joined[complete] not in ADDRESS_MESSAGES:
             return True
-        declared = int.from_bytes(joined[complete + 1 : complete + HANDSHAKE_HLEN], "big")
-        return complete + HANDSHAKE_HLEN + declared > HANDSHAKE_WAIT_MAX + TLS_MAX_RECORD
+        return _message_end(joined, complete) > HANDSHAKE_WAIT_MAX + TLS_MAX_RECORD
 
     def _wait(self, d, data, pos: int, offset: int, bodies: list) -> int:
         """-1 (wait for the rest of the message), unless the records so far already break the
         handshake's framing: then the stream is zeroed from `pos` (desync) at once."""
+        if self._framing_after(data, bodies)[0]:
+            return -1
+        d.zero_rest(offset + pos, FAIL_DESYNC)
+        return len(data)
+
+    def _framing_after(self, data, bodies: list) -> tuple[bool, int]:
+        """Whether the cleartext handshake records `bodies` (``(record, _)`` pairs, as `_named`
+        gathers them) continue the direction's handshake messages with messages of types sent
+        in the clear, and the framing state after them (`handshake_framing`)."""
         framing = self.framing
         for record, _ in bodies:
             body = record + TLS_HLEN
             bad, framing = handshake_framing(data, body, body + record_header(data, record)[1], framing)
             if bad >= 0:
-                d.zero_rest(offset + pos, FAIL_DESYNC)
-                return len(data)
-        return -1
-
-    def _framed(self, data, start: int, end: int) -> bool:
-        """Whether the cleartext handshake record body ``data[start:end]`` continues the
-        direction's handshake messages with messages of types sent in the clear."""
-        bad, self.framing = handshake_framing(data, start, end, self.framing)
-        return bad < 0
+                return False, framing
+        return True, framing
 
     def _ssl2(self, data, pos: int) -> tuple[int, int, str | None]:
         """``(header_length, body_length, keep_body)`` of an SSLv2 record; header_length -1 if invalid.
@@ -278,3 +278,8 @@ class TlsWalker:
             self.ssl2 = 2  # what follows in this direction is encrypted
         self.counts[5] += 1
         return SSL2_HLEN, length, keep_body
+
+
+def _message_end(joined, at: int) -> int:
+    """Where the handshake message whose (whole) header is at `at` ends, as its length says."""
+    return at + HANDSHAKE_HLEN + int.from_bytes(joined[at + 1 : at + HANDSHAKE_HLEN], "big")
