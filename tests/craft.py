@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import struct
 
@@ -168,3 +169,62 @@ def encapsulation(kind: str, mirrored: bool = False):
 
 def random_bytes(n: int, seed: int = 0) -> bytes:
     return os.urandom(n) if seed is None else bytes((i * 131 + seed * 17 + 7) % 251 + 1 for i in range(n))
+
+
+# -- certificates --------------------------------------------------------------------------
+
+CERTIFICATE_START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+def signed_certificate(subject, extensions=(), *, issuer=None, serial: int = 1, start=CERTIFICATE_START, key=None):
+    """A certificate (`cryptography`'s) of the `x509.Name` `subject`, issued by `issuer` (itself
+    if None), with `extensions` as ``(extension, critical)`` pairs, valid 30 days from `start`,
+    signed by `key` (a new EC key if None)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(issuer or subject).public_key(key.public_key())
+        .serial_number(serial).not_valid_before(start).not_valid_after(start + datetime.timedelta(days=30))
+    )  # fmt: skip
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical)
+    return builder.sign(key, hashes.SHA256())
+
+
+def certificate_message(ders: list[bytes], tls13: bool = False) -> bytes:
+    """A Certificate handshake message (header included) carrying the DER certificates `ders`,
+    in the TLS 1.2 layout or, with `tls13`, the TLS 1.3 one (RFC 8446 §4.4.2)."""
+    entries = b"".join(len(der).to_bytes(3, "big") + der + (b"\x00\x00" if tls13 else b"") for der in ders)
+    body = (b"\x00" if tls13 else b"") + len(entries).to_bytes(3, "big") + entries
+    return b"\x0b" + len(body).to_bytes(3, "big") + body
+
+
+def ocsp_status(der: bytes, by_name: bool = True, responder_extensions=()) -> bytes:
+    """A CertificateStatus message (RFC 6066 §8) stapling a signed OCSP response for the
+    certificate `der`, whose responder (`responder_extensions` in its certificate, which the
+    response carries) is named by name or by key hash."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509 import ocsp
+    from cryptography.x509.oid import NameOID
+
+    cert = x509.load_der_x509_certificate(der)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = CERTIFICATE_START + datetime.timedelta(days=1)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocsp.corp.example")])
+    responder = signed_certificate(name, responder_extensions, issuer=cert.subject, serial=7, start=now, key=key)
+    response = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(cert, cert, hashes.SHA1(), ocsp.OCSPCertStatus.GOOD, now, now, None, None)
+        .responder_id(ocsp.OCSPResponderEncoding.NAME if by_name else ocsp.OCSPResponderEncoding.HASH, responder)
+        .certificates([responder])
+        .sign(key, hashes.SHA256())
+        .public_bytes(Encoding.DER)
+    )
+    body = b"\x01" + len(response).to_bytes(3, "big") + response
+    return b"\x16" + len(body).to_bytes(3, "big") + body

@@ -8,15 +8,13 @@ audit judges the run.
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 from functools import cache
 
+import craft
 import pytest
-from craft import Flow, dtls_record, record, udp_frame, write
+from craft import Flow, dtls_record, record, signed_certificate, udp_frame, write
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
@@ -37,22 +35,16 @@ NETWORK = ipaddress.ip_network("10.20.0.0/16")
 def certificate() -> bytes:
     """A server certificate naming its DNS name and addresses, constrained to a network, whose
     issuer (in the AKI) is named by an address too."""
-    key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "db01.corp.example")])
-    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     ip = x509.IPAddress
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(77).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("db01.corp.example"),
-                                                    ip(ipaddress.ip_address(SERVER)),
-                                                    ip(ipaddress.ip_address(OTHER_V6))]), False)
-        .add_extension(x509.NameConstraints([ip(NETWORK)], None), True)
-        .add_extension(x509.AuthorityKeyIdentifier(b"k" * 20, [ip(ipaddress.ip_address(CLIENT))], 7), False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    return cert.public_bytes(Encoding.DER)
+    extensions = [
+        (x509.SubjectAlternativeName([x509.DNSName("db01.corp.example"), ip(ipaddress.ip_address(SERVER)),
+                                      ip(ipaddress.ip_address(OTHER_V6))]), False),
+        (x509.NameConstraints([ip(NETWORK)], None), True),
+        (x509.AuthorityKeyIdentifier(b"k" * 20, [ip(ipaddress.ip_address(CLIENT))], 7), False),
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+    ]  # fmt: skip
+    return signed_certificate(name, extensions, serial=77).public_bytes(Encoding.DER)
 
 
 ADDRESS_BYTES = [
@@ -64,10 +56,7 @@ ADDRESS_BYTES = [
 
 
 def certificate_message(tls13: bool = False) -> bytes:
-    der = certificate()
-    entries = len(der).to_bytes(3, "big") + der + (b"\x00\x00" if tls13 else b"")
-    body = (b"\x00" if tls13 else b"") + len(entries).to_bytes(3, "big") + entries
-    return b"\x0b" + len(body).to_bytes(3, "big") + body
+    return craft.certificate_message([certificate()], tls13)
 
 
 @pytest.mark.parametrize("tls13", [False, True])
@@ -81,28 +70,8 @@ def test_address_ranges_are_the_certificates_ip_addresses(tls13):
 
 def test_a_stapled_ocsp_responses_certificates_lose_their_addresses():
     """A CertificateStatus message carries the OCSP responder's certificates: read as well."""
-    from cryptography.x509 import ocsp
-
-    cert = x509.load_der_x509_certificate(certificate())
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocsp.corp.example")])
-    responder = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(cert.subject).public_key(key.public_key())
-        .serial_number(8).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(SERVER))]), False)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    response = (
-        ocsp.OCSPResponseBuilder()
-        .add_response(cert, cert, hashes.SHA1(), ocsp.OCSPCertStatus.GOOD, now, now, None, None)
-        .responder_id(ocsp.OCSPResponderEncoding.NAME, responder)
-        .certificates([responder])
-        .sign(key, hashes.SHA256())
-        .public_bytes(Encoding.DER)
-    )
-    body = b"\x01" + len(response).to_bytes(3, "big") + response
-    message = b"\x16" + len(body).to_bytes(3, "big") + body
+    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(SERVER))])
+    message = craft.ocsp_status(certificate(), responder_extensions=[(san, False)])
     [(kind, start, end)] = messages(message)[0]
     assert [message[a:b] for a, b in address_ranges(kind, message, start, end)] == [ADDRESS_BYTES[0]]
 
@@ -115,7 +84,7 @@ def test_a_certificate_that_does_not_parse_is_zeroed_from_where_it_fails():
     assert address_ranges(kind, bytes(message), start, end) == [(der_at, end)]
 
 
-def handshake_capture(path, v6: bool = False) -> None:
+def handshake_capture(path) -> None:
     """ClientHello, then ServerHello, the certificate (over two records) and ServerHelloDone."""
     flow = Flow(client=(CLIENT, 40000), server=(SERVER, 443))
     hello = client_hello(b"db01.corp.example")
@@ -210,19 +179,11 @@ NETWORKS = st.lists(
 def test_zeroed_ranges_are_exactly_the_addresses_cryptography_reads(names, networks):
     """Any alternative names and name constraints: zeroing what `address_ranges` finds leaves a
     certificate `cryptography` reads, with every address zero and every other name as it was."""
-    key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x.example")])
-    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    builder = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(names), False)
-    )  # fmt: skip
+    extensions = [(x509.SubjectAlternativeName(names), False)]
     if networks:
-        builder = builder.add_extension(x509.NameConstraints([x509.IPAddress(n) for n in networks], None), True)
-    der = builder.sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
-    entries = len(der).to_bytes(3, "big") + der
-    message = b"\x0b" + (len(entries) + 3).to_bytes(3, "big") + len(entries).to_bytes(3, "big") + entries
+        extensions.append((x509.NameConstraints([x509.IPAddress(n) for n in networks], None), True))
+    message = craft.certificate_message([signed_certificate(subject, extensions).public_bytes(Encoding.DER)])
     [(kind, start, end)] = messages(message)[0]
     zeroed = bytearray(message)
     for a, b in address_ranges(kind, message, start, end):

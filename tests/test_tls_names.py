@@ -6,16 +6,14 @@ zeroed ones back); the stage is judged by tshark on real captures.
 
 from __future__ import annotations
 
-import datetime
 import struct
 from functools import cache
 
+import craft
 import pytest
 from conftest import SHARED_CAPTURES, missing
-from craft import Flow, dtls_record, record, udp_frame, write
+from craft import Flow, dtls_record, record, signed_certificate, udp_frame, write
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
@@ -48,36 +46,27 @@ def client_hello(host: bytes = HOST, dtls: bool = False, extra: bytes = b"") -> 
 @cache
 def certificate() -> bytes:
     """A DER certificate full of names: subject, issuer, SAN, AKI with an issuer name, CRL DP, AIA."""
-    key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "db01.corp.example"),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Secret Org")])  # fmt: skip
     issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Corp Issuing CA 7")])
-    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     uri = x509.UniformResourceIdentifier
-    cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
-        .serial_number(4242).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("db01.corp.example"),
-                                                    x509.DNSName("db.corp.example")]), False)
-        .add_extension(x509.AuthorityKeyIdentifier(b"k" * 20, [x509.DirectoryName(issuer)], 7), False)
-        .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
-            [uri("http://crl.corp.example/ca7.crl")], None, None, None)]), False)
-        .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
-            x509.oid.AuthorityInformationAccessOID.OCSP, uri("http://ocsp.corp.example"))]), False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    return cert.public_bytes(Encoding.DER)
+    extensions = [
+        (x509.SubjectAlternativeName([x509.DNSName("db01.corp.example"), x509.DNSName("db.corp.example")]), False),
+        (x509.AuthorityKeyIdentifier(b"k" * 20, [x509.DirectoryName(issuer)], 7), False),
+        (x509.CRLDistributionPoints([x509.DistributionPoint(
+            [uri("http://crl.corp.example/ca7.crl")], None, None, None)]), False),
+        (x509.AuthorityInformationAccess([x509.AccessDescription(
+            x509.oid.AuthorityInformationAccessOID.OCSP, uri("http://ocsp.corp.example"))]), False),
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+    ]  # fmt: skip
+    return signed_certificate(subject, extensions, issuer=issuer, serial=4242).public_bytes(Encoding.DER)
 
 
 NAMES = [b"db01.corp.example", b"Example Secret Org", b"Corp Issuing CA 7", b"crl.corp.example", b"ocsp.corp.example"]
 
 
 def certificate_message(tls13: bool = False, count: int = 2) -> bytes:
-    der = certificate()
-    entries = b"".join(len(der).to_bytes(3, "big") + der + (b"\x00\x00" if tls13 else b"") for _ in range(count))
-    body = (b"\x00" if tls13 else b"") + len(entries).to_bytes(3, "big") + entries
-    return b"\x0b" + len(body).to_bytes(3, "big") + body
+    return craft.certificate_message([certificate()] * count, tls13)
 
 
 def zeroed(message: bytes, dtls: bool = False) -> bytes:
@@ -152,27 +141,7 @@ def test_certificate_request_authorities_are_zeroed():
 
 def ocsp_status(by_name: bool = True) -> bytes:
     """A CertificateStatus message stapling a signed OCSP response for `certificate` (RFC 6066 §8)."""
-    from cryptography.x509 import ocsp
-
-    cert = x509.load_der_x509_certificate(certificate())
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocsp.corp.example")])
-    responder = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(cert.subject).public_key(key.public_key())
-        .serial_number(7).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    response = (
-        ocsp.OCSPResponseBuilder()
-        .add_response(cert, cert, hashes.SHA1(), ocsp.OCSPCertStatus.GOOD, now, now, None, None)
-        .responder_id(ocsp.OCSPResponderEncoding.NAME if by_name else ocsp.OCSPResponderEncoding.HASH, responder)
-        .certificates([responder])
-        .sign(key, hashes.SHA256())
-        .public_bytes(Encoding.DER)
-    )
-    body = b"\x01" + len(response).to_bytes(3, "big") + response
-    return b"\x16" + len(body).to_bytes(3, "big") + body
+    return craft.ocsp_status(certificate(), by_name)
 
 
 @pytest.mark.parametrize("by_name", [True, False])
@@ -316,18 +285,10 @@ def test_a_certificate_extension_that_lies_keeps_no_name(lie):
 
 
 def test_an_unknown_certificate_extension_loses_its_strings_and_keeps_its_structure():
-    key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")])
-    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     custom = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x16\x0bsecret.corp")
-    der = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(custom, False).add_extension(x509.SubjectKeyIdentifier(b"k" * 20), False)
-        .sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
-    )  # fmt: skip
-    body = (len(der) + 3).to_bytes(3, "big") + len(der).to_bytes(3, "big") + der
-    message = b"\x0b" + len(body).to_bytes(3, "big") + body
+    extensions = [(custom, False), (x509.SubjectKeyIdentifier(b"k" * 20), False)]
+    message = craft.certificate_message([signed_certificate(name, extensions).public_bytes(Encoding.DER)])
     out = zeroed(message)
     assert b"secret.corp" not in out and b"k" * 20 in out  # the key id names nothing
     read = x509.load_der_x509_certificate(out[10:])
