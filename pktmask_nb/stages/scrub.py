@@ -98,7 +98,7 @@ def scrub_options(raw, start: int, end: int, order: str, kept: frozenset, sizes:
             left.append(option.pack(code, size) + raw[value : value + size] + bytes(pad4(size) - size))
     except ValueError:
         return ScrubbedOptions(b"", {-1: 1}, 0, 0)
-    if raw[pos : pos + 4] == _OPTION_END:  # opt_endofopt; one with a length holds something else
+    if pos + 4 <= end and raw[pos : pos + 4] == _OPTION_END:  # opt_endofopt; one with a length holds something else
         pos += 4
     cut += end - pos
     if not (removed or zeroed or cut):
