@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from .capture import TruncationWarning, check_output, open_capture, open_writer
 from .capture.writer import is_stream, remove_temporaries, stream_name
 from .config import Config
-from .pipeline import ChunkMetrics, Pipeline, peak_rss
+from .pipeline import ChunkLog, ChunkMetrics, Pipeline, peak_rss
 from .rows import NO_ROWS, Rows
 from .split import should_split
 from .stages import build_stages, stage_stats, stage_tables
@@ -48,7 +48,8 @@ class RunResult:
     tables : dict
         Row tables by name (``"duplicates"``, ``"mapping"``, ``"flows"``): `~pktmask_nb.rows.Rows`,
         sequences of dicts made as they are read.
-    chunks : list of ChunkMetrics
+    chunks : ChunkLog
+        The metrics of each chunk (`~pktmask_nb.pipeline.ChunkMetrics`, made as they are read).
     warnings : list of str
     config : dict
     """
@@ -66,7 +67,7 @@ class RunResult:
     stages: dict[str, dict] = field(default_factory=dict)
     ledger: dict[str, dict[str, int]] = field(default_factory=dict)
     tables: dict[str, Rows] = field(default_factory=dict)
-    chunks: list[ChunkMetrics] = field(default_factory=list)
+    chunks: ChunkLog = field(default_factory=ChunkLog)
     warnings: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
 
@@ -88,7 +89,8 @@ class RunResult:
         10^5 rows, made whole or copied, they took more memory than the run's flows)."""
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "chunks"}
         if chunks:
-            d["chunks"] = [c.to_dict() for c in self.chunks]
+            log = self.chunks
+            d["chunks"] = Rows(len(log), lambda i: log[i].to_dict())
         return d
 
 
@@ -187,7 +189,7 @@ def last_ledger(stats: dict[str, dict]) -> dict:
     return {}
 
 
-def _run_here(stages, config, reader, output, on_chunk, force) -> tuple[list[ChunkMetrics], int]:
+def _run_here(stages, config, reader, output, on_chunk, force) -> tuple[ChunkLog, int]:
     """Every stage and the writer in this process; the metrics and the bytes written."""
     pipeline = Pipeline(stages, chunk_size=config.chunk_size, chunk_bytes=config.chunk_bytes)
     writer = open_writer(output, replace=force)

@@ -231,7 +231,9 @@ def test_report_rows_one_a_line_and_equal_to_the_result(tmp_path):
     result = run(str(src), str(tmp_path / "out.pcap"), Config(chunk_size=10, anonymize=AnonymizeConfig(key=bytes(32))))
     write_report(str(tmp_path / "r.json"), [result], [])
     text = (tmp_path / "r.json").read_text()
-    assert json.loads(text) == {"files": [asdict(result)], "failed": []}  # asdict: the deep copy to_dict avoids
+    # asdict: the deep copy to_dict avoids; the chunks' metrics go in as dicts
+    expected = {**asdict(result), "chunks": [c.to_dict() for c in result.chunks]}
+    assert json.loads(text) == {"files": [expected], "failed": []}
     lines = {line.strip().removesuffix(",") for line in text.splitlines()}
     rows = result.mapping + [c.to_dict() for c in result.chunks]
     assert len(rows) > 10 and all(json.dumps(row) in lines for row in rows)  # one line a row

@@ -15,7 +15,7 @@ import pktmask_nb
 from pktmask_nb import Config, DedupConfig
 
 FRAME = 1400  # bytes per frame: 200 MB is ~141 000 frames
-BOUND = 32 * 2**20  # the fixed bound: a few 4096-packet chunks of 1400-byte frames and the index
+BOUND = 32 * 2**20  # the fixed bound: a few chunks of 1400-byte frames and the index
 INDEX_BYTES_PER_UNIQUE = 24  # SPEC §4's goal for the exact-mode index
 
 
@@ -93,7 +93,7 @@ def large_records(path, megabytes: int, size: int = 65_535) -> int:
 
 
 def test_memory_is_bounded_by_bytes_with_large_records(tmp_path):
-    """A chunk ends at 4096 packets or 8 MiB of them (Config.chunk_bytes), whichever comes first."""
+    """A chunk ends at 512 packets (of 64 KiB: 32 MiB) or 8 MiB of them (Config.chunk_bytes), whichever comes first."""
     peaks = []
     for megabytes in (20, 80):
         src = tmp_path / f"{megabytes}.pcap"

@@ -15,7 +15,7 @@ nb = pytest.importorskip("pktmask_nb.notebook")
 from conftest import DATA  # noqa: E402
 
 import pktmask_nb  # noqa: E402
-from pktmask_nb.config import MAX_CHUNK_SIZE, STAGE_ORDER  # noqa: E402
+from pktmask_nb.config import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, STAGE_ORDER  # noqa: E402
 from pktmask_nb.errors import PktmaskError, UsageError  # noqa: E402
 from pktmask_nb.notebook import panel as p  # noqa: E402
 from pktmask_nb.pipeline import ChunkMetrics  # noqa: E402
@@ -48,7 +48,7 @@ def test_render_idle_ready():
     assert state == before  # pure: nothing changed
     assert view == {
         "status": "idle",
-        "status_text": "Ready: tls_http.pcap, chunk size 4,096",
+        "status_text": f"Ready: tls_http.pcap, chunk size {DEFAULT_CHUNK_SIZE:,}",
         "progress": 0.0,
         "bar_style": "",
         "run_disabled": False,

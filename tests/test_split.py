@@ -218,7 +218,7 @@ def test_two_processes_with_a_small_ring_or_none(tmp_path, monkeypatch, ring_byt
 
 def test_the_reading_side_hands_free_heap_pages_back_every_few_chunks(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(split.run, "SPLIT_TRIM_CHUNKS", 4)
+    monkeypatch.setattr(split.run, "SPLIT_TRIM_PACKETS", 13)  # every 4 chunks of 3: the whole chunks it spans
     monkeypatch.setattr(split.run, "release_free_memory", lambda: calls.append(1))
     result = pktmask_nb.run(DATA / "tls_http.pcap", tmp_path / "out.pcap", config(2, chunk_size=3))
     chunks = -(-97 // 3)  # 97 frames; the flushing step comes after them

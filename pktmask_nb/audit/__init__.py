@@ -37,7 +37,7 @@ import xxhash
 
 from ..capture import TruncationWarning, open_capture
 from ..capture.pcapng import PCAPNG_SHB
-from ..config import ANON_KEEP, MAX_CHUNK_SIZE
+from ..config import ANON_KEEP, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 from ..errors import AuditFailed, AuditMismatch, UsageError
 from ..record import PCAP_FILE_HEADER, Packet
 from .layers import ADDR, CSUM, KEPT, PAY, PROTO_TCP, PROTO_UDP, read
@@ -77,7 +77,7 @@ def audit(
     tls_names: bool = False,
     dns: bool = False,
     dns_names: bool = False,
-    chunk_size: int = 4096,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
     limit: int = 100,
     raise_on_findings: bool = True,
     explain=(),

@@ -6,7 +6,7 @@ import os
 
 from .wire import write_pieces
 
-RING_BYTES = 24 * 2**20  # memory shared with the child for chunks' packet data (6 chunks of 4096 bench frames)
+RING_BYTES = 24 * 2**20  # memory shared with the child for chunks' packet data (48 chunks of 512 bench frames)
 
 
 class Ring:

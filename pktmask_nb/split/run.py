@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..capture.writer import drop_temp, reserve_temp
 from ..errors import ProcessDied
-from ..pipeline import ChunkMetrics, Step, current_rss, relaxed_gc, release_free_memory, steps
+from ..pipeline import ChunkLog, Step, current_rss, relaxed_gc, release_free_memory, steps
 from .child import CHILD_MAIN, child_env
 from .choice import split_point
 from .messages import Chunk, ChunkDone, Failed, Finished, Setup
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
 SPLIT_AHEAD = 1  # chunks waiting while another goes through the pipe
-SPLIT_TRIM_CHUNKS = 16  # the reading side hands its C heap's free pages back this often (see `SplitRun`)
+SPLIT_TRIM_PACKETS = 65_536  # the reading side hands its C heap's free pages back this often (see `SplitRun`)
 RING_POLL_SECONDS = 0.05  # while waiting for room in the ring, how often to check that the sender still works
 
 
@@ -66,11 +66,11 @@ class _Sender(threading.Thread):
 class SplitRun:
     """Run `stages` with stages[split:] and the writer in a child process.
 
-    After `run`: ``metrics`` (ChunkMetrics per chunk, RSS of both processes),
+    After `run`: ``metrics`` (a `~pktmask_nb.pipeline.ChunkLog`, RSS of both processes),
     ``stats`` and ``tables`` of the child's stages, ``bytes_written`` and the child's
     ``child_peak_rss``.
 
-    Every SPLIT_TRIM_CHUNKS chunks this side hands its C heap's free pages back
+    Every SPLIT_TRIM_PACKETS packets (in whole chunks) this side hands its C heap's free pages back
     (`~pktmask_nb.pipeline.release_free_memory`): here chunks' packets, parse buffers and
     pickled columns come and go, and without the trims the heap keeps their holes and grows
     with the file.
@@ -80,7 +80,7 @@ class SplitRun:
         self.split = split_point(stages)
         self.here = stages[: self.split]
         self.config, self.output, self.chunk_size, self.replace = config, output, chunk_size, replace
-        self.metrics: list[ChunkMetrics] = []
+        self.metrics = ChunkLog()
         self.stats: dict = {}
         self.tables: dict = {}
         self.bytes_written = 0
@@ -89,7 +89,7 @@ class SplitRun:
         self._ring: Ring | None = None
         self._child: subprocess.Popen | None = None
 
-    def run(self, reader, on_chunk=None) -> list[ChunkMetrics]:
+    def run(self, reader, on_chunk=None) -> ChunkLog:
         # the child writes this temporary file and renames it; whatever becomes of the child,
         # the file does not outlive the run
         temp = None if self.output is None else reserve_temp(self.output)
@@ -99,7 +99,7 @@ class SplitRun:
             if temp is not None:
                 drop_temp(temp)
 
-    def _run(self, reader, on_chunk, temp: str | None) -> list[ChunkMetrics]:
+    def _run(self, reader, on_chunk, temp: str | None) -> ChunkLog:
         chunks_r, chunks_w = os.pipe()
         results_r, results_w = os.pipe()
         widen(chunks_w)
@@ -152,8 +152,9 @@ class SplitRun:
         return self.metrics
 
     def _feed(self, reader, sender, results_in, on_chunk) -> None:
+        every = max(1, SPLIT_TRIM_PACKETS // self.chunk_size)  # chunks: each trim costs a walk of the heap
         for step in steps(self.here, reader, self.chunk_size, self.config.chunk_bytes):
-            if step.number % SPLIT_TRIM_CHUNKS == SPLIT_TRIM_CHUNKS - 1:  # the chunks before it are in the ring
+            if step.number % every == every - 1:  # the chunks before it are in the ring
                 release_free_memory()
             columns, datas, size = pack(step.records)
             step.records = None  # sent: the child has them now
