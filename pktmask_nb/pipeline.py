@@ -10,11 +10,12 @@ import math
 import os
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 from .config import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_SIZE
 from .record import Packet
+from .rows import MadeOnRead
 
 try:
     _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -111,7 +112,7 @@ _INT_COLUMNS = ("chunk", "packets_in", "packets_out", "bytes_in", "bytes_out", "
 _FLOAT_COLUMNS = ("read_seconds", "write_seconds", "elapsed_seconds")
 
 
-class ChunkLog(Sequence):
+class ChunkLog(MadeOnRead):
     """The `ChunkMetrics` of a run's chunks, kept as columns; reading one makes it.
 
     A 10 GB capture is some 30,000 chunks: as objects (each with its dict of stage times)
@@ -143,26 +144,13 @@ class ChunkLog(Sequence):
     def __len__(self) -> int:
         return len(self._ints["chunk"])
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(f"chunk {i} of {len(self)}")
+    def _item(self, i: int) -> ChunkMetrics:
         stages = {name: column[i] for name, column in self._stages.items() if not math.isnan(column[i])}
         return ChunkMetrics(
             stage_seconds=stages,
             **{name: column[i] for name, column in self._ints.items()},
             **{name: column[i] for name, column in self._floats.items()},
         )
-
-    def __eq__(self, other) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, (str, bytes, bytearray)):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
-
-    __hash__ = None  # equal to a list of the same metrics, which has none
 
     def __repr__(self) -> str:
         return f"<ChunkLog: {len(self)} chunks>"
