@@ -18,8 +18,8 @@ readers and the declared policy tables of `pktmask_nb.policy`.
    carry secrets is reported (`~.metadata`).
 
 The verdict is clean only when every non-zero byte is explained. Memory: the identifiers,
-per TCP direction its intervals and 64 KiB of first-copy bytes, one digest per original
-frame (for dedup), one chunk of records.
+per TCP direction its intervals (and during the first pass its reassembly and up to 64 KiB
+of first-copy bytes), one digest per original frame (for dedup), one chunk of records.
 
 Note that ``pktmask_nb.audit`` is the function (the package exports it); import the
 module's names with ``from pktmask_nb.audit import AuditReport``.

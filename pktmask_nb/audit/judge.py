@@ -170,9 +170,9 @@ class Judge:
             if found:
                 pieces = _fill(found, start, end)
         if where is not None and where[0] >= 0:
-            d, pos = streams.directions[where[0]], where[1]
+            intervals, pos = streams.intervals[where[0]], where[1]
             shift = start - pos  # stream position -> frame offset
-            pieces = [(a + shift, b + shift, code) for a, b, code in d.intervals.pieces(pos, pos + end - start)]
+            pieces = [(a + shift, b + shift, code) for a, b, code in intervals.pieces(pos, pos + end - start)]
             notes = [(max(a + shift, start), min(b + shift, end), what) for a, b, what in notes]
         return pieces, notes
 

@@ -768,9 +768,9 @@ class Prelude:
 class StreamReader:
     """Pass 1 over the original's TCP segments and ICMP-quoted segments, in capture order.
 
-    After `finish`, `lookup` gives a frame's direction and stream position, `notes` where
-    its bytes differ from the first copy (or cannot be compared), and each direction's
-    `~Direction.intervals`.
+    After `finish`, `where` gives a frame's direction and stream position, `notes` where
+    its bytes differ from the first copy (or cannot be compared), and `intervals` each
+    direction's `Intervals`.
     """
 
     def __init__(self, http_headers: bool, tls_names: bool = False, dns=None):
@@ -780,6 +780,7 @@ class StreamReader:
         self.names: set | None = set() if tls_names else None  # names TLS handshakes show (bytes)
         self.current: dict = {}  # (src, dst, sport, dport) -> Direction
         self.directions: list[Direction] = []
+        self.intervals: list[Intervals] = []  # by direction, once `finish` let the directions go
         # per TCP frame with a payload, in file order: its number, direction and stream position
         self._frames, self._directions, self._positions = array("q"), array("q"), array("q")
         self.quotes: dict[int, tuple[int, int]] = {}  # frame -> the same for its quoted payload
@@ -851,10 +852,14 @@ class StreamReader:
         return d
 
     def finish(self) -> None:
-        """The capture ended: bytes still held out of order are read past their gaps."""
+        """The capture ended: bytes still held out of order are read past their gaps, and the
+        directions give way to their intervals, all pass 2 reads (the first copies they
+        remember, their buffers and walkers took more memory than the intervals)."""
         for d in self.directions:
             while d.pending:
                 d.gap()
+        self.intervals = [d.intervals for d in self.directions]
+        self.directions, self.current = [], {}
 
 
 def datagram(data, start: int, end: int, ports: tuple[int, int], dns=None) -> list[tuple[int, int, int]]:
