@@ -19,6 +19,8 @@ import test_leakproof
 from captures import block, epb, idb, shb, untidy_pcapng
 from conftest import SHARED_CAPTURES, missing, shared_capture_paths
 from craft import Flow, app_data, dtls_handshake, dtls_record, handshake
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
@@ -710,3 +712,49 @@ def test_every_cut_of_every_crafted_frame_is_read_without_error():
         for cut in range(len(data) + 1):
             frame = read(data[:cut], linktype, len(data))
             assert all(0 <= a < b <= cut for a, b, _, _ in frame.regions)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.binary(min_size=1, max_size=30)), max_size=300), st.data())
+def test_first_copies_give_back_what_a_list_of_pieces_does(pieces, data):
+    """The audit's first copies (one buffer, pieces dropped oldest first under a byte cap)
+    answer as the list of ``(position, bytes)`` pieces they replace."""
+    from collections import deque
+
+    from pktmask_nb.audit.streams import FirstCopies
+
+    held, model, pos, cap = FirstCopies(), deque(), 0, data.draw(st.integers(1, 200))
+    moved = drops = 0  # times the dropped pieces left the buffer in one move; pieces dropped
+    for gap, piece in pieces:
+        pos += gap
+        held.append(pos, piece)
+        model.append((pos, piece))
+        pos += len(piece)
+        while held.size > cap and len(held) > 1:
+            base = held.base
+            held.drop_oldest()
+            model.popleft()
+            moved += held.base != base
+            drops += 1
+        assert len(held) == len(model) and held.size == sum(len(p) for _, p in model)
+        a = data.draw(st.integers(0, pos + 5))
+        b = data.draw(st.integers(a, pos + 10))
+        out = bytearray()
+        for p, chunk in model:  # the list's answer
+            lo, hi = max(a + len(out), p), min(b, p + len(chunk))
+            if lo == a + len(out) and lo < hi:
+                out += chunk[lo - p : hi - p]
+        assert held.get(a, b) == (bytes(out) if len(out) == b - a else None)
+    assert moved or drops < 265  # once as many were dropped as are held (at most 201), and 64, they moved
+
+
+def test_first_copies_move_the_dropped_bytes_out_at_once():
+    from pktmask_nb.audit.streams import FirstCopies
+
+    held = FirstCopies()
+    for pos in range(1000):
+        held.append(pos, bytes([pos % 251]))
+        while held.size > 10:
+            held.drop_oldest()
+    assert len(held) == 10 and held.get(990, 1000) == bytes(p % 251 for p in range(990, 1000))
+    assert len(held.data) < 80 and held.get(989, 991) is None  # the buffer holds about what is kept

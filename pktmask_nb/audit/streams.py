@@ -163,6 +163,54 @@ class Intervals:
         return self.codes[i] if i >= 0 and pos < self.ends[i] else -1
 
 
+class FirstCopies:
+    """The first copies of a direction's kept bytes, oldest first, dropped oldest first: pieces
+    at stream positions, their bytes one after another in one buffer (a tuple and a `bytes` a
+    piece took twice the memory of the bytes, most pieces being 5-byte TLS headers)."""
+
+    __slots__ = ("positions", "offsets", "data", "first", "base", "size")
+
+    def __init__(self):
+        self.positions, self.offsets = array("q"), array("q")  # by piece; offsets count from `base`
+        self.data = bytearray()
+        self.first = 0  # the oldest piece still held
+        self.base = 0  # the offset of ``data[0]``
+        self.size = 0  # bytes held
+
+    def __len__(self) -> int:
+        return len(self.positions) - self.first
+
+    def append(self, pos: int, piece) -> None:
+        self.positions.append(pos)
+        self.offsets.append(self.base + len(self.data))
+        self.data += piece
+        self.size += len(piece)
+
+    def drop_oldest(self) -> None:
+        i = self.first
+        self.size -= self._end(i) - self.offsets[i]
+        self.first = i = i + 1
+        if i >= 64 and 2 * i >= len(self.positions):  # the dropped half goes in one move
+            cut = self.offsets[i] - self.base if i < len(self.positions) else len(self.data)
+            del self.positions[:i], self.offsets[:i], self.data[:cut]
+            self.base += cut
+            self.first = 0
+
+    def _end(self, i: int) -> int:
+        return self.offsets[i + 1] if i + 1 < len(self.offsets) else self.base + len(self.data)
+
+    def get(self, a: int, b: int):
+        """The first copy of stream bytes ``[a, b)`` if held whole, else None."""
+        out = bytearray()
+        for i in range(self.first, len(self.positions)):
+            p, start = self.positions[i], self.offsets[i] - self.base
+            lo, hi = max(a + len(out), p), min(b, p + self._end(i) - self.offsets[i])
+            if lo != a + len(out) or lo >= hi:
+                continue
+            out += self.data[start + lo - p : start + hi - p]
+        return bytes(out) if len(out) == b - a else None
+
+
 class Flow:
     """What the two directions of one connection tell each other."""
 
@@ -185,7 +233,7 @@ class Direction:
 
     __slots__ = (
         "index", "flow", "client", "port", "known", "base", "last", "next", "pending", "pending_bytes",
-        "buf", "buf_pos", "skip", "segments", "walker", "intervals", "kept", "kept_bytes", "kept_cursor",
+        "buf", "buf_pos", "skip", "segments", "walker", "intervals", "kept", "kept_cursor",
         "names", "handshake",
     )  # fmt: skip
 
@@ -205,8 +253,7 @@ class Direction:
         self.segments: list[int] = []  # delivered segment starts at or after buf_pos
         self.walker = None
         self.intervals = Intervals()
-        self.kept: deque = deque()  # (position, first-copy bytes) of kept intervals, the last KEPT_MEMORY
-        self.kept_bytes = 0
+        self.kept = FirstCopies()  # of kept intervals, the last KEPT_MEMORY bytes
         self.kept_cursor = 0  # the first interval whose bytes are not all remembered
 
     # -- sequence space ------------------------------------------------------------------
@@ -255,21 +302,12 @@ class Direction:
         for a, b, code in self.intervals.pieces(pos, end) if pos < end else ():
             if code not in KEPT_CODES:
                 continue
-            first = self._remembered(a, b)
+            first = self.kept.get(a, b)
             if first is None:
                 notes.append((a, b, "unknown"))
             elif first != bytes(data[a - pos : b - pos]):
                 notes.append((a, b, "differs"))
         return notes
-
-    def _remembered(self, a: int, b: int):
-        out = bytearray()
-        for p, chunk in self.kept:
-            lo, hi = max(a + len(out), p), min(b, p + len(chunk))
-            if lo != a + len(out) or lo >= hi:
-                continue
-            out += chunk[lo - p : hi - p]
-        return bytes(out) if len(out) == b - a else None
 
     def _hold(self, pos: int, data: bytes) -> None:
         end, parts = pos + len(data), []
@@ -370,14 +408,13 @@ class Direction:
         while i < len(iv.starts) and iv.starts[i] < end:
             a, b = max(iv.starts[i], pos), min(iv.ends[i], end)
             if a < b and iv.codes[i] in KEPT_CODES:
-                self.kept.append((a, bytes(data[a - pos : b - pos])))
-                self.kept_bytes += b - a
+                self.kept.append(a, data[a - pos : b - pos])
             if iv.ends[i] >= end:  # it may grow yet: the next bytes start from `end`
                 break
             i += 1
         self.kept_cursor = i
-        while self.kept_bytes > KEPT_MEMORY and len(self.kept) > 1:
-            self.kept_bytes -= len(self.kept.popleft()[1])
+        while self.kept.size > KEPT_MEMORY and len(self.kept) > 1:
+            self.kept.drop_oldest()
 
 
 # -- walkers: step(d) -> True if it did something (False: it needs more bytes) ------------
