@@ -758,3 +758,20 @@ def test_first_copies_move_the_dropped_bytes_out_at_once():
             held.drop_oldest()
     assert len(held) == 10 and held.get(990, 1000) == bytes(p % 251 for p in range(990, 1000))
     assert len(held.data) < 80 and held.get(989, 991) is None  # the buffer holds about what is kept
+
+
+def test_first_copies_take_little_more_than_their_bytes():
+    """Kept TLS headers (5 bytes a piece) took ~100 bytes each as (position, bytes) tuples."""
+    import tracemalloc
+
+    from pktmask_nb.audit.streams import FirstCopies
+
+    tracemalloc.start()
+    try:
+        held = FirstCopies()
+        for pos in range(0, 50_000, 100):
+            held.append(pos, b"\x17\x03\x03\x40\x00")
+        taken = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held.size == 2_500 and taken < 30 * len(held)  # 16 bytes of position and offset, 5 of data
