@@ -11,6 +11,8 @@ import re
 import struct
 import subprocess
 import sys
+import tracemalloc
+from collections import deque
 
 import craft
 import pytest
@@ -29,6 +31,7 @@ import pktmask_nb
 from pktmask_nb import AuditFailed, AuditMismatch, UsageError, open_capture
 from pktmask_nb.audit import AuditReport, audit
 from pktmask_nb.audit.layers import ADDR, PAY, ZERO, read
+from pktmask_nb.audit.streams import FirstCopies
 from pktmask_nb.config import AnonymizeConfig, Config, MaskConfig
 from pktmask_nb.record import Packet
 
@@ -719,10 +722,6 @@ def test_every_cut_of_every_crafted_frame_is_read_without_error():
 def test_first_copies_give_back_what_a_list_of_pieces_does(pieces, data):
     """The audit's first copies (one buffer, pieces dropped oldest first under a byte cap)
     answer as the list of ``(position, bytes)`` pieces they replace."""
-    from collections import deque
-
-    from pktmask_nb.audit.streams import FirstCopies
-
     held, model, pos, cap = FirstCopies(), deque(), 0, data.draw(st.integers(1, 200))
     moved = drops = 0  # times the dropped pieces left the buffer in one move; pieces dropped
     for gap, piece in pieces:
@@ -749,8 +748,6 @@ def test_first_copies_give_back_what_a_list_of_pieces_does(pieces, data):
 
 
 def test_first_copies_move_the_dropped_bytes_out_at_once():
-    from pktmask_nb.audit.streams import FirstCopies
-
     held = FirstCopies()
     for pos in range(1000):
         held.append(pos, bytes([pos % 251]))
@@ -762,10 +759,6 @@ def test_first_copies_move_the_dropped_bytes_out_at_once():
 
 def test_first_copies_take_little_more_than_their_bytes():
     """Kept TLS headers (5 bytes a piece) took ~100 bytes each as (position, bytes) tuples."""
-    import tracemalloc
-
-    from pktmask_nb.audit.streams import FirstCopies
-
     tracemalloc.start()
     try:
         held = FirstCopies()
