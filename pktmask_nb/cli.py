@@ -18,6 +18,7 @@ from .capture.writer import remove_temporaries
 from .config import (
     ANON_KEEP,
     ANON_MAC,
+    AUDIT_REMEMBER_BYTES,
     CRYPTOPAN_KEY_LEN,
     DEFAULT_CHUNK_BYTES,
     DEFAULT_CHUNK_SIZE,
@@ -165,6 +166,14 @@ def add_audit_parser(commands) -> None:
     p.add_argument("--json", metavar="R.json", help="write the audit report as JSON")
     p.add_argument("--limit", type=int, default=20, metavar="N", help="findings listed (default %(default)s)")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="packets per chunk (default %(default)s)")
+    p.add_argument(
+        "--remember-bytes",
+        type=int,
+        default=AUDIT_REMEMBER_BYTES,
+        metavar="N",
+        help="first copies of kept bytes remembered to compare retransmissions with (default 64 MiB; "
+        "the least recent cut to their last bytes, then forgotten: a kept copy of forgotten bytes is undecided)",
+    )
     p.set_defaults(handler=command_audit)
 
 
@@ -185,6 +194,7 @@ def command_audit(args) -> int:
         dns=args.anon_dns,
         dns_names="dns-names" in keep,
         chunk_size=args.chunk_size,
+        remember_bytes=args.remember_bytes,
         limit=args.limit,
         raise_on_findings=False,
     )

@@ -13,6 +13,7 @@ DEFAULT_CHUNK_SIZE = 512  # packets per chunk: what the stages touch in turn sta
 MAX_CHUNK_SIZE = 1_000_000
 DEFAULT_CHUNK_BYTES = 8 << 20  # packet bytes per chunk: records of 64 KiB must not grow memory
 MIN_CHUNK_BYTES = 64 << 10
+AUDIT_REMEMBER_BYTES = 64 << 20  # the audit's first copies of kept bytes: the mask's default memory, twice
 MAX_SECONDS = 1e9  # time windows beyond ~30 years are meant as "no window" and overflow nanoseconds
 DEDUP_KEYS = ("frame", "l3")
 ANON_KEEP = ("special", "none")

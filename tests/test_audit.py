@@ -31,7 +31,7 @@ import pktmask_nb
 from pktmask_nb import AuditFailed, AuditMismatch, UsageError, open_capture
 from pktmask_nb.audit import AuditReport, audit
 from pktmask_nb.audit.layers import ADDR, PAY, ZERO, read
-from pktmask_nb.audit.streams import FirstCopies
+from pktmask_nb.audit.streams import KEPT_TAIL, FirstCopies, StreamReader
 from pktmask_nb.config import AnonymizeConfig, Config, MaskConfig
 from pktmask_nb.record import Packet
 
@@ -602,7 +602,7 @@ def test_frames_dedup_dropped_are_not_a_mismatch(tmp_path):
 
 def test_bad_settings_and_inputs(tmp_path):
     src = tls_capture(tmp_path)
-    for kwargs in ({"keep": "all"}, {"chunk_size": 0}, {"limit": -1}):
+    for kwargs in ({"keep": "all"}, {"chunk_size": 0}, {"limit": -1}, {"remember_bytes": -1}, {"remember_bytes": 1.5}):
         with pytest.raises(UsageError):
             audit(src, src, **kwargs)
     with pytest.raises(UsageError, match="no such file"):
@@ -637,6 +637,7 @@ def test_cli_exit_codes_and_lines(tmp_path):
         ((tmp_path / "nope.pcap", out), f"{tmp_path / 'nope.pcap'}: no such file"),
         ((bad, out), "not a pcap or pcapng capture"),
         ((src, out, "--keep", "bogus"), "mask keep must be among"),
+        ((src, out, "--remember-bytes", "-1"), "(--remember-bytes) must be a non-negative integer, not -1"),
         ((other, out), "does not correspond to frame 1 of"),
     ):
         done = cli(*args)
@@ -720,10 +721,10 @@ def test_every_cut_of_every_crafted_frame_is_read_without_error():
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 40), st.binary(min_size=1, max_size=30)), max_size=300), st.data())
 def test_first_copies_give_back_what_a_list_of_pieces_does(pieces, data):
-    """The audit's first copies (one buffer, pieces dropped oldest first under a byte cap)
-    answer as the list of ``(position, bytes)`` pieces they replace."""
+    """The audit's first copies (one buffer, pieces dropped oldest first under a byte cap, the
+    buffers compacted now and then) answer as the list of ``(position, bytes)`` pieces they replace."""
     held, model, pos, cap = FirstCopies(), deque(), 0, data.draw(st.integers(1, 200))
-    moved = drops = 0  # times the dropped pieces left the buffer in one move; pieces dropped
+    moved = drops = 0  # times the dropped pieces left the buffer in one move (or a compaction); pieces dropped
     for gap, piece in pieces:
         pos += gap
         held.append(pos, piece)
@@ -735,6 +736,10 @@ def test_first_copies_give_back_what_a_list_of_pieces_does(pieces, data):
             model.popleft()
             moved += held.base != base
             drops += 1
+        if data.draw(st.booleans()):
+            held.compact()
+            assert len(held.positions) == len(model) and len(held.data) == held.size
+            moved += 1
         assert len(held) == len(model) and held.size == sum(len(p) for _, p in model)
         a = data.draw(st.integers(0, pos + 5))
         b = data.draw(st.integers(a, pos + 10))
@@ -768,3 +773,53 @@ def test_first_copies_take_little_more_than_their_bytes():
     finally:
         tracemalloc.stop()
     assert held.size == 2_500 and taken < 30 * len(held)  # 16 bytes of position and offset, 5 of data
+
+
+def test_past_its_memory_the_audit_keeps_tails_then_forgets_and_says_so(tmp_path):
+    """Past `remember_bytes` the least recent direction keeps only the tail of its first copies,
+    then nothing: a kept later copy of forgotten bytes is undecided, never passed."""
+    a = Flow(client=(CLIENT, 40000), server=(SERVER, 443))
+    b = Flow(client=(CLIENT, 40001), server=(SERVER, 443))
+    record, records = handshake(500), 10  # kept whole: 509 bytes in two pieces, a segment each
+    sent = a.stream(True, record * records, [len(record)] * records)
+    old, last = (a.frame(True, record, seq=len(record) * i, ack=7) for i in (0, records - 1))  # not frame copies
+    frames = a.handshake() + b.handshake() + sent + [b.frame(True, HELLO), last, old]
+    src = craft.write(tmp_path / "in.pcap", frames)
+    out = sanitize(src, tmp_path / "out.pcap", stages=("anonymize", "mask"))
+    with open_capture(out) as reader:
+        kept = [bytes(p.data[-len(record) :]) for p in reader if type(p) is Packet][-2:]
+    assert kept == [record, record] and audit(src, out).ok  # the mask kept both later copies
+    one = len(record) + 2 * 16  # a record's first copy: its bytes, 16 more a piece
+    assert records * one > KEPT_TAIL > 2 * one  # a's tail holds its last records, not its first
+    undecided = {}
+    hello = len(HELLO) + 2 * 16
+    for remember in (KEPT_TAIL + hello, hello):  # a cut to its tail; no record of a's fits at all
+        report = audit(src, out, remember_bytes=remember, raise_on_findings=False)
+        assert report.verdict == "undecided" and not report.findings
+        ((reason, where),) = report.undecided.items()
+        assert reason == "later copy of bytes the audit no longer remembers"
+        undecided[remember > KEPT_TAIL] = where["frame"], where["frames"], where["bytes"]
+    nonzero = sum(byte != 0 for byte in record)
+    assert undecided == {True: (len(frames), 1, nonzero), False: (len(frames) - 1, 2, 2 * nonzero)}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(1, 60)), max_size=60), st.integers(0, 800))
+def test_the_audit_forgets_first_copies_least_recent_direction_first(sends, cap):
+    """Over all directions the first copies stay within the cap, counted exactly, and the
+    directions that still hold some are those that added to theirs most recently."""
+    server = bytes([10, 0, 0, 2])
+    reader, seqs, last = StreamReader(False, remember_bytes=cap), {}, {}
+    for frame, (flow, size) in enumerate(sends, 1):
+        key = (CLIENT_BYTES, server, 40000 + flow, 443)
+        if flow not in seqs:
+            reader.segment(frame, key, 999, 0x02, b"")  # its SYN: stream position 0 is seq 1000
+            seqs[flow] = 1000
+        record = craft.record(22, bytes(size))
+        reader.segment(frame, key, seqs[flow], 0x18, record)
+        seqs[flow] += len(record)
+        last[flow] = frame
+        held = {flow: reader.current[(CLIENT_BYTES, server, 40000 + flow, 443)].kept for flow in seqs}
+        assert reader.remembered == sum(k.footprint() for k in held.values()) <= cap
+        holding = [bool(held[flow].footprint()) for flow in sorted(seqs, key=last.get)]
+        assert holding == sorted(holding)  # no direction holds first copies while a more recent one lost its own

@@ -37,7 +37,7 @@ import xxhash
 
 from ..capture import TruncationWarning, open_capture
 from ..capture.pcapng import PCAPNG_SHB
-from ..config import ANON_KEEP, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
+from ..config import ANON_KEEP, AUDIT_REMEMBER_BYTES, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 from ..errors import AuditFailed, AuditMismatch, UsageError
 from ..record import PCAP_FILE_HEADER, Packet
 from .layers import ADDR, CSUM, KEPT, PAY, PROTO_TCP, PROTO_UDP, read
@@ -78,6 +78,7 @@ def audit(
     dns: bool = False,
     dns_names: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    remember_bytes: int = AUDIT_REMEMBER_BYTES,
     limit: int = 100,
     raise_on_findings: bool = True,
     explain=(),
@@ -104,6 +105,11 @@ def audit(
         identifiers to search for.
     chunk_size : int
         Records read at a time; the report does not depend on it.
+    remember_bytes : int
+        Memory for the first copies of kept stream bytes, which later copies
+        (retransmissions, ICMP quotes) are compared with. Past it the directions that added
+        to theirs least recently keep only their last few KiB, then nothing; a kept later
+        copy of forgotten bytes is undecided, never passed.
     limit : int
         Findings listed (the first in file order); all are counted.
     raise_on_findings : bool
@@ -131,6 +137,10 @@ def audit(
         raise UsageError(f"chunk size must be an integer from 1 to {MAX_CHUNK_SIZE}, not {chunk_size!r}")
     if not isinstance(limit, int) or limit < 0:
         raise UsageError(f"audit limit must be a non-negative integer, not {limit!r}")
+    if not isinstance(remember_bytes, int) or remember_bytes < 0:
+        raise UsageError(
+            f"audit remember_bytes (--remember-bytes) must be a non-negative integer, not {remember_bytes!r}"
+        )
     report = AuditReport(
         os.fspath(original),
         os.fspath(sanitized),
@@ -143,7 +153,7 @@ def audit(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncationWarning)
         identifiers, streams, copies, report.original_packets = _first_pass(
-            original, keep, http_headers, macs, tls_names, dns_names if dns else None, chunk_size
+            original, keep, http_headers, macs, tls_names, dns_names if dns else None, chunk_size, remember_bytes
         )
         report.warnings = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
         report.addresses = identifiers.counts()
@@ -161,11 +171,11 @@ def audit(
     return report
 
 
-def _first_pass(path, keep: str, http: bool, macs: bool, tls_names: bool, dns, chunk_size: int):
+def _first_pass(path, keep: str, http: bool, macs: bool, tls_names: bool, dns, chunk_size: int, remember_bytes: int):
     """The original's identifiers, TCP streams, and which frames copy an earlier one."""
     from .identifiers import Identifiers  # NumPy's import is paid by audits only, not by every run
 
-    identifiers, streams = Identifiers(keep, macs), StreamReader(http, tls_names, dns)
+    identifiers, streams = Identifiers(keep, macs), StreamReader(http, tls_names, dns, remember_bytes)
     frames, datagrams = Seen(), Seen()
     copies = bytearray()  # per packet, in file order: 1 if it copies an earlier frame
     with open_capture(path, on_truncated="warn") as reader:

@@ -23,6 +23,7 @@ from array import array
 from bisect import bisect_right
 from collections import deque
 
+from ..config import AUDIT_REMEMBER_BYTES
 from ..policy import HTTP_SENSITIVE_HEADERS, PRELUDE_VERBS, STARTTLS_COMMANDS
 from .names import dns_regions, handshake_names
 
@@ -67,6 +68,8 @@ POSTGRES_SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"
 PENDING_MAX = 4 << 20  # out-of-order bytes held per direction before the gap is given up
 HANDSHAKE_MAX = 1 << 20  # handshake bytes gathered per direction to read names from (--tls-names)
 KEPT_MEMORY = 1 << 16  # first-copy bytes of kept intervals remembered per direction
+KEPT_TAIL = 4096  # what a direction's first copies may take when all directions' take too much
+PIECE_OVERHEAD = 16  # bytes a first-copy piece costs beside its own: its position and offset
 HEAD_MAX = 64 * 1024  # an HTTP head longer than this is not followed
 LINE_MAX = 4096  # a prelude line longer than this is content
 MIDSTREAM_MAX = 1 << 20  # bytes kept while mid-stream candidates wait
@@ -180,6 +183,10 @@ class FirstCopies:
     def __len__(self) -> int:
         return len(self.positions) - self.first
 
+    def footprint(self) -> int:
+        """What the pieces held take: their bytes and their entries in the two arrays."""
+        return self.size + PIECE_OVERHEAD * len(self)
+
     def append(self, pos: int, piece) -> None:
         self.positions.append(pos)
         self.offsets.append(self.base + len(self.data))
@@ -195,6 +202,14 @@ class FirstCopies:
             del self.positions[:i], self.offsets[:i], self.data[:cut]
             self.base += cut
             self.first = 0
+
+    def compact(self) -> None:
+        """Give back the dropped pieces' memory now, the buffers no larger than what is held."""
+        i = self.first
+        cut = self.offsets[i] - self.base if i < len(self.positions) else len(self.data)
+        self.positions, self.offsets, self.data = self.positions[i:], self.offsets[i:], self.data[cut:]
+        self.base += cut
+        self.first = 0
 
     def _end(self, i: int) -> int:
         return self.offsets[i + 1] if i + 1 < len(self.offsets) else self.base + len(self.data)
@@ -220,7 +235,7 @@ class Flow:
         self.keep = keep  # HTTP heads were kept (--keep http-headers)
         self.dns = dns  # --anon-dns: whether DNS names were kept (--keep dns-names); None without it
         self.answers = answers  # the reader's DNS answer addresses (--anon-dns)
-        self.methods: deque = deque()  # HTTP request methods not answered yet
+        self.methods: deque | None = None  # HTTP request methods not answered yet (a deque once there are)
         self.asked = None  # what the client asked to switch to TLS: a prelude protocol, "postgres", "connect"
         self.tag = b""  # the IMAP tag of its STARTTLS command
         self.answer = None  # True/False once the server answered
@@ -629,6 +644,8 @@ class Http:
         request = REQUEST_LINE.match(lines[0])
         if request:
             method, code = request.group(1), 0
+            if flow.methods is None:
+                flow.methods = deque()
             flow.methods.append(method)
         else:
             code = int(STATUS_LINE.match(lines[0]).group(1))
@@ -808,10 +825,23 @@ class StreamReader:
     After `finish`, `where` gives a frame's direction and stream position, `notes` where
     its bytes differ from the first copy (or cannot be compared), and `intervals` each
     direction's `Intervals`.
+
+    The first copies of all directions together take at most `remember_bytes`. Past it the
+    direction that added to its own the longest ago keeps only its last pieces, `KEPT_TAIL`
+    bytes of footprint (a retransmission or an ICMP quote mostly repeats a stream's last bytes); once
+    every direction is down to that, the least recent one forgets its own. A later copy of
+    forgotten bytes is noted as one that cannot be compared (undecided where it was kept).
     """
 
-    def __init__(self, http_headers: bool, tls_names: bool = False, dns=None):
+    def __init__(
+        self, http_headers: bool, tls_names: bool = False, dns=None, remember_bytes: int = AUDIT_REMEMBER_BYTES
+    ):
         self.http_headers = http_headers
+        self.remember_bytes = remember_bytes
+        self.remembered = 0  # what the first copies of all directions take (`FirstCopies.footprint`)
+        # the directions holding first copies, least recent first: all, and those holding more than a tail
+        self.recent: dict[int, Direction] = {}
+        self.untrimmed: dict[int, Direction] = {}
         self.dns = dns  # as `Flow.dns`
         self.answers: set[bytes] = set()  # addresses DNS over TCP answered (--anon-dns): identifiers
         self.names: set | None = set() if tls_names else None  # names TLS handshakes show (bytes)
@@ -844,9 +874,34 @@ class StreamReader:
         self._frames.append(frame)
         self._directions.append(d.index)
         self._positions.append(pos)
+        before = d.kept.footprint()
         notes = d.segment(pos, bytes(payload))
         if notes:
             self.notes[(frame, False)] = notes
+        if d.kept.footprint() != before:
+            self._remembered(d, d.kept.footprint() - before)
+
+    def _remembered(self, d: Direction, grown: int) -> None:
+        """Direction `d`'s first copies changed by `grown` bytes: past `remember_bytes` the least
+        recent directions are cut to their tails, then forget them (`d` too, last)."""
+        self.remembered += grown
+        self.recent.pop(d.index, None)
+        self.untrimmed.pop(d.index, None)
+        self.recent[d.index] = d
+        if d.kept.footprint() > KEPT_TAIL:
+            self.untrimmed[d.index] = d
+        while self.remembered > self.remember_bytes:
+            if self.untrimmed:
+                held = self.untrimmed.pop(next(iter(self.untrimmed))).kept
+                before = held.footprint()
+                while held.footprint() > KEPT_TAIL and len(held) > 1:
+                    held.drop_oldest()
+                held.compact()
+                self.remembered -= before - held.footprint()
+            else:
+                oldest = self.recent.pop(next(iter(self.recent)))
+                self.remembered -= oldest.kept.footprint()
+                oldest.kept = FirstCopies()
 
     def where(self, frame: int) -> tuple[int, int] | None:
         """``(direction index, stream position)`` of frame `frame`'s TCP payload, or None."""
