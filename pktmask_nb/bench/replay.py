@@ -10,7 +10,10 @@ flows are new flows and both directions of each still meet. The IPv4 header chec
 TCP/UDP checksum (whose pseudo-header holds the addresses) are updated incrementally (RFC
 1624): a checksum that was right stays right. Ports are kept, so the protocols are still
 found where they were (443, 25, 53). About 10 % of the frames are followed by an exact copy
-1 µs later, as a SPAN port makes them; timestamps grow by a few µs per frame.
+1 µs later, as a SPAN port makes them; timestamps grow by a few µs per frame. The headers an
+ICMP error quotes are not shifted: every repetition's errors quote the first repetition's
+flows (left so: the outputs of these captures are the redesign's oracle,
+tests/fixtures/output_hashes_realistic_100MB.json).
 """
 
 from __future__ import annotations
