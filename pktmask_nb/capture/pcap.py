@@ -43,11 +43,11 @@ class PcapReader(CaptureReader):
         super().__init__(source, **kwargs)
         if not self._fill(PCAP_FILE_HEADER_LEN):
             raise TruncatedFile(
-                f"file holds {len(self._buf)} bytes, less than the {PCAP_FILE_HEADER_LEN}-byte pcap file header",
+                f"file holds {self._end} bytes, less than the {PCAP_FILE_HEADER_LEN}-byte pcap file header",
                 path=self.path,
                 offset=0,
             )
-        raw = self._buf[:PCAP_FILE_HEADER_LEN]
+        raw = bytes(self._buf[:PCAP_FILE_HEADER_LEN])
         self.order, self._ns_per_unit = PCAP_MAGICS[raw[:4]]
         _, major, minor, _, _, self.snaplen, network = _FILE_HEADER[self.order].unpack(raw)
         if major != 2:
@@ -77,7 +77,7 @@ class PcapReader(CaptureReader):
         stop_index = index + max_packets
         while True:
             pos, index, taken, why, value = pcap_records(
-                self._buf, pos, out, index, stop_index, taken, max_bytes, *self._record_format
+                self._buf, pos, self._end, out, index, stop_index, taken, max_bytes, *self._record_format
             )
             if why == RECORD_LIMIT:
                 break

@@ -127,9 +127,10 @@ class PcapngReader(CaptureReader):
             if not self._refill(12, "a section header block"):
                 return None
             buf, pos = self._buf, self._pos
-            order = PCAPNG_BYTE_ORDER_MAGIC.get(buf[pos + 8 : pos + 12])
+            magic = bytes(buf[pos + 8 : pos + 12])
+            order = PCAPNG_BYTE_ORDER_MAGIC.get(magic)
             if order is None:
-                raise self._corrupt(f"bad byte-order magic {buf[pos + 8 : pos + 12].hex()} in section header")
+                raise self._corrupt(f"bad byte-order magic {magic.hex()} in section header")
             self.order = order
         elif self.sections == 0:
             raise self._corrupt("expected a section header block")
@@ -142,7 +143,8 @@ class PcapngReader(CaptureReader):
         trailer = _U32[self.order].unpack_from(buf, pos + blen - 4)[0]
         if trailer != blen:
             raise self._corrupt(f"block length mismatch: header says {blen}, trailer says {trailer}")
-        return btype, buf[pos : pos + blen]
+        with memoryview(buf) as view:
+            return btype, bytes(view[pos : pos + blen])
 
     def _interface(self, ifid: int) -> Interface:
         if ifid >= len(self.interfaces):

@@ -43,28 +43,38 @@ class CaptureReader:
         self.on_truncated = on_truncated
         self.truncated: TruncatedFile | None = None
         self.packets = 0  # packets returned so far
-        self._buf = b""
-        self._pos = 0
+        # the bytes read and not consumed are ``_buf[_pos:_end]``: one buffer, read into again and
+        # again (a new bytes object a read, joined to what was left, cost twice reading the file)
+        self._buf = bytearray()
+        self._pos = self._end = 0
         self._base = 0  # stream offset of _buf[0]
         self._done = False
 
     # -- buffer ---------------------------------------------------------------------------
     def _fill(self, need: int) -> bool:
-        """Make `need` bytes available at ``_buf[_pos:]``; False if the data ends first."""
-        have = len(self._buf) - self._pos
+        """Make `need` bytes available at ``_buf[_pos:_end]``; False if the data ends first.
+
+        What is left moves to the front of the buffer and the source reads into the rest;
+        the buffer grows only for a record longer than a read.
+        """
+        have = self._end - self._pos
         if have >= need:
             return True
-        parts = [self._buf[self._pos :]] if have else []
+        buf = self._buf
+        if have:
+            buf[:have] = buf[self._pos : self._end]
         self._base += self._pos
-        self._pos = 0
-        while have < need:
-            data = self.source.read(max(READ_SIZE, need - have))
-            if not data:
-                break
-            parts.append(data)
-            have += len(data)
-        self._buf = parts[0] if len(parts) == 1 else b"".join(parts)
-        return have >= need
+        self._pos, self._end = 0, have
+        room = max(READ_SIZE, need)
+        if len(buf) < room:
+            buf.extend(bytes(room - len(buf)))
+        with memoryview(buf) as view:
+            while self._end < need:
+                n = self.source.readinto(view[self._end :])
+                if not n:
+                    break
+                self._end += n
+        return self._end >= need
 
     def _refill(self, need: int, what: str) -> bool:
         """`_fill`, and at the end of data tell a clean end from a truncated `what`.
@@ -73,7 +83,7 @@ class CaptureReader:
         """
         if self._fill(need):
             return True
-        have = len(self._buf) - self._pos
+        have = self._end - self._pos
         if have:
             self._truncate(f"file ends inside {what} ({have} of {need} bytes present)")
         self._done = True

@@ -1,7 +1,8 @@
 # cython: language_level=3
 """Classic pcap records as `Packet`s, parsed in C: no Python-level step per record."""
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from ..record cimport Packet
 
@@ -20,18 +21,20 @@ cdef inline unsigned long long _u32(const unsigned char* p, bint big_endian) noe
 
 
 def pcap_records(
-    bytes buf, Py_ssize_t pos, list out, Py_ssize_t index, Py_ssize_t stop_index, Py_ssize_t taken,
-    Py_ssize_t max_bytes, bint big_endian, long long ns_per_unit, int linktype, Py_ssize_t max_caplen,
+    bytearray buf, Py_ssize_t pos, Py_ssize_t end, list out, Py_ssize_t index, Py_ssize_t stop_index,
+    Py_ssize_t taken, Py_ssize_t max_bytes, bint big_endian, long long ns_per_unit, int linktype, Py_ssize_t max_caplen,
 ) -> tuple:
-    """Append the whole records of ``buf[pos:]`` to `out` as `Packet`s (numbered after `index`)
+    """Append the whole records of ``buf[pos:end]`` to `out` as `Packet`s (numbered after `index`)
     while `index` < `stop_index` and `taken` (captured bytes) < `max_bytes`.
 
     Returns ``(pos, index, taken, why, value)``: `why` is RECORD_LIMIT when a limit stopped it,
     RECORD_NEEDS_HEADER or RECORD_NEEDS_BODY when the record at `pos` needs `value` bytes from
-    `pos` that `buf` does not hold, RECORD_BAD_CAPLEN when its caplen (`value`) exceeds `max_caplen`.
+    `pos` that `buf` does not hold before `end`, RECORD_BAD_CAPLEN when its caplen (`value`) exceeds `max_caplen`.
     """
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(buf)
-    cdef Py_ssize_t end = PyBytes_GET_SIZE(buf), stop
+    if not 0 <= pos <= end <= len(buf):
+        raise IndexError(f"pcap_records: [{pos}, {end}) is not within the {len(buf)}-byte buffer")
+    cdef const unsigned char* p = <const unsigned char*>PyByteArray_AS_STRING(buf)
+    cdef Py_ssize_t stop
     cdef unsigned long long sec, frac, caplen, wirelen
     cdef Packet packet
     while index < stop_index and taken < max_bytes:

@@ -73,18 +73,29 @@ class Source:
 
     def peek(self, size: int) -> bytes:
         """Return the first `size` bytes (fewer if the data is shorter) without consuming them."""
-        if len(self._peeked) < size:
-            self._peeked += self._read(size - len(self._peeked))
+        while len(self._peeked) < size:  # a pipe may give fewer bytes a read
+            data = self._read(size - len(self._peeked))
+            if not data:
+                break
+            self._peeked += data
         return self._peeked[:size]
 
-    def read(self, size: int = READ_SIZE) -> bytes:
-        """Return up to `size` bytes; ``b""`` only at the end of the data."""
-        if not self._peeked:
-            return self._read(size)
-        data, self._peeked = self._peeked[:size], self._peeked[size:]
-        if len(data) < size:
-            data += self._read(size - len(data))
-        return data
+    def readinto(self, view) -> int:
+        """Read up to ``len(view)`` bytes into the writable buffer `view`; 0 only at the end of
+        the data (or for an empty `view`). Bytes `peek` looked at come first."""
+        if self._peeked:
+            n = min(len(view), len(self._peeked))
+            view[:n] = self._peeked[:n]
+            self._peeked = self._peeked[n:]
+            return n
+        try:
+            n = self._stream.readinto(view)
+        except EOFError:
+            raise TruncatedFile("gzip stream ends before its end marker", path=self.path, offset=self.offset) from None
+        except (gzip.BadGzipFile, zlib.error, OSError) as e:
+            raise CorruptedFile(f"bad gzip data ({e})", path=self.path, offset=self.offset) from None
+        self.offset += n
+        return n
 
     def _read(self, size: int) -> bytes:
         try:
@@ -122,12 +133,23 @@ class _Counted:
         self._wait_fd = wait_fd
         # what is there now, up to size: a pipe's reader must not wait for a whole megabyte
         self._read_raw = getattr(raw, "read1", raw.read)
+        self._readinto_raw = getattr(raw, "readinto1", None) or getattr(raw, "readinto", None) or self._copy_into
 
-    def _read(self, size: int) -> bytes:
+    def _copy_into(self, view) -> int:
+        """``readinto`` for a stream that only has ``read``."""
+        data = self._read_raw(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def _wait(self) -> None:
+        """Run pending signal handlers, and wait for a pipe to have bytes while running them."""
         PyErr_CheckSignals()
         if self._wait_fd >= 0:
             while not select.select([self._wait_fd], [], [], SIGNAL_POLL_SECONDS)[0]:
                 PyErr_CheckSignals()
+
+    def _read(self, size: int) -> bytes:
+        self._wait()
         return self._read_raw(size)
 
     def peek(self, size: int) -> bytes:
@@ -147,3 +169,15 @@ class _Counted:
             data = head + self._read(size if size < 0 else size - len(head))
         self.consumed += len(data)
         return data
+
+    def readinto(self, view) -> int:
+        """`read` into the writable buffer `view`: no new bytes object for what it reads."""
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+        else:
+            self._wait()
+            n = self._readinto_raw(view)
+        self.consumed += n
+        return n
