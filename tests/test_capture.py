@@ -355,6 +355,20 @@ def test_reads_of_any_size_and_short_reads_give_the_same_records(monkeypatch, re
     assert records_of(Trickle(gzip.compress(data) if gz else data, step), 1 + cut % 4) == expected
 
 
+def test_a_stream_that_only_has_read_is_read_too():
+    class Reads:
+        def __init__(self, data: bytes):
+            self._data = data
+
+        def read(self, size: int = -1) -> bytes:
+            size = len(self._data) if size < 0 else min(size, 7)  # a few bytes a read
+            data, self._data = self._data[:size], self._data[size:]
+            return data
+
+    data = pcap([frame(i, 60 + 37 * i) for i in range(12)])
+    assert records_of(Reads(data), 5) == records_of(io.BytesIO(data), 5)
+
+
 def test_writer_leaves_nothing_on_failure(tmp_path):
     out = tmp_path / "out.pcap"
     with pytest.raises(RuntimeError), CaptureWriter(out) as writer:
