@@ -74,10 +74,11 @@ class Source:
     def peek(self, size: int) -> bytes:
         """Return the first `size` bytes (fewer if the data is shorter) without consuming them."""
         while len(self._peeked) < size:  # a pipe may give fewer bytes a read
-            data = self._read(size - len(self._peeked))
-            if not data:
+            more = bytearray(size - len(self._peeked))
+            n = self._readinto(memoryview(more))
+            if not n:
                 break
-            self._peeked += data
+            self._peeked += more[:n]
         return self._peeked[:size]
 
     def readinto(self, view) -> int:
@@ -88,6 +89,9 @@ class Source:
             view[:n] = self._peeked[:n]
             self._peeked = self._peeked[n:]
             return n
+        return self._readinto(view)
+
+    def _readinto(self, view) -> int:
         try:
             n = self._stream.readinto(view)
         except EOFError:
@@ -96,16 +100,6 @@ class Source:
             raise CorruptedFile(f"bad gzip data ({e})", path=self.path, offset=self.offset) from None
         self.offset += n
         return n
-
-    def _read(self, size: int) -> bytes:
-        try:
-            data = self._stream.read(size)
-        except EOFError:
-            raise TruncatedFile("gzip stream ends before its end marker", path=self.path, offset=self.offset) from None
-        except (gzip.BadGzipFile, zlib.error, OSError) as e:
-            raise CorruptedFile(f"bad gzip data ({e})", path=self.path, offset=self.offset) from None
-        self.offset += len(data)
-        return data
 
     def position(self) -> int:
         """Bytes of the file on disk consumed so far (for progress bars)."""
