@@ -828,9 +828,10 @@ class StreamReader:
 
     The first copies of all directions together take at most `remember_bytes`. Past it the
     direction that added to its own the longest ago keeps only its last pieces, `KEPT_TAIL`
-    bytes of footprint (a retransmission or an ICMP quote mostly repeats a stream's last bytes); once
-    every direction is down to that, the least recent one forgets its own. A later copy of
-    forgotten bytes is noted as one that cannot be compared (undecided where it was kept).
+    bytes of footprint (a retransmission or an ICMP quote mostly repeats a stream's last
+    bytes); once every direction is down to that, the least recent one forgets its own. A
+    later copy of forgotten bytes is noted as one that cannot be compared (undecided where it
+    was kept).
     """
 
     def __init__(
