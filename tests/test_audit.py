@@ -788,7 +788,8 @@ def test_past_its_memory_the_audit_keeps_tails_then_forgets_and_says_so(tmp_path
     out = sanitize(src, tmp_path / "out.pcap", stages=("anonymize", "mask"))
     with open_capture(out) as reader:
         kept = [bytes(p.data[-len(record) :]) for p in reader if type(p) is Packet][-2:]
-    assert kept == [record, record] and audit(src, out).ok  # the mask kept both later copies
+    report = audit(src, out)
+    assert kept == [record, record] and report.ok and report.warnings == []  # the mask kept both later copies
     one = len(record) + 2 * 16  # a record's first copy: its bytes, 16 more a piece
     assert records * one > KEPT_TAIL > 2 * one  # a's tail holds its last records, not its first
     undecided = {}
@@ -799,6 +800,9 @@ def test_past_its_memory_the_audit_keeps_tails_then_forgets_and_says_so(tmp_path
         ((reason, where),) = report.undecided.items()
         assert reason == "later copy of bytes the audit no longer remembers"
         undecided[remember > KEPT_TAIL] = where["frame"], where["frames"], where["bytes"]
+        (warning,) = report.warnings  # the cap says it was reached, and what it did
+        assert warning.startswith(f"the first copies of kept bytes took more than --remember-bytes ({remember} bytes)")
+        assert ("made to forget all 0 times" in warning) == (remember > KEPT_TAIL)
     nonzero = sum(byte != 0 for byte in record)
     assert undecided == {True: (len(frames), 1, nonzero), False: (len(frames) - 1, 2, 2 * nonzero)}
 

@@ -156,6 +156,12 @@ def audit(
             original, keep, http_headers, macs, tls_names, dns_names if dns else None, chunk_size, remember_bytes
         )
         report.warnings = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
+        if streams.trimmed or streams.forgotten:
+            report.warnings.append(
+                f"the first copies of kept bytes took more than --remember-bytes ({remember_bytes} bytes): "
+                f"directions were cut to their last bytes {streams.trimmed} times and made to forget all "
+                f"{streams.forgotten} times; a kept later copy of what they forgot is undecided"
+            )
         report.addresses = identifiers.counts()
         sink = Sink(limit)
         from .judge import Judge  # NumPy's import is paid by audits only, not by every run

@@ -843,6 +843,7 @@ class StreamReader:
         # the directions holding first copies, least recent first: all, and those holding more than a tail
         self.recent: dict[int, Direction] = {}
         self.untrimmed: dict[int, Direction] = {}
+        self.trimmed = self.forgotten = 0  # times a direction was cut to its tail, and made to forget all
         self.dns = dns  # as `Flow.dns`
         self.answers: set[bytes] = set()  # addresses DNS over TCP answered (--anon-dns): identifiers
         self.names: set | None = set() if tls_names else None  # names TLS handshakes show (bytes)
@@ -899,10 +900,12 @@ class StreamReader:
                     held.drop_oldest()
                 held.compact()
                 self.remembered -= before - held.footprint()
+                self.trimmed += 1
             else:
                 oldest = self.recent.pop(next(iter(self.recent)))
                 self.remembered -= oldest.kept.footprint()
                 oldest.kept = FirstCopies()
+                self.forgotten += 1
 
     def where(self, frame: int) -> tuple[int, int] | None:
         """``(direction index, stream position)`` of frame `frame`'s TCP payload, or None."""
