@@ -823,7 +823,7 @@ def test_the_audit_forgets_first_copies_least_recent_direction_first(sends, cap)
         reader.segment(frame, key, seqs[flow], 0x18, record)
         seqs[flow] += len(record)
         last[flow] = frame
-        held = {flow: reader.current[(CLIENT_BYTES, server, 40000 + flow, 443)].kept for flow in seqs}
+        held = {f: reader.current[(CLIENT_BYTES, server, 40000 + f, 443)].kept for f in seqs}
         assert reader.remembered == sum(k.footprint() for k in held.values()) <= cap
-        holding = [bool(held[flow].footprint()) for flow in sorted(seqs, key=last.get)]
+        holding = [bool(held[f].footprint()) for f in sorted(seqs, key=last.get)]
         assert holding == sorted(holding)  # no direction holds first copies while a more recent one lost its own
