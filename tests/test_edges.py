@@ -390,6 +390,24 @@ def test_standard_input_to_standard_output(tmp_path, tshark):
     assert gz.returncode == 0 and (tmp_path / "o.pcap").read_bytes() == expected.read_bytes()
 
 
+def test_a_pipe_that_gives_the_magic_in_pieces_is_read(tmp_path):
+    """A pipe whose writer sends three bytes, then the rest: the magic takes two reads, which
+    once ended the run with "too short for a capture magic"."""
+    import time
+
+    data = SOURCE.read_bytes()
+    cmd = [sys.executable, "-m", "pktmask_nb.cli", "run", "-", "-o", tmp_path / "o.pcap", "--key", KEY, "-q"]
+    process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdin.write(data[:3])
+    process.stdin.flush()
+    time.sleep(0.5)  # the reader has taken the three bytes and waits for more
+    _, err = process.communicate(data[3:])
+    assert process.returncode == 0, err
+    expected = tmp_path / "file.pcap"
+    assert cli("run", SOURCE, "-o", expected, "--key", KEY).returncode == 0
+    assert (tmp_path / "o.pcap").read_bytes() == expected.read_bytes()
+
+
 def test_standard_input_does_not_go_to_dask_workers(tmp_path):
     done = cli("run", "-", "-o", tmp_path / "o.pcap", "--workers", "1", input=SOURCE.read_bytes())
     refused(done, "- does not go with --workers/--scheduler", tmp_path)
