@@ -704,6 +704,23 @@ def test_the_digest_set_agrees_with_a_python_set_through_its_growth():
     assert seen.count == len(reference) and len(seen.table) >= 2 * seen.count
 
 
+def test_the_digest_set_grows_within_its_two_tables():
+    from pktmask_nb.audit import Seen
+
+    seen, rng = Seen(bits=14), random.Random(11)
+    while seen.count < 1 << 13:  # half full
+        seen.add(rng.getrandbits(64))
+    before = len(seen.table)
+    tracemalloc.start()
+    try:
+        seen.add(rng.getrandbits(64))  # past half full: the table doubles
+        size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(seen.table) == 2 * before and seen.count == (1 << 13) + 1
+    assert peak < 8 * len(seen.table) + 4096  # the new table; the old one was there before
+
+
 def test_every_cut_of_every_crafted_frame_is_read_without_error():
     """A frame cut anywhere (snaplen) leaves lengths that overrun it: the audit's reading
     must class what is there and stop, never fail (a cut LLDP management address did)."""

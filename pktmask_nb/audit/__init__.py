@@ -234,7 +234,7 @@ class Seen:
     full): at most 16 bytes a digest, where a Python set of ints takes about 70."""
 
     def __init__(self, bits: int = 12):
-        self.table = array("Q", bytes(8 << bits))
+        self.table = array("Q", [0]) * (1 << bits)
         self.count = 0
 
     def add(self, digest: int) -> bool:
@@ -256,11 +256,14 @@ class Seen:
             i = (i + 1) & mask
 
     def _grow(self) -> None:
-        keys = [key for key in self.table if key]
-        self.table = array("Q", bytes(16 * len(self.table)))
+        """Twice the slots, the digests moved one by one: the move takes no more than the
+        two tables (a list of them as ints took 40 bytes a digest, the peak of a 1 GB audit)."""
+        old = self.table
+        self.table = array("Q", [0]) * (2 * len(old))
         self.count = 0
-        for key in keys:
-            self.add(key)
+        for key in old:
+            if key:
+                self.add(key)
 
 
 class Pairs:
