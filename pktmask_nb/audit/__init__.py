@@ -19,7 +19,8 @@ readers and the declared policy tables of `pktmask_nb.policy`.
 
 The verdict is clean only when every non-zero byte is explained. Memory: the identifiers,
 per TCP direction its intervals (and during the first pass its reassembly and up to 64 KiB
-of first-copy bytes), one digest per original frame (for dedup), one chunk of records.
+of first-copy bytes, all directions' at most `remember_bytes`), one digest per original
+frame (for dedup), one chunk of records.
 
 Note that ``pktmask_nb.audit`` is the function (the package exports it); import the
 module's names with ``from pktmask_nb.audit import AuditReport``.
@@ -256,8 +257,8 @@ class Seen:
             i = (i + 1) & mask
 
     def _grow(self) -> None:
-        """Twice the slots, the digests moved one by one: the move takes no more than the
-        two tables (a list of them as ints took 40 bytes a digest, the peak of a 1 GB audit)."""
+        """Twice the slots, the digests moved one by one: the move takes no more memory than
+        the two tables (a list of the digests as ints would take 40 bytes a digest more)."""
         old = self.table
         self.table = array("Q", [0]) * (2 * len(old))
         self.count = 0

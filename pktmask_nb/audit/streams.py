@@ -198,10 +198,7 @@ class FirstCopies:
         self.size -= self._end(i) - self.offsets[i]
         self.first = i = i + 1
         if i >= 64 and 2 * i >= len(self.positions):  # the dropped half goes in one move
-            cut = self.offsets[i] - self.base if i < len(self.positions) else len(self.data)
-            del self.positions[:i], self.offsets[:i], self.data[:cut]
-            self.base += cut
-            self.first = 0
+            self.compact()
 
     def compact(self) -> None:
         """Give back the dropped pieces' memory now, the buffers no larger than what is held."""
@@ -880,8 +877,9 @@ class StreamReader:
         notes = d.segment(pos, bytes(payload))
         if notes:
             self.notes[(frame, False)] = notes
-        if d.kept.footprint() != before:
-            self._remembered(d, d.kept.footprint() - before)
+        after = d.kept.footprint()
+        if after != before:
+            self._remembered(d, after - before)
 
     def _remembered(self, d: Direction, grown: int) -> None:
         """Direction `d`'s first copies changed by `grown` bytes: past `remember_bytes` the least
